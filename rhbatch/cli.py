@@ -1,0 +1,97 @@
+"""The command line: the argument tree, dispatch, and the one error boundary.
+
+Each subcommand is a function in ``rhbatch/commands/<name>.py`` that takes the
+parsed arguments and returns an exit code. Only this module turns exceptions
+into messages and exit codes: 0 ok, 1 some jobs failed, 2 invalid input or
+usage, 3 fatal (auth, funds, state), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from rhbatch import __version__
+from rhbatch.commands import endpoints, plan, schema, validate
+from rhbatch.commands.common import MAX_PROBLEMS, print_problems
+from rhbatch.errors import EXIT_INTERRUPTED, InvalidInput, RhbatchError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rhbatch",
+        description="Run batches of RunningHub generation jobs from YAML spec files.",
+    )
+    parser.add_argument("--version", action="version", version=f"rhbatch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("validate", help="check spec files; nothing is sent")
+    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.add_argument(
+        "--max-problems",
+        type=int,
+        default=MAX_PROBLEMS,
+        metavar="N",
+        help=f"print at most N problems per spec (0: all; default {MAX_PROBLEMS})",
+    )
+    p.set_defaults(func=validate.run)
+
+    p = sub.add_parser("plan", help="show the jobs a spec expands to")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument(
+        "-n",
+        "--limit",
+        type=int,
+        default=20,
+        metavar="N",
+        help="jobs to show in the table (default 20)",
+    )
+    p.add_argument("--json", action="store_true", help="print every job as JSON")
+    p.set_defaults(func=plan.run)
+
+    p = sub.add_parser("endpoints", help="list the endpoints rhbatch knows")
+    p.add_argument("search", nargs="*", metavar="SEARCH", help="words that must all match")
+    p.add_argument("--task", metavar="T", help="e.g. reference-to-video, text-to-image")
+    p.add_argument(
+        "--output-type",
+        metavar="O",
+        choices=endpoints.OUTPUT_TYPES,
+        help="video, image, audio, 3d or string",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=endpoints.run)
+
+    p = sub.add_parser("schema", help="show the parameters of an endpoint")
+    p.add_argument("endpoint", metavar="ENDPOINT")
+    p.add_argument("--json", action="store_true", help="print the JSON Schema itself")
+    p.set_defaults(func=schema.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help, --version, or a usage error (2)
+        return int(exc.code or 0)
+    try:
+        code: int = args.func(args)
+        return code
+    except InvalidInput as exc:
+        print_problems(exc.problems, getattr(args, "max_problems", MAX_PROBLEMS))
+        return exc.exit_code
+    except RhbatchError as exc:
+        print(f"rhbatch: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("rhbatch: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `rhbatch plan --json | head`
+        sys.stderr.close()
+        return 0
+
+
+def main_exit() -> NoReturn:
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""``rhbatch plan SPEC``: what a spec expands to, before anything is sent."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from rhbatch.check import Report, check_spec, require_valid
+from rhbatch.commands.common import plural
+from rhbatch.errors import EXIT_OK
+from rhbatch.models import Job
+from rhbatch.schemas import Registry, registry, show
+from rhbatch.table import render, shorten, terminal_width
+
+
+def run(args: argparse.Namespace) -> int:
+    reg = registry()
+    report = check_spec(args.spec, reg, keep=0 if args.json else max(args.limit, 0))
+    require_valid(report)
+    if args.json:
+        _json(args.spec, reg, report)
+    else:
+        _text(reg, report, args.limit)
+    return EXIT_OK
+
+
+def job_record(job: Job) -> dict[str, Any]:
+    return {"index": job.index, "id": job.id, "endpoint": job.endpoint, "params": job.params}
+
+
+def _json(path: str, reg: Registry, report: Report) -> None:
+    """A JSON document with the summary and every job, written as jobs stream by."""
+    out = sys.stdout
+    head = _summary(reg, report)
+    out.write(json.dumps(head, ensure_ascii=False, indent=2)[:-2] + ',\n  "jobs": [')
+    first = True
+
+    def write(job: Job) -> None:
+        nonlocal first
+        out.write(
+            ("\n    " if first else ",\n    ") + json.dumps(job_record(job), ensure_ascii=False)
+        )
+        first = False
+
+    check_spec(path, reg, on_job=write)  # a second pass: nothing was printed for an invalid spec
+    out.write("\n  ]\n}\n")
+
+
+def _summary(reg: Registry, report: Report) -> dict[str, Any]:
+    return {
+        "spec": report.spec.file,
+        "name": report.spec.name,
+        "count": report.jobs,
+        "endpoints": {reg.endpoints[e].title: n for e, n in sorted(report.per_endpoint.items())},
+        "videoSeconds": report.video_seconds,
+        "videoJobsWithoutDuration": report.no_duration,
+        "localFiles": sorted(report.local_files),
+    }
+
+
+def _text(reg: Registry, report: Report, limit: int) -> None:
+    spec = report.spec
+    print(f"{spec.file}: {spec.name}, {plural(report.jobs, 'job')}")
+    print()
+    rows = []
+    for endpoint, n in sorted(report.per_endpoint.items(), key=lambda kv: -kv[1]):
+        rows.append((reg.endpoints[endpoint].title, f"{n:,}", reg.endpoints[endpoint].output_type))
+    print(render(("ENDPOINT", "JOBS", "OUTPUT"), rows, right=(1,)))
+    if report.video_seconds or report.no_duration:
+        line = f"\nvideo: {report.video_seconds:,.0f} s ({report.video_seconds / 60:,.1f} min)"
+        if report.no_duration:
+            line += f"; {plural(report.no_duration, 'job')} without a duration"
+        print(line)
+    if report.local_files:
+        print(f"local files to upload: {len(report.local_files)}")
+    if not report.first:
+        return
+    print()
+    print(jobs_table(reg, report.first))
+    if report.jobs > len(report.first):
+        print(f"... {report.jobs - len(report.first):,} more (-n N shows more, --json shows all)")
+
+
+def jobs_table(reg: Registry, jobs: list[Job]) -> str:
+    """The jobs, with the parameters that differ between them as columns."""
+    names: list[str] = []
+    for job in jobs:
+        for name in job.params:
+            if name != "prompt" and name not in names:
+                names.append(name)
+    varying = [n for n in names if len({show(j.params.get(n), 200) for j in jobs}) > 1][:4]
+    multi = len({j.endpoint for j in jobs}) > 1
+    headers = (
+        ["#", "ID"] + (["ENDPOINT"] if multi else []) + [n.upper() for n in varying] + ["PROMPT"]
+    )
+    rows = []
+    for job in jobs:
+        cells = [str(job.index + 1), job.id]
+        if multi:
+            cells.append(shorten(reg.endpoints[job.endpoint].title, 36))
+        cells += [shorten(_cell(job.params.get(n)), 30) for n in varying]
+        cells.append(str(job.params.get("prompt", "")))
+        rows.append(cells)
+    return render(headers, rows, width=terminal_width(), right=(0,))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return value if isinstance(value, str) else show(value)

@@ -1,0 +1,106 @@
+"""The exception tree of rhbatch, and the problems that invalid input produces.
+
+::
+
+    RhbatchError                 base of everything rhbatch raises on purpose
+    ├── UsageError               bad command line (exit 2)
+    ├── InvalidInput             bad spec or data; carries every Problem found (exit 2)
+    │   └── UnknownEndpoint      an endpoint name that is not in schemas/ (with suggestions)
+    └── FatalError               the run cannot go on: auth, funds, state store (exit 3)
+
+Only ``cli.py`` turns these into messages and exit codes. Library exceptions
+(yaml, jsonschema, sqlite3, aiohttp) are translated into this tree by the one
+module that uses that library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXIT_OK = 0
+EXIT_JOB_FAILURES = 1
+EXIT_INVALID = 2
+EXIT_FATAL = 3
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with the input, located as precisely as we can.
+
+    ``where`` is the job label ("job 3 (id hotpot)") when the problem belongs to
+    expanded jobs; ``field`` is the parameter path ("imageUrls[2]").
+    """
+
+    file: str
+    line: int | None
+    message: str
+    column: int | None = None
+    where: str | None = None
+    field: str | None = None
+
+    def location(self) -> str:
+        loc = self.file
+        if self.line is not None:
+            loc += f":{self.line}"
+            if self.column is not None:
+                loc += f":{self.column}"
+        return loc
+
+    def render(self) -> str:
+        parts = [self.location()]
+        if self.where:
+            parts.append(self.where)
+        if self.field:
+            parts.append(self.field)
+        parts.append(self.message)
+        return ": ".join(parts)
+
+
+class RhbatchError(Exception):
+    """Base class of the errors rhbatch raises on purpose."""
+
+    exit_code = EXIT_FATAL
+
+
+class UsageError(RhbatchError):
+    """The command line asks for something that cannot be done."""
+
+    exit_code = EXIT_INVALID
+
+
+class InvalidInput(RhbatchError):
+    """The spec (or a file it names) is invalid; ``problems`` lists every finding."""
+
+    exit_code = EXIT_INVALID
+
+    def __init__(self, problems: list[Problem], summary: str | None = None) -> None:
+        self.problems = problems
+        self.summary = summary
+        first = problems[0].render() if problems else "invalid input"
+        super().__init__(summary or first)
+
+
+class UnknownEndpoint(InvalidInput):
+    """An endpoint name that matches nothing in the registry."""
+
+    def __init__(self, name: str, suggestions: list[str], problem: Problem | None = None) -> None:
+        self.name = name
+        self.suggestions = suggestions
+        message = unknown_endpoint_message(name, suggestions)
+        super().__init__([problem or Problem(file="<command line>", line=None, message=message)])
+
+
+def unknown_endpoint_message(name: str, suggestions: list[str]) -> str:
+    msg = f"unknown endpoint {name!r}"
+    if suggestions:
+        msg += "; did you mean " + ", ".join(repr(s) for s in suggestions) + "?"
+    else:
+        msg += "; run `rhbatch endpoints` to list them"
+    return msg
+
+
+class FatalError(RhbatchError):
+    """The run cannot go on (rejected key, no balance, unusable state store)."""
+
+    exit_code = EXIT_FATAL

@@ -1,0 +1,293 @@
+"""Entries to jobs: defaults, matrix, templates, repeat, seeds and stable ids.
+
+For each entry (in spec order) and each combination of its matrix axes, the
+job's parameters are ``defaults`` (those its endpoint has) under the entry's
+own values under the matrix values; then every ``{placeholder}`` is filled;
+``repeat`` makes copies (with distinct seeds where the endpoint has a
+``seed``); required choices left out get the endpoint's default.
+
+A job's id is the entry's ``id`` (a template), else the first 12 hex digits of
+the sha256 of its endpoint, its parameters as the spec resolves them (before
+endpoint defaults are added) and its copy number: reordering a spec, or a newer
+registry changing a default, does not change the ids.
+
+Jobs are produced lazily, one at a time; problems go to a ``Findings``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from rhbatch import templates
+from rhbatch.findings import Findings
+from rhbatch.models import Entry, Job, Point
+from rhbatch.schemas import EndpointSchema, Registry, field_path, show
+from rhbatch.spec import Spec
+from rhbatch.templates import TemplateError
+from rhbatch.yamlsrc import LocatedList
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off"}
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def content_id(endpoint: str, params: Mapping[str, Any], copy: int) -> str:
+    return hashlib.sha256(canonical_json([endpoint, params, copy]).encode()).hexdigest()[:12]
+
+
+class Expander:
+    """Expands a loaded spec into jobs, reporting problems into ``findings``."""
+
+    def __init__(self, spec: Spec, registry: Registry, findings: Findings) -> None:
+        self.spec = spec
+        self.registry = registry
+        self.findings = findings
+        self.count = 0
+
+    def jobs(self) -> Iterator[Job]:
+        for entry in self.spec.entries:
+            yield from self._entry(entry)
+
+    def locate(self, job: Job, path: str) -> tuple[str, int]:
+        """File and line where the value of a job's field was written."""
+        return self._locate(job.entry, job.combo, path)
+
+    def _locate(self, entry: Entry, combo: tuple[Point, ...], path: str) -> tuple[str, int]:
+        name, _, rest = path.partition("[")
+        name = name.split(".")[0]
+        index = int(rest.split("]")[0]) if rest[:1].isdigit() else None
+        for point in reversed(combo):
+            if name in point.values:
+                return self.spec.file, _item_line(point.values[name], index, point.lines[name])
+        if name in entry.params:
+            return entry.file, _item_line(entry.params[name], index, entry.line_of(name))
+        if name in self.spec.defaults:
+            line = self.spec.defaults_lines.get(name, entry.line)
+            return self.spec.file, _item_line(self.spec.defaults[name], index, line)
+        return entry.file, entry.line
+
+    def _entry(self, entry: Entry) -> Iterator[Job]:
+        spec, add = self.spec, self.findings.add
+        endpoint = entry.endpoint or spec.endpoint
+        if endpoint is None:
+            add(
+                entry.file,
+                entry.line,
+                "no endpoint: set `endpoint:` at the top of the spec or on this job",
+                where=entry.where,
+            )
+            return
+        schema = self.registry.schema(endpoint)
+        props = schema.properties
+        defaults = {k: v for k, v in spec.defaults.items() if k in props}
+        if entry.row:
+            params = {k: v for k, v in entry.params.items() if k in props}
+            row_vars = dict(entry.params)
+        else:
+            params, row_vars = dict(entry.params), {}
+        if entry.text and not self._convert(entry, schema, params):
+            return
+
+        axes = list(spec.matrix.axes) if spec.matrix else []
+        matrix_lines = dict(spec.matrix.key_lines) if spec.matrix else {}
+        if entry.matrix:
+            for key in entry.matrix.keys & set(matrix_lines):
+                add(
+                    spec.file,
+                    entry.matrix.key_lines[key],
+                    f"{key!r} is already a key of the spec's matrix",
+                    where=entry.where,
+                    field=f"matrix.{key}",
+                )
+                return
+            axes += entry.matrix.axes
+            matrix_lines.update(entry.matrix.key_lines)
+        used = (
+            templates.names(defaults)
+            | templates.names(params)
+            | templates.names(entry.id or "")
+            | templates.names(spec.naming)
+        )
+        for axis in axes:
+            for point in axis:
+                used |= templates.names(dict(point.values))
+        ignored: set[str] = set()  # matrix keys reported as problems; their axes are dropped
+        for key, line in matrix_lines.items():
+            if key in params and not entry.row:
+                add(
+                    entry.file,
+                    entry.line_of(key),
+                    f"{key!r} is set both here and by the matrix (line {line}); remove one",
+                    where=entry.where,
+                    field=key,
+                )
+                ignored.add(key)
+            elif key not in props and key not in used:
+                add(
+                    spec.file,
+                    line,
+                    f"matrix key {key!r} is not a parameter of {schema.label} "
+                    f"and no {{{key}}} placeholder uses it",
+                    field=f"matrix.{key}",
+                )
+                ignored.add(key)
+        if ignored:
+            axes = [a for a in axes if not all(k in ignored for k in a[0].values)]
+        if entry.row:
+            unused = [k for k in row_vars if k not in props and k not in used]
+            for key in unused:
+                add(
+                    entry.file,
+                    entry.line,
+                    f"column {key!r} is not a parameter of {schema.label} "
+                    f"and no {{{key}}} placeholder uses it",
+                    where=entry.where,
+                    field=key,
+                )
+            if unused:
+                return
+
+        base_vars = {**spec.vars, **entry.vars, **row_vars}
+        repeat = entry.repeat or spec.repeat
+        for combo in itertools.product(*axes):
+            values: dict[str, Any] = {}
+            for point in combo:
+                values.update(point.values)
+            raw = {**defaults, **params}
+            for key, value in values.items():
+                if key in props:
+                    raw[key] = value
+            for copy in range(1, repeat + 1):
+                variables = {**base_vars, **values, "copy": copy}
+                yield self._job(entry, combo, schema, raw, variables, copy, repeat)
+
+    def _job(
+        self,
+        entry: Entry,
+        combo: tuple[Point, ...],
+        schema: EndpointSchema,
+        raw: dict[str, Any],
+        variables: dict[str, Any],
+        copy: int,
+        repeat: int,
+    ) -> Job:
+        index = self.count
+        self.count += 1
+        params: dict[str, Any] = {}
+        broken = False
+        for key, value in raw.items():
+            try:
+                params[key] = templates.fill(value, variables)
+            except TemplateError as exc:
+                file, line = self._locate(entry, combo, key)
+                self.findings.add(file, line, str(exc), where=f"job {index + 1}", field=key)
+                params[key] = value  # checked as written, so its other problems show too
+                broken = True
+        job_id = None
+        if entry.id is not None:
+            try:
+                job_id = templates.fill(entry.id, variables)
+            except TemplateError as exc:
+                self.findings.add(
+                    entry.file, entry.line_of("id"), str(exc), where=f"job {index + 1}", field="id"
+                )
+            else:
+                if not isinstance(job_id, str) or not ID_PATTERN.match(job_id):
+                    message = (
+                        f"id {show(job_id)} must be 1-100 letters, digits, '.', '_' or '-' "
+                        "(it names a directory)"
+                    )
+                    self.findings.add(
+                        entry.file,
+                        entry.line_of("id"),
+                        message,
+                        where=f"job {index + 1}",
+                        field="id",
+                    )
+                    job_id = None
+                elif repeat > 1:
+                    job_id = f"{job_id}-{copy}"
+            broken = broken or job_id is None
+        if job_id is None:
+            job_id = content_id(schema.endpoint, params, copy)
+        seeds = schema.seed_range
+        if repeat > 1 and seeds is not None:
+            params["seed"] = _seed(schema.endpoint, params, copy, seeds)
+        for key, value in schema.choice_defaults.items():
+            params.setdefault(key, value)
+        return Job(index, job_id, schema.endpoint, params, copy, entry, combo, variables, broken)
+
+    def _convert(self, entry: Entry, schema: EndpointSchema, params: dict[str, Any]) -> bool:
+        """CSV text to each parameter's type, in place; False if a cell cannot be read."""
+        ok = True
+        for key, text in list(params.items()):
+            kind = schema.properties[key].get("type")
+            try:
+                params[key] = _from_text(text, kind)
+            except ValueError as exc:
+                self.findings.add(
+                    entry.file, entry.line, f"{show(text)}: {exc}", where=entry.where, field=key
+                )
+                ok = False
+        return ok
+
+
+def _from_text(text: str, kind: Any) -> Any:
+    stripped = text.strip()
+    if "{" in stripped and kind != "string":
+        return text  # a template: converted after filling would be nicer, but keep it text
+    if kind == "integer":
+        try:
+            return int(stripped)
+        except ValueError:
+            raise ValueError("expected a whole number") from None
+    if kind == "number":
+        try:
+            number = float(stripped)
+        except ValueError:
+            raise ValueError("expected a number") from None
+        return int(number) if number.is_integer() and "." not in stripped else number
+    if kind == "boolean":
+        low = stripped.lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise ValueError("expected true or false")
+    if kind == "array":
+        if stripped.startswith("["):
+            try:
+                items = json.loads(stripped)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a JSON list ({exc.msg})") from None
+            return items
+        return [part.strip() for part in stripped.split("|") if part.strip()]
+    return text
+
+
+def _seed(endpoint: str, params: Mapping[str, Any], copy: int, bounds: tuple[int, int]) -> int:
+    lo, hi = bounds
+    span = hi - lo + 1
+    base = params.get("seed")
+    if isinstance(base, int) and not isinstance(base, bool):
+        return lo + (base - lo + copy - 1) % span
+    digest = hashlib.sha256(f"{canonical_json([endpoint, params])}#{copy}".encode()).hexdigest()
+    return lo + int(digest[:15], 16) % span
+
+
+def _item_line(value: Any, index: int | None, line: int) -> int:
+    if index is not None and isinstance(value, LocatedList):
+        return value.line_of(index)
+    return line
+
+
+__all__ = ["Expander", "canonical_json", "content_id", "field_path"]

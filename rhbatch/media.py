@@ -1,0 +1,154 @@
+"""Reference media in a spec: URLs, or local files checked before anything is sent.
+
+A media parameter value is a URL (``http(s)://``), a ``data:`` URI, an
+``asset://`` reference, or else a path to a local file, relative to the spec
+file. Local files are checked here for existence, size (the endpoint's
+``maxSize``) and format (its ``accept`` list, judged by the file's first bytes,
+or by its extension when the content is not recognised). The runner uploads
+them later. Each file is examined once, however many jobs name it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from rhbatch.schemas import MB, MediaRule
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
+# Names that mean the same format.
+_SAME = {"jpeg": "jpg", "tif": "tiff", "m4v": "mp4", "oga": "ogg", "mpeg": "mp3", "qt": "mov"}
+
+
+def canonical(fmt: str) -> str:
+    fmt = fmt.lower().lstrip(".")
+    return _SAME.get(fmt, fmt)
+
+
+def kind_of(value: str) -> str:
+    """'url', 'data', 'asset', 'local', or 'scheme' for an unsupported URL scheme."""
+    m = _SCHEME.match(value)
+    if m is None or len(m.group(1)) == 1:  # "C:\\..." is a Windows path, not a scheme
+        return "local"
+    scheme = m.group(1).lower()
+    if scheme in ("http", "https"):
+        return "url"
+    if scheme == "data":
+        return "data"
+    if scheme == "asset":
+        return "asset"
+    return "scheme"
+
+
+def sniff(head: bytes) -> str | None:
+    """The format of a file from its first bytes, as a canonical extension."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "wav"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "avi"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "gif"
+    if head.startswith(b"BM"):
+        return "bmp"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand == b"qt  ":
+            return "mov"
+        if brand in (b"M4A ", b"M4B "):
+            return "m4a"
+        if brand in (b"heic", b"heix", b"mif1"):
+            return "heic"
+        return "mp4"
+    if head.startswith(b"\x1aE\xdf\xa3"):
+        return "webm" if b"webm" in head[:64] else "mkv"
+    if head.startswith(b"fLaC"):
+        return "flac"
+    if head.startswith(b"OggS"):
+        return "ogg"
+    if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return "mp3"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class LocalFile:
+    path: Path
+    size: int
+    format: str | None  # from the content; None when not recognised
+
+
+class LocalFiles:
+    """Checks local media files, once per resolved path."""
+
+    def __init__(self, base_dir: Path) -> None:
+        self.base_dir = base_dir
+        self._seen: dict[str, LocalFile | str] = {}
+
+    def resolve(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+    def examine(self, value: str) -> LocalFile | str:
+        """The file's facts, or a sentence saying why it cannot be used."""
+        found = self._seen.get(value)
+        if found is None:
+            found = self._seen[value] = self._examine(self.resolve(value))
+        return found
+
+    def _examine(self, path: Path) -> LocalFile | str:
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(64)
+                size = fh.seek(0, 2)
+        except FileNotFoundError:
+            return f"no such file (looked at {path})"
+        except IsADirectoryError:
+            return f"is a directory, not a file ({path})"
+        except OSError as exc:
+            return f"cannot read {path}: {exc.strerror}"
+        return LocalFile(path, size, sniff(head))
+
+    def check(self, value: str, rule: MediaRule) -> str | None:
+        """Why a media value cannot be sent for this parameter, or None if it can."""
+        kind = kind_of(value)
+        if kind == "url":
+            if not urlsplit(value).netloc:
+                return f"{value!r} is not a complete URL"
+            return None
+        if kind == "data":
+            if not value.lower().startswith(f"data:{rule.kind}/"):
+                return f"a data: URI here must hold {rule.kind} (data:{rule.kind}/...)"
+            return None
+        if kind == "asset":
+            return None
+        if kind == "scheme":
+            return (
+                f"{value!r}: only http(s) URLs, data: URIs, asset:// references "
+                "or local file paths are accepted"
+            )
+        found = self.examine(value)
+        if isinstance(found, str):
+            return found
+        if found.size == 0:
+            return f"{value!r} is an empty file"
+        if rule.max_bytes is not None and found.size > rule.max_bytes:
+            return (
+                f"{value!r} is {found.size / MB:.1f} MB; at most {rule.max_bytes / MB:g} MB allowed"
+            )
+        if rule.accept:
+            accepted = {canonical(a) for a in rule.accept}
+            fmt = found.format or canonical(found.path.suffix)
+            if fmt not in accepted:
+                how = "content" if found.format else "extension"
+                shown = ", ".join(a.upper() for a in rule.accept)
+                got = fmt.upper() if fmt else "unknown"
+                return f"{value!r} is {got} (by its {how}); accepted: {shown}"
+        return None

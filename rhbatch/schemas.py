@@ -1,0 +1,407 @@
+"""The endpoint registry: one JSON Schema per RunningHub endpoint, and their index.
+
+This module owns everything rhbatch knows about endpoints at run time and is
+the only user of ``jsonschema``:
+
+- ``Registry`` reads ``index.json`` (names, aliases, task, output type) and
+  resolves any accepted name (path, English name, doc title; any case) to the
+  endpoint's path, with "did you mean" suggestions for names it does not know.
+- ``EndpointSchema`` loads one endpoint's schema lazily and checks request
+  bodies against it. Generated schemas only use ``properties``, ``required``
+  and ``additionalProperties: false`` at the top level, so a body is valid
+  exactly when each present property is valid on its own: property values are
+  checked with jsonschema once per distinct value and cached, which keeps a
+  100,000-job matrix fast.
+- ``describe`` turns a jsonschema error into a sentence saying what is allowed.
+
+The schemas ship inside the wheel as ``rhbatch/_schemas``; in a source checkout
+they are read from the repository's ``schemas/`` directory.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError
+
+from rhbatch.errors import UnknownEndpoint
+
+MB = 1024 * 1024
+# Top-level keywords an endpoint schema may use for the per-property fast path to be exact.
+_DECOMPOSABLE = {
+    "$schema",
+    "$id",
+    "title",
+    "description",
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "x-rhbatch",
+}
+_TYPE_WORDS = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean (true or false)",
+    "array": "a list",
+    "object": "a mapping",
+    "null": "null",
+}
+
+
+def schemas_root() -> Traversable:
+    """Where the schemas are: inside the installed package, else the source tree."""
+    bundled = resources.files("rhbatch") / "_schemas"
+    if bundled.is_dir():
+        return bundled
+    return Path(__file__).resolve().parent.parent / "schemas"
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """A value as the user would write it in JSON, shortened if long."""
+    try:
+        text: str = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
+def type_word(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if value is None:
+        return "null"
+    return type(value).__name__
+
+
+def describe(error: ValidationError) -> str:
+    """One sentence for a jsonschema error: what the value is and what is allowed."""
+    kw, want, value = error.validator, error.validator_value, error.instance
+    if kw == "enum":
+        allowed = ", ".join(show(v) for v in want)
+        msg = f"{show(value)} is not one of the allowed values: {allowed}"
+        if not isinstance(value, str) and str(value).lower() in [str(v).lower() for v in want]:
+            msg += f' (the values are strings: write "{value}" with quotes)'
+        return msg
+    if kw == "type":
+        kinds = [want] if isinstance(want, str) else list(want)
+        expected = " or ".join(_TYPE_WORDS.get(k, k) for k in kinds)
+        return f"{show(value)} is {type_word(value)}; expected {expected}"
+    if kw == "maxItems":
+        return f"{len(value)} items; at most {want} allowed"
+    if kw == "minItems":
+        return f"{len(value)} items; at least {want} required"
+    if kw == "maxLength":
+        return f"text of {len(value)} characters; at most {want} allowed"
+    if kw == "minLength":
+        return (
+            "empty text; at least one character required"
+            if want == 1
+            else (f"text of {len(value)} characters; at least {want} required")
+        )
+    if kw in ("minimum", "maximum"):
+        lo = error.schema.get("minimum") if isinstance(error.schema, Mapping) else None
+        hi = error.schema.get("maximum") if isinstance(error.schema, Mapping) else None
+        where = "below the minimum" if kw == "minimum" else "above the maximum"
+        bounds = f"; allowed: {lo} to {hi}" if lo is not None and hi is not None else ""
+        return f"{show(value)} is {where} {want}{bounds}"
+    if kw == "const":
+        return f"{show(value)} is not allowed; it must be {show(want)}"
+    if kw == "pattern":
+        return f"{show(value)} does not match the pattern {want}"
+    return str(error.message)
+
+
+def error_path(error: ValidationError) -> list[str | int]:
+    return list(error.absolute_path)
+
+
+def field_path(parts: Iterable[str | int]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRule:
+    """What a media parameter accepts: kind, one or many, size limit, formats."""
+
+    kind: str  # image | video | audio
+    multiple: bool
+    max_bytes: int | None
+    accept: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointInfo:
+    """An endpoint's entry in the index: its names and what it makes."""
+
+    endpoint: str
+    title: str
+    name_en: str
+    doc_title: str | None
+    aliases: tuple[str, ...]
+    task: str
+    output_type: str
+    category: str
+    file: str
+
+
+class EndpointSchema:
+    """One endpoint's schema, with cached per-property validation."""
+
+    def __init__(self, info: EndpointInfo, schema: dict[str, Any]) -> None:
+        self.info = info
+        self.schema = schema
+        self.properties: dict[str, dict[str, Any]] = schema.get("properties", {})
+        self.required: tuple[str, ...] = tuple(schema.get("required", ()))
+        self.closed = schema.get("additionalProperties", True) is False
+        self._exact = set(schema) <= _DECOMPOSABLE
+        self._full = jsonschema.Draft202012Validator(schema)
+        self._validators = {
+            name: jsonschema.Draft202012Validator(sub) for name, sub in self.properties.items()
+        }
+        self._cache: dict[tuple[str, Any], list[tuple[list[str | int], str]]] = {}
+
+    @property
+    def endpoint(self) -> str:
+        return self.info.endpoint
+
+    @property
+    def label(self) -> str:
+        return self.info.title
+
+    @cached_property
+    def media(self) -> dict[str, MediaRule]:
+        rules = {}
+        for name, sub in self.properties.items():
+            ext = sub.get("x-rhbatch", {})
+            if "media" not in ext:
+                continue
+            size = ext.get("maxSizeMB")
+            rules[name] = MediaRule(
+                kind=ext["media"],
+                multiple=sub.get("type") == "array",
+                max_bytes=int(size * MB) if size else None,
+                accept=tuple(a.lower() for a in ext.get("accept", ())),
+            )
+        return rules
+
+    @cached_property
+    def choice_defaults(self) -> dict[str, Any]:
+        """Defaults filled in when a required choice is left out.
+
+        Only for parameters with a closed set of values (lists, switches, numbers):
+        a default prompt or reference image is an example, not a default.
+        """
+        out = {}
+        for name in self.required:
+            sub = self.properties.get(name, {})
+            if "default" in sub and ("enum" in sub or sub.get("type") in _CHOICE_TYPES):
+                out[name] = sub["default"]
+        return out
+
+    @cached_property
+    def seed_range(self) -> tuple[int, int] | None:
+        sub = self.properties.get("seed")
+        if not sub or sub.get("type") != "integer":
+            return None
+        lo = max(int(sub.get("minimum", 0)), 0)
+        hi = int(sub.get("maximum", 2**31 - 1))
+        return lo, hi
+
+    def close_names(self, name: str) -> list[str]:
+        return difflib.get_close_matches(name, list(self.properties), n=3, cutoff=0.6)
+
+    def check(self, params: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """Every problem with a request body, as (field path, sentence) pairs."""
+        if not self._exact:  # pragma: no cover - generated schemas are always decomposable
+            return [
+                (field_path(error_path(e)), describe(e)) for e in self._full.iter_errors(params)
+            ]
+        problems: list[tuple[str, str]] = []
+        for name in self.required:
+            if name not in params:
+                problems.append((name, f"missing required parameter {name!r}"))
+        for name, value in params.items():
+            validator = self._validators.get(name)
+            if validator is None:
+                if self.closed:
+                    problems.append((name, self._unknown(name)))
+                continue
+            key = (name, _freeze(value))
+            try:
+                found = self._cache[key]
+            except KeyError:
+                found = self._cache[key] = [
+                    (error_path(e), describe(e)) for e in _best(validator.iter_errors(value))
+                ]
+            except TypeError:  # unhashable value (a mapping): validate uncached
+                found = [(error_path(e), describe(e)) for e in _best(validator.iter_errors(value))]
+            for path, message in found:
+                problems.append((field_path([name, *path]), message))
+        return problems
+
+    def check_full(self, params: Mapping[str, Any]) -> list[str]:
+        """Plain jsonschema validation of a whole body (used by the emulator and tests)."""
+        return [describe(e) for e in self._full.iter_errors(params)]
+
+    def _unknown(self, name: str) -> str:
+        msg = f"unknown parameter {name!r} for {self.label}"
+        close = self.close_names(name)
+        if close:
+            msg += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+        return msg + " Allowed: " + ", ".join(self.properties)
+
+
+_CHOICE_TYPES = {"boolean", "integer", "number"}
+
+
+def _best(errors: Iterable[ValidationError]) -> list[ValidationError]:
+    """Drop a type error where an enum error on the same value already says it all."""
+    errors = list(errors)
+    enum_paths = {tuple(e.absolute_path) for e in errors if e.validator == "enum"}
+    return [
+        e for e in errors if not (e.validator == "type" and tuple(e.absolute_path) in enum_paths)
+    ]
+
+
+def _freeze(value: Any) -> Any:
+    """A hashable key that keeps 1, 1.0, True and "1" apart."""
+    if isinstance(value, list):
+        return ("list", tuple(_freeze(v) for v in value))
+    if isinstance(value, dict):
+        raise TypeError("unhashable")
+    return (type(value).__name__, value)
+
+
+class Registry:
+    """Every endpoint rhbatch knows, by any of its names."""
+
+    def __init__(self, root: Traversable | None = None) -> None:
+        self.root = root if root is not None else schemas_root()
+        index = json.loads((self.root / "index.json").read_text(encoding="utf-8"))
+        self.version: str = index.get("registryVersion", "")
+        self.endpoints: dict[str, EndpointInfo] = {}
+        self._by_alias: dict[str, str] = {}
+        for item in index["endpoints"]:
+            info = EndpointInfo(
+                endpoint=item["endpoint"],
+                title=item.get("title") or item["endpoint"],
+                name_en=item.get("nameEn") or "",
+                doc_title=item.get("docTitle"),
+                aliases=tuple(item.get("aliases", ())),
+                task=item.get("task") or "",
+                output_type=item.get("outputType") or "",
+                category=item.get("category") or "",
+                file=item["file"],
+            )
+            self.endpoints[info.endpoint] = info
+            for alias in (info.endpoint, *info.aliases):
+                self._by_alias.setdefault(alias.lower(), info.endpoint)
+        for path in self.endpoints:  # the path itself always wins over another's alias
+            self._by_alias[path.lower()] = path
+        self._schemas: dict[str, EndpointSchema] = {}
+
+    def __len__(self) -> int:
+        return len(self.endpoints)
+
+    def lookup(self, name: str) -> str | None:
+        """The endpoint path for any accepted name, or None."""
+        key = name.strip().strip("/").lower()
+        if key.startswith("openapi/v2/"):
+            key = key[len("openapi/v2/") :]
+        return self._by_alias.get(key)
+
+    def resolve(self, name: str) -> str:
+        found = self.lookup(name)
+        if found is None:
+            raise UnknownEndpoint(name, self.suggest(name))
+        return found
+
+    def suggest(self, name: str, limit: int = 5) -> list[str]:
+        """Names close to an unknown one: containing it first, then similar spellings."""
+        key = name.strip().lower()
+        out: list[str] = []
+        if len(key) >= 3:
+            for alias, path in self._by_alias.items():
+                if key in alias and path not in out:
+                    out.append(path)
+        for alias in difflib.get_close_matches(key, list(self._by_alias), n=limit, cutoff=0.6):
+            path = self._by_alias[alias]
+            if path not in out:
+                out.append(path)
+        return [self.endpoints[p].title for p in out[:limit]]
+
+    def schema(self, endpoint: str) -> EndpointSchema:
+        """The schema of a resolved endpoint path (loaded once)."""
+        found = self._schemas.get(endpoint)
+        if found is None:
+            info = self.endpoints[endpoint]
+            data = json.loads((self.root / info.file).read_text(encoding="utf-8"))
+            found = self._schemas[endpoint] = EndpointSchema(info, data)
+        return found
+
+    def spec_schema(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(
+            (self.root / "spec.schema.json").read_text(encoding="utf-8")
+        )
+        return data
+
+
+def structure_errors(
+    schema: Mapping[str, Any], data: Any
+) -> list[tuple[list[str | int], ValidationError]]:
+    """All errors of ``data`` against a (non-endpoint) schema, deepest first per branch."""
+    validator = jsonschema.Draft202012Validator(schema)
+    out = []
+    for error in validator.iter_errors(data):
+        leaves = _leaves(error)
+        for leaf in leaves:
+            out.append((list(leaf.absolute_path), leaf))
+    return out
+
+
+def _leaves(error: ValidationError) -> list[ValidationError]:
+    """For oneOf/anyOf errors, the most relevant sub-errors instead of the summary."""
+    if not error.context:
+        return [error]
+    best = jsonschema.exceptions.best_match(error.context)
+    return _leaves(best) if best is not None else [error]
+
+
+_REGISTRY: Registry | None = None
+
+
+def registry() -> Registry:
+    """The registry of the installed schemas, loaded once per process."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = Registry()
+    return _REGISTRY

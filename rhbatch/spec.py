@@ -1,0 +1,326 @@
+"""Spec files: from YAML to a checked ``Spec`` of job entries, before expansion.
+
+``load_spec`` reads a spec file, checks its structure against
+``schemas/spec.schema.json`` (unknown keys, wrong types, bad matrix shapes),
+resolves every endpoint name, and reads ``jobs_from`` row files. It collects
+every problem and raises one ``InvalidInput`` listing them all, each with its
+file and line. Expanding entries into jobs is ``expand.py``'s work.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rhbatch import rows, yamlsrc
+from rhbatch.errors import InvalidInput, Problem, unknown_endpoint_message
+from rhbatch.models import Entry, Matrix, Point
+from rhbatch.schemas import Registry, describe, field_path, structure_errors
+
+RESERVED = ("id", "endpoint", "vars", "repeat", "matrix")
+DEFAULT_NAMING = "{id}/{n}.{ext}"
+
+
+@dataclass(slots=True)
+class Spec:
+    path: Path
+    file: str
+    name: str
+    base_dir: Path
+    endpoint: str | None
+    defaults: Mapping[str, Any]
+    defaults_lines: Mapping[str, int]
+    vars: Mapping[str, Any]
+    matrix: Matrix | None
+    entries: list[Entry]
+    repeat: int
+    output_dir: str | None
+    naming: str
+    run: Mapping[str, Any]
+    data: Mapping[str, Any]
+    problems: list[Problem]  # found while loading; the jobs they spare are still expanded
+
+
+def load_spec(path: str | Path, registry: Registry) -> Spec:
+    """Read and check one spec file.
+
+    Problems that leave the jobs readable (an unknown top-level key, one bad job
+    entry, a bad ``run`` setting) are kept in ``Spec.problems`` and the rest of
+    the spec is still expanded, so that every problem is reported at once.
+    Problems that make expansion meaningless (bad defaults, matrix or endpoint)
+    raise InvalidInput.
+    """
+    path = Path(path)
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInput([Problem(file, None, "no such spec file")]) from None
+    except IsADirectoryError:
+        raise InvalidInput([Problem(file, None, "is a directory, not a spec file")]) from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInput([Problem(file, None, f"not UTF-8 text ({exc.reason})")]) from None
+    except OSError as exc:
+        raise InvalidInput([Problem(file, None, f"cannot read: {exc.strerror}")]) from None
+    data = yamlsrc.load(text, file)
+    if data is None:
+        raise InvalidInput([Problem(file, 1, "the spec is empty; start with `version: 1`")])
+    if not isinstance(data, yamlsrc.Located):
+        raise InvalidInput([Problem(file, 1, "a spec must be a mapping (version, endpoint, ...)")])
+    problems, broken = _structure(data, file, registry)
+    if broken & _GLOBAL or "" in broken:
+        raise InvalidInput(problems)
+    return _build(path, file, data, registry, problems, broken)
+
+
+# Parts of a spec without which no job can be expanded correctly.
+_GLOBAL = {"version", "endpoint", "defaults", "vars", "matrix", "jobs_from", "repeat", "jobs"}
+
+
+def _structure(
+    data: yamlsrc.Located, file: str, registry: Registry
+) -> tuple[list[Problem], set[str]]:
+    """Structural problems, and the parts they break ("jobs[3]", "run", "" for the root)."""
+    schema = registry.spec_schema()
+    problems: list[Problem] = []
+    broken: set[str] = set()
+    seen: set[tuple[int | None, str]] = set()
+    for path, error in structure_errors(schema, data):
+        if error.validator != "additionalProperties":  # unknown keys are reported, then ignored
+            if path[:1] == ["jobs"] and len(path) >= 2:
+                broken.add(f"jobs[{path[1]}]")
+            else:
+                broken.add(str(path[0]) if path else "")
+        for where, line, message in _translate(data, path, error):
+            if (line, message) in seen:
+                continue
+            seen.add((line, message))
+            problems.append(Problem(file, line, message, field=where or None))
+    problems.sort(key=lambda p: p.line or 0)
+    return problems, broken
+
+
+def _translate(data: Any, path: list[str | int], error: Any) -> list[tuple[str, int | None, str]]:
+    where = field_path(path)
+    line = line_at(data, path)
+    kw = error.validator
+    if kw == "additionalProperties":
+        allowed = list(error.schema.get("properties", {}))
+        out = []
+        for key in _walk(data, path):
+            if key in allowed or _is_note(key):
+                continue
+            msg = f"unknown key {key!r}"
+            close = difflib.get_close_matches(key, allowed, n=1)
+            if close:
+                msg += f"; did you mean {close[0]!r}?"
+            if allowed:
+                msg += " Allowed here: " + ", ".join(allowed)
+            out.append((field_path([*path, key]), line_at(data, [*path, key]), msg))
+        return out
+    if kw == "not" and path and path[-1] in RESERVED:
+        message = f"{path[-1]!r} is a job key, not a parameter; set it on a job"
+    elif kw == "pattern" and path == ["name"]:
+        message = (
+            f"{error.instance!r}: use letters, digits, '.', '_' and '-' "
+            "(it names the output directory)"
+        )
+    elif kw == "pattern":
+        message = f"{error.instance!r} is not a valid name (letters, digits and _)"
+    elif kw == "const" and path == ["version"]:
+        message = f"unsupported version {error.instance!r}; this rhbatch reads version 1"
+    elif kw == "required" and not path:
+        return [(where, 1, "missing `version: 1` at the top of the spec")]
+    elif kw == "minProperties" and not error.instance:
+        message = "must not be empty"
+    else:
+        message = describe(error)
+    return [(where, line, message)]
+
+
+def _walk(data: Any, path: list[str | int]) -> Any:
+    node = data
+    for part in path:
+        node = node[part]
+    return node
+
+
+def line_at(data: Any, path: list[str | int]) -> int | None:
+    """The line of the value at ``path`` in located YAML data."""
+    node, line = data, getattr(data, "line", None)
+    for part in path:
+        found = _line_in(node, part)
+        line = found if found is not None else line
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+    return line
+
+
+def _line_in(node: Any, part: str | int) -> int | None:
+    if isinstance(node, yamlsrc.Located) and isinstance(part, str):
+        return node.line_of(part)
+    if isinstance(node, yamlsrc.LocatedList) and isinstance(part, int):
+        return node.line_of(part)
+    return None
+
+
+def _build(
+    path: Path,
+    file: str,
+    data: yamlsrc.Located,
+    registry: Registry,
+    problems: list[Problem],
+    broken: set[str],
+) -> Spec:
+    base_dir = path.resolve().parent
+    fatal: list[Problem] = []  # problems that leave nothing sensible to expand
+
+    def endpoint_of(raw: Any, where_file: str, line: int) -> str | None:
+        found = registry.lookup(str(raw))
+        if found is None:
+            message = unknown_endpoint_message(str(raw), registry.suggest(str(raw)))
+            problems.append(Problem(where_file, line, message, field="endpoint"))
+        return found
+
+    endpoint = None
+    if data.get("endpoint") is not None:
+        endpoint = endpoint_of(data["endpoint"], file, data.line_of("endpoint"))
+        if endpoint is None:
+            fatal.append(problems.pop())
+    defaults = _plain_keys(data.get("defaults") or {})
+    matrix = _matrix(data.get("matrix"), file, ["matrix"], fatal)
+
+    entries: list[Entry] = []
+    for i, item in enumerate(data.get("jobs") or []):
+        if f"jobs[{i}]" in broken:
+            continue
+        job_endpoint = None
+        if item.get("endpoint") is not None:
+            job_endpoint = endpoint_of(item["endpoint"], file, item.line_of("endpoint"))
+            if job_endpoint is None:
+                continue
+        before = len(problems)
+        job_matrix = _matrix(item.get("matrix"), file, ["jobs", i, "matrix"], problems)
+        if len(problems) > before:
+            continue
+        entries.append(
+            Entry(
+                file=file,
+                line=data["jobs"].line_of(i),
+                where=f"jobs[{i}]",
+                params={k: v for k, v in item.items() if k not in RESERVED and not _is_note(k)},
+                key_lines=item.key_lines,
+                endpoint=job_endpoint,
+                id=item.get("id"),
+                vars=dict(item.get("vars") or {}),
+                repeat=item.get("repeat"),
+                matrix=job_matrix,
+            )
+        )
+    sources = data.get("jobs_from")
+    if sources is not None:
+        listed = isinstance(sources, list)
+        for k, source in enumerate(sources if listed else [sources]):
+            line = line_at(data, ["jobs_from", k] if listed else ["jobs_from"]) or 1
+            entries.extend(rows.read_rows(source, base_dir, file, line, problems, endpoint_of))
+    if not data.get("jobs") and sources is None:
+        # No job list: the spec is one job made of its defaults (times matrix and repeat).
+        entries.append(Entry(file=file, line=data.line, where="the spec", params={}, key_lines={}))
+
+    if fatal:
+        raise InvalidInput(_sorted(problems + fatal, file))
+    out = data.get("output") or {}
+    return Spec(
+        path=path,
+        file=file,
+        name=data.get("name") or _name_from(path),
+        base_dir=base_dir,
+        endpoint=endpoint,
+        defaults=defaults,
+        defaults_lines=getattr(data.get("defaults"), "key_lines", {}),
+        vars=dict(data.get("vars") or {}),
+        matrix=matrix,
+        entries=entries,
+        repeat=data.get("repeat") or 1,
+        output_dir=out.get("dir"),
+        naming=out.get("naming") or DEFAULT_NAMING,
+        run=dict(data.get("run") or {}),
+        data=data,
+        problems=_sorted(problems, file),
+    )
+
+
+def _sorted(problems: list[Problem], file: str) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.file != file, p.file, p.line or 0))
+
+
+def _is_note(key: str) -> bool:
+    return key.startswith(("_", "x-"))
+
+
+def _plain_keys(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in mapping.items() if not _is_note(k)}
+
+
+def _name_from(path: Path) -> str:
+    stem = path.name.split(".")[0] or "batch"
+    return "".join(c if c.isalnum() or c in "._-" else "-" for c in stem)
+
+
+def _matrix(raw: Any, file: str, path: list[str | int], problems: list[Problem]) -> Matrix | None:
+    """Axes of a matrix mapping (its shape is already checked by the spec schema)."""
+    if raw is None:
+        return None
+    axes: list[list[Point]] = []
+    key_lines: dict[str, int] = {}
+    for key, values in raw.items():
+        if key == "zip" or _is_note(key):
+            continue
+        key_lines[key] = raw.line_of(key)
+        axes.append([Point({key: v}, {key: values.line_of(i)}) for i, v in enumerate(values)])
+    zipped = raw.get("zip")
+    if isinstance(zipped, yamlsrc.LocatedList):
+        keys = {k for row in zipped for k in row}
+        for i, row in enumerate(zipped):
+            missing = sorted(keys - set(row))
+            if missing:
+                message = f"this zip row lacks {', '.join(missing)}; every row sets the same keys"
+                problems.append(Problem(file, zipped.line_of(i), message, field=_zip_path(path, i)))
+        axes.append([Point(dict(row), {k: row.line_of(k) for k in row}) for row in zipped])
+        key_lines.update({key: zipped.line for key in keys if key not in key_lines})
+        clash = keys & set(raw)
+    elif isinstance(zipped, yamlsrc.Located):
+        lengths = {k: len(v) for k, v in zipped.items()}
+        if len(set(lengths.values())) > 1:
+            shown = ", ".join(f"{k}: {n}" for k, n in lengths.items())
+            message = f"zip lists must have the same length ({shown})"
+            problems.append(Problem(file, raw.line_of("zip"), message, field=_zip_path(path)))
+        else:
+            columns = list(zipped.items())
+            axes.append(
+                [
+                    Point({k: v[i] for k, v in columns}, {k: v.line_of(i) for k, v in columns})
+                    for i in range(len(columns[0][1]))
+                ]
+            )
+        key_lines.update({key: zipped.line_of(key) for key in zipped if key not in key_lines})
+        clash = set(zipped) & set(raw)
+    else:
+        clash = set()
+    for key in sorted(clash):
+        message = f"{key!r} is both a matrix key and a zip key"
+        problems.append(Problem(file, raw.line_of(key), message, field=field_path([*path, key])))
+    for key, line in key_lines.items():
+        if key in RESERVED:
+            message = f"{key!r} cannot vary in a matrix"
+            problems.append(Problem(file, line, message, field=field_path([*path, key])))
+    return Matrix(axes, key_lines) if axes else None
+
+
+def _zip_path(path: list[str | int], index: int | None = None) -> str:
+    return field_path([*path, "zip"] + ([] if index is None else [index]))
