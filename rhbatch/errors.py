@@ -48,7 +48,7 @@ class Problem:
         return loc
 
     def render(self) -> str:
-        parts = [self.location()]
+        parts = [self.location() if self.file else "rhbatch"]
         if self.where:
             parts.append(self.where)
         if self.field:
@@ -88,7 +88,7 @@ class UnknownEndpoint(InvalidInput):
         self.name = name
         self.suggestions = suggestions
         message = unknown_endpoint_message(name, suggestions)
-        super().__init__([problem or Problem(file="<command line>", line=None, message=message)])
+        super().__init__([problem or Problem(file="", line=None, message=message)])
 
 
 def unknown_endpoint_message(name: str, suggestions: list[str]) -> str:

@@ -32,6 +32,7 @@ from rhbatch.templates import TemplateError
 from rhbatch.yamlsrc import LocatedList
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
 
@@ -194,28 +195,9 @@ class Expander:
                 broken = True
         job_id = None
         if entry.id is not None:
-            try:
-                job_id = templates.fill(entry.id, variables)
-            except TemplateError as exc:
-                self.findings.add(
-                    entry.file, entry.line_of("id"), str(exc), where=f"job {index + 1}", field="id"
-                )
-            else:
-                if not isinstance(job_id, str) or not ID_PATTERN.match(job_id):
-                    message = (
-                        f"id {show(job_id)} must be 1-100 letters, digits, '.', '_' or '-' "
-                        "(it names a directory)"
-                    )
-                    self.findings.add(
-                        entry.file,
-                        entry.line_of("id"),
-                        message,
-                        where=f"job {index + 1}",
-                        field="id",
-                    )
-                    job_id = None
-                elif repeat > 1:
-                    job_id = f"{job_id}-{copy}"
+            job_id = self._explicit_id(entry, index, variables)
+            if job_id is not None and repeat > 1 and "copy" not in templates.names(entry.id):
+                job_id = f"{job_id}-{copy}"
             broken = broken or job_id is None
         if job_id is None:
             job_id = content_id(schema.endpoint, params, copy)
@@ -225,6 +207,25 @@ class Expander:
         for key, value in schema.choice_defaults.items():
             params.setdefault(key, value)
         return Job(index, job_id, schema.endpoint, params, copy, entry, combo, variables, broken)
+
+    def _explicit_id(self, entry: Entry, index: int, variables: dict[str, Any]) -> str | None:
+        """The entry's id template filled in, placeholders made file-name safe."""
+        assert entry.id is not None
+        line, where = entry.line_of("id"), f"job {index + 1}"
+        try:
+            safe = {k: slug(v) for k, v in variables.items() if not isinstance(v, (list, dict))}
+            job_id = templates.fill(entry.id, safe)
+        except TemplateError as exc:
+            self.findings.add(entry.file, line, str(exc), where=where, field="id")
+            return None
+        if not isinstance(job_id, str) or not ID_PATTERN.match(job_id):
+            message = (
+                f"id {show(job_id)} must be 1-100 letters, digits, '.', '_' or '-' "
+                "(it names a directory)"
+            )
+            self.findings.add(entry.file, line, message, where=where, field="id")
+            return None
+        return job_id
 
     def _convert(self, entry: Entry, schema: EndpointSchema, params: dict[str, Any]) -> bool:
         """CSV text to each parameter's type, in place; False if a cell cannot be read."""
@@ -239,6 +240,12 @@ class Expander:
                 )
                 ok = False
         return ok
+
+
+def slug(value: Any) -> str:
+    """A variable's value as it may appear in an id: "16:9" -> "16-9", "a fox" -> "a-fox"."""
+    text = "true" if value is True else "false" if value is False else str(value)
+    return _UNSAFE.sub("-", text).strip("-") or "-"
 
 
 def _from_text(text: str, kind: Any) -> Any:

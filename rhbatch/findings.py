@@ -53,9 +53,16 @@ class Findings:
         return len(self._groups)
 
     def problems(self) -> list[Problem]:
-        """One problem per group; ``where`` says how many jobs share it."""
+        """One problem per group, by file (in order of appearance) and line;
+        ``where`` says how many jobs share it."""
+        files: dict[str, int] = {}
+        for file, *_ in self._groups:
+            files.setdefault(file, len(files))
+        groups = sorted(
+            self._groups.values(), key=lambda g: (files[g.problem.file], g.problem.line or 0)
+        )
         out = []
-        for group in self._groups.values():
+        for group in groups:
             p = group.problem
             if group.count > 1 and p.where:
                 where = f"{p.where} and {group.count - 1:,} more"

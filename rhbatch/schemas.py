@@ -187,7 +187,7 @@ class EndpointSchema:
         self._validators = {
             name: jsonschema.Draft202012Validator(sub) for name, sub in self.properties.items()
         }
-        self._cache: dict[tuple[str, Any], list[tuple[list[str | int], str]]] = {}
+        self._cache: dict[tuple[str, Any] | None, list[tuple[list[str | int], str]]] = {}
 
     @property
     def endpoint(self) -> str:
@@ -255,15 +255,15 @@ class EndpointSchema:
                 if self.closed:
                     problems.append((name, self._unknown(name)))
                 continue
-            key = (name, _freeze(value))
             try:
-                found = self._cache[key]
-            except KeyError:
-                found = self._cache[key] = [
-                    (error_path(e), describe(e)) for e in _best(validator.iter_errors(value))
-                ]
-            except TypeError:  # unhashable value (a mapping): validate uncached
+                key = (name, _freeze(value))
+            except TypeError:  # a mapping somewhere in the value: validate uncached
+                key = None
+            found = self._cache.get(key) if key is not None else None
+            if found is None:
                 found = [(error_path(e), describe(e)) for e in _best(validator.iter_errors(value))]
+                if key is not None and len(self._cache) < 200_000:
+                    self._cache[key] = found
             for path, message in found:
                 problems.append((field_path([name, *path]), message))
         return problems
@@ -346,17 +346,18 @@ class Registry:
         return found
 
     def suggest(self, name: str, limit: int = 5) -> list[str]:
-        """Names close to an unknown one: containing it first, then similar spellings."""
+        """Names close to an unknown one: those containing it, else similar spellings."""
         key = name.strip().lower()
         out: list[str] = []
         if len(key) >= 3:
             for alias, path in self._by_alias.items():
                 if key in alias and path not in out:
                     out.append(path)
-        for alias in difflib.get_close_matches(key, list(self._by_alias), n=limit, cutoff=0.6):
-            path = self._by_alias[alias]
-            if path not in out:
-                out.append(path)
+        if not out:
+            for alias in difflib.get_close_matches(key, list(self._by_alias), n=limit, cutoff=0.6):
+                path = self._by_alias[alias]
+                if path not in out:
+                    out.append(path)
         return [self.endpoints[p].title for p in out[:limit]]
 
     def schema(self, endpoint: str) -> EndpointSchema:

@@ -120,6 +120,6 @@ def _lookup(name: str, variables: Mapping[str, Any]) -> Any:
         msg = f"unknown placeholder {{{name}}}"
         close = difflib.get_close_matches(name, known, n=1)
         if close:
-            msg += f"; did you mean {{{close[0]}}}?"
+            msg += f" (did you mean {{{close[0]}}}?)"
         msg += "; known here: " + (", ".join(known) if known else "none")
         raise TemplateError(msg) from None

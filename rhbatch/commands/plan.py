@@ -84,26 +84,38 @@ def _text(reg: Registry, report: Report, limit: int) -> None:
 
 
 def jobs_table(reg: Registry, jobs: list[Job]) -> str:
-    """The jobs, with the parameters that differ between them as columns."""
+    """The jobs: id, the parameters that differ between them, references, prompt."""
     names: list[str] = []
     for job in jobs:
+        media = reg.schema(job.endpoint).media
         for name in job.params:
-            if name != "prompt" and name not in names:
+            if name != "prompt" and name not in media and name not in names:
                 names.append(name)
     varying = [n for n in names if len({show(j.params.get(n), 200) for j in jobs}) > 1][:4]
     multi = len({j.endpoint for j in jobs}) > 1
-    headers = (
-        ["#", "ID"] + (["ENDPOINT"] if multi else []) + [n.upper() for n in varying] + ["PROMPT"]
-    )
+    headers = ["#", "ID", *(["ENDPOINT"] if multi else []), *(n.upper() for n in varying)]
+    headers += ["REFS", "PROMPT"]
     rows = []
     for job in jobs:
         cells = [str(job.index + 1), job.id]
         if multi:
             cells.append(shorten(reg.endpoints[job.endpoint].title, 36))
-        cells += [shorten(_cell(job.params.get(n)), 30) for n in varying]
+        cells += [shorten(_cell(job.params.get(n)), 24) for n in varying]
+        cells.append(_refs(reg, job))
         cells.append(str(job.params.get("prompt", "")))
         rows.append(cells)
     return render(headers, rows, width=terminal_width(), right=(0,))
+
+
+def _refs(reg: Registry, job: Job) -> str:
+    """How many reference media a job sends, by kind: "2 image, 1 video"."""
+    counts: dict[str, int] = {}
+    for name, rule in reg.schema(job.endpoint).media.items():
+        value = job.params.get(name)
+        n = len(value) if isinstance(value, list) else int(value is not None)
+        if n:
+            counts[rule.kind] = counts.get(rule.kind, 0) + n
+    return ", ".join(f"{n} {kind}" for kind, n in counts.items())
 
 
 def _cell(value: Any) -> str:

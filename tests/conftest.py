@@ -1,0 +1,51 @@
+"""Shared test helpers: run the CLI in-process, write spec files."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from rhbatch.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC_BODIES = ROOT / "tests" / "data" / "doc_bodies"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def problems(self) -> list[str]:
+        """The problem lines of stderr (each starts with a file location)."""
+        return [line for line in self.err.splitlines() if ":" in line and " invalid (" not in line]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
+    def run(*argv: str) -> Result:
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str], Path]:
+    """Write a file under a fresh working directory (tmp_path) and return its path."""
+    monkeypatch.chdir(tmp_path)
+
+    def put(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return path
+
+    return put

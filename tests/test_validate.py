@@ -1,0 +1,333 @@
+"""Validation of specs: every problem at once, each with file, line, job, field and what is allowed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from rhbatch.schemas import registry
+from tests.conftest import DOC_BODIES, ROOT, Result
+
+MULTIMODAL = "rhart-video/sparkvideo-2.0/multimodal-video"
+V1_LITE = "seedance-v1-lite/reference-to-video"
+Cli = Callable[..., Result]
+Write = Callable[[str, str], Path]
+
+
+def doc_spec(write: Write, body: dict[str, object], endpoint: str = MULTIMODAL) -> Path:
+    """A one-job spec whose job is exactly ``body``."""
+    text = yaml.safe_dump({"version": 1, "endpoint": endpoint, "jobs": [body]}, sort_keys=False)
+    return write("spec.yaml", text)
+
+
+def multimodal_body() -> dict[str, object]:
+    return json.loads((DOC_BODIES / "seedance-2.0-multimodal-video.json").read_text())
+
+
+def test_doc_bodies_pass_the_endpoint_check() -> None:
+    """The exact bodies of both documentation pages have no problems."""
+    reg = registry()
+    for name, endpoint in (
+        ("seedance-2.0-multimodal-video.json", MULTIMODAL),
+        ("seedance-v1-lite-reference-to-video.json", V1_LITE),
+    ):
+        body = json.loads((DOC_BODIES / name).read_text())
+        assert reg.schema(endpoint).check(body) == []
+        assert reg.schema(endpoint).check_full(body) == []
+
+
+def test_doc_body_validates_as_a_spec(cli: Cli, write: Write) -> None:
+    """The multimodal page's body, written as a one-job spec, validates."""
+    doc_spec(write, multimodal_body())
+    result = cli("validate", "spec.yaml")
+    assert result.code == 0, result.err
+    assert result.out == "spec.yaml: ok, 1 job (1 endpoint)\n"
+
+
+def test_bad_enum_names_every_allowed_value(cli: Cli, write: Write) -> None:
+    """A resolution outside the list is reported with the whole list."""
+    body = multimodal_body() | {"resolution": "1440p"}
+    doc_spec(write, body)
+    result = cli("validate", "spec.yaml")
+    assert result.code == 2
+    job_id = result.problems[0].split("(id ")[1].split(")")[0]
+    assert result.problems == [
+        f'spec.yaml:6: job 1 (id {job_id}): resolution: "1440p" is not one of the allowed values: '
+        '"480p", "720p", "native1080p", "1080p", "2k", "4k"'
+    ]
+    assert result.err.endswith("spec.yaml: invalid (1 problem; 1 job expanded); nothing was sent\n")
+
+
+def test_too_many_images(cli: Cli, write: Write) -> None:
+    """Ten reference images where nine are allowed."""
+    body = multimodal_body()
+    body["imageUrls"] = [f"https://example.com/{i}.jpg" for i in range(10)]
+    doc_spec(write, body)
+    result = cli("validate", "spec.yaml")
+    assert result.code == 2
+    assert len(result.problems) == 1
+    assert result.problems[0].endswith("imageUrls: 10 items; at most 9 allowed")
+    assert result.problems[0].startswith("spec.yaml:8: job 1 (id ")
+
+
+def test_wrong_type_suggests_quotes(cli: Cli, write: Write) -> None:
+    """duration 5 (a number) where the API wants the string "5"."""
+    doc_spec(write, multimodal_body() | {"duration": 5})
+    result = cli("validate", "spec.yaml")
+    assert result.code == 2
+    assert result.problems[0].endswith(
+        'duration: 5 is not one of the allowed values: "4", "5", "6", "7", "8", "9", "10", '
+        '"11", "12", "13", "14", "15" (the values are strings: write "5" with quotes)'
+    )
+
+
+def test_boolean_given_as_text(cli: Cli, write: Write) -> None:
+    """realPersonMode must be a boolean, not the word "yes"."""
+    doc_spec(write, multimodal_body() | {"realPersonMode": "yes"})
+    result = cli("validate", "spec.yaml")
+    assert result.problems[0].endswith(
+        'realPersonMode: "yes" is a string; expected a boolean (true or false)'
+    )
+
+
+def test_unknown_key_suggests_the_parameter(cli: Cli, write: Write) -> None:
+    """A misspelt parameter is an error with a suggestion and the allowed names."""
+    doc_spec(write, multimodal_body() | {"promt": "x"})
+    result = cli("validate", "spec.yaml")
+    assert result.code == 2
+    assert result.problems[0].split(": ", 2)[2] == (
+        "promt: unknown parameter 'promt' for seedance-2.0/multimodal-video; did you mean "
+        "'prompt'? Allowed: prompt, resolution, duration, imageUrls, videoUrls, audioUrls, "
+        "generateAudio, ratio, returnLastFrame, realPersonMode"
+    )
+
+
+def test_missing_prompt(cli: Cli, write: Write) -> None:
+    """A job without its required prompt."""
+    body = multimodal_body()
+    del body["prompt"]
+    doc_spec(write, body)
+    result = cli("validate", "spec.yaml")
+    assert result.code == 2
+    assert result.problems[0].startswith("spec.yaml:4: job 1 (id ")  # the job's first line
+    assert result.problems[0].endswith("prompt: missing required parameter 'prompt'")
+
+
+def test_v1_lite_mutations(cli: Cli, write: Write) -> None:
+    """The v1-lite body with five images and an unknown aspect ratio: two problems."""
+    body = json.loads((DOC_BODIES / "seedance-v1-lite-reference-to-video.json").read_text())
+    body["imageUrls"] = [f"https://example.com/{i}.jpg" for i in range(5)]
+    body["aspectRatio"] = "2:1"
+    doc_spec(write, body, endpoint="seedance-v1-lite-reference-to-video")
+    result = cli("validate", "spec.yaml")
+    tails = sorted(p.split(": ", 2)[2] for p in result.problems)
+    assert tails == [
+        'aspectRatio: "2:1" is not one of the allowed values: "16:9", "9:16", "4:3", "3:4", '
+        '"21:9", "1:1"',
+        "imageUrls: 5 items; at most 4 allowed",
+    ]
+
+
+TEN_MISTAKES = """
+version: 1
+endpoint: seedance-2.0/multimodal-video
+defualts: {resolution: 720p}
+jobs:
+  - prompt: "A {subject} eating hot pot"
+    resolution: 1440p
+    duration: 5
+    imageUrls: [missing.jpg]
+    promt: hi
+  - endpoint: seedance-3.0/multimodal
+    prompt: x
+  - resolution: 720p
+  - id: "a b"
+    prompt: ok
+  - id: twin
+    prompt: one
+  - id: twin
+    prompt: two
+"""
+
+
+def test_ten_mistakes_ten_problems(cli: Cli, write: Write) -> None:
+    """A spec with ten different mistakes gets ten precise problems, in line order, exit 2."""
+    write("bad.yaml", TEN_MISTAKES)
+    result = cli("validate", "bad.yaml")
+    assert result.code == 2
+    p = result.problems
+    assert len(p) == 10, result.err
+    ids = [line.split("(id ")[1].split(")")[0] if "(id " in line else "" for line in p]
+    assert p == [
+        "bad.yaml:3: defualts: unknown key 'defualts'; did you mean 'defaults'? Allowed here: "
+        "version, name, description, endpoint, defaults, vars, matrix, jobs, jobs_from, "
+        "repeat, output, run",
+        "bad.yaml:5: job 1: prompt: unknown placeholder {subject}; known here: copy",
+        f'bad.yaml:6: job 1 (id {ids[2]}): resolution: "1440p" is not one of the allowed '
+        'values: "480p", "720p", "native1080p", "1080p", "2k", "4k"',
+        f"bad.yaml:7: job 1 (id {ids[3]}): duration: 5 is not one of the allowed values: "
+        '"4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15" '
+        '(the values are strings: write "5" with quotes)',
+        f"bad.yaml:8: job 1 (id {ids[4]}): imageUrls[0]: no such file "
+        f"(looked at {Path.cwd() / 'missing.jpg'})",
+        f"bad.yaml:9: job 1 (id {ids[5]}): promt: unknown parameter 'promt' for "
+        "seedance-2.0/multimodal-video; did you mean 'prompt'? Allowed: prompt, resolution, "
+        "duration, imageUrls, videoUrls, audioUrls, generateAudio, ratio, returnLastFrame, "
+        "realPersonMode",
+        "bad.yaml:10: endpoint: unknown endpoint 'seedance-3.0/multimodal'; did you mean "
+        "'seedance-2.0/multimodal-video', 'seedance-2.0-fast/multimodal-video', "
+        "'seedance-2.0-global/multimodal-video'?",
+        f"bad.yaml:12: job 2 (id {ids[7]}): prompt: missing required parameter 'prompt'",
+        "bad.yaml:13: job 3: id: id \"a b\" must be 1-100 letters, digits, '.', '_' or '-' "
+        "(it names a directory)",
+        "bad.yaml:17: job 5 (id twin): id: duplicate id 'twin', also job 4 (id twin) (line 15); "
+        "give each job its own id (with a matrix, a template such as 'shot-{ratio}')",
+    ]
+    assert result.err.endswith(
+        "bad.yaml: invalid (10 problems; 5 jobs expanded); nothing was sent\n"
+    )
+
+
+def _line_no(problem: str) -> int:
+    return int(problem.split(":")[1])
+
+
+def test_duplicate_ids(cli: Cli, write: Write) -> None:
+    """Two jobs with one id: the second is reported with the first's line."""
+    write(
+        "dup.yaml",
+        """
+        version: 1
+        endpoint: seedance-2.0/multimodal-video
+        jobs:
+          - id: twin
+            prompt: one
+          - id: twin
+            prompt: two
+        """,
+    )
+    result = cli("validate", "dup.yaml")
+    assert result.code == 2
+    assert result.problems == [
+        "dup.yaml:6: job 2 (id twin): id: duplicate id 'twin', also job 1 (id twin) (line 4); "
+        "give each job its own id (with a matrix, a template such as 'shot-{ratio}')"
+    ]
+
+
+def test_identical_jobs_without_ids(cli: Cli, write: Write) -> None:
+    """Two identical jobs without ids are a duplicate, with a hint about repeat."""
+    write(
+        "dup.yaml",
+        """
+        version: 1
+        endpoint: seedance-2.0/multimodal-video
+        jobs:
+          - prompt: same
+          - prompt: same
+        """,
+    )
+    result = cli("validate", "dup.yaml")
+    assert result.problems[0].endswith("use `repeat:` for copies, or give the jobs ids")
+    assert "same endpoint and parameters as job 1" in result.problems[0]
+
+
+def test_yaml_syntax_error_has_line_and_column(cli: Cli, write: Write) -> None:
+    """A YAML syntax error names line and column."""
+    write("broken.yaml", "version: 1\njobs:\n  - prompt: [unclosed\n")
+    result = cli("validate", "broken.yaml")
+    assert result.code == 2
+    assert result.problems[0].startswith("broken.yaml:4:1: YAML syntax error: ")
+
+
+def test_duplicate_yaml_key(cli: Cli, write: Write) -> None:
+    """A key written twice in one mapping is an error, not a silent override."""
+    write("dup.yaml", "version: 1\nendpoint: a\nendpoint: b\n")
+    result = cli("validate", "dup.yaml")
+    assert result.problems == [
+        "dup.yaml:3: duplicate key 'endpoint' (first defined on line 2); "
+        "YAML would silently keep only the last one"
+    ]
+
+
+def test_unknown_top_level_endpoint(cli: Cli, write: Write) -> None:
+    """An unknown endpoint gets a did-you-mean list."""
+    write("e.yaml", "version: 1\nendpoint: seedance-2.0/multimodal\njobs: [{prompt: x}]\n")
+    result = cli("validate", "e.yaml")
+    assert result.code == 2
+    assert result.problems == [
+        "e.yaml:2: endpoint: unknown endpoint 'seedance-2.0/multimodal'; did you mean "
+        "'seedance-2.0/multimodal-video'?"
+    ]
+
+
+def test_missing_spec_file(cli: Cli, write: Write) -> None:
+    """A spec path that does not exist."""
+    result = cli("validate", "nope.yaml")
+    assert result.code == 2
+    assert result.err.startswith("nope.yaml: no such spec file\n")
+
+
+def test_missing_version(cli: Cli, write: Write) -> None:
+    """A spec must say which format version it is."""
+    write("v.yaml", "endpoint: seedance-2.0/multimodal-video\n")
+    result = cli("validate", "v.yaml")
+    assert result.problems == ["v.yaml:1: missing `version: 1` at the top of the spec"]
+
+
+def test_local_file_too_large(cli: Cli, write: Write, tmp_path: Path) -> None:
+    """A local reference image over the endpoint's maxSize."""
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * (11 * 1024 * 1024))
+    write(
+        "s.yaml",
+        """
+        version: 1
+        endpoint: seedance-v1-lite-reference-to-video
+        jobs:
+          - prompt: a dog
+            imageUrls: [big.png]
+        """,
+    )
+    result = cli("validate", "s.yaml")
+    assert result.problems[0].endswith("imageUrls[0]: 'big.png' is 11.0 MB; at most 10 MB allowed")
+
+
+def test_local_file_wrong_format(cli: Cli, write: Write, tmp_path: Path) -> None:
+    """A WEBP where the endpoint accepts only JPG and PNG, even named .jpg."""
+    (tmp_path / "photo.jpg").write_bytes(b"RIFF\x10\0\0\0WEBPVP8 " + b"\0" * 32)
+    write(
+        "s.yaml",
+        """
+        version: 1
+        endpoint: seedance-v1-lite-reference-to-video
+        jobs:
+          - prompt: a dog
+            imageUrls: [photo.jpg]
+        """,
+    )
+    result = cli("validate", "s.yaml")
+    assert result.problems[0].endswith(
+        "imageUrls[0]: 'photo.jpg' is WEBP (by its content); accepted: JPG, PNG"
+    )
+
+
+def test_every_shipped_spec_and_example_validates(cli: Cli) -> None:
+    """Everything in specs/ and examples/ is valid."""
+    files = sorted(ROOT.glob("specs/**/*.yaml")) + sorted(ROOT.glob("examples/**/*.yaml"))
+    assert len(files) >= 7
+    result = cli("validate", *map(str, files))
+    assert result.code == 0, result.err
+    assert result.out.count(": ok, ") == len(files)
+
+
+def test_many_specs_one_bad(cli: Cli, write: Write) -> None:
+    """validate checks every spec given and fails if any is invalid."""
+    write("good.yaml", "version: 1\nendpoint: seedance-2.0/multimodal-video\njobs: [{prompt: x}]\n")
+    write("bad.yaml", "version: 2\n")
+    result = cli("validate", "good.yaml", "bad.yaml")
+    assert result.code == 2
+    assert "good.yaml: ok, 1 job (1 endpoint)" in result.out
+    assert "bad.yaml:1: version: unsupported version 2; this rhbatch reads version 1" in result.err
