@@ -34,7 +34,7 @@ def test_plan_summary_and_table(cli: Cli) -> None:
     assert result.code == 0, result.err
     lines = result.out.splitlines()
     assert lines[0].endswith("quickstart.yaml: quickstart, 4 jobs")
-    assert ["seedance-2.0/multimodal-video", "4", "video"] in [l.split() for line in lines]
+    assert ["seedance-2.0/multimodal-video", "4", "video"] in [line.split() for line in lines]
     assert "video: 20 s (0.3 min)" in result.out
     assert "local files to upload: 4" in result.out
     table = lines[lines.index(next(line for line in lines if line.startswith("#  ID"))) :]
