@@ -26,7 +26,7 @@ from typing import Any
 from rhbatch import templates
 from rhbatch.findings import Findings
 from rhbatch.models import Entry, Job, Point
-from rhbatch.schemas import EndpointSchema, Registry, field_path, show
+from rhbatch.schemas import EndpointSchema, Registry, show
 from rhbatch.spec import Spec
 from rhbatch.templates import TemplateError
 from rhbatch.yamlsrc import LocatedList
@@ -295,6 +295,3 @@ def _item_line(value: Any, index: int | None, line: int) -> int:
     if index is not None and isinstance(value, LocatedList):
         return value.line_of(index)
     return line
-
-
-__all__ = ["Expander", "canonical_json", "content_id", "field_path"]
