@@ -2,9 +2,10 @@
 
 ``check_spec`` loads a spec, expands every job, checks each one against its
 endpoint's schema and its local media files, finds duplicate ids, and sums up
-the batch (jobs per endpoint, seconds of video). It returns a ``Report``; the
-caller decides what to print. Jobs stream through one at a time: only the
-first ``keep`` are kept, and ``on_job`` sees every valid one.
+the batch (jobs per endpoint, seconds of video, the estimated cost by the
+public price list). It returns a ``Report``; the caller decides what to print.
+Jobs stream through one at a time: only the first ``keep`` are kept, and
+``on_job`` sees every valid one.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rhbatch.expand import Expander
 from rhbatch.findings import Findings
 from rhbatch.media import LocalFiles, kind_of
 from rhbatch.models import Job
+from rhbatch.pricing import PriceBook, defaults_of
 from rhbatch.schemas import Registry
 from rhbatch.spec import Spec, load_spec
 
@@ -31,6 +33,9 @@ class Report:
     per_endpoint: Counter[str] = field(default_factory=Counter)
     video_seconds: float = 0.0
     no_duration: int = 0  # video jobs whose length cannot be told from their parameters
+    cost: float = 0.0  # CNY, the sum of the jobs the public price list can price
+    unpriced: int = 0  # jobs it cannot price
+    cost_per_endpoint: dict[str, float] = field(default_factory=dict)
     first: list[Job] = field(default_factory=list)
     local_files: set[str] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
@@ -56,6 +61,8 @@ def check_spec(
     expander = Expander(spec, registry, findings)
     files = LocalFiles(spec.base_dir)
     seen: dict[str, tuple[str, int]] = {}  # id -> label and line of its first job
+    prices = PriceBook.load()
+    defaults: dict[str, dict[str, Any]] = {}  # endpoint -> its parameter defaults
     for job in expander.jobs():
         report.jobs += 1
         schema = registry.schema(job.endpoint)
@@ -96,11 +103,22 @@ def check_spec(
             seen[job.id] = (job.label, job.entry.line)
         report.per_endpoint[job.endpoint] += 1
         _add_duration(report, registry, job)
+        if job.endpoint not in defaults:
+            defaults[job.endpoint] = defaults_of(schema)
+        price = prices.price(job.endpoint, job.params, defaults[job.endpoint]).amount
+        if price is None:
+            report.unpriced += 1
+        else:
+            report.cost += price
+            per = report.cost_per_endpoint
+            per[job.endpoint] = per.get(job.endpoint, 0.0) + price
         if len(report.first) < keep:
             report.first.append(job)
         if valid and on_job is not None:
             on_job(job)
     report.problems = findings.problems()
+    report.cost = round(report.cost, 4)  # sums of four-decimal prices, without float dust
+    report.cost_per_endpoint = {e: round(c, 4) for e, c in report.cost_per_endpoint.items()}
     return report
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from rhbatch import __version__
-from rhbatch.commands import endpoints, plan, schema, validate
+from rhbatch.commands import emulator, endpoints, plan, schema, validate
 from rhbatch.commands.common import MAX_PROBLEMS, print_problems
 from rhbatch.errors import EXIT_INTERRUPTED, InvalidInput, RhbatchError
 
@@ -67,6 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("endpoint", metavar="ENDPOINT")
     p.add_argument("--json", action="store_true", help="print the JSON Schema itself")
     p.set_defaults(func=schema.run)
+
+    p = sub.add_parser("emulator", help="serve a local RunningHub API (for tests and rehearsals)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8484, help="0 picks a free port (default 8484)")
+    p.add_argument(
+        "--profile",
+        choices=emulator.PROFILES,
+        default="clean",
+        help="faults: clean (none), flaky (transient), chaos (everything)",
+    )
+    p.add_argument("--config", metavar="FILE", help="JSON or YAML settings (see docs/emulator.md)")
+    p.add_argument("--speed", type=float, help="time scale: 100 makes a 60 s task take 0.6 s")
+    p.add_argument("--seed", type=int, help="fault and duration dice (default 0)")
+    p.add_argument("--key", help="the API key to accept (default: a fixed test key)")
+    p.set_defaults(func=emulator.run)
     return parser
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,16 @@ class Result:
     def problems(self) -> list[str]:
         """The problem lines of stderr (each starts with a file location)."""
         return [line for line in self.err.splitlines() if ":" in line and " invalid (" not in line]
+
+
+@pytest.fixture(autouse=True)
+def no_emulator_bugs() -> Iterator[None]:
+    """Any test fails if the emulator hit an error of its own (a 500 not injected as a fault)."""
+    from rhbatch.emulator.api import INTERNAL_ERRORS
+
+    INTERNAL_ERRORS.clear()
+    yield
+    assert INTERNAL_ERRORS == []
 
 
 @pytest.fixture

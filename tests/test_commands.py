@@ -34,7 +34,8 @@ def test_plan_summary_and_table(cli: Cli) -> None:
     assert result.code == 0, result.err
     lines = result.out.splitlines()
     assert lines[0].endswith("quickstart.yaml: quickstart, 4 jobs")
-    assert ["seedance-2.0/multimodal-video", "4", "video"] in [line.split() for line in lines]
+    rows = [line.split() for line in lines]
+    assert ["seedance-2.0/multimodal-video", "4", "video", "24.00"] in rows
     assert "video: 20 s (0.3 min)" in result.out
     assert "local files to upload: 4" in result.out
     table = lines[lines.index(next(line for line in lines if line.startswith("#  ID"))) :]
@@ -151,4 +152,33 @@ def test_schema_unknown_endpoint(cli: Cli) -> None:
     assert result.err == (
         "rhbatch: unknown endpoint 'seedance-v1-lite'; did you mean "
         "'seedance-v1-lite-reference-to-video'?\n"
+    )
+
+
+def test_plan_shows_estimated_cost(cli: Cli) -> None:
+    """plan prices the quickstart by the public list: 4 jobs x 720p x 5 s x 1.20."""
+    result = cli("plan", str(ROOT / "specs" / "quickstart.yaml"))
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[2].split() == ["ENDPOINT", "JOBS", "OUTPUT", "EST.", "COST"]
+    assert "estimated cost: 24.00 CNY (public price list, not a quote)" in lines
+
+
+def test_plan_json_carries_estimated_cost(cli: Cli) -> None:
+    """plan --json has the estimated cost, its currency and the jobs without a price."""
+    result = cli("plan", str(ROOT / "specs" / "quickstart.yaml"), "--json")
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    assert doc["estimatedCost"] == {"amount": 24.0, "currency": "CNY", "unpricedJobs": 0}
+
+
+def test_plan_counts_jobs_without_a_price(cli: Cli, write: Write) -> None:
+    """Jobs on an endpoint absent from the price list are counted, not priced."""
+    write("mesh.yaml", "version: 1\nendpoint: meshy6/text-to-3d\njobs: [{prompt: a chair}]\n")
+    result = cli("plan", "mesh.yaml")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert ["meshy6/text-to-3d", "1", "3d", "-"] in [line.split() for line in lines]
+    assert (
+        "estimated cost: 0.00 CNY (public price list, not a quote); 1 job without a price" in lines
     )

@@ -23,6 +23,8 @@ def test_wheel_runs_from_anywhere(tmp_path: Path) -> None:
     assert "rhbatch/_schemas/index.json" in names
     assert "rhbatch/_schemas/spec.schema.json" in names
     assert sum(n.startswith("rhbatch/_schemas/endpoints/") for n in names) == 299
+    assert "rhbatch/data/runninghub-pricing.json" in names
+    assert "rhbatch/emulator/data/clip.mp4" in names
     spec = tmp_path / "one.yaml"
     spec.write_text("version: 1\nendpoint: seedance-2.0/multimodal-video\njobs: [{prompt: hi}]\n")
     code = (

@@ -11,6 +11,7 @@ from rhbatch.check import Report, check_spec, require_valid
 from rhbatch.commands.common import plural
 from rhbatch.errors import EXIT_OK
 from rhbatch.models import Job
+from rhbatch.pricing import CURRENCY
 from rhbatch.schemas import Registry, registry, show
 from rhbatch.table import render, shorten, terminal_width
 
@@ -56,6 +57,11 @@ def _summary(reg: Registry, report: Report) -> dict[str, Any]:
         "endpoints": {reg.endpoints[e].title: n for e, n in sorted(report.per_endpoint.items())},
         "videoSeconds": report.video_seconds,
         "videoJobsWithoutDuration": report.no_duration,
+        "estimatedCost": {
+            "amount": report.cost,
+            "currency": CURRENCY,
+            "unpricedJobs": report.unpriced,
+        },
         "localFiles": sorted(report.local_files),
     }
 
@@ -66,13 +72,20 @@ def _text(reg: Registry, report: Report, limit: int) -> None:
     print()
     rows = []
     for endpoint, n in sorted(report.per_endpoint.items(), key=lambda kv: -kv[1]):
-        rows.append((reg.endpoints[endpoint].title, f"{n:,}", reg.endpoints[endpoint].output_type))
-    print(render(("ENDPOINT", "JOBS", "OUTPUT"), rows, right=(1,)))
+        cost = report.cost_per_endpoint.get(endpoint)
+        info = reg.endpoints[endpoint]
+        rows.append((info.title, f"{n:,}", info.output_type, "-" if cost is None else _money(cost)))
+    print(render(("ENDPOINT", "JOBS", "OUTPUT", "EST. COST"), rows, right=(1, 3)))
+    print()
     if report.video_seconds or report.no_duration:
-        line = f"\nvideo: {report.video_seconds:,.0f} s ({report.video_seconds / 60:,.1f} min)"
+        line = f"video: {report.video_seconds:,.0f} s ({report.video_seconds / 60:,.1f} min)"
         if report.no_duration:
             line += f"; {plural(report.no_duration, 'job')} without a duration"
         print(line)
+    line = f"estimated cost: {_money(report.cost)} {CURRENCY} (public price list, not a quote)"
+    if report.unpriced:
+        line += f"; {plural(report.unpriced, 'job')} without a price"
+    print(line)
     if report.local_files:
         print(f"local files to upload: {len(report.local_files)}")
     if not report.first:
@@ -116,6 +129,10 @@ def _refs(reg: Registry, job: Job) -> str:
         if n:
             counts[rule.kind] = counts.get(rule.kind, 0) + n
     return ", ".join(f"{n} {kind}" for kind, n in counts.items())
+
+
+def _money(amount: float) -> str:
+    return f"{amount:,.2f}"
 
 
 def _cell(value: Any) -> str:
