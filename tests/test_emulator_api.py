@@ -13,9 +13,11 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from multidict import CIMultiDict
 
 from rhbatch.emulator import Account, Duration, Emulator, EmulatorConfig
 from rhbatch.emulator.config import DEFAULT_KEY
+from tests.conftest import DOC_BODIES
 from tests.emu_helpers import MULTIMODAL, V1_LITE, Api, doc_body, run
 
 FAST = {
@@ -245,6 +247,52 @@ def test_time_scale_with_an_injected_clock() -> None:
             return seen
 
     assert run(go) == ["RUNNING", "RUNNING", "SUCCESS"]
+
+
+def test_create_phase() -> None:
+    """With create_seconds set, a new task reports CREATE before RUNNING."""
+    now = [0.0]
+    cfg = config(create_seconds=10.0, durations={"video": {"kind": "fixed", "value": 100}})
+
+    async def go() -> list[str]:
+        async with Emulator(cfg, clock=lambda: now[0]) as emu, aiohttp.ClientSession() as s:
+            api = Api(emu, s)
+            _, sub = await api.submit(doc_body())
+            seen = []
+            for t in (0.05, 0.2, 1.5):
+                now[0] = t
+                seen.append((await api.query(sub["taskId"]))["status"])
+            return seen
+
+    assert run(go) == ["CREATE", "RUNNING", "SUCCESS"]
+
+
+def test_the_documentation_curl_request() -> None:
+    """The seedance 2.0 page's curl request (its Authorization header twice, its exact body)
+    ends in SUCCESS with an MP4."""
+    body = (DOC_BODIES / "seedance-2.0-multimodal-video.json").read_bytes()
+
+    async def go() -> tuple[dict[str, Any], bytes]:
+        async with Emulator(config()) as emu, aiohttp.ClientSession() as s:
+            auth = f"Bearer {emu.api_key}"
+            headers = CIMultiDict(
+                [
+                    ("Authorization", auth),
+                    ("Authorization", auth),
+                    ("Content-Type", "application/json"),
+                ]
+            )
+            async with s.post(
+                f"{emu.base_url}/openapi/v2/{MULTIMODAL}", data=body, headers=headers
+            ) as r:
+                sub = await r.json()
+            api = Api(emu, s)
+            done = await api.wait(sub["taskId"])
+            return done, (await api.get(done["results"][0]["url"]))[1]
+
+    done, data = run(go)
+    assert done["status"] == "SUCCESS"
+    assert data[4:8] == b"ftyp"
 
 
 def test_queued_tasks_start_when_a_slot_frees() -> None:

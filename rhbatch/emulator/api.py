@@ -246,7 +246,11 @@ def query_body(emu: Emulator, task: Task) -> dict[str, Any]:
             failedReason={"exception_message": TEXTS.get(code, "")} if code else {},
             usage=usage(emu, task, 0.0),
         )
-    return replies.task_object(task.id, task.status, **fields)
+    status = task.status
+    young = emu.now() - task.submitted < emu.config.scaled(emu.config.create_seconds)
+    if young and status in ("QUEUED", "RUNNING"):
+        status = "CREATE"
+    return replies.task_object(task.id, status, **fields)
 
 
 def usage(emu: Emulator, task: Task, money: float) -> dict[str, str]:

@@ -151,6 +151,9 @@ class EmulatorConfig:
     funds_code: str = "416"  # insufficient balance (416 or 812)
     not_found_style: str = "v2"  # "v2": task object with errorCode 1004; "envelope": {code, msg}
     submit_status: str = "RUNNING"  # the status a submit returns when a slot is free
+    create_seconds: float = (
+        0.0  # a new task reports CREATE for this long (scaled) before QUEUED/RUNNING
+    )
     webhook_event_data: str = "string"  # "string" (JSON text, as documented) or "object"
     webhook_retries: int = 3
     text_result_url: bool = True  # string endpoints: also serve the text as a .txt URL
@@ -237,6 +240,7 @@ def _merge(into: dict[str, Any], more: dict[str, Any]) -> None:
 PROFILES: dict[str, dict[str, Any]] = {
     "clean": {},
     "flaky": {
+        "create_seconds": 1.0,
         "faults": {
             "http_503": {"rate": 0.03},
             "http_502": {"rate": 0.02},
@@ -246,7 +250,7 @@ PROFILES: dict[str, dict[str, Any]] = {
             "task_failed": {"rate": 0.03, "codes": ["1015", "1006", "1504"]},
             "download_404": {"rate": 0.05, "times": 2},
             "truncated": {"rate": 0.03},
-        }
+        },
     },
     "chaos": {
         "faults": {
