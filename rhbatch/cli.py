@@ -14,7 +14,17 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from rhbatch import __version__
-from rhbatch.commands import emulator, endpoints, plan, schema, validate
+from rhbatch.commands import (
+    cancel,
+    emulator,
+    endpoints,
+    plan,
+    run,
+    schema,
+    status,
+    validate,
+    verify,
+)
 from rhbatch.commands.common import MAX_PROBLEMS, print_problems
 from rhbatch.errors import EXIT_INTERRUPTED, InvalidInput, RhbatchError
 
@@ -50,6 +60,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print every job as JSON")
     p.set_defaults(func=plan.run)
+
+    p = sub.add_parser("run", help="run a spec's jobs into an output directory (resumable)")
+    run.add_arguments(p)
+    p.set_defaults(func=run.run)
+
+    p = sub.add_parser("status", help="where a run stands: counts, failures, cost")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=status.run)
+
+    p = sub.add_parser("verify", help="hash a run's files again and compare with the record")
+    p.add_argument("dir", metavar="DIR")
+    p.set_defaults(func=verify.run)
+
+    p = sub.add_parser("cancel", help="cancel a run's tasks still in flight")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("--base-url", metavar="URL")
+    p.add_argument("--api-key-env", metavar="NAME")
+    p.set_defaults(func=cancel.run)
 
     p = sub.add_parser("endpoints", help="list the endpoints rhbatch knows")
     p.add_argument("search", nargs="*", metavar="SEARCH", help="words that must all match")

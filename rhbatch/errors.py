@@ -6,7 +6,15 @@
     ├── UsageError               bad command line (exit 2)
     ├── InvalidInput             bad spec or data; carries every Problem found (exit 2)
     │   └── UnknownEndpoint      an endpoint name that is not in schemas/ (with suggestions)
-    └── FatalError               the run cannot go on: auth, funds, state store (exit 3)
+    ├── FatalError               the run cannot go on (exit 3)
+    │   ├── AuthError            the API key is missing or rejected
+    │   ├── FundsError           the account cannot pay for more tasks
+    │   └── StateError           the state store is locked, unreadable or unwritable
+    └── ApiError                 one API call went wrong; the runner decides per job
+        ├── Rejected             the server answered with an error code: nothing was created
+        ├── Transient            network trouble or a refusal with no effect: safe to repeat
+        ├── OutcomeUnknown       a submit that may or may not have created a (paid) task
+        └── ProtocolError        an answer rhbatch cannot understand
 
 Only ``cli.py`` turns these into messages and exit codes. Library exceptions
 (yaml, jsonschema, sqlite3, aiohttp) are translated into this tree by the one
@@ -104,3 +112,57 @@ class FatalError(RhbatchError):
     """The run cannot go on (rejected key, no balance, unusable state store)."""
 
     exit_code = EXIT_FATAL
+
+
+class AuthError(FatalError):
+    """The API key is missing, or the server rejected it."""
+
+
+class FundsError(FatalError):
+    """The account's balance cannot pay for another task."""
+
+
+class StateError(FatalError):
+    """The state store cannot be used: locked by another run, unreadable, disk full."""
+
+
+class ApiError(RhbatchError):
+    """One API call went wrong. ``retry_after`` is the server's Retry-After, in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Rejected(ApiError):
+    """The server answered with an error code; the call had no effect.
+
+    ``code`` is the RunningHub code as text ("1505", "421"), or "HTTP<status>"
+    when an HTTP error came without one.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(f"{code}: {message}" if message else code, retry_after=retry_after)
+        self.code = code
+        self.text = message
+        self.http_status = http_status
+
+
+class Transient(ApiError):
+    """Network trouble, a timeout or a refusal (429, 503) that left nothing behind:
+    the same call can be made again."""
+
+
+class OutcomeUnknown(ApiError):
+    """A submit whose answer was lost after the request went out: a task may exist."""
+
+
+class ProtocolError(ApiError):
+    """An answer that does not fit the API: not JSON, a missing field, an unknown status."""

@@ -1,0 +1,384 @@
+"""``rhbatch run SPEC``: validate, then run the batch into an output directory, resumably.
+
+Validation comes first: nothing is sent unless every job is valid. The jobs
+are then merged into the directory's state store (a rerun is a resume: done
+jobs are skipped without a request, running tasks are polled again, missing
+files fetched again) and the runner works through the rest. ``--emulator``
+starts the built-in emulator in this process and runs against it over real
+HTTP; nothing else differs from a run against RunningHub.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import shlex
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rhbatch import __version__, credentials
+from rhbatch.check import check_spec, require_valid
+from rhbatch.client import Client
+from rhbatch.commands.common import plural
+from rhbatch.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_JOB_FAILURES,
+    EXIT_OK,
+    AuthError,
+    FatalError,
+    InvalidInput,
+    Rejected,
+    Transient,
+)
+from rhbatch.expand import Expander
+from rhbatch.findings import Findings
+from rhbatch.manifest import iso, write_manifest, write_run
+from rhbatch.progress import Reporter, reporter
+from rhbatch.retry import Kind, classify
+from rhbatch.runner import Options, Runner, intact
+from rhbatch.schemas import Registry, registry
+from rhbatch.spec import Spec
+from rhbatch.state import JobStatus, Store
+
+DEFAULT_EMULATOR_SPEED = 60.0
+DEFAULT_CONCURRENCY = 10
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="output directory (default: the spec's output.dir, else ./out/<name>)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="N",
+        help="most tasks in flight (also capped by the spec and the account)",
+    )
+    p.add_argument(
+        "--emulator", action="store_true", help="run against the built-in emulator, in this process"
+    )
+    p.add_argument(
+        "--emulator-speed",
+        type=float,
+        default=DEFAULT_EMULATOR_SPEED,
+        metavar="X",
+        help=f"the emulator's time scale (default {DEFAULT_EMULATOR_SPEED:g}: "
+        "a minute-long task takes a second)",
+    )
+    p.add_argument("--emulator-profile", default="clean", choices=("clean", "flaky", "chaos"))
+    p.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="API base URL (default $RUNNINGHUB_BASE_URL or https://www.runninghub.ai)",
+    )
+    p.add_argument(
+        "--api-key-env",
+        metavar="NAME",
+        help="environment variable holding the API key "
+        "(default RUNNINGHUB_API_KEY, then RH_API_KEY)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="show what would run; send nothing")
+    p.add_argument(
+        "--resubmit-unknown",
+        action="store_true",
+        help="submit again jobs whose earlier submit got no answer "
+        "(a task may exist: it may be paid twice)",
+    )
+    p.add_argument("--retry-failed", action="store_true", help="run failed jobs again")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress, only the summary")
+    p.add_argument(
+        "--log-json", action="store_true", help="progress as one JSON object per event on stderr"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    reg = registry()
+    report = check_spec(args.spec, reg)
+    require_valid(report)
+    spec = report.spec
+    out_dir = output_dir(args.out, spec)
+    if args.dry_run:
+        return dry_run(spec, reg, out_dir, report.jobs)
+    if args.concurrency is not None and args.concurrency < 1:
+        raise InvalidInput([], summary="--concurrency must be at least 1")
+    started = time.time()
+    with Store.open(out_dir) as store:
+        synced = store.sync(
+            (job.id, job.index, job.endpoint, job.params)
+            for job in Expander(spec, reg, Findings()).jobs()
+        )
+        store.set_meta("spec", str(spec.path))
+        store.set_meta("spec_sha256", _sha256(spec.path))
+        recovered = store.recover(
+            resubmit_unknown=args.resubmit_unknown, retry_failed=args.retry_failed
+        )
+        reopened = _check_files(store, out_dir)
+        shown = reporter(quiet=args.quiet, log_json=args.log_json, name=spec.name)
+        _say_resume(shown, synced.kept, synced.changed, recovered, reopened)
+        code, note = asyncio.run(_run(args, spec, reg, store, out_dir, shown))
+        counts = store.counts()
+        cost = store.total_cost()
+        base = "emulator" if args.emulator else credentials.base_url(args.base_url)
+        write_run(out_dir, _run_info(spec, out_dir, counts, cost, started, base, note))
+        _summary(spec, store, out_dir, counts, cost, time.time() - started, args)
+    if note:
+        print(f"rhbatch: {note}", file=sys.stderr)
+    if code != EXIT_OK:
+        return code
+    return (
+        EXIT_OK if counts.get(JobStatus.SUCCEEDED, 0) == sum(counts.values()) else EXIT_JOB_FAILURES
+    )
+
+
+def output_dir(flag: str | None, spec: Spec) -> Path:
+    if flag:
+        return Path(flag)
+    if spec.output_dir:
+        path = Path(spec.output_dir).expanduser()
+        return path if path.is_absolute() else spec.path.parent / path
+    return Path("out") / spec.name
+
+
+async def _run(
+    args: argparse.Namespace,
+    spec: Spec,
+    reg: Registry,
+    store: Store,
+    out_dir: Path,
+    shown: Reporter,
+) -> tuple[int, str | None]:
+    """Run the batch; the exit code and a note for the end (interrupted, stopped by...)."""
+    todo = store.counts()
+    active = sum(
+        todo.get(s, 0) for s in (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.DOWNLOADING)
+    )
+    if not active:  # everything is done: no request at all
+        write_manifest(store, out_dir)
+        return EXIT_OK, None
+    async with contextlib.AsyncExitStack() as stack:
+        speed = 1.0
+        if args.emulator:
+            from rhbatch.emulator import Emulator  # only a --emulator run loads it
+
+            emu = await stack.enter_async_context(
+                Emulator(profile=args.emulator_profile, speed=args.emulator_speed)
+            )
+            base, key, speed = emu.base_url, emu.api_key, args.emulator_speed
+        else:
+            base, key = credentials.base_url(args.base_url), credentials.api_key(args.api_key_env)
+        client = await stack.enter_async_context(Client(base, key))
+        limit = await _account_limit(client)
+        options = _options(args, spec, limit, speed)
+        runner = Runner(
+            store=store,
+            client=client,
+            registry=reg,
+            out_dir=out_dir,
+            base_dir=spec.path.resolve().parent,
+            options=options,
+            report=shown,
+        )
+        interrupted = _on_interrupt(runner)
+        done_before = (
+            todo.get(JobStatus.SUCCEEDED, 0)
+            + todo.get(JobStatus.FAILED, 0)
+            + todo.get(JobStatus.UNKNOWN, 0)
+        )
+        shown.start(
+            sum(todo.values()), done_before, todo.get(JobStatus.RUNNING, 0), store.total_cost()
+        )
+        try:
+            await runner.run()
+        except FatalError as exc:
+            shown.close()
+            return exc.exit_code, f"stopped: {exc}"
+        finally:
+            shown.close()
+        if interrupted.is_set():
+            running = store.counts().get(JobStatus.RUNNING, 0)
+            resume = f"rhbatch run {shlex.quote(str(spec.path))} --out {shlex.quote(str(out_dir))}"
+            tail = f"{plural(running, 'task')} keep running remotely; " if running else ""
+            return EXIT_INTERRUPTED, f"interrupted: {tail}resume with: {resume}"
+    return EXIT_OK, None
+
+
+async def _account_limit(client: Client) -> int | None:
+    """Check the key before any job is sent, and read the account's concurrency."""
+    for attempt in range(3):
+        try:
+            status = await client.queue_status()
+            return status.limit
+        except Rejected as exc:
+            if classify(exc.code) is Kind.AUTH:
+                raise AuthError(f"the API key was refused ({exc})") from None
+            return None  # a key-tier or account quirk: the submits will tell
+        except Transient:
+            await asyncio.sleep(0.5 * (attempt + 1))
+    return None
+
+
+def _options(args: argparse.Namespace, spec: Spec, account: int | None, speed: float) -> Options:
+    run = spec.run
+    limits = [n for n in (args.concurrency, run.get("concurrency"), account) if n]
+    concurrency = min(limits) if limits else DEFAULT_CONCURRENCY
+    return Options(
+        concurrency=concurrency,
+        poll_interval=float(run.get("poll_interval", 5.0)) / speed,
+        timeout=float(run.get("timeout", 1800.0)) / speed,
+        retries=int(run.get("retries", 2)),
+        download_concurrency=int(run.get("download_concurrency", 8)),
+        naming=spec.naming,
+    )
+
+
+def _on_interrupt(runner: Runner) -> asyncio.Event:
+    """First Ctrl-C: stop starting jobs and wind down. Second: stop at once."""
+    interrupted = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+
+    def handle() -> None:
+        if interrupted.is_set():
+            if main is not None:
+                main.cancel()
+            return
+        interrupted.set()
+        runner.report.message("rhbatch: stopping: no new jobs; Ctrl-C again to quit at once")
+        runner.stop()
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, handle)
+        loop.add_signal_handler(signal.SIGTERM, handle)
+    return interrupted
+
+
+def _check_files(store: Store, out_dir: Path) -> int:
+    """Finished jobs whose files are missing or changed go back to downloading."""
+    reopened = 0
+    for row in store.jobs(JobStatus.SUCCEEDED):
+        if not all(intact(out_dir, out) for out in store.outputs(row.id)):
+            store.reopen(row.id)
+            reopened += 1
+    return reopened
+
+
+def _say_resume(
+    shown: Reporter, kept: int, changed: int, recovered: dict[str, int], reopened: int
+) -> None:
+    if kept:
+        shown.message(f"rhbatch: resuming: {plural(kept, 'job')} known from an earlier run")
+    if changed:
+        shown.message(
+            f"rhbatch: {plural(changed, 'job')} changed since the last run and will run again"
+        )
+    if recovered.get("interrupted_submits"):
+        n = recovered["interrupted_submits"]
+        shown.message(
+            f"rhbatch: {plural(n, 'job')} stopped mid-submit last time: marked unknown "
+            "(a task may exist); --resubmit-unknown submits them again"
+        )
+    if reopened:
+        shown.message(
+            f"rhbatch: {plural(reopened, 'job')} with missing or changed files: fetching again"
+        )
+
+
+def dry_run(spec: Spec, reg: Registry, out_dir: Path, total: int) -> int:
+    counts: dict[JobStatus, int] = {}
+    state_db = out_dir / ".rhbatch" / "state.db"
+    if state_db.exists():
+        with Store.open(out_dir, lock=False) as store:
+            known = {r.id: r.status for s in JobStatus for r in store.jobs(s)}
+        for job in Expander(spec, reg, Findings()).jobs():
+            status = known.get(job.id, JobStatus.PENDING)
+            counts[status] = counts.get(status, 0) + 1
+    else:
+        counts[JobStatus.PENDING] = total
+    print(f"{spec.file}: {plural(total, 'job')} into {out_dir}")
+    for status in JobStatus:
+        if counts.get(status):
+            print(f"  {status.value:<12} {counts[status]:>8,}")
+    todo = counts.get(JobStatus.PENDING, 0)
+    print(f"a run would submit {plural(todo, 'job')}; nothing was sent (--dry-run)")
+    return EXIT_OK
+
+
+def _summary(
+    spec: Spec,
+    store: Store,
+    out_dir: Path,
+    counts: dict[JobStatus, int],
+    cost: float,
+    seconds: float,
+    args: argparse.Namespace,
+) -> None:
+    total = sum(counts.values())
+    parts = [f"{counts.get(s, 0):,} {s.value}" for s in JobStatus if counts.get(s)]
+    print(
+        f"{spec.name}: {', '.join(parts) or 'nothing to do'} of {plural(total, 'job')}; "
+        f"{cost:,.2f} CNY; {seconds:,.1f} s"
+    )
+    print(f"results: {out_dir}/manifest.jsonl")
+    failed = store.jobs(JobStatus.FAILED)
+    for row in failed[:10]:
+        print(
+            f"  failed  {row.id}: {row.error_code} {row.error_message or ''}".rstrip(),
+            file=sys.stderr,
+        )
+    if len(failed) > 10:
+        print(
+            f"  ... and {len(failed) - 10:,} more failed (rhbatch status {out_dir})",
+            file=sys.stderr,
+        )
+    unknown = store.jobs(JobStatus.UNKNOWN)
+    for row in unknown[:10]:
+        print(f"  unknown {row.id}: {row.error_message or ''}", file=sys.stderr)
+    if unknown:
+        again = (
+            f"rhbatch run {shlex.quote(args.spec)} --out {shlex.quote(str(out_dir))} "
+            "--resubmit-unknown"
+        )
+        print(
+            f"  {plural(len(unknown), 'job')} may or may not have a task (and a charge); "
+            f"to submit them again anyway: {again}",
+            file=sys.stderr,
+        )
+
+
+def _run_info(
+    spec: Spec,
+    out_dir: Path,
+    counts: dict[JobStatus, int],
+    cost: float,
+    started: float,
+    base: str,
+    note: str | None,
+) -> dict[str, Any]:
+    ended = time.time()
+    return {
+        "spec": str(spec.path),
+        "specSha256": _sha256(spec.path),
+        "name": spec.name,
+        "rhbatch": __version__,
+        "baseUrl": base,
+        "startedAt": iso(started),
+        "endedAt": iso(ended),
+        "wallSeconds": round(ended - started, 3),
+        "jobs": sum(counts.values()),
+        "counts": {s.value: counts.get(s, 0) for s in JobStatus},
+        "totalCost": round(cost, 4),
+        "currency": "CNY",
+        "note": note,
+    }
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,0 +1,143 @@
+"""Files on disk: result paths kept inside the output directory, and whole-or-nothing writes.
+
+A file is written to ``.<name>.part`` beside its destination, hashed as it
+goes, flushed to disk, and only then renamed over the destination (and the
+directory flushed), so a destination is either absent, its old version, or
+complete. Network trouble arrives as ``ApiError`` from the client; disk
+trouble (``OSError``, such as a full disk) propagates unchanged for the runner
+to judge. Either way no part file is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from rhbatch.client import Client
+from rhbatch.errors import Transient
+
+MAX_COMPONENT = 200
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A file as written: where, how many bytes, and their sha256 (hex)."""
+
+    path: Path
+    bytes: int
+    sha256: str
+
+
+def safe_path(root: Path, relative: str) -> Path:
+    """``root / relative``, refusing anything that could land outside ``root``.
+
+    Both "/" and "\\" separate components; absolute paths, drive letters, "." and
+    "..", empty components, control characters and components over 200
+    characters are refused with ValueError, as is a path that resolves (through
+    symlinks) outside ``root``.
+    """
+    problem = _path_problem(relative)
+    if problem:
+        raise ValueError(f"unsafe output path {relative!r}: {problem}")
+    path = root.joinpath(*re.split(r"[/\\]", relative))
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise ValueError(f"unsafe output path {relative!r}: it resolves outside {root}")
+    return path
+
+
+def _path_problem(relative: str) -> str | None:
+    if not relative:
+        return "it is empty"
+    if _CONTROL.search(relative):
+        return "it contains a control character"
+    if relative[0] in "/\\":
+        return "it is absolute"
+    if _DRIVE.match(relative):
+        return "it names a drive"
+    for part in re.split(r"[/\\]", relative):
+        if part in ("", ".", ".."):
+            return "it has an empty, '.' or '..' component"
+        if len(part) > MAX_COMPONENT:
+            return f"a component is longer than {MAX_COMPONENT} characters"
+    return None
+
+
+async def fetch(client: Client, url: str, dest: Path) -> Saved:
+    """Download ``url`` into ``dest`` once (the caller retries). A body shorter or longer
+    than its Content-Length raises Transient; nothing is left at ``dest`` unless complete."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = _part_of(dest)
+    digest, count = hashlib.sha256(), 0
+    try:
+        async with client.download(url) as download:
+            with part.open("wb") as fh:
+                async with contextlib.aclosing(download.chunks()) as chunks:
+                    async for chunk in chunks:
+                        fh.write(chunk)
+                        digest.update(chunk)
+                        count += len(chunk)
+                expected = download.content_length
+                if expected is not None and count != expected:
+                    raise Transient(f"short read: got {count} of {expected} bytes")
+                await asyncio.to_thread(_flush, fh)
+        await asyncio.to_thread(_commit, part, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            part.unlink(missing_ok=True)
+        raise
+    return Saved(dest, count, digest.hexdigest())
+
+
+def write_text(dest: Path, text: str) -> Saved:
+    """Write ``text`` as UTF-8 to ``dest``, whole or not at all."""
+    data = text.encode("utf-8")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = _part_of(dest)
+    try:
+        with part.open("wb") as fh:
+            fh.write(data)
+            _flush(fh)
+        _commit(part, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            part.unlink(missing_ok=True)
+        raise
+    return Saved(dest, len(data), hashlib.sha256(data).hexdigest())
+
+
+def hash_file(path: Path) -> Saved:
+    """The size and sha256 of an existing file, read in blocks."""
+    digest, count = hashlib.sha256(), 0
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+            count += len(block)
+    return Saved(path, count, digest.hexdigest())
+
+
+def _part_of(dest: Path) -> Path:
+    return dest.parent / f".{dest.name}.part"
+
+
+def _flush(fh: BinaryIO) -> None:
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+def _commit(part: Path, dest: Path) -> None:
+    """Rename the part file over ``dest`` and make the rename durable."""
+    os.replace(part, dest)
+    if os.name == "posix":  # directories cannot be opened for fsync elsewhere
+        fd = os.open(dest.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

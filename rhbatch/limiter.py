@@ -1,0 +1,65 @@
+"""How many remote tasks may be in flight: a ceiling, and a target that yields to back-pressure.
+
+The target starts at the ceiling. When the server pushes back (queue full, rate
+limited) it drops below the number in flight, so no new task starts until one
+ends; each accepted submit raises it again, so it climbs back to the ceiling
+within about one round of tasks (additive increase, multiplicative decrease).
+Waiters are served in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+
+class Limiter:
+    def __init__(self, ceiling: int) -> None:
+        self.ceiling = max(1, ceiling)
+        self.target = float(self.ceiling)
+        self.in_flight = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def _allowed(self) -> int:
+        return max(1, int(self.target))
+
+    async def acquire(self) -> None:
+        while self.in_flight >= self._allowed() or (self._waiters and self._waiters[0].done()):
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                self._wake()
+                raise
+            if self.in_flight < self._allowed():
+                break
+        self.in_flight += 1
+
+    def take(self) -> None:
+        """Count a task already in flight (resumed from an earlier run), even over the target."""
+        self.in_flight += 1
+
+    def release(self) -> None:
+        self.in_flight -= 1
+        self._wake()
+
+    def backpressure(self) -> None:
+        """The server refused a submit for load: start nothing new until a task ends."""
+        self.target = max(1.0, min(self.target * 0.8, self.in_flight - 1.0))
+
+    def accepted(self) -> None:
+        """A submit went through: let the target climb back toward the ceiling."""
+        if self.target < self.ceiling:
+            self.target = min(float(self.ceiling), self.target + 1.0)
+            self._wake()
+
+    def _wake(self) -> None:
+        free = self._allowed() - self.in_flight
+        while free > 0 and self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                free -= 1

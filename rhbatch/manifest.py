@@ -1,0 +1,91 @@
+"""The results a run leaves behind: ``manifest.jsonl`` and ``run.json``, written atomically.
+
+The manifest has one JSON record per job of the spec, in spec order: its id,
+endpoint, parameters as sent (uploaded files as their URLs, with the local
+sources alongside), task ids, status, error, attempts, outputs (url, path
+relative to the output directory, bytes, sha256, type), usage and cost, and
+timestamps. ``run.json`` sums the run up. Both are written to a temporary file,
+fsynced and renamed over the old one, so a reader never sees half a file. The
+API key is never part of either.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rhbatch.state import Store
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def record(job: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": job["id"],
+        "index": job["index"],
+        "endpoint": job["endpoint"],
+        "status": job["status"],
+        "params": job["params"],
+        "sources": job["sources"],
+        "taskId": job["taskId"],
+        "taskIds": job["taskIds"],
+        "attempts": job["attempts"],
+        "errorCode": job["errorCode"],
+        "errorMessage": job["errorMessage"],
+        "outputs": [
+            {
+                "n": o.n,
+                "url": o.url,
+                "path": o.path,
+                "bytes": o.bytes,
+                "sha256": o.sha256,
+                "type": o.type,
+            }
+            for o in job["outputs"]
+        ],
+        "usage": job["usage"],
+        "cost": job["cost"],
+        "submittedAt": iso(job["submittedAt"]),
+        "finishedAt": iso(job["finishedAt"]),
+    }
+
+
+def write_atomic(path: Path, lines: Iterable[str]) -> None:
+    """Write ``lines`` to ``path`` through a synced temporary file and a rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for line in lines:
+                fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_manifest(store: Store, out_dir: Path) -> int:
+    count = 0
+
+    def lines() -> Iterable[str]:
+        nonlocal count
+        for job in store.records():
+            count += 1
+            yield json.dumps(record(job), ensure_ascii=False) + "\n"
+
+    write_atomic(out_dir / "manifest.jsonl", lines())
+    return count
+
+
+def write_run(out_dir: Path, info: dict[str, Any]) -> None:
+    write_atomic(out_dir / "run.json", [json.dumps(info, ensure_ascii=False, indent=2) + "\n"])

@@ -1,0 +1,163 @@
+"""What a run shows while it works: the only tqdm user.
+
+The runner reports events (``submitted``, ``succeeded``, ``failed``, ...) to a
+``Reporter``. On a terminal that is a tqdm bar on stderr: jobs done out of the
+total, with running, failed and cost so far, and an ETA. Elsewhere (a log
+file, CI) a plain line every few seconds; with ``--log-json`` one JSON object
+per event; with ``--quiet`` nothing. Nothing here ever sees the API key.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any, TextIO
+
+from tqdm import tqdm
+
+
+class Reporter:
+    """Counts events; subclasses show them. The runner keeps ``running`` current."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.total = 0
+        self.done = 0
+        self.failed = 0
+        self.unknown = 0
+        self.running = 0
+        self.submitted = 0
+        self.cost = 0.0
+        self.started = time.monotonic()
+
+    def start(self, total: int, done: int, running: int, cost: float) -> None:
+        self.total, self.done, self.running, self.cost = total, done, running, cost
+
+    def emit(self, event: str, **fields: Any) -> None:
+        if event == "submitted":
+            self.submitted += 1
+        elif event == "succeeded":
+            self.done += 1
+            self.cost += float(fields.get("cost") or 0.0)
+        elif event == "failed":
+            self.done += 1
+            self.failed += 1
+        elif event == "unknown":
+            self.done += 1
+            self.unknown += 1
+        self.show(event, fields)
+
+    def show(self, event: str, fields: dict[str, Any]) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        """A line for the person running rhbatch (not a progress update)."""
+        print(text, file=self.stream)
+
+    def close(self) -> None:
+        pass
+
+    def status_line(self) -> str:
+        line = f"{self.done:,}/{self.total:,} done"
+        if self.failed or self.unknown:
+            line += (
+                f" ({self.failed:,} failed"
+                + (f", {self.unknown:,} unknown" if self.unknown else "")
+                + ")"
+            )
+        return f"{line}, {max(self.running, 0):,} running, {self.cost:,.2f} CNY"
+
+
+class Quiet(Reporter):
+    def message(self, text: str) -> None:
+        pass
+
+
+class Lines(Reporter):
+    """A plain status line at most every ``every`` seconds, for logs."""
+
+    def __init__(self, stream: TextIO | None = None, every: float = 10.0) -> None:
+        super().__init__(stream)
+        self.every = every
+        self._last = 0.0
+
+    def show(self, event: str, fields: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if now - self._last >= self.every or self.done == self.total:
+            self._last = now
+            elapsed = now - self.started
+            print(f"rhbatch: {self.status_line()}, {elapsed:,.0f} s", file=self.stream, flush=True)
+
+
+class Json(Reporter):
+    """One JSON object per event, for machines."""
+
+    def show(self, event: str, fields: dict[str, Any]) -> None:
+        doc = {"ts": round(time.time(), 3), "event": event, **fields}
+        print(json.dumps(doc, ensure_ascii=False, default=str), file=self.stream, flush=True)
+
+    def message(self, text: str) -> None:
+        self.show("message", {"text": text})
+
+
+class Bar(Reporter):
+    """A tqdm bar of jobs done, with running, failed and cost as its postfix."""
+
+    def __init__(self, stream: TextIO | None = None, name: str = "jobs") -> None:
+        super().__init__(stream)
+        self.name = name
+        self.bar: tqdm[Any] | None = None
+
+    def start(self, total: int, done: int, running: int, cost: float) -> None:
+        super().start(total, done, running, cost)
+        self.bar = tqdm(
+            total=total,
+            initial=done,
+            desc=self.name,
+            unit="job",
+            file=self.stream,
+            dynamic_ncols=True,
+            smoothing=0.05,
+        )
+        self._postfix()
+
+    def show(self, event: str, fields: dict[str, Any]) -> None:
+        if self.bar is None:
+            return
+        if event in ("succeeded", "failed", "unknown"):
+            self.bar.update(1)
+        self._postfix()
+
+    def _postfix(self) -> None:
+        if self.bar is not None:
+            parts = {
+                "running": max(self.running, 0),
+                "failed": self.failed,
+                "cost": f"{self.cost:.2f}",
+            }
+            if self.unknown:
+                parts["unknown"] = self.unknown
+            self.bar.set_postfix(parts, refresh=False)
+
+    def message(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=self.stream)
+        else:
+            super().message(text)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def reporter(*, quiet: bool, log_json: bool, name: str, stream: TextIO | None = None) -> Reporter:
+    stream = stream or sys.stderr
+    if quiet:
+        return Quiet(stream)
+    if log_json:
+        return Json(stream)
+    if stream.isatty():
+        return Bar(stream, name)
+    return Lines(stream)

@@ -1,0 +1,121 @@
+"""Local reference files become URLs: each distinct file uploaded once, ever, per output directory.
+
+A job's media parameters may name local files (relative to the spec). Before
+the job is submitted, each is hashed; a file whose content was uploaded before
+(by this run or an earlier one into the same directory, recorded in the
+store) reuses that URL while it is fresh, and concurrent jobs that need the
+same new file wait for one upload. The job is sent with URLs; the manifest
+keeps the local paths as its sources.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from rhbatch.client import Client
+from rhbatch.errors import Rejected, Transient
+from rhbatch.media import kind_of
+from rhbatch.retry import backoff
+from rhbatch.schemas import Registry
+from rhbatch.state import Store
+
+URL_LIFETIME = 20 * 3600.0  # upload URLs last about 24 h; reupload a little before that
+TRIES = 6
+
+
+class UploadFailed(Exception):
+    """A local file could not be uploaded; the job fails with ``code``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Uploader:
+    def __init__(
+        self,
+        client: Client,
+        store: Store,
+        registry: Registry,
+        base_dir: Path,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_upload: Callable[[str, int], None] = lambda path, size: None,
+    ) -> None:
+        self.client, self.store, self.registry = client, store, registry
+        self.base_dir = base_dir
+        self._sleep = sleep
+        self._on_upload = on_upload
+        self._hashes: dict[Path, tuple[str, int]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def resolve(
+        self, endpoint: str, params: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The body to send (local files replaced by URLs) and the local sources by field."""
+        sent = dict(params)
+        sources: dict[str, Any] = {}
+        for name in self.registry.schema(endpoint).media:
+            value = params.get(name)
+            if isinstance(value, list):
+                if any(isinstance(v, str) and kind_of(v) == "local" for v in value):
+                    sent[name] = [await self._url(v) if _local(v) else v for v in value]
+                    sources[name] = list(value)
+            elif _local(value):
+                sent[name] = await self._url(str(value))
+                sources[name] = value
+        return sent, sources
+
+    async def _url(self, value: str) -> str:
+        digest, size = self._hash(self._path(value))
+        lock = self._locks.setdefault(digest, asyncio.Lock())
+        async with lock:
+            known = self.store.upload(digest)
+            if known is not None and time.time() - known[1] < URL_LIFETIME:
+                return known[0]
+            url = await self._upload(self._path(value), value)
+            self.store.record_upload(digest, url, size, value)
+            self._on_upload(value, size)
+            return url
+
+    async def _upload(self, path: Path, shown: str) -> str:
+        for attempt in range(TRIES):
+            try:
+                return await self.client.upload(path)
+            except Transient as exc:
+                if attempt == TRIES - 1:
+                    raise UploadFailed("UPLOAD", f"uploading {shown} failed: {exc}") from None
+                await self._sleep(exc.retry_after or backoff(attempt))
+            except Rejected as exc:
+                raise UploadFailed(exc.code, f"uploading {shown} was refused: {exc}") from None
+            except OSError as exc:
+                raise UploadFailed("UPLOAD", f"cannot read {shown}: {exc.strerror}") from None
+        raise AssertionError("unreachable")
+
+    def _path(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+    def _hash(self, path: Path) -> tuple[str, int]:
+        found = self._hashes.get(path)
+        if found is None:
+            digest = hashlib.sha256()
+            size = 0
+            try:
+                with path.open("rb") as fh:
+                    while chunk := fh.read(1 << 20):
+                        digest.update(chunk)
+                        size += len(chunk)
+            except OSError as exc:
+                raise UploadFailed("FILE", f"cannot read {path}: {exc.strerror}") from None
+            found = self._hashes[path] = (digest.hexdigest(), size)
+        return found
+
+
+def _local(value: Any) -> bool:
+    return isinstance(value, str) and kind_of(value) == "local"
