@@ -19,6 +19,7 @@ class Limiter:
         self.target = float(self.ceiling)
         self.in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._freed: asyncio.Future[None] | None = None
 
     def _allowed(self) -> int:
         return max(1, int(self.target))
@@ -44,7 +45,16 @@ class Limiter:
 
     def release(self) -> None:
         self.in_flight -= 1
+        if self._freed is not None and not self._freed.done():
+            self._freed.set_result(None)
+        self._freed = None
         self._wake()
+
+    def freed(self) -> asyncio.Future[None]:
+        """Done at the next release: when a task of ours ends, the server has room again."""
+        if self._freed is None:
+            self._freed = asyncio.get_running_loop().create_future()
+        return self._freed
 
     def backpressure(self) -> None:
         """The server refused a submit for load: start nothing new until a task ends."""

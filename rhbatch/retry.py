@@ -66,8 +66,12 @@ def backoff(
     return ceiling * (0.1 + 0.9 * rand())
 
 
+RETRY_AFTER_CAP = 300.0
+
+
 def wait_for(error_retry_after: float | None, attempt: int, *, cap: float = 60.0) -> float:
-    """The server's Retry-After when it gave one (capped), else a backoff."""
+    """The server's Retry-After when it gave one (up to five minutes), else a backoff
+    capped at ``cap``."""
     if error_retry_after is not None and error_retry_after >= 0:
-        return min(error_retry_after, cap)
+        return min(error_retry_after, RETRY_AFTER_CAP)
     return backoff(attempt, cap=cap)

@@ -95,7 +95,8 @@ class Runner:
             sleep=sleep,
             on_upload=lambda path, size: self._emit("uploaded", path=path, bytes=size),
         )
-        self.stopping = asyncio.Event()
+        self.stopping = asyncio.Event()  # set: everything winds down now (Ctrl-C, a rejected key)
+        self.closed = asyncio.Event()  # set: no new submits; tasks in flight go on (no money)
         self.fatal: FatalError | None = None
         self._dirty = True
         self._tg: asyncio.TaskGroup | None = None
@@ -125,11 +126,16 @@ class Runner:
 
     def stop(self) -> None:
         """Stop starting jobs; jobs in flight wind down at their next step."""
+        self.closed.set()
         self.stopping.set()
+
+    def drain(self) -> None:
+        """Submit nothing more, but see the tasks in flight through to their files."""
+        self.closed.set()
 
     async def _produce(self) -> None:
         after = -1
-        while not self.stopping.is_set():
+        while not self.closed.is_set():
             batch = self.store.pending(after)
             if not batch:
                 return
@@ -140,11 +146,11 @@ class Runner:
                 self._spawn(self._job(row))
 
     async def _acquire(self) -> bool:
-        """Take a slot, unless the run stops first; False (and no slot held) if it does."""
-        if self.stopping.is_set():
+        """Take a slot, unless submitting stops first; False (and no slot held) if it does."""
+        if self.closed.is_set():
             return False
         get = asyncio.ensure_future(self.limiter.acquire())
-        stop = asyncio.ensure_future(self.stopping.wait())
+        stop = asyncio.ensure_future(self.closed.wait())
         await asyncio.wait({get, stop}, return_when=asyncio.FIRST_COMPLETED)
         stop.cancel()
         if not get.done():
@@ -153,24 +159,44 @@ class Runner:
             await get
         except asyncio.CancelledError:
             return False
-        if self.stopping.is_set():
+        if self.closed.is_set():
             self.limiter.release()
             return False
         return True
 
-    async def _pause(self, seconds: float) -> bool:
-        """Wait, unless the run is stopping; True if it is."""
-        if self.stopping.is_set():
+    @property
+    def _cap(self) -> float:
+        """The longest wait between two tries: a few polls, so it follows the time scale."""
+        return 4 * self.options.poll_interval
+
+    async def _pause(
+        self, seconds: float, *, or_freed: bool = False, until: asyncio.Event | None = None
+    ) -> bool:
+        """Wait ``seconds`` (or until one of our tasks ends, with ``or_freed``) unless the
+        run stops (``until``: stops submitting); True if it did."""
+        until = until or self.stopping
+        if until.is_set():
             return True
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stopping.wait(), timeout=max(0.0, seconds))
-        return self.stopping.is_set()
+        stop = asyncio.ensure_future(until.wait())
+        waits: set[asyncio.Future[Any]] = {stop}
+        if or_freed and self.limiter.in_flight > 1:  # another task of ours will end, making room
+            waits.add(self.limiter.freed())
+        await asyncio.wait(waits, timeout=max(0.0, seconds), return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        return until.is_set()
 
     def _halt(self, error: FatalError) -> None:
+        """A systemic failure: out of money, finish what is in flight; otherwise stop now."""
         if self.fatal is None:
             self.fatal = error
-            self.report.message(f"rhbatch: stopping: {error}")
-        self.stop()
+            if isinstance(error, FundsError):
+                self.report.message(f"rhbatch: {error}; finishing the tasks in flight")
+            else:
+                self.report.message(f"rhbatch: stopping: {error}")
+        if isinstance(error, FundsError):
+            self.drain()
+        else:
+            self.stop()
 
     # --- one job -----------------------------------------------------------------------
 
@@ -182,7 +208,7 @@ class Runner:
             except UploadFailed as exc:
                 self._fail(row, exc.code, str(exc))
                 return
-            while not self.stopping.is_set():
+            while not self.closed.is_set():
                 submitted = await self._submit(row, sent, sources)
                 if submitted is None:
                     return
@@ -198,7 +224,7 @@ class Runner:
                     return
                 if not self._task_failed(row, attempt, final):
                     return
-                if await self._pause(backoff(attempt - 1, cap=30.0)):
+                if await self._pause(backoff(attempt - 1, cap=self._cap), until=self.closed):
                     return
         except FatalError as exc:
             self._halt(exc)
@@ -249,6 +275,8 @@ class Runner:
         run is stopping; the store then says which."""
         tries = 0
         while True:
+            if self.closed.is_set():
+                return None  # the job stays pending for the next run
             attempt = self.store.begin_attempt(row.id, sent, sources)
             try:
                 state = await self.client.submit(row.endpoint, sent)
@@ -261,10 +289,14 @@ class Runner:
                     raise FundsError(f"the account cannot pay for more tasks ({exc})") from None
                 if kind is Kind.BACKPRESSURE:
                     self.limiter.backpressure()
-                    wait = wait_for(exc.retry_after, min(tries, 6))
+                    wait = wait_for(exc.retry_after, tries, cap=self._cap)
                     self._emit("backpressure", job=row.id, code=exc.code, wait=round(wait, 3))
+                    if await self._pause(wait, or_freed=True, until=self.closed):
+                        return None
+                    tries = min(tries + 1, 8)
+                    continue
                 elif kind is Kind.RETRY and tries < SUBMIT_TRIES:
-                    wait = backoff(tries)
+                    wait = backoff(tries, cap=self._cap)
                 else:
                     self._fail(row, exc.code, exc.text or str(exc))
                     return None
@@ -275,7 +307,7 @@ class Runner:
                     return None
                 if exc.retry_after is not None:  # a 429 or 503: the server is pushing back
                     self.limiter.backpressure()
-                wait = wait_for(exc.retry_after, tries)
+                wait = wait_for(exc.retry_after, tries, cap=self._cap)
             except (OutcomeUnknown, ProtocolError) as exc:
                 self.store.mark_unknown(row.id, f"the submit's answer was lost: {exc}")
                 self._emit("unknown", job=row.id, reason=str(exc))
@@ -286,7 +318,7 @@ class Runner:
                 self._emit("submitted", job=row.id, task=state.task_id)
                 return attempt, state
             tries += 1
-            if await self._pause(wait):
+            if await self._pause(wait, until=self.closed):
                 return None
 
     async def _poll(
@@ -447,7 +479,7 @@ class Runner:
             try:
                 return await downloads.fetch(self.client, url, dest)
             except Transient as exc:
-                wait = wait_for(exc.retry_after, attempt, cap=30.0)
+                wait = wait_for(exc.retry_after, attempt, cap=self._cap)
             except Rejected as exc:
                 if exc.code in ("HTTP403", "HTTP410") and row.task_id:
                     fresh = await self._fresh_url(row.task_id, n)
@@ -457,7 +489,7 @@ class Runner:
                 if exc.code != "HTTP404" or attempt == DOWNLOAD_TRIES - 1:
                     self._fail(row, "DOWNLOAD", f"result {n}: {exc}")
                     return None
-                wait = backoff(attempt, cap=30.0)  # not there yet: storage can lag
+                wait = backoff(attempt, cap=self._cap)  # not there yet: storage can lag
             if await self._pause(wait):
                 return None
         self._fail(row, "DOWNLOAD", f"result {n} could not be downloaded")

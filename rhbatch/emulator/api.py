@@ -151,9 +151,10 @@ async def submit(request: web.Request) -> web.StreamResponse:
     price = emu.prices.price(endpoint, body, defaults_of(schema)).amount or 0.0
     state = emu.board.accounts[api_key]
     emu.board.advance(emu.now())
-    if state.available < price:
+    if state.available < price - 1e-9:  # money in floats: forgive rounding dust
         return rejected(emu, emu.config.funds_code)
-    if state.queued >= state.account.queue_limit:
+    full = state.running >= state.account.concurrency
+    if full and state.queued >= state.account.queue_limit:
         return rejected(emu, emu.config.queue_full_code)
     info = emu.registry.endpoints[endpoint]
     task = Task(

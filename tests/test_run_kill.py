@@ -1,0 +1,123 @@
+"""A run killed (kill -9) or interrupted (Ctrl-C) mid-batch loses nothing and pays nothing twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rhbatch.emulator.thread import EmulatorThread
+from tests.run_helpers import emulator_config, manifest, spec_text, verify_files
+
+JOBS = 40
+
+
+def start_run(tmp_path: Path, emu: EmulatorThread, *extra: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "RUNNINGHUB_BASE_URL": emu.base_url, "RUNNINGHUB_API_KEY": emu.api_key}
+    return subprocess.Popen(
+        [sys.executable, "-m", "rhbatch", "run", "s.yaml", "--out", "out", "-q", *extra],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_until(check: object, limit: float = 60.0) -> None:
+    end = time.monotonic() + limit
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.01)
+
+
+def rerun(tmp_path: Path, emu: EmulatorThread) -> tuple[int, str]:
+    with start_run(tmp_path, emu) as proc:
+        out, err = proc.communicate(timeout=120)
+    return proc.returncode, out + err
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> Path:
+    path = tmp_path / "s.yaml"
+    path.write_text(spec_text(JOBS, run="  concurrency: 8\n"))
+    return path
+
+
+def quiet_moment(emu: EmulatorThread) -> bool:
+    """All 8 slots full and no submit for a while: nothing is on the wire."""
+    stats = emu.stats(tasks=True)
+    running = stats["byStatus"].get("RUNNING", 0)
+    last = max((t["submitted"] for t in stats["taskList"]), default=0.0)
+    now = emu.call(lambda e: e.now())
+    return stats["submissions"] >= 16 and running == 8 and now - last > 0.3
+
+
+def test_kill_9_then_rerun(tmp_path: Path, spec: Path) -> None:
+    """kill -9 with 8 tasks in flight; the rerun polls them (no resubmit) and finishes
+    every job: the ledger shows each job submitted exactly once."""
+    slow = {"video": {"kind": "uniform", "low": 3000, "high": 5000}}  # 1.5-2.5 s at speed 2000
+    with EmulatorThread(emulator_config(durations=slow)) as emu:
+        with start_run(tmp_path, emu) as proc:
+            wait_until(lambda: quiet_moment(emu))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+        killed_at = emu.stats()["submissions"]
+        code, output = rerun(tmp_path, emu)
+        stats = emu.stats()
+    assert proc.returncode == -signal.SIGKILL
+    assert 16 <= killed_at < JOBS
+    assert code == 0, output
+    assert "resuming:" not in output  # -q: no chatter
+    assert stats["submissions"] == JOBS
+    assert stats["duplicateSubmissions"] == {}
+    records = manifest(tmp_path / "out")
+    assert {r["status"] for r in records} == {"succeeded"}
+    assert verify_files(tmp_path / "out", records) == JOBS
+
+
+def test_kill_9_during_a_submit(tmp_path: Path, spec: Path) -> None:
+    """Killed while a submit is on the wire: the rerun marks that job unknown and does not
+    send it again; everything else finishes."""
+    config = emulator_config(faults={"slow": {"rate": 1.0, "seconds": 20000, "routes": ["submit"]}})
+    with EmulatorThread(config) as emu:
+        with start_run(tmp_path, emu) as proc:
+            wait_until(
+                lambda: emu.stats()["tasks"] >= 1
+            )  # a submit was received; its reply waits 10 s
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+        made = emu.stats()["tasks"]
+        emu.call(lambda e: setattr(e.config.faults["slow"], "rate", 0.0))
+        code, _output = rerun(tmp_path, emu)
+        stats = emu.stats()
+    records = manifest(tmp_path / "out")
+    unknown = [r for r in records if r["status"] == "unknown"]
+    assert len(unknown) == made
+    assert code == 1
+    assert stats["duplicateSubmissions"] == {}
+    assert stats["submissions"] == JOBS
+    assert sum(r["status"] == "succeeded" for r in records) == JOBS - made
+
+
+def test_ctrl_c_then_resume(tmp_path: Path, spec: Path) -> None:
+    """Ctrl-C stops submitting, exits 130 with the command to resume; the resume finishes
+    every job with no submit repeated."""
+    slow = {"video": {"kind": "uniform", "low": 2000, "high": 4000}}
+    with EmulatorThread(emulator_config(durations=slow)) as emu:
+        with start_run(tmp_path, emu) as proc:
+            wait_until(lambda: emu.stats()["submissions"] >= 10)
+            proc.send_signal(signal.SIGINT)
+            _out, err = proc.communicate(timeout=30)
+        code, output = rerun(tmp_path, emu)
+        stats = emu.stats()
+    assert proc.returncode == 130, err
+    assert "resume with: rhbatch run s.yaml --out out" in err
+    assert code == 0, output
+    assert stats["submissions"] == JOBS
+    assert stats["duplicateSubmissions"] == {}
