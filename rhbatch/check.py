@@ -21,9 +21,10 @@ from rhbatch.expand import Expander
 from rhbatch.findings import Findings
 from rhbatch.media import LocalFiles, kind_of
 from rhbatch.models import Job
+from rhbatch.naming import unknown_names
 from rhbatch.pricing import PriceBook, defaults_of
 from rhbatch.schemas import Registry
-from rhbatch.spec import Spec, load_spec
+from rhbatch.spec import Spec, line_at, load_spec
 
 
 @dataclass(slots=True)
@@ -61,6 +62,7 @@ def check_spec(
     expander = Expander(spec, registry, findings)
     files = LocalFiles(spec.base_dir)
     seen: dict[str, tuple[str, int]] = {}  # id -> label and line of its first job
+    naming_line = line_at(spec.data, ["output", "naming"]) or 1
     prices = PriceBook.load()
     defaults: dict[str, dict[str, Any]] = {}  # endpoint -> its parameter defaults
     for job in expander.jobs():
@@ -84,6 +86,15 @@ def check_spec(
                     valid = False
                 elif kind_of(item) == "local":
                     report.local_files.add(item)
+        unknown = unknown_names(spec.naming, job.params)
+        if unknown:
+            names = ", ".join(f"{{{n}}}" for n in sorted(unknown))
+            message = (
+                f"{names} in output.naming is not {{id}}, {{n}}, {{ext}}, {{endpoint}}, {{index}} "
+                "or a parameter of this job"
+            )
+            findings.add(spec.file, naming_line, message, where=job.label, field="output.naming")
+            valid = False
         first = seen.get(job.id)
         if first is not None:
             label, first_line = first

@@ -112,12 +112,7 @@ class Expander:
                 return
             axes += entry.matrix.axes
             matrix_lines.update(entry.matrix.key_lines)
-        used = (
-            templates.names(defaults)
-            | templates.names(params)
-            | templates.names(entry.id or "")
-            | templates.names(spec.naming)
-        )
+        used = templates.names(defaults) | templates.names(params) | templates.names(entry.id or "")
         for axis in axes:
             for point in axis:
                 used |= templates.names(dict(point.values))

@@ -134,7 +134,7 @@ class Bar(Reporter):
             parts = {
                 "running": max(self.running, 0),
                 "failed": self.failed,
-                "cost": f"{self.cost:.2f}",
+                "cost": f"{self.cost:.2f} CNY",
             }
             if self.unknown:
                 parts["unknown"] = self.unknown

@@ -79,6 +79,7 @@ def test_flaky_profile(cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch) 
     assert {r["status"] for r in records} == {"succeeded"}
     assert verify_files(Path("out"), records) == 60
     assert sum(stats["faults"].values()) > 10  # the faults did happen
+    assert stats["paidTwice"] == {}
     # Retryable task failures are resubmitted: each body's submissions = its attempts.
     assert stats["submissions"] == sum(r["attempts"] for r in records)
     assert all(len(r["taskIds"]) == r["attempts"] for r in records)
@@ -341,3 +342,93 @@ def test_invalid_spec_sends_nothing(
     assert '"481p" is not one of the allowed values' in result.err
     assert sum(stats["requests"].values()) == 0
     assert not Path("out").exists()
+
+
+def test_stuck_task_times_out_and_is_cancelled(
+    cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task stuck RUNNING fails the job at its timeout; rhbatch cancels it remotely."""
+    write("s.yaml", spec_text(6, run="").replace("timeout: 600", "timeout: 1.5"))
+    with emulator(monkeypatch, faults={"stuck": {"rate": 0.5}}, seed=8) as emu:
+        result = cli("run", "s.yaml", "--out", "out", "-q")
+        stats = emu.stats()
+    records = manifest(Path("out"))
+    stuck = [r for r in records if r["status"] == "failed"]
+    assert stuck
+    assert all(r["errorCode"] == "TIMEOUT" for r in stuck)
+    assert stats["byStatus"].get("CANCEL") == len(stuck)
+    assert result.code == 1
+
+
+def test_each_local_file_is_uploaded_once(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = tmp_path / "specs" / "q.yaml"
+    spec.parent.mkdir()
+    spec.write_text((ROOT / "specs/quickstart.yaml").read_text())
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    with emulator(monkeypatch) as emu:
+        assert cli("run", str(spec), "--out", "out", "-q").code == 0
+        first = emu.stats()["uploads"]
+        spec.write_text(spec.read_text().replace("a bell rings", "a gong sounds"))
+        assert cli("run", str(spec), "--out", "out", "-q").code == 0
+        stats = emu.stats()
+    assert first == 4
+    assert stats["uploads"] == 4
+    assert stats["submissions"] == 6
+
+
+def test_text_results_are_saved_as_txt(
+    cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A string endpoint's result is stored as a .txt file holding the text."""
+    write(
+        "s.yaml",
+        "version: 1\nendpoint: rhart-text-g-25-flash/text-to-text\njobs:\n  - {id: poem, prompt: a haiku about rain}\n",
+    )
+    with emulator(monkeypatch):
+        result = cli("run", "s.yaml", "--out", "out", "-q")
+    assert result.code == 0, result.err
+    out = manifest(Path("out"))[0]["outputs"][0]
+    assert out["path"] == "poem/1.txt"
+    assert out["type"] == "txt"
+    assert (Path("out") / "poem/1.txt").read_text().strip()
+
+
+def test_custom_naming(cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch) -> None:
+    """output.naming places files; parameters fill placeholders, made file-name safe."""
+    write(
+        "s.yaml",
+        spec_text(2).replace("run:\n", "output:\n  naming: '{resolution}/{id}-{n}.{ext}'\nrun:\n"),
+    )
+    with emulator(monkeypatch):
+        assert cli("run", "s.yaml", "--out", "out", "-q").code == 0
+    assert sorted(p.as_posix() for p in Path("out").glob("480p/*")) == [
+        "out/480p/shot-1-1.mp4",
+        "out/480p/shot-2-1.mp4",
+    ]
+
+
+def test_cancel_in_flight_tasks(cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rhbatch cancel DIR cancels the tasks a stopped run left running."""
+    from rhbatch.state import JobStatus, Store
+
+    write("s.yaml", spec_text(3))
+    slow = {"video": {"kind": "fixed", "value": 1e9}}
+    with emulator(monkeypatch, durations=slow) as emu:
+        # Record three running tasks as a stopped run would have left them.
+        asyncio.run(_occupy(emu.base_url, emu.api_key, 3))
+        ids = [t["taskId"] for t in emu.stats(tasks=True)["taskList"]]
+        with Store.open(Path("out")) as store:
+            store.sync(
+                (f"j{i}", i, "seedance-v1-lite/reference-to-video", {"n": i}) for i in range(3)
+            )
+            for i, task in enumerate(ids):
+                attempt = store.begin_attempt(f"j{i}", {}, {})
+                store.record_task(f"j{i}", attempt, task, "RUNNING")
+            assert store.counts() == {JobStatus.RUNNING: 3}
+        result = cli("cancel", "out")
+        stats = emu.stats()
+    assert result.code == 0, result.err
+    assert result.out.count(": cancelled") == 3
+    assert stats["byStatus"] == {"CANCEL": 3}

@@ -331,3 +331,17 @@ def test_many_specs_one_bad(cli: Cli, write: Write) -> None:
     assert result.code == 2
     assert "good.yaml: ok, 1 job (1 endpoint)" in result.out
     assert "bad.yaml:1: version: unsupported version 2; this rhbatch reads version 1" in result.err
+
+
+def test_unknown_placeholder_in_naming(cli: Cli, write: Write) -> None:
+    """output.naming may only use {id}, {n}, {ext}, {endpoint}, {index} and parameters."""
+    write(
+        "n.yaml",
+        "version: 1\nendpoint: seedance-2.0/multimodal-video\njobs: [{id: a, prompt: x}]\n"
+        "output:\n  naming: '{mood}/{id}.{ext}'\n",
+    )
+    result = cli("validate", "n.yaml")
+    assert result.problems == [
+        "n.yaml:5: job 1 (id a): output.naming: {mood} in output.naming is not {id}, {n}, "
+        "{ext}, {endpoint}, {index} or a parameter of this job"
+    ]

@@ -138,6 +138,15 @@ def run(args: argparse.Namespace) -> int:
     )
 
 
+def resume_command(args: argparse.Namespace, out_dir: Path) -> str:
+    """The command line that was run, with --out made explicit (it never holds the key)."""
+    argv = list(args.argv) if getattr(args, "argv", None) else ["run", args.spec]
+    argv = [a for a in argv if a not in ("--resubmit-unknown", "--retry-failed")]
+    if not args.out:
+        argv += ["--out", str(out_dir)]
+    return shlex.join(["rhbatch", *argv])
+
+
 def output_dir(flag: str | None, spec: Spec) -> Path:
     if flag:
         return Path(flag)
@@ -204,9 +213,18 @@ async def _run(
             shown.close()
         if interrupted.is_set():
             running = store.counts().get(JobStatus.RUNNING, 0)
-            resume = f"rhbatch run {shlex.quote(str(spec.path))} --out {shlex.quote(str(out_dir))}"
-            tail = f"{plural(running, 'task')} keep running remotely; " if running else ""
-            return EXIT_INTERRUPTED, f"interrupted: {tail}resume with: {resume}"
+            if args.emulator:
+                tail = (
+                    f"{plural(running, 'emulated task')} ended with the emulator; "
+                    if running
+                    else ""
+                )
+            else:
+                tail = f"{plural(running, 'task')} keep running remotely; " if running else ""
+            return (
+                EXIT_INTERRUPTED,
+                f"interrupted: {tail}resume with: {resume_command(args, out_dir)}",
+            )
     return EXIT_OK, None
 
 
@@ -342,10 +360,7 @@ def _summary(
     for row in unknown[:10]:
         print(f"  unknown {row.id}: {row.error_message or ''}", file=sys.stderr)
     if unknown:
-        again = (
-            f"rhbatch run {shlex.quote(args.spec)} --out {shlex.quote(str(out_dir))} "
-            "--resubmit-unknown"
-        )
+        again = resume_command(args, out_dir) + " --resubmit-unknown"
         print(
             f"  {plural(len(unknown), 'job')} may or may not have a task (and a charge); "
             f"to submit them again anyway: {again}",

@@ -219,12 +219,14 @@ class Emulator:
         """Counters that prove what happened: submissions, polls, concurrency, transfers."""
         self.board.advance(self.now())
         by_status = Counter(t.status for t in self.board.tasks.values())
+        paid = Counter(t.body_hash for t in self.board.tasks.values() if t.status == "SUCCESS")
         out: dict[str, Any] = {
             "tasks": len(self.board.tasks),
             "byStatus": dict(by_status),
             "submissions": sum(self.board.submissions.values()),
             "submissionsPerBody": dict(self.board.submissions),
             "duplicateSubmissions": {h: n for h, n in self.board.submissions.items() if n > 1},
+            "paidTwice": {h: n for h, n in paid.items() if n > 1},  # bodies with 2+ successes
             "polls": sum(t.polls for t in self.board.tasks.values()),
             "pollsPerTask": {t.id: t.polls for t in self.board.tasks.values()},
             "peakRunning": self.board.peak_running,
