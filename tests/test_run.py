@@ -363,6 +363,9 @@ def test_stuck_task_times_out_and_is_cancelled(
 def test_each_local_file_is_uploaded_once(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The quickstart's 4 jobs name 4 distinct files (hotpot.jpg twice): 4 uploads; a rerun
+    with a changed job reuses them."""
+    monkeypatch.chdir(tmp_path)
     spec = tmp_path / "specs" / "q.yaml"
     spec.parent.mkdir()
     spec.write_text((ROOT / "specs/quickstart.yaml").read_text())
