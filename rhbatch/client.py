@@ -12,8 +12,11 @@ depends on what it means for a batch:
     Rejected        the server refused: a 4xx, an error code in the body (and no taskId)
     ProtocolError   (not submits) an HTTP 200 of the wrong shape, an unknown status
 
-Submits use connections that are never reused: a pooled connection closed by
-the server while idle fails exactly like a reply lost after the task was made.
+Submits have their own pool whose idle connections are dropped after
+``SUBMIT_KEEPALIVE`` seconds, well before any server closes them (60-75 s is
+usual): a pooled connection closed by the server while idle would fail exactly
+like a reply lost after the task was made. Under load the pool is reused, so a
+batch does not pay a new connection (and TLS handshake) per submit.
 The API key travels in the Authorization header (and in the body of the two
 legacy calls that need it), never to download hosts, and never into an error:
 messages are built here, and any text that came from the server is scrubbed of it.
@@ -43,6 +46,7 @@ import aiohttp
 from rhbatch import __version__
 from rhbatch.errors import ApiError, OutcomeUnknown, ProtocolError, Rejected, Transient
 
+SUBMIT_KEEPALIVE = 4.0  # seconds an idle submit connection may be reused
 UPLOAD_MIN_RATE = 256 * 1024  # bytes/s an upload may not fall below (it widens the timeout)
 NOT_FOUND_CODES = frozenset({"807", "423"})  # cancel: no such task
 
@@ -307,7 +311,8 @@ class Client:
                 connector=aiohttp.TCPConnector(limit=0), headers=headers
             )
             self._fresh = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, force_close=True), headers=headers
+                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=SUBMIT_KEEPALIVE),
+                headers=headers,
             )
         return self._pool, self._fresh
 

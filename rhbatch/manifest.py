@@ -4,9 +4,10 @@ The manifest has one JSON record per job of the spec, in spec order: its id,
 endpoint, parameters as sent (uploaded files as their URLs, with the local
 sources alongside), task ids, status, error, attempts, outputs (url, path
 relative to the output directory, bytes, sha256, type), usage and cost, and
-timestamps. ``run.json`` sums the run up. Both are written to a temporary file,
-fsynced and renamed over the old one, so a reader never sees half a file. The
-API key is never part of either.
+timestamps, and the results as the task reported them (url, outputType, text;
+the only record of them when downloads are off). ``run.json`` sums the run up.
+Both are written to a temporary file, fsynced and renamed over the old one, so
+a reader never sees half a file. The API key is never part of either.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def record(job: dict[str, Any]) -> dict[str, Any]:
             }
             for o in job["outputs"]
         ],
+        "results": job["results"],
         "usage": job["usage"],
         "cost": job["cost"],
         "submittedAt": iso(job["submittedAt"]),

@@ -61,6 +61,7 @@ class Options:
     retries: int = 2
     download_concurrency: int = 8
     naming: str = "{id}/{n}.{ext}"
+    download: bool = True  # False: record the result URLs, fetch nothing
     manifest_every: float = 2.0
 
 
@@ -100,6 +101,7 @@ class Runner:
         self.fatal: FatalError | None = None
         self._dirty = True
         self._tg: asyncio.TaskGroup | None = None
+        self._commit_due: asyncio.Future[None] | None = None
 
     # --- the whole run ---------------------------------------------------------------
 
@@ -107,6 +109,8 @@ class Runner:
         """Run every pending job; resume running and downloading ones. Raises the fatal
         error that stopped the run, if one did."""
         keeper = asyncio.create_task(self._keep_manifest())
+        loop = asyncio.get_running_loop()
+        self.store.grouped(lambda: self._commit_soon(loop))
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
@@ -120,9 +124,32 @@ class Runner:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
+            self.store.grouped(None)
         self.write_manifest()
         if self.fatal is not None:
             raise self.fatal
+
+    def _commit_soon(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._commit_due is None:
+            self._commit_due = loop.create_future()
+            loop.call_soon(self._commit_now)
+
+    def _commit_now(self) -> None:
+        due, self._commit_due = self._commit_due, None
+        try:
+            self.store.commit()
+        except StateError as exc:
+            if due is not None and not due.done():
+                due.set_exception(exc)
+            self._halt(exc)
+            return
+        if due is not None and not due.done():
+            due.set_result(None)
+
+    async def _durable(self) -> None:
+        """Wait until every write so far is committed (before acting on it)."""
+        if self._commit_due is not None:
+            await asyncio.shield(self._commit_due)
 
     def stop(self) -> None:
         """Stop starting jobs; jobs in flight wind down at their next step."""
@@ -220,7 +247,7 @@ class Runner:
                     self._succeeded_task(row, attempt, final)
                     self.limiter.release()
                     released = True
-                    self._spawn(self._download(self.store.job(row.id)))
+                    self._after_success(row.id, final.cost)
                     return
                 if not self._task_failed(row, attempt, final):
                     return
@@ -245,7 +272,7 @@ class Runner:
                 return
             if final.status is RemoteStatus.SUCCESS:
                 self._succeeded_task(row, row.attempts, final)
-                self._spawn(self._download(self.store.job(row.id)))
+                self._after_success(row.id, final.cost)
             elif self._task_failed(row, row.attempts, final):
                 self._emit("retry", job=row.id, code=final.error_code)
                 # Back to pending: the producer may already be past it, so run it here.
@@ -259,6 +286,13 @@ class Runner:
     async def _job_again(self, job_id: str) -> None:
         if await self._acquire():
             await self._job(self.store.job(job_id))
+
+    def _after_success(self, job_id: str, cost: float) -> None:
+        """Fetch the results now (their URLs expire); without downloads the job is done."""
+        if self.options.download:
+            self._spawn(self._download(self.store.job(job_id)))
+        else:
+            self._emit("succeeded", job=job_id, cost=cost)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         assert self._tg is not None
@@ -278,6 +312,7 @@ class Runner:
             if self.closed.is_set():
                 return None  # the job stays pending for the next run
             attempt = self.store.begin_attempt(row.id, sent, sources)
+            await self._durable()  # the intent is on disk before the request goes out
             try:
                 state = await self.client.submit(row.endpoint, sent)
             except Rejected as exc:
@@ -389,7 +424,9 @@ class Runner:
         results = [
             {"url": r.url, "outputType": r.output_type, "text": r.text} for r in state.results
         ]
-        self.store.record_success(row.id, attempt, results, dict(state.usage), state.cost)
+        self.store.record_success(
+            row.id, attempt, results, dict(state.usage), state.cost, done=not self.options.download
+        )
         self._emit("task_succeeded", job=row.id, task=state.task_id, cost=state.cost)
 
     def _task_failed(self, row: JobRow, attempt: int, state: TaskState) -> bool:
@@ -505,6 +542,7 @@ class Runner:
     # --- the manifest ---------------------------------------------------------------------
 
     async def _keep_manifest(self) -> None:
+        """Rewrite the manifest while jobs finish, spending at most ~5% of the time on it."""
         every = self.options.manifest_every
         while True:
             await asyncio.sleep(every)
@@ -512,7 +550,7 @@ class Runner:
                 self._dirty = False
                 began = time.monotonic()
                 self.write_manifest()
-                every = max(self.options.manifest_every, 5 * (time.monotonic() - began))
+                every = max(self.options.manifest_every, 20 * (time.monotonic() - began))
 
     def write_manifest(self) -> None:
         try:

@@ -2,11 +2,13 @@
 
 ``DIR/.rhbatch/state.db`` (WAL) holds every job of every run into DIR, each
 submit attempt with its task id, every output file, and every upload. Each
-transition is one transaction, written before the runner acts on it: the
-intent to submit is committed before the request goes out, the task id the
-moment it arrives. So a killed run leaves a store that says exactly what is
-known: a job caught between intent and task id is "unknown" (a task may exist),
-never silently resubmitted.
+transition is written before the runner acts on it: the intent to submit is
+committed before the request goes out, the task id the moment it arrives.
+During a run, transitions made in the same event-loop turn share one commit
+(``grouped``); the runner commits before any request that depends on them.
+So a killed run leaves a store that says exactly what is known: a job caught
+between intent and task id is "unknown" (a task may exist), never silently
+resubmitted.
 
 A lock file (``DIR/.rhbatch/lock``, flock) refuses a second run on the same
 directory. sqlite3 errors (disk full, corruption) become ``StateError``.
@@ -22,7 +24,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -146,6 +148,10 @@ class Store:
         self.conn = conn
         self.path = path
         self._lock = lock
+        # Group commit: when set, writes join one open transaction and this is called
+        # so that the owner commits soon (``commit``); see ``grouped``.
+        self._on_write: Callable[[], None] | None = None
+        self._open = False
 
     @classmethod
     def open(cls, out_dir: Path, *, lock: bool = True, create: bool = True) -> Store:
@@ -178,6 +184,8 @@ class Store:
         return cls(conn, handle, path)
 
     def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error, StateError):
+            self.commit()
         with contextlib.suppress(sqlite3.Error):
             self.conn.close()
         if self._lock is not None:
@@ -192,15 +200,36 @@ class Store:
 
     # --- plumbing -------------------------------------------------------------------
 
+    def grouped(self, on_write: Callable[[], None] | None) -> None:
+        """Group commit: from now on writes share one open transaction, and ``on_write``
+        is called after each so its owner calls ``commit`` soon (the runner does it once
+        per event-loop turn, and before any action that depends on a write). ``None``
+        goes back to one transaction per transition."""
+        self.commit()
+        self._on_write = on_write
+
+    def commit(self) -> None:
+        if self._open:
+            self._open = False
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StateError(f"cannot write {self.path}: {exc}") from None
+
     def _write(self, sql: str, args: Iterable[Any] = ()) -> None:
-        try:
-            self.conn.execute(sql, tuple(args))
-        except sqlite3.Error as exc:
-            raise StateError(f"cannot write {self.path}: {exc}") from None
+        with self._transaction() as db:
+            db.execute(sql, tuple(args))
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         try:
+            if self._on_write is not None:
+                if not self._open:
+                    self.conn.execute("BEGIN IMMEDIATE")
+                    self._open = True
+                yield self.conn
+                self._on_write()
+                return
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
@@ -309,13 +338,12 @@ class Store:
         """Record the intent to submit, before the request goes out."""
         now = time.time()
         with self._transaction() as db:
-            n = db.execute("SELECT attempts FROM jobs WHERE id=?", (job_id,)).fetchone()[0] + 1
-            db.execute(
-                "UPDATE jobs SET status='submitting', attempts=?, task_id=NULL, "
+            n = db.execute(
+                "UPDATE jobs SET status='submitting', attempts=attempts+1, task_id=NULL, "
                 "remote_status=NULL, sent=?, sources=?, error_code=NULL, error_message=NULL "
-                "WHERE id=?",
-                (n, dumps(sent), dumps(sources), job_id),
-            )
+                "WHERE id=? RETURNING attempts",
+                (dumps(sent), dumps(sources), job_id),
+            ).fetchone()[0]
             db.execute(
                 "INSERT OR REPLACE INTO attempts (job_id, n, started_at) VALUES (?,?,?)",
                 (job_id, n, now),
@@ -355,12 +383,23 @@ class Store:
         results: list[dict[str, Any]],
         usage: dict[str, Any],
         cost: float,
+        *,
+        done: bool = False,
     ) -> None:
+        """The task succeeded: its results are to be fetched (or, ``done``, only recorded)."""
+        status = JobStatus.SUCCEEDED if done else JobStatus.DOWNLOADING
         with self._transaction() as db:
             db.execute(
-                "UPDATE jobs SET status='downloading', remote_status='SUCCESS', results=?, "
-                "usage=?, cost=?, error_code=NULL, error_message=NULL WHERE id=?",
-                (dumps(results), dumps(usage), cost, job_id),
+                "UPDATE jobs SET status=?, remote_status='SUCCESS', results=?, usage=?, cost=?, "
+                "error_code=NULL, error_message=NULL, finished_at=? WHERE id=?",
+                (
+                    status.value,
+                    dumps(results),
+                    dumps(usage),
+                    cost,
+                    time.time() if done else None,
+                    job_id,
+                ),
             )
             db.execute(
                 "UPDATE attempts SET outcome='SUCCESS' WHERE job_id=? AND n=?", (job_id, attempt)
@@ -461,7 +500,7 @@ class Store:
             outputs.setdefault(row[0], []).append(OutputRow(*row[1:]))
         cursor = self.conn.execute(
             "SELECT id, idx, endpoint, params, status, attempts, task_id, sent, sources, "
-            "error_code, error_message, usage, cost, submitted_at, finished_at "
+            "error_code, error_message, usage, cost, submitted_at, finished_at, results "
             "FROM jobs WHERE in_spec=1 ORDER BY idx"
         )
         for r in cursor:
@@ -482,6 +521,7 @@ class Store:
                 "submittedAt": r[13],
                 "finishedAt": r[14],
                 "outputs": outputs.get(r[0], []),
+                "results": json.loads(r[15]) if r[15] else [],
             }
 
     def task_ids(self, job_id: str) -> list[str]:

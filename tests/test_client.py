@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+import rhbatch.client as client_module
 from rhbatch.client import Client, RemoteStatus, Result, TaskState
 from rhbatch.emulator import Emulator, EmulatorConfig
 from rhbatch.errors import ApiError, OutcomeUnknown, ProtocolError, Rejected, Transient
@@ -179,27 +180,25 @@ def test_submit_sends_the_key_only_as_bearer() -> None:
     assert json.loads(seen["body"]) == {"prompt": "x"}
 
 
-def test_submits_never_reuse_a_connection_but_queries_do() -> None:
-    """Each submit opens a fresh connection; queries share a pooled one."""
-    peers: dict[str, list[Any]] = {"submit": [], "query": []}
+def test_submit_connections_are_reused_only_while_fresh() -> None:
+    """Back-to-back submits share a connection; after SUBMIT_KEEPALIVE idle seconds a
+    submit opens a new one (before any server would close the old)."""
+    peers: list[Any] = []
 
     async def handler(request: web.Request) -> web.Response:
         await request.read()
-        kind = "query" if request.path.endswith("/query") else "submit"
-        peers[kind].append(
-            request.transport.get_extra_info("peername") if request.transport else None
-        )
+        peers.append(request.transport.get_extra_info("peername") if request.transport else None)
         return web.json_response(task())
 
     async def calls(client: Client) -> None:
         for _ in range(3):
             await client.submit("e", {})
-        for _ in range(3):
-            await client.query("1")
+        await asyncio.sleep(client_module.SUBMIT_KEEPALIVE + 0.5)
+        await client.submit("e", {})
 
     run(lambda: against(handler, calls))
-    assert len(set(peers["submit"])) == 3
-    assert len(set(peers["query"])) == 1
+    assert len(set(peers[:3])) == 1
+    assert peers[3] != peers[0]
 
 
 def test_submit_that_finished_at_once_returns_its_results() -> None:

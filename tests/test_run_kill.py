@@ -92,17 +92,21 @@ def test_kill_9_during_a_submit(tmp_path: Path, spec: Path) -> None:
             )  # a submit was received; its reply waits 10 s
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
+        time.sleep(0.5)  # let the emulator take in what was already on the wire
         made = emu.stats()["tasks"]
         emu.call(lambda e: setattr(e.config.faults["slow"], "rate", 0.0))
         code, _output = rerun(tmp_path, emu)
         stats = emu.stats()
     records = manifest(tmp_path / "out")
     unknown = [r for r in records if r["status"] == "unknown"]
-    assert len(unknown) == made
+    succeeded = [r for r in records if r["status"] == "succeeded"]
+    # Every job whose submit may have reached the server is unknown (at least the tasks made);
+    # none of them was sent again; all the others ran once.
+    assert len(unknown) >= made >= 1
+    assert len(unknown) + len(succeeded) == JOBS
     assert code == 1
     assert stats["duplicateSubmissions"] == {}
-    assert stats["submissions"] == JOBS
-    assert sum(r["status"] == "succeeded" for r in records) == JOBS - made
+    assert stats["submissions"] == made + len(succeeded)
 
 
 def test_ctrl_c_then_resume(tmp_path: Path, spec: Path) -> None:

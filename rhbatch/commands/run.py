@@ -87,6 +87,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--dry-run", action="store_true", help="show what would run; send nothing")
     p.add_argument(
+        "--no-download",
+        action="store_true",
+        help="record result URLs in the manifest but fetch no file (also run.download: false)",
+    )
+    p.add_argument(
         "--resubmit-unknown",
         action="store_true",
         help="submit again jobs whose earlier submit got no answer "
@@ -254,6 +259,7 @@ def _options(args: argparse.Namespace, spec: Spec, account: int | None, speed: f
         retries=int(run.get("retries", 2)),
         download_concurrency=int(run.get("download_concurrency", 8)),
         naming=spec.naming,
+        download=bool(run.get("download", True)) and not args.no_download,
     )
 
 

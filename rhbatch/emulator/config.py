@@ -151,6 +151,7 @@ class EmulatorConfig:
     funds_code: str = "416"  # insufficient balance (416 or 812)
     not_found_style: str = "v2"  # "v2": task object with errorCode 1004; "envelope": {code, msg}
     submit_status: str = "RUNNING"  # the status a submit returns when a slot is free
+    instant_reply: bool = True  # a task that takes no time: its submit answers SUCCESS + results
     create_seconds: float = (
         0.0  # a new task reports CREATE for this long (scaled) before QUEUED/RUNNING
     )

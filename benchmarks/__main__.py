@@ -1,0 +1,96 @@
+"""``python -m benchmarks [SCENARIO...] [--quick]``: run scenarios, print and record them.
+
+Each scenario prints its figures, the emulator settings it used and the command
+that reproduces it. A full run writes ``benchmarks/results/<date>.json`` and
+rewrites ``docs/performance.md`` with charts in ``docs/img/``; ``--quick`` runs
+every scenario at a small size as a smoke test and writes nothing in the
+repository (unless ``--out`` says where).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.harness import ROOT, Outcome
+from benchmarks.report import write_docs
+
+SCENARIOS = (
+    "occupancy",
+    "overhead",
+    "polling",
+    "memory",
+    "resume",
+    "downloads",
+    "validation",
+    "alternatives",
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "scenarios", nargs="*", metavar="SCENARIO", help=f"any of: {', '.join(SCENARIOS)}"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes: checks the harness works"
+    )
+    parser.add_argument(
+        "--out", metavar="DIR", help="where to write results (default: benchmarks/results)"
+    )
+    args = parser.parse_args(argv)
+    chosen = args.scenarios or list(SCENARIOS)
+    unknown = [s for s in chosen if s not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(unknown)}")
+    outcomes: list[Outcome] = []
+    with tempfile.TemporaryDirectory(prefix="rhbatch-bench-") as tmp:
+        for name in chosen:
+            module = importlib.import_module(f"benchmarks.scenarios.{name}")
+            work = Path(tmp) / name
+            work.mkdir()
+            print(f"== {name}: {module.TITLE}", flush=True)
+            began = time.perf_counter()
+            outcome: Outcome = module.run(quick=args.quick, work=work)
+            for figure in outcome.figures:
+                print(f"   {figure.shown()}")
+            print(f"   emulator: {json.dumps(outcome.settings, sort_keys=True)}")
+            print(f"   reproduce: {outcome.command}")
+            print(f"   ({time.perf_counter() - began:.1f} s)", flush=True)
+            outcomes.append(outcome)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
+    doc = {
+        "date": stamp,
+        "quick": args.quick,
+        "python": sys.version.split()[0],
+        "scenarios": [o.to_dict() for o in outcomes],
+    }
+    if args.out or not args.quick:
+        out_dir = Path(args.out) if args.out else ROOT / "benchmarks" / "results"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"{stamp}.json"
+        if path.exists() and not args.out:
+            old = json.loads(path.read_text())
+            kept = {s["name"]: s for s in old.get("scenarios", [])}
+            kept.update({s["name"]: s for s in doc["scenarios"]})
+            doc["scenarios"] = [kept[n] for n in SCENARIOS if n in kept]
+        path.write_text(json.dumps(doc, indent=2) + "\n")
+        print(f"results: {path}")
+        if not args.quick:
+            print(f"docs: {write_docs(doc, outcomes)}")
+    missed = [f"{o.name}: {f.name}" for o in outcomes for f in o.figures if f.met is False]
+    if missed:
+        print("goals missed: " + "; ".join(missed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,249 @@
+"""What every scenario needs: the emulator and rhbatch as separate processes, measured.
+
+The emulator runs in its own process (``rhbatch emulator``) and rhbatch in
+another (``python -m rhbatch``), so that the CPU time and peak memory reported
+for rhbatch are rhbatch's alone (``os.wait4`` gives a child's resource usage).
+Nothing here knows anything about rhbatch beyond its command line, so the
+alternatives are driven the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "rhemu000000000000000000000000000"
+
+
+@dataclass
+class Figure:
+    """One reported number, with its goal when the issue sets one."""
+
+    name: str
+    value: float
+    unit: str
+    goal: str | None = None
+    met: bool | None = None
+
+    def shown(self) -> str:
+        value = (
+            f"{self.value:,.3f}".rstrip("0").rstrip(".")
+            if isinstance(self.value, float)
+            else f"{self.value:,}"
+        )
+        goal = ""
+        if self.goal:
+            goal = f"  (goal {self.goal}: {'met' if self.met else 'MISSED'})"
+        return f"{self.name}: {value} {self.unit}{goal}"
+
+
+@dataclass
+class Outcome:
+    """What a scenario reports."""
+
+    name: str
+    title: str
+    command: str
+    figures: list[Figure] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    series: dict[str, Any] = field(default_factory=dict)  # data for charts
+
+    def add(
+        self, name: str, value: float, unit: str, goal: str | None = None, met: bool | None = None
+    ) -> None:
+        self.figures.append(Figure(name, value, unit, goal, met))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "command": self.command,
+            "figures": [f.__dict__ for f in self.figures],
+            "settings": self.settings,
+            "details": self.details,
+        }
+
+
+class Emulator:
+    """``rhbatch emulator`` in a child process, with its settings written to a file."""
+
+    def __init__(self, settings: dict[str, Any], profile: str = "clean") -> None:
+        self.settings = settings
+        self.profile = profile
+        self._file = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)  # noqa: SIM115
+        json.dump(settings, self._file)
+        self._file.close()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "rhbatch",
+                "emulator",
+                "--port",
+                "0",
+                "--profile",
+                profile,
+                "--config",
+                self._file.name,
+                "--key",
+                KEY,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        first = self.proc.stdout.readline()
+        if not first.startswith("RunningHub emulator on "):
+            self.close()
+            raise RuntimeError(f"the emulator did not start: {first!r}")
+        self.base_url = first.split()[3]
+        self.api_key = KEY
+
+    def stats(self, tasks: bool = False) -> dict[str, Any]:
+        url = f"{self.base_url}/_emulator/stats" + ("?tasks=1" if tasks else "")
+        with urllib.request.urlopen(url, timeout=60) as resp:
+            data: dict[str, Any] = json.load(resp)
+        return data
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "RUNNINGHUB_BASE_URL": self.base_url,
+            "RUNNINGHUB_API_KEY": self.api_key,
+        }
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        Path(self._file.name).unlink(missing_ok=True)
+
+
+@contextmanager
+def emulator(settings: dict[str, Any], profile: str = "clean") -> Iterator[Emulator]:
+    emu = Emulator(settings, profile)
+    try:
+        yield emu
+    finally:
+        emu.close()
+
+
+@dataclass
+class Measured:
+    """A finished child process: exit code, wall and CPU seconds, peak RSS, output."""
+
+    code: int
+    wall: float
+    user: float
+    system: float
+    max_rss_mb: float
+    stdout: str
+    stderr: str
+
+    @property
+    def cpu(self) -> float:
+        return self.user + self.system
+
+    def events(self) -> list[dict[str, Any]]:
+        """The JSON events of a ``--log-json`` run."""
+        out = []
+        for line in self.stderr.splitlines():
+            if line.startswith("{"):
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+        return out
+
+
+def measure(
+    argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> Measured:
+    """Run a command to completion and measure it (its own usage, not its children's)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        began = time.perf_counter()
+        proc = subprocess.Popen(list(argv), stdout=out, stderr=err, env=env, cwd=cwd, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - began
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Measured(
+            code=proc.returncode,
+            wall=wall,
+            user=usage.ru_utime,
+            system=usage.ru_stime,
+            max_rss_mb=usage.ru_maxrss / 1024,
+            stdout=out.read(),
+            stderr=err.read(),
+        )
+
+
+def rhbatch(*args: str) -> list[str]:
+    return [sys.executable, "-m", "rhbatch", *args]
+
+
+def write_spec(
+    path: Path,
+    jobs: int,
+    *,
+    endpoint: str = "seedance-2.0/multimodal-video",
+    run: dict[str, Any] | None = None,
+    defaults: dict[str, Any] | None = None,
+    output: dict[str, Any] | None = None,
+) -> Path:
+    """A spec of ``jobs`` distinct jobs: a matrix over up to three axes of numbers."""
+    axes = _axes(jobs)
+    lines = ["version: 1", f"name: {path.stem}", f"endpoint: {endpoint}"]
+    lines.append(
+        "defaults: " + json.dumps({"resolution": "480p", "duration": "5", **(defaults or {})})
+    )
+    lines.append("matrix:")
+    for name, n in axes:
+        lines.append(f"  {name}: [{', '.join(str(i) for i in range(n))}]")
+    names = "-".join("{" + name + "}" for name, _ in axes)
+    lines.append("jobs:")
+    lines.append(f"  - id: 'j-{names}'")
+    lines.append(f"    prompt: 'a paper boat, take {names}'")
+    if run:
+        lines.append("run: " + json.dumps(run))
+    if output:
+        lines.append("output: " + json.dumps(output))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _axes(jobs: int) -> list[tuple[str, int]]:
+    """Factor ``jobs`` into at most three matrix axes (the last may be short)."""
+    if jobs <= 1000:
+        return [("a", jobs)]
+    if jobs <= 1_000_000:
+        assert jobs % 1000 == 0, "sizes above 1,000 must be multiples of 1,000"
+        return [("a", jobs // 1000), ("b", 1000)]
+    raise ValueError("too many jobs")
+
+
+def shown_command(argv: Sequence[str]) -> str:
+    parts = list(argv)
+    if parts and parts[0] == sys.executable:
+        parts[0] = "python"
+    return shlex.join(parts)

@@ -1,0 +1,1 @@
+"""One module per scenario; each has ``TITLE`` and ``run(quick, work) -> Outcome``."""
