@@ -247,3 +247,38 @@ def shown_command(argv: Sequence[str]) -> str:
     if parts and parts[0] == sys.executable:
         parts[0] = "python"
     return shlex.join(parts)
+
+
+def ideal_makespan(durations: Sequence[float], slots: int) -> float:
+    """A perfect scheduler's makespan: each task, in submission order, starts the instant
+    a slot frees (greedy list scheduling of the actual durations)."""
+    import heapq
+
+    free = [0.0] * slots
+    for duration in durations:
+        heapq.heappush(free, heapq.heappop(free) + duration)
+    return max(free)
+
+
+def timeline(tasks: Sequence[dict[str, Any]]) -> tuple[list[float], list[int]]:
+    """Tasks running over time (a step function) from the emulator's task list."""
+    events: list[tuple[float, int]] = []
+    for t in tasks:
+        if t.get("started") is not None and t.get("ended") is not None:
+            events.append((t["started"], 1))
+            events.append((t["ended"], -1))
+    events.sort()
+    origin = events[0][0] if events else 0.0
+    xs, ys, level = [0.0], [0], 0
+    for at, step in events:
+        level += step
+        xs.append(at - origin)
+        ys.append(level)
+    return xs, ys
+
+
+def succeeded_at(result: Measured) -> dict[str, float]:
+    """When rhbatch noticed each task's success (wall clock), from its --log-json events."""
+    return {
+        e["task"]: float(e["ts"]) for e in result.events() if e.get("event") == "task_succeeded"
+    }

@@ -565,6 +565,11 @@ def _reading(what: str, *, submit: bool = False) -> Iterator[None]:
         raise ProtocolError(f"{what}: {exc}") from exc
 
 
+def parse_task(data: Mapping[str, Any]) -> TaskState:
+    """A v2 task object from elsewhere (a webhook's eventData): ProtocolError if it is not one."""
+    return _task_state(data)
+
+
 def _task_state(data: Mapping[str, Any], *, lenient: bool = False) -> TaskState:
     """A v2 task object. ``lenient`` (submits): when the id is readable but the status or
     results are not, the task reads as CREATE without results, so that the id of a task

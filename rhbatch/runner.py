@@ -47,6 +47,7 @@ from rhbatch.schedule import Schedule
 from rhbatch.schemas import Registry
 from rhbatch.state import JobRow, JobStatus, OutputRow, Store
 from rhbatch.uploads import Uploader, UploadFailed
+from rhbatch.watch import Watcher
 
 SUBMIT_TRIES = 12  # transient troubles before a job is given up as not submitted
 DOWNLOAD_TRIES = 8
@@ -62,6 +63,8 @@ class Options:
     download_concurrency: int = 8
     naming: str = "{id}/{n}.{ext}"
     download: bool = True  # False: record the result URLs, fetch nothing
+    signal_interval: float = 1.0  # seconds between looks at the account's counts; 0: never
+    webhook_url: str | None = None  # sent with each submit when a receiver listens
     manifest_every: float = 2.0
 
 
@@ -87,6 +90,13 @@ class Runner:
         self._clock = clock
         self.limiter = Limiter(options.concurrency)
         self.schedule = Schedule(options.poll_interval)
+        self.watcher = Watcher(
+            client,
+            self.schedule,
+            options.signal_interval,
+            clock=clock,
+            webhooks=bool(options.webhook_url),
+        )
         self.downloads = asyncio.Semaphore(options.download_concurrency)
         self.uploader = Uploader(
             client,
@@ -109,6 +119,7 @@ class Runner:
         """Run every pending job; resume running and downloading ones. Raises the fatal
         error that stopped the run, if one did."""
         keeper = asyncio.create_task(self._keep_manifest())
+        counts = asyncio.create_task(self.watcher.run())
         loop = asyncio.get_running_loop()
         self.store.grouped(lambda: self._commit_soon(loop))
         try:
@@ -121,9 +132,12 @@ class Runner:
                     self._spawn(self._download(row))
                 await self._produce()
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            self.watcher.stop()
+            self._emit("watched", **self.watcher.counters)
+            for task in (keeper, counts):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             self.store.grouped(None)
         self.write_manifest()
         if self.fatal is not None:
@@ -314,7 +328,13 @@ class Runner:
             attempt = self.store.begin_attempt(row.id, sent, sources)
             await self._durable()  # the intent is on disk before the request goes out
             try:
-                state = await self.client.submit(row.endpoint, sent)
+                hook = self.options.webhook_url
+                body = {**sent, "webhookUrl": hook} if hook else sent  # never stored: a secret
+                self.watcher.submitting += 1
+                try:
+                    state = await self.client.submit(row.endpoint, body)
+                finally:
+                    self.watcher.submitting -= 1
             except Rejected as exc:
                 self.store.not_submitted(row.id, attempt, exc.code, exc.text)
                 kind = classify(exc.code)
@@ -359,8 +379,17 @@ class Runner:
     async def _poll(
         self, row: JobRow, attempt: int, state: TaskState, started: float
     ) -> TaskState | None:
-        """Ask about the task until it ends. None if the job ended otherwise (timeout,
-        unreadable answers) or the run is stopping."""
+        """Wait for the task to end (``watch.py`` says when to look). None if the job ended
+        otherwise (timeout, unreadable answers) or the run is stopping."""
+        self.watcher.add(state.task_id, row.endpoint)
+        try:
+            return await self._follow(row, attempt, state, started)
+        finally:
+            self.watcher.done(state.task_id)
+
+    async def _follow(
+        self, row: JobRow, attempt: int, state: TaskState, started: float
+    ) -> TaskState | None:
         polls = failures = 0
         last = state.status
         while not state.status.terminal and not _failed_early(state):
@@ -369,11 +398,15 @@ class Runner:
             if left <= 0:
                 await self._give_up(row, attempt, state.task_id)
                 return None
-            delay = self.schedule.next_delay(row.endpoint, elapsed, polls)
+            delay = self.watcher.fallback(row.endpoint, elapsed, polls, self._safety_net)
             if failures:
-                delay = max(delay, backoff(min(failures, 6), cap=self.options.poll_interval * 4))
-            if await self._pause(min(delay, left)):
+                delay = max(delay, backoff(min(failures, 6), cap=self._cap))
+            woke = await self._wait(state.task_id, min(delay, left))
+            if woke is _STOPPED:
                 return None
+            if isinstance(woke, TaskState):  # a webhook brought the final state
+                state = woke
+                continue
             if self._clock() - started >= self.options.timeout:
                 continue
             try:
@@ -382,15 +415,9 @@ class Runner:
             except Transient:
                 failures += 1
                 if failures >= QUERY_FAILURES:
-                    self.store.end_attempt(
-                        row.id,
-                        attempt,
-                        "LOST",
-                        "QUERY",
-                        "the task could not be queried",
-                        retry=False,
-                    )
-                    self._report_failed(row.id, "QUERY", "the task could not be queried")
+                    message = "the task could not be queried"
+                    self.store.end_attempt(row.id, attempt, "LOST", "QUERY", message, retry=False)
+                    self._report_failed(row.id, "QUERY", message)
                     return None
                 continue
             except Rejected as exc:
@@ -406,11 +433,33 @@ class Runner:
                 self._report_failed(row.id, "PROTOCOL", str(exc))
                 return None
             polls += 1
+            if not state.status.terminal:
+                self.watcher.checked(state.task_id)
             if state.status is not last:
                 last = state.status
                 self.store.record_remote(row.id, state.status.value)
         self.schedule.observe(row.endpoint, self._clock() - started)
         return state
+
+    async def _wait(self, task_id: str, seconds: float) -> TaskState | str | object | None:
+        """The watcher's word on a task (final state, CHECK, or None after ``seconds``), or
+        _STOPPED if the run stops first."""
+        if self.stopping.is_set():
+            return _STOPPED
+        watch = asyncio.ensure_future(self.watcher.wait(task_id, seconds))
+        stop = asyncio.ensure_future(self.stopping.wait())
+        await asyncio.wait({watch, stop}, return_when=asyncio.FIRST_COMPLETED)
+        if not watch.done():
+            watch.cancel()
+            stop.cancel()
+            return _STOPPED
+        stop.cancel()
+        return watch.result()
+
+    @property
+    def _safety_net(self) -> float:
+        """The longest a task goes unchecked while the counts or webhooks watch over it."""
+        return 60 * self.options.poll_interval
 
     async def _give_up(self, row: JobRow, attempt: int, task_id: str) -> None:
         """A task past the job's timeout: cancel it (best effort) and fail the job."""
@@ -559,6 +608,9 @@ class Runner:
             raise StateError(
                 f"cannot write the manifest in {self.out_dir}: {exc.strerror}"
             ) from None
+
+
+_STOPPED = object()
 
 
 def running_state(task_id: str) -> TaskState:

@@ -26,6 +26,10 @@ class Schedule:
         if len(seen) > 512:  # keep a bounded, still representative sample
             del seen[::2]
 
+    def durations(self, endpoint: str) -> list[float]:
+        """The durations seen for ``endpoint``, sorted (a sample of at most 512)."""
+        return self._seen.get(endpoint, [])
+
     def typical(self, endpoint: str) -> float | None:
         seen = self._seen.get(endpoint)
         return seen[len(seen) // 2] if seen else None

@@ -44,6 +44,7 @@ from rhbatch.runner import Options, Runner, intact
 from rhbatch.schemas import Registry, registry
 from rhbatch.spec import Spec
 from rhbatch.state import JobStatus, Store
+from rhbatch.webhooks import Receiver
 
 DEFAULT_EMULATOR_SPEED = 60.0
 DEFAULT_CONCURRENCY = 10
@@ -86,6 +87,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "(default RUNNINGHUB_API_KEY, then RH_API_KEY)",
     )
     p.add_argument("--dry-run", action="store_true", help="show what would run; send nothing")
+    p.add_argument(
+        "--webhook-listen",
+        metavar="[HOST:]PORT",
+        help="receive RunningHub's TASK_END webhooks here (port 0: any free port); "
+        "polling stays on as a safety net",
+    )
+    p.add_argument(
+        "--webhook-url",
+        metavar="URL",
+        help="the public URL that reaches --webhook-listen (default: the listening address)",
+    )
     p.add_argument(
         "--no-download",
         action="store_true",
@@ -191,6 +203,16 @@ async def _run(
         client = await stack.enter_async_context(Client(base, key))
         limit = await _account_limit(client)
         options = _options(args, spec, limit, speed)
+        watchers: list[Runner] = []  # the receiver needs the runner, made just below
+        if args.webhook_listen or args.webhook_url:
+            receiver = Receiver(
+                args.webhook_listen or "127.0.0.1:0",
+                args.webhook_url,
+                lambda state: bool(watchers) and watchers[0].watcher.deliver(state),
+            )
+            await receiver.start()
+            stack.push_async_callback(receiver.stop)
+            options.webhook_url = receiver.url
         runner = Runner(
             store=store,
             client=client,
@@ -200,6 +222,7 @@ async def _run(
             options=options,
             report=shown,
         )
+        watchers.append(runner)
         interrupted = _on_interrupt(runner)
         done_before = (
             todo.get(JobStatus.SUCCEEDED, 0)
@@ -260,6 +283,7 @@ def _options(args: argparse.Namespace, spec: Spec, account: int | None, speed: f
         download_concurrency=int(run.get("download_concurrency", 8)),
         naming=spec.naming,
         download=bool(run.get("download", True)) and not args.no_download,
+        signal_interval=float(run.get("signal_interval", 1.0)) / speed,
     )
 
 

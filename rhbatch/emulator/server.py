@@ -144,7 +144,11 @@ class Emulator:
 
     def wall(self, at: float) -> int:
         """An emulator clock time as Unix seconds (for expiry stamps in URLs)."""
-        return int(time.time() + (at - self.now()))
+        return int(self.wall_exact(at))
+
+    def wall_exact(self, at: float) -> float:
+        """An emulator clock time as Unix time, to the microsecond."""
+        return time.time() + (at - self.now())
 
     # --- tasks ----------------------------------------------------------------------
 
@@ -260,6 +264,7 @@ class Emulator:
                     "started": t.started,
                     "ended": t.ended,
                     "duration": None if t.duration == INF else t.duration,
+                    "endedWall": None if t.ended is None else self.wall_exact(t.ended),
                     "polls": t.polls,
                     "price": t.price,
                 }

@@ -1,0 +1,212 @@
+"""Noticing when tasks end, with few requests: webhooks, the account's counts, then polls.
+
+Asking about every task every second finds completions quickly and costs a
+query per task per second. Three signals cover all tasks in flight at once:
+
+- Webhooks (when a receiver is configured): RunningHub posts TASK_END with the
+  task's final state; the waiting job is handed that state, no query needed.
+- The account's counts: ``GET /openapi/v2/queue/status`` says how many of the
+  account's tasks are running or queued, in one request. When that is fewer
+  than the tasks rhbatch has in flight, the difference has ended unnoticed;
+  the tasks most likely to be among them (by the durations seen so far) are
+  woken to check, one per missing task.
+- Each job's own schedule (``schedule.py``): the fallback when the counts
+  cannot be trusted (the call fails, or another client shares the account), and
+  a slow safety net when they can.
+
+Jobs wait with ``Watcher.wait``; the watcher wakes them with a final state
+(webhook), a request to check now (counts), or not at all (their own timer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rhbatch.client import Client, TaskState
+from rhbatch.errors import ApiError
+from rhbatch.schedule import Schedule
+
+CHECK = "check"  # what ``wait`` returns when the counts say this task may have ended
+# Tasks woken per unnoticed end. Which task ended is a guess (the counts say how many,
+# not which): each wrong guess wakes the next likeliest at once, and waking a few at
+# a time finds it sooner for a few more queries (docs/performance.md has the figures).
+FANOUT = 2
+
+
+@dataclass
+class _Watch:
+    task_id: str
+    endpoint: str
+    since: float  # clock time of the submit
+    checked: float  # clock time the task was last known to be unfinished
+    wake: asyncio.Future[TaskState | str] | None = None
+    state: TaskState | None = None  # delivered by a webhook before anyone waited
+
+
+@dataclass
+class Watcher:
+    client: Client
+    schedule: Schedule
+    interval: float  # seconds between two looks at the account's counts; 0: never
+    clock: Callable[[], float] = time.monotonic
+    webhooks: bool = False
+    watches: dict[str, _Watch] = field(default_factory=dict)
+    healthy: bool = False  # the last counts were read and account for every task of ours
+    samples: int = 0
+    submitting: int = 0  # submits on the wire: the server may count them already
+    probing: set[str] = field(default_factory=set)  # woken to check, answer not back yet
+    counters: dict[str, int] = field(
+        default_factory=lambda: {"samples": 0, "unhealthy": 0, "probes": 0, "webhooks": 0}
+    )
+    _stopped: bool = False
+    _streak: int = 0  # samples in a row that found ends unnoticed
+    _owed: int = 0  # ends the last counts showed that no probe has found yet
+
+    # --- jobs ------------------------------------------------------------------------
+
+    def add(self, task_id: str, endpoint: str) -> None:
+        now = self.clock()
+        self.watches.setdefault(task_id, _Watch(task_id, endpoint, now, now))
+
+    def done(self, task_id: str) -> None:
+        """The task's end was noticed."""
+        self.watches.pop(task_id, None)
+        if task_id in self.probing:
+            self.probing.discard(task_id)
+            self._owed = max(0, self._owed - 1)
+
+    def checked(self, task_id: str) -> None:
+        """The task was just seen unfinished: if it was a guess, guess again at once."""
+        watch = self.watches.get(task_id)
+        if watch is not None:
+            watch.checked = self.clock()
+        if task_id in self.probing:
+            self.probing.discard(task_id)
+            if self._owed > 0:
+                self._wake(1, self.clock())
+
+    async def wait(self, task_id: str, seconds: float) -> TaskState | str | None:
+        """Until the task's final state arrives (returned), the counts say it may have ended
+        (``CHECK``), or ``seconds`` pass (None)."""
+        watch = self.watches.get(task_id)
+        if watch is None:
+            await asyncio.sleep(seconds)
+            return None
+        if watch.state is not None:
+            return watch.state
+        watch.wake = asyncio.get_running_loop().create_future()
+        try:
+            return await asyncio.wait_for(asyncio.shield(watch.wake), timeout=max(0.0, seconds))
+        except TimeoutError:
+            return None
+        finally:
+            watch.wake = None
+
+    def deliver(self, state: TaskState) -> bool:
+        """A webhook's final state for a task; False if the task is not one of ours."""
+        watch = self.watches.get(state.task_id)
+        if watch is None:
+            return False
+        watch.state = state
+        self.counters["webhooks"] += 1
+        if watch.wake is not None and not watch.wake.done():
+            watch.wake.set_result(state)
+        return True
+
+    def fallback(self, endpoint: str, elapsed: float, polls: int, longest: float) -> float:
+        """How long a job waits before checking on its own."""
+        delay = self.schedule.next_delay(endpoint, elapsed, polls)
+        if self.healthy or (self.webhooks and self.samples == 0):
+            # The counts (or webhooks) will say when to look: this is only a safety net.
+            typical = self.schedule.typical(endpoint) or longest
+            return max(delay, min(longest, 2 * typical))
+        return delay
+
+    # --- the account's counts ---------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Look at the account's counts every ``interval`` until stopped (less often with
+        webhooks: then the counts only catch a webhook that never came)."""
+        if self.interval <= 0:
+            return
+        every = self.interval * (5 if self.webhooks else 1)
+        while not self._stopped:
+            await asyncio.sleep(every)
+            if self.watches:
+                await self._sample()
+            else:
+                self.healthy = False
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    async def _sample(self) -> None:
+        asked = self.clock()
+        counted = [w for w in self.watches.values() if w.since < asked and w.state is None]
+        on_the_wire = self.submitting
+        try:
+            status = await self.client.queue_status()
+        except ApiError:
+            self.healthy = False
+            self.counters["unhealthy"] += 1
+            return
+        self.samples += 1
+        self.counters["samples"] += 1
+        gone = sum(1 for w in counted if w.task_id not in self.watches)  # noticed meanwhile
+        # Ours that the account no longer counts have ended unnoticed (submits on the wire
+        # may already be counted by the server, so this is a lower bound).
+        unnoticed = len(counted) - (status.running + status.queued)
+        self.healthy = unnoticed >= -(on_the_wire + gone)
+        if not self.healthy:
+            self.counters["unhealthy"] += 1
+        if unnoticed <= 0:
+            self._streak = 0
+            for watch in counted:  # every one of them was still going when counted
+                watch.checked = max(watch.checked, asked)
+            return
+        # The longer an end stays unnoticed, the wider the net: the guesses were wrong.
+        self._streak += 1
+        if self.webhooks and self._streak < 2:
+            return  # its webhook is probably on its way: give it one more look
+        self._owed = unnoticed - gone
+        self._wake(self._owed * FANOUT * 2 ** min(self._streak - 1, 4) - len(self.probing), asked)
+
+    def _wake(self, n: int, now: float) -> None:
+        """Wake the ``n`` likeliest tasks (not already being checked) to check."""
+        live = [
+            w for w in self.watches.values() if w.task_id not in self.probing and w.state is None
+        ]
+        for watch in self._likeliest(live, n, now):
+            if watch.wake is not None and not watch.wake.done():
+                self.probing.add(watch.task_id)
+                self.counters["probes"] += 1
+                watch.wake.set_result(CHECK)
+
+    def _likeliest(self, counted: list[_Watch], n: int, now: float) -> list[_Watch]:
+        """The ``n`` tasks most likely to have ended since they were last seen going."""
+        if n <= 0:
+            return []
+        scored = sorted(counted, key=lambda w: self._chance(w, now), reverse=True)
+        return scored[:n]
+
+    def _chance(self, watch: _Watch, now: float) -> float:
+        seen = self.schedule.durations(watch.endpoint)
+        age, known = now - watch.since, watch.checked - watch.since
+        if not seen:
+            return age  # nothing learned yet: the oldest first
+        before = bisect.bisect_right(seen, known) / len(seen)
+        by_now = bisect.bisect_right(seen, age) / len(seen)
+        if before >= 1.0:
+            return 1.0 + age  # older than anything seen: likely, and more so with age
+        return (by_now - before) / (1.0 - before)
+
+
+async def cancel_quietly(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

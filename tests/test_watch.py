@@ -1,0 +1,126 @@
+"""Noticing task ends: webhooks, the account's counts, and the fallback when they mislead."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from rhbatch.client import RemoteStatus, TaskState
+from rhbatch.webhooks import PATH, Receiver
+from tests.conftest import Result
+from tests.emu_helpers import doc_body
+from tests.run_helpers import emulator, manifest, spec_text
+
+Cli = Callable[..., Result]
+Write = Callable[[str, str], Path]
+
+
+def test_webhooks_replace_polling(cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --webhook-listen, ends arrive by webhook: far fewer queries than tasks."""
+    write("s.yaml", spec_text(30, run="  concurrency: 10\n  signal_interval: 0.05\n"))
+    with emulator(monkeypatch) as emu:
+        result = cli(
+            "run", "s.yaml", "--out", "out", "--log-json", "--webhook-listen", "127.0.0.1:0"
+        )
+        stats = emu.stats()
+    assert result.code == 0, result.err
+    watched = next(json.loads(line) for line in result.err.splitlines() if '"watched"' in line)
+    assert watched["webhooks"] == 30
+    assert stats["webhooks"]["delivered"] == 30
+    assert stats["polls"] <= 10
+    assert {r["status"] for r in manifest(Path("out"))} == {"succeeded"}
+    assert all("webhookUrl" not in r["params"] for r in manifest(Path("out")))
+
+
+def test_counts_find_ends_with_fewer_queries(
+    cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the account's counts and no webhooks, every end is still found, and the account
+    was asked about in one request at a time."""
+    write("s.yaml", spec_text(30, run="  concurrency: 10\n  signal_interval: 0.02\n"))
+    with emulator(monkeypatch) as emu:
+        result = cli("run", "s.yaml", "--out", "out", "--log-json")
+        stats = emu.stats()
+    assert result.code == 0, result.err
+    watched = next(json.loads(line) for line in result.err.splitlines() if '"watched"' in line)
+    assert watched["samples"] > 0
+    assert watched["probes"] > 0
+    assert stats["requests"]["other"] >= watched["samples"]
+
+
+def test_shared_account_falls_back_to_polling(
+    cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another client's tasks make the counts useless; each job's own schedule finishes the batch."""
+    write("s.yaml", spec_text(10, run="  concurrency: 5\n  signal_interval: 0.02\n"))
+    slow = {"seedance-v1-lite/*": {"kind": "fixed", "value": 1e9}}
+    with emulator(monkeypatch, durations_by_endpoint=slow) as emu:
+        asyncio.run(_occupy(emu.base_url, emu.api_key, 3))
+        result = cli("run", "s.yaml", "--out", "out", "--log-json")
+    assert result.code == 0, result.err
+    watched = next(json.loads(line) for line in result.err.splitlines() if '"watched"' in line)
+    assert watched["unhealthy"] > 0
+
+
+async def _occupy(base: str, key: str, n: int) -> None:
+    async with aiohttp.ClientSession() as s:
+        for i in range(n):
+            body = doc_body("seedance-v1-lite-reference-to-video") | {"prompt": f"other {i}"}
+            async with s.post(
+                f"{base}/openapi/v2/seedance-v1-lite/reference-to-video",
+                json=body,
+                headers={"Authorization": f"Bearer {key}"},
+            ) as r:
+                assert (await r.json())["errorCode"] == ""
+
+
+def test_receiver_checks_its_token_and_ignores_junk() -> None:
+    """A post without the run's token is refused; junk and legacy events are acknowledged
+    and ignored; a v2 task object is handed over."""
+    seen: list[TaskState] = []
+
+    async def go() -> list[int]:
+        receiver = Receiver("127.0.0.1:0", None, lambda s: seen.append(s) or True)
+        await receiver.start()
+        try:
+            base = f"http://127.0.0.1:{receiver.port}{PATH}"
+            task = {
+                "taskId": "2013508786110730241",
+                "status": "SUCCESS",
+                "results": [],
+                "usage": {},
+            }
+            posts = [
+                (base + "wrong", {"event": "TASK_END", "eventData": json.dumps(task)}),
+                (receiver.url, "not json at all"),
+                (receiver.url, {"event": "TASK_END", "eventData": '{"code": 0, "data": []}'}),
+                (
+                    receiver.url,
+                    {"event": "TASK_END", "taskId": task["taskId"], "eventData": json.dumps(task)},
+                ),
+            ]
+            codes = []
+            async with aiohttp.ClientSession() as s:
+                for url, body in posts:
+                    kwargs = {"json": body} if isinstance(body, dict) else {"data": body}
+                    async with s.post(url, **kwargs) as r:
+                        codes.append(r.status)
+            return codes
+        finally:
+            await receiver.stop()
+
+    assert asyncio.run(go()) == [404, 200, 200, 200]
+    assert [(s.task_id, s.status) for s in seen] == [("2013508786110730241", RemoteStatus.SUCCESS)]
+
+
+def test_bad_listen_address() -> None:
+    """--webhook-listen wants HOST:PORT or PORT."""
+    from rhbatch.errors import UsageError
+
+    with pytest.raises(UsageError, match="wants HOST:PORT or PORT"):
+        Receiver("localhost:http", None, lambda s: True)
