@@ -208,7 +208,11 @@ class Expander:
         assert entry.id is not None
         line, where = entry.line_of("id"), f"job {index + 1}"
         try:
-            safe = {k: slug(v) for k, v in variables.items() if not isinstance(v, (list, dict))}
+            safe = {
+                k: slug(variables[k])
+                for k in templates.names(entry.id)
+                if k in variables and not isinstance(variables[k], (list, dict))
+            }
             job_id = templates.fill(entry.id, safe)
         except TemplateError as exc:
             self.findings.add(entry.file, line, str(exc), where=where, field="id")
@@ -240,7 +244,15 @@ class Expander:
 def slug(value: Any) -> str:
     """A variable's value as it may appear in an id: "16:9" -> "16-9", "a fox" -> "a-fox"."""
     text = "true" if value is True else "false" if value is False else str(value)
-    return _UNSAFE.sub("-", text).strip("-") or "-"
+    found = _slugs.get(text)
+    if found is None:
+        found = _UNSAFE.sub("-", text).strip("-") or "-"
+        if len(_slugs) < 50_000:
+            _slugs[text] = found
+    return found
+
+
+_slugs: dict[str, str] = {}
 
 
 def _from_text(text: str, kind: Any) -> Any:

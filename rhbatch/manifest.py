@@ -29,36 +29,31 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def record(job: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": job["id"],
-        "index": job["index"],
-        "endpoint": job["endpoint"],
-        "status": job["status"],
-        "params": job["params"],
-        "sources": job["sources"],
-        "taskId": job["taskId"],
-        "taskIds": job["taskIds"],
-        "attempts": job["attempts"],
-        "errorCode": job["errorCode"],
-        "errorMessage": job["errorMessage"],
-        "outputs": [
-            {
-                "n": o.n,
-                "url": o.url,
-                "path": o.path,
-                "bytes": o.bytes,
-                "sha256": o.sha256,
-                "type": o.type,
-            }
-            for o in job["outputs"]
-        ],
-        "results": job["results"],
-        "usage": job["usage"],
-        "cost": job["cost"],
-        "submittedAt": iso(job["submittedAt"]),
-        "finishedAt": iso(job["finishedAt"]),
-    }
+def record(job: dict[str, Any]) -> str:
+    """One manifest line. The stored JSON texts are spliced in as they are (no decoding
+    and encoding of every job's parameters on every rewrite)."""
+    outputs = [
+        {
+            "n": o.n,
+            "url": o.url,
+            "path": o.path,
+            "bytes": o.bytes,
+            "sha256": o.sha256,
+            "type": o.type,
+        }
+        for o in job["outputs"]
+    ]
+    d = json.dumps
+    return (
+        f'{{"id": {d(job["id"])}, "index": {job["index"]}, "endpoint": {d(job["endpoint"])}, '
+        f'"status": {d(job["status"])}, "params": {job["params"]}, "sources": {job["sources"]}, '
+        f'"taskId": {d(job["taskId"])}, "taskIds": {d(job["taskIds"])}, '
+        f'"attempts": {job["attempts"]}, "errorCode": {d(job["errorCode"])}, '
+        f'"errorMessage": {d(job["errorMessage"], ensure_ascii=False)}, '
+        f'"outputs": {d(outputs, ensure_ascii=False)}, "results": {job["results"]}, '
+        f'"usage": {job["usage"]}, "cost": {d(job["cost"])}, '
+        f'"submittedAt": {d(iso(job["submittedAt"]))}, "finishedAt": {d(iso(job["finishedAt"]))}}}'
+    )
 
 
 def write_atomic(path: Path, lines: Iterable[str]) -> None:
@@ -83,7 +78,7 @@ def write_manifest(store: Store, out_dir: Path) -> int:
         nonlocal count
         for job in store.records():
             count += 1
-            yield json.dumps(record(job), ensure_ascii=False) + "\n"
+            yield record(job) + "\n"
 
     write_atomic(out_dir / "manifest.jsonl", lines())
     return count

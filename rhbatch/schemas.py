@@ -188,6 +188,16 @@ class EndpointSchema:
             name: jsonschema.Draft202012Validator(sub) for name, sub in self.properties.items()
         }
         self._cache: dict[tuple[str, Any] | None, list[tuple[list[str | int], str]]] = {}
+        # Free-text fields whose schema is only a type and a length: checked without
+        # jsonschema when the value is plainly valid (a unique prompt per job would
+        # otherwise fill the cache); any other value goes through jsonschema.
+        self._text_limits = {
+            name: int(sub.get("maxLength", 1 << 62))
+            for name, sub in self.properties.items()
+            if sub.get("type") == "string"
+            and set(sub) <= _TEXT_ONLY
+            and sub.get("minLength", 1) <= 1
+        }
 
     @property
     def endpoint(self) -> str:
@@ -255,18 +265,28 @@ class EndpointSchema:
                 if self.closed:
                     problems.append((name, self._unknown(name)))
                 continue
-            try:
-                key = (name, _freeze(value))
-            except TypeError:  # a mapping somewhere in the value: validate uncached
-                key = None
+            limit = self._text_limits.get(name)
+            if limit is not None and type(value) is str and 0 < len(value) <= limit:
+                continue  # plain text within its length: valid, no need to ask jsonschema
+            key = self._key(name, value)
             found = self._cache.get(key) if key is not None else None
             if found is None:
                 found = [(error_path(e), describe(e)) for e in _best(validator.iter_errors(value))]
-                if key is not None and len(self._cache) < 200_000:
+                if key is not None:
                     self._cache[key] = found
             for path, message in found:
                 problems.append((field_path([name, *path]), message))
         return problems
+
+    def _key(self, name: str, value: Any) -> tuple[str, Any] | None:
+        """The cache key of a value (None: validate uncached, the cache is full or the
+        value holds a mapping)."""
+        if len(self._cache) >= 200_000:
+            return None
+        try:
+            return (name, _freeze(value))
+        except TypeError:
+            return None
 
     def check_full(self, params: Mapping[str, Any]) -> list[str]:
         """Plain jsonschema validation of a whole body (used by the emulator and tests)."""
@@ -281,6 +301,7 @@ class EndpointSchema:
 
 
 _CHOICE_TYPES = {"boolean", "integer", "number"}
+_TEXT_ONLY = {"type", "maxLength", "minLength", "description", "default", "title", "x-rhbatch"}
 
 
 def _best(errors: Iterable[ValidationError]) -> list[ValidationError]:

@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at REAL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (in_spec, status, idx);
+-- The tasks of attempts that ended without success (the current one is jobs.task_id).
 CREATE TABLE IF NOT EXISTS attempts (
     job_id TEXT NOT NULL,
     n INTEGER NOT NULL,
@@ -324,6 +325,15 @@ class Store:
         ).fetchall()
         return [_job(r) for r in rows]
 
+    def finished_outputs(self) -> Iterator[tuple[str, OutputRow]]:
+        """Every output file of the spec's succeeded jobs, in one query."""
+        for row in self.conn.execute(
+            "SELECT o.job_id, o.n, o.url, o.path, o.bytes, o.sha256, o.type, o.mtime_ns "
+            "FROM outputs o JOIN jobs j ON j.id = o.job_id "
+            "WHERE j.in_spec=1 AND j.status='succeeded'"
+        ):
+            yield row[0], OutputRow(*row[1:])
+
     def outputs(self, job_id: str) -> list[OutputRow]:
         rows = self.conn.execute(
             "SELECT n, url, path, bytes, sha256, type, mtime_ns FROM outputs "
@@ -336,7 +346,6 @@ class Store:
 
     def begin_attempt(self, job_id: str, sent: dict[str, Any], sources: dict[str, Any]) -> int:
         """Record the intent to submit, before the request goes out."""
-        now = time.time()
         with self._transaction() as db:
             n = db.execute(
                 "UPDATE jobs SET status='submitting', attempts=attempts+1, task_id=NULL, "
@@ -344,37 +353,26 @@ class Store:
                 "WHERE id=? RETURNING attempts",
                 (dumps(sent), dumps(sources), job_id),
             ).fetchone()[0]
-            db.execute(
-                "INSERT OR REPLACE INTO attempts (job_id, n, started_at) VALUES (?,?,?)",
-                (job_id, n, now),
-            )
         return int(n)
 
     def record_task(self, job_id: str, attempt: int, task_id: str, remote_status: str) -> None:
         """The task id, the moment the submit's answer arrives."""
-        now = time.time()
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE jobs SET status='running', task_id=?, remote_status=?, submitted_at=? "
-                "WHERE id=?",
-                (task_id, remote_status, now, job_id),
-            )
-            db.execute(
-                "UPDATE attempts SET task_id=? WHERE job_id=? AND n=?", (task_id, job_id, attempt)
-            )
+        self._write(
+            "UPDATE jobs SET status='running', task_id=?, remote_status=?, submitted_at=? "
+            "WHERE id=?",
+            (task_id, remote_status, time.time(), job_id),
+        )
 
     def record_remote(self, job_id: str, remote_status: str) -> None:
         self._write("UPDATE jobs SET remote_status=? WHERE id=?", (remote_status, job_id))
 
     def not_submitted(self, job_id: str, attempt: int, code: str, message: str) -> None:
         """The submit was refused before any task existed: back to pending."""
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE jobs SET status='pending', attempts=attempts-1, error_code=?, "
-                "error_message=? WHERE id=?",
-                (code, message, job_id),
-            )
-            db.execute("DELETE FROM attempts WHERE job_id=? AND n=?", (job_id, attempt))
+        self._write(
+            "UPDATE jobs SET status='pending', attempts=attempts-1, error_code=?, "
+            "error_message=? WHERE id=?",
+            (code, message, job_id),
+        )
 
     def record_success(
         self,
@@ -388,22 +386,18 @@ class Store:
     ) -> None:
         """The task succeeded: its results are to be fetched (or, ``done``, only recorded)."""
         status = JobStatus.SUCCEEDED if done else JobStatus.DOWNLOADING
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE jobs SET status=?, remote_status='SUCCESS', results=?, usage=?, cost=?, "
-                "error_code=NULL, error_message=NULL, finished_at=? WHERE id=?",
-                (
-                    status.value,
-                    dumps(results),
-                    dumps(usage),
-                    cost,
-                    time.time() if done else None,
-                    job_id,
-                ),
-            )
-            db.execute(
-                "UPDATE attempts SET outcome='SUCCESS' WHERE job_id=? AND n=?", (job_id, attempt)
-            )
+        self._write(
+            "UPDATE jobs SET status=?, remote_status='SUCCESS', results=?, usage=?, cost=?, "
+            "error_code=NULL, error_message=NULL, finished_at=? WHERE id=?",
+            (
+                status.value,
+                dumps(results),
+                dumps(usage),
+                cost,
+                time.time() if done else None,
+                job_id,
+            ),
+        )
 
     def record_output(self, job_id: str, out: OutputRow) -> None:
         self._write(
@@ -419,17 +413,20 @@ class Store:
     def end_attempt(
         self, job_id: str, attempt: int, outcome: str, code: str, message: str, *, retry: bool
     ) -> None:
-        """A task ended without success: retry (back to pending) or fail the job."""
+        """A task ended without success: retry (back to pending) or fail the job. Its task
+        id goes to the attempts table, where every task a job ever had is kept."""
         status = JobStatus.PENDING if retry else JobStatus.FAILED
         with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO attempts (job_id, n, task_id, started_at, outcome, "
+                "error_code) SELECT id, ?, task_id, COALESCE(submitted_at, 0), ?, ? "
+                "FROM jobs WHERE id=?",
+                (attempt, outcome, code, job_id),
+            )
             db.execute(
                 "UPDATE jobs SET status=?, remote_status=?, error_code=?, error_message=?, "
                 "finished_at=? WHERE id=?",
                 (status.value, outcome, code, message, None if retry else time.time(), job_id),
-            )
-            db.execute(
-                "UPDATE attempts SET outcome=?, error_code=? WHERE job_id=? AND n=?",
-                (outcome, code, job_id, attempt),
             )
 
     def fail(self, job_id: str, code: str, message: str) -> None:
@@ -486,7 +483,8 @@ class Store:
     # --- the manifest's view ------------------------------------------------------------
 
     def records(self) -> Iterator[dict[str, Any]]:
-        """Every job of the current spec in spec order, with its attempts and outputs."""
+        """Every job of the current spec in spec order, with its task ids and outputs; the
+        structured fields (params, sources, usage, results) as their stored JSON text."""
         tasks: dict[str, list[str]] = {}
         for job_id, task_id in self.conn.execute(
             "SELECT job_id, task_id FROM attempts WHERE task_id IS NOT NULL ORDER BY job_id, n"
@@ -508,20 +506,21 @@ class Store:
                 "id": r[0],
                 "index": r[1],
                 "endpoint": r[2],
-                "params": json.loads(r[7]) if r[7] else json.loads(r[3]),
-                "sources": json.loads(r[8]) if r[8] else {},
+                # JSON texts as stored (compact, keys sorted): the manifest splices them in.
+                "params": r[7] or r[3],
+                "sources": r[8] or "{}",
                 "status": r[4],
                 "attempts": r[5],
                 "taskId": r[6],
-                "taskIds": tasks.get(r[0], []),
+                "taskIds": _with(tasks.get(r[0], []), r[6]),
                 "errorCode": r[9],
                 "errorMessage": r[10],
-                "usage": json.loads(r[11]) if r[11] else None,
+                "usage": r[11] or "null",
                 "cost": r[12],
                 "submittedAt": r[13],
                 "finishedAt": r[14],
                 "outputs": outputs.get(r[0], []),
-                "results": json.loads(r[15]) if r[15] else [],
+                "results": r[15] or "[]",
             }
 
     def task_ids(self, job_id: str) -> list[str]:
@@ -530,7 +529,12 @@ class Store:
             "SELECT task_id FROM attempts WHERE job_id=? AND task_id IS NOT NULL ORDER BY n",
             (job_id,),
         ).fetchall()
-        return [r[0] for r in rows]
+        current = self.conn.execute("SELECT task_id FROM jobs WHERE id=?", (job_id,)).fetchone()
+        return _with([r[0] for r in rows], current[0] if current else None)
+
+
+def _with(earlier: list[str], current: str | None) -> list[str]:
+    return [*earlier, current] if current and current not in earlier else earlier
 
 
 _JOB_COLUMNS = (

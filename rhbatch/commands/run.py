@@ -132,15 +132,24 @@ def run(args: argparse.Namespace) -> int:
             (job.id, job.index, job.endpoint, job.params)
             for job in Expander(spec, reg, Findings()).jobs()
         )
+        spec_sha = _sha256(spec.path)
         store.set_meta("spec", str(spec.path))
-        store.set_meta("spec_sha256", _sha256(spec.path))
+        store.set_meta("spec_sha256", spec_sha)
         recovered = store.recover(
             resubmit_unknown=args.resubmit_unknown, retry_failed=args.retry_failed
         )
         reopened = _check_files(store, out_dir)
+        # The manifest on disk already says it all when nothing changed since it was written.
+        current = (
+            not (synced.new or synced.changed or reopened or any(recovered.values()))
+            and store.get_meta("manifest_of") == spec_sha
+            and (out_dir / "manifest.jsonl").exists()
+        )
+        store.set_meta("manifest_of", spec_sha if current else "")
         shown = reporter(quiet=args.quiet, log_json=args.log_json, name=spec.name)
         _say_resume(shown, synced.kept, synced.changed, recovered, reopened)
-        code, note = asyncio.run(_run(args, spec, reg, store, out_dir, shown))
+        code, note = asyncio.run(_run(args, spec, reg, store, out_dir, shown, current))
+        store.set_meta("manifest_of", spec_sha)  # the manifest was written last, just now
         counts = store.counts()
         cost = store.total_cost()
         base = "emulator" if args.emulator else credentials.base_url(args.base_url)
@@ -180,6 +189,7 @@ async def _run(
     store: Store,
     out_dir: Path,
     shown: Reporter,
+    manifest_current: bool = False,
 ) -> tuple[int, str | None]:
     """Run the batch; the exit code and a note for the end (interrupted, stopped by...)."""
     todo = store.counts()
@@ -187,7 +197,8 @@ async def _run(
         todo.get(s, 0) for s in (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.DOWNLOADING)
     )
     if not active:  # everything is done: no request at all
-        write_manifest(store, out_dir)
+        if not manifest_current:
+            write_manifest(store, out_dir)
         return EXIT_OK, None
     async with contextlib.AsyncExitStack() as stack:
         speed = 1.0
@@ -310,12 +321,10 @@ def _on_interrupt(runner: Runner) -> asyncio.Event:
 
 def _check_files(store: Store, out_dir: Path) -> int:
     """Finished jobs whose files are missing or changed go back to downloading."""
-    reopened = 0
-    for row in store.jobs(JobStatus.SUCCEEDED):
-        if not all(intact(out_dir, out) for out in store.outputs(row.id)):
-            store.reopen(row.id)
-            reopened += 1
-    return reopened
+    broken = {job_id for job_id, out in store.finished_outputs() if not intact(out_dir, out)}
+    for job_id in broken:
+        store.reopen(job_id)
+    return len(broken)
 
 
 def _say_resume(
