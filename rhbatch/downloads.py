@@ -6,6 +6,13 @@ directory flushed), so a destination is either absent, its old version, or
 complete. Network trouble arrives as ``ApiError`` from the client; disk
 trouble (``OSError``, such as a full disk) propagates unchanged for the runner
 to judge. Either way no part file is left behind.
+
+Speed (measured with ``python -m benchmarks downloads``): the body is read in
+chunks of up to ``CHUNK`` bytes, and every ``WRITE_BACK`` bytes the kernel is
+asked to start writing what has arrived, so the fsync that ends each file has
+little left to do. Hashing and writing stay on the event loop's thread: in a
+worker thread they cost about a quarter more CPU, and memory that grew with
+the file size, for a gain seen only on an idle machine.
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ from rhbatch.client import Client
 from rhbatch.errors import Transient
 
 MAX_COMPONENT = 200
+CHUNK = 1 << 20  # most bytes per read; aiohttp hands over what it has, up to this
+WRITE_BACK = 8 << 20  # start writing to disk every this many bytes
+_FADVISE = getattr(os, "posix_fadvise", None)  # not on macOS or Windows
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -75,15 +85,18 @@ async def fetch(client: Client, url: str, dest: Path) -> Saved:
     than its Content-Length raises Transient; nothing is left at ``dest`` unless complete."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = _part_of(dest)
-    digest, count = hashlib.sha256(), 0
+    digest, count, started = hashlib.sha256(), 0, 0
     try:
         async with client.download(url) as download:
             with part.open("wb") as fh:
-                async with contextlib.aclosing(download.chunks()) as chunks:
+                async with contextlib.aclosing(download.chunks(CHUNK)) as chunks:
                     async for chunk in chunks:
                         fh.write(chunk)
                         digest.update(chunk)
                         count += len(chunk)
+                        if count - started >= WRITE_BACK:
+                            start_write_back(fh, started, count - started)
+                            started = count
                 expected = download.content_length
                 if expected is not None and count != expected:
                     raise Transient(f"short read: got {count} of {expected} bytes")
@@ -121,6 +134,17 @@ def hash_file(path: Path) -> Saved:
             digest.update(block)
             count += len(block)
     return Saved(path, count, digest.hexdigest())
+
+
+def start_write_back(fh: BinaryIO, offset: int, length: int) -> None:
+    """Flush ``fh`` and ask the kernel to start writing ``length`` bytes at ``offset`` to
+    disk, without waiting for it. A hint: where it is not supported nothing happens."""
+    fh.flush()
+    if _FADVISE is not None:
+        # On Linux, DONTNEED starts write-back of the range's dirty pages (and drops its
+        # pages already clean); it never discards data.
+        with contextlib.suppress(OSError):
+            _FADVISE(fh.fileno(), offset, length, os.POSIX_FADV_DONTNEED)
 
 
 def _part_of(dest: Path) -> Path:

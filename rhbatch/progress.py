@@ -154,10 +154,10 @@ class Bar(Reporter):
 
 def reporter(*, quiet: bool, log_json: bool, name: str, stream: TextIO | None = None) -> Reporter:
     stream = stream or sys.stderr
+    if log_json:  # machine-readable events win over --quiet
+        return Json(stream)
     if quiet:
         return Quiet(stream)
-    if log_json:
-        return Json(stream)
     if stream.isatty():
         return Bar(stream, name)
     return Lines(stream)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from rhbatch import downloads
 from rhbatch.client import Client, RemoteStatus
-from rhbatch.downloads import Saved, fetch, hash_file, safe_path, write_text
+from rhbatch.downloads import Saved, fetch, hash_file, safe_path, start_write_back, write_text
 from rhbatch.emulator import Emulator, EmulatorConfig
 from rhbatch.emulator.media import make_media
 from rhbatch.emulator.server import body_hash
@@ -157,6 +159,74 @@ def test_fetch_lets_disk_errors_through_and_removes_the_part_file(tmp_path: Path
     with pytest.raises(IsADirectoryError):
         run(lambda: fetched(config(), dest))
     assert leftovers(tmp_path) == []
+
+
+def test_fetch_starts_write_back_of_each_stretch_as_it_arrives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every WRITE_BACK bytes, write-back of the stretch since the last one is asked for."""
+    monkeypatch.setattr(downloads, "WRITE_BACK", 2 * CHUNK)
+    asked: list[tuple[int, int]] = []
+    monkeypatch.setattr(
+        downloads, "_FADVISE", lambda fd, offset, length, advice: asked.append((offset, length))
+    )
+    body = bytes(range(256)) * (5 * CHUNK // 256)
+    dest = tmp_path / "1.mp4"
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.content_length = len(body)
+        await response.prepare(request)
+        for at in range(0, len(body), CHUNK):
+            await response.write(body[at : at + CHUNK])
+        await response.write_eof()
+        return response
+
+    async def go() -> Saved:
+        async with serve(handler) as base, Client(base, "key") as client:
+            return await fetch(client, base + "/1.mp4", dest)
+
+    saved = run(go)
+    assert saved == Saved(dest, len(body), hashlib.sha256(body).hexdigest())
+    assert dest.read_bytes() == body
+    assert asked, "no write-back was asked for"
+    starts = [offset for offset, _ in asked]
+    assert starts[0] == 0
+    assert all(
+        offset + length == nxt for (offset, length), nxt in zip(asked, starts[1:], strict=False)
+    )
+    assert all(length >= 2 * CHUNK for _, length in asked)
+    assert sum(length for _, length in asked) <= len(body)
+
+
+def test_start_write_back_flushes_what_is_buffered(tmp_path: Path) -> None:
+    """Bytes still in the file object's buffer are on their way to disk afterwards."""
+    path = tmp_path / "f.bin"
+    with path.open("wb") as fh:
+        fh.write(b"abc")
+        start_write_back(fh, 0, 3)
+        assert path.read_bytes() == b"abc"
+
+
+def test_start_write_back_ignores_a_refused_hint() -> None:
+    """Where the hint is refused (a pipe cannot take it), the data still goes through."""
+    r, w = os.pipe()
+    with os.fdopen(r, "rb") as reader, os.fdopen(w, "wb") as fh:
+        fh.write(b"abc")
+        start_write_back(fh, 0, 3)
+        assert reader.read(3) == b"abc"
+
+
+def test_start_write_back_without_fadvise_only_flushes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On systems without posix_fadvise (macOS, Windows) the hint is skipped."""
+    monkeypatch.setattr(downloads, "_FADVISE", None)
+    path = tmp_path / "f.bin"
+    with path.open("wb") as fh:
+        fh.write(b"abc")
+        start_write_back(fh, 0, 3)
+        assert path.read_bytes() == b"abc"
 
 
 # --- write_text and hash_file ---------------------------------------------------------

@@ -20,7 +20,9 @@ import aiohttp
 from benchmarks.alternatives import parser, read_jobs
 
 
-async def main_async(base: str, key: str, jobs: list[dict[str, Any]], out: Path, poll: float, slots: int) -> None:
+async def main_async(
+    base: str, key: str, jobs: list[dict[str, Any]], out: Path, poll: float, slots: int
+) -> None:
     headers = {"Authorization": f"Bearer {key}"}
     seen: list[dict[str, Any]] = []
     limit = asyncio.Semaphore(slots)
@@ -28,7 +30,9 @@ async def main_async(base: str, key: str, jobs: list[dict[str, Any]], out: Path,
 
         async def one(job: dict[str, Any]) -> None:
             async with limit:
-                async with session.post(f"{base}/openapi/v2/{job['endpoint']}", json=job["params"]) as r:
+                async with session.post(
+                    f"{base}/openapi/v2/{job['endpoint']}", json=job["params"]
+                ) as r:
                     task = (await r.json())["taskId"]
                 while True:
                     await asyncio.sleep(poll)
@@ -39,8 +43,7 @@ async def main_async(base: str, key: str, jobs: list[dict[str, Any]], out: Path,
                         return
 
         await asyncio.gather(*(one(job) for job in jobs))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "detections.jsonl").write_text("".join(json.dumps(s) + "\n" for s in seen))
+    return seen
 
 
 def main() -> None:
@@ -48,7 +51,13 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=10)
     args = p.parse_args()
     key = os.environ[args.api_key_env]
-    asyncio.run(main_async(args.base_url.rstrip("/"), key, read_jobs(args.jobs), args.out, args.poll, args.concurrency))
+    jobs = read_jobs(args.jobs)
+    seen = asyncio.run(
+        main_async(args.base_url.rstrip("/"), key, jobs, args.poll, args.concurrency)
+    )
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "detections.jsonl").write_text("".join(json.dumps(s) + "\n" for s in seen))
 
 
 if __name__ == "__main__":
