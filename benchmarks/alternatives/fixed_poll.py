@@ -21,8 +21,8 @@ from benchmarks.alternatives import parser, read_jobs
 
 
 async def main_async(
-    base: str, key: str, jobs: list[dict[str, Any]], out: Path, poll: float, slots: int
-) -> None:
+    base: str, key: str, jobs: list[dict[str, Any]], poll: float, slots: int
+) -> list[dict[str, Any]]:
     headers = {"Authorization": f"Bearer {key}"}
     seen: list[dict[str, Any]] = []
     limit = asyncio.Semaphore(slots)

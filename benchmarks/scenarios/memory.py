@@ -25,7 +25,9 @@ def run(quick: bool, work: Path) -> Outcome:
             peaks[command].append(result.max_rss_mb)
         with emulator(SETTINGS) as emu:
             result = measure(
-                rhbatch("run", str(spec), "--out", str(work / f"out-{jobs}"), "--no-download", "-q"),
+                rhbatch(
+                    "run", str(spec), "--out", str(work / f"out-{jobs}"), "--no-download", "-q"
+                ),
                 env=emu.env(),
             )
             stats = emu.stats()
@@ -35,7 +37,13 @@ def run(quick: bool, work: Path) -> Outcome:
         for command in peaks:
             goal = "≤ 250 MB" if jobs == sizes[-1] and command == "run" else None
             value = peaks[command][-1]
-            outcome.add(f"{command} {jobs:,} jobs: peak RSS", round(value, 1), "MB", goal, value <= 250 if goal else None)
+            outcome.add(
+                f"{command} {jobs:,} jobs: peak RSS",
+                round(value, 1),
+                "MB",
+                goal,
+                value <= 250 if goal else None,
+            )
     outcome.series["rss"] = {
         "title": "rhbatch peak RSS by number of jobs",
         "x": "jobs",

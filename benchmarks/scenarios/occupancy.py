@@ -46,7 +46,10 @@ def run(quick: bool, work: Path) -> Outcome:
     for mode, extra in modes.items():
         with emulator(config) as emu:
             out = work / f"out-{mode}"
-            result = measure(rhbatch("run", str(spec), "--out", str(out), "--no-download", "-q", *extra), env=emu.env())
+            result = measure(
+                rhbatch("run", str(spec), "--out", str(out), "--no-download", "-q", *extra),
+                env=emu.env(),
+            )
             stats = emu.stats(tasks=True)
         assert result.code == 0, result.stderr
         assert stats["byStatus"] == {"SUCCESS": jobs}, stats["byStatus"]
@@ -56,7 +59,11 @@ def run(quick: bool, work: Path) -> Outcome:
         ratio = makespan / ideal
         outcome.add(f"{mode}: makespan / ideal", round(ratio, 4), "x", "≤ 1.02", ratio <= 1.02)
         outcome.add(f"{mode}: makespan", round(makespan * speed / 60, 2), "RunningHub min")
-        outcome.add(f"{mode}: ideal (50 slots, same durations)", round(ideal * speed / 60, 2), "RunningHub min")
+        outcome.add(
+            f"{mode}: ideal (50 slots, same durations)",
+            round(ideal * speed / 60, 2),
+            "RunningHub min",
+        )
         outcome.add(f"{mode}: queries per task", round(stats["polls"] / jobs, 2), "queries")
         outcome.add(f"{mode}: peak tasks running", stats["peakRunning"], "tasks")
         xs, ys = timeline(tasks)

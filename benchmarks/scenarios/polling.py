@@ -45,17 +45,44 @@ def run(quick: bool, work: Path) -> Outcome:
 
     with emulator(config) as emu:
         out = work / "fixed"
-        argv = [sys.executable, "-m", "benchmarks.alternatives.fixed_poll", "--base-url", emu.base_url,
-                "--jobs", str(job_file), "--out", str(out), "--poll", str(1 / speed), "--concurrency", str(SLOTS)]
+        argv = [
+            sys.executable,
+            "-m",
+            "benchmarks.alternatives.fixed_poll",
+            "--base-url",
+            emu.base_url,
+            "--jobs",
+            str(job_file),
+            "--out",
+            str(out),
+            "--poll",
+            str(1 / speed),
+            "--concurrency",
+            str(SLOTS),
+        ]
         result = measure(argv, env=emu.env())
         assert result.code == 0, result.stderr
         stats = emu.stats(tasks=True)
-        found = {d["task"]: d["ts"] for d in map(json.loads, (out / "detections.jsonl").read_text().splitlines())}
+        found = {
+            d["task"]: d["ts"]
+            for d in map(json.loads, (out / "detections.jsonl").read_text().splitlines())
+        }
         rounds["fixed 1 s poll"] = (latencies(found, stats["taskList"], speed), stats)
 
-    for mode, extra in {"rhbatch (counts)": [], "rhbatch (webhooks)": ["--webhook-listen", "127.0.0.1:0"]}.items():
+    for mode, extra in {
+        "rhbatch (counts)": [],
+        "rhbatch (webhooks)": ["--webhook-listen", "127.0.0.1:0"],
+    }.items():
         with emulator(config) as emu:
-            argv = rhbatch("run", str(spec), "--out", str(work / mode.split()[1].strip("()")), "--no-download", "--log-json", *extra)
+            argv = rhbatch(
+                "run",
+                str(spec),
+                "--out",
+                str(work / mode.split()[1].strip("()")),
+                "--no-download",
+                "--log-json",
+                *extra,
+            )
             result = measure(argv, env=emu.env())
             assert result.code == 0, result.stderr[-2000:]
             stats = emu.stats(tasks=True)
@@ -68,16 +95,25 @@ def run(quick: bool, work: Path) -> Outcome:
         queries = stats["polls"] / jobs
         requests = sum(stats["requests"].values()) / jobs
         if name.startswith("rhbatch"):
-            outcome.add(f"{name}: queries per task", round(queries, 2), "queries", "≤ 3", queries <= 3)
             outcome.add(
-                f"{name}: mean detection latency / fixed poll's", round(mean / reference, 3), "x",
-                "≤ 1.05", mean <= 1.05 * reference,
+                f"{name}: queries per task", round(queries, 2), "queries", "≤ 3", queries <= 3
+            )
+            outcome.add(
+                f"{name}: mean detection latency / fixed poll's",
+                round(mean / reference, 3),
+                "x",
+                "≤ 1.05",
+                mean <= 1.05 * reference,
             )
         else:
             outcome.add(f"{name}: queries per task", round(queries, 2), "queries")
         outcome.add(f"{name}: requests per task (all calls)", round(requests, 2), "requests")
         outcome.add(f"{name}: mean detection latency", round(mean, 3), "RunningHub s")
-        outcome.add(f"{name}: p95 detection latency", round(sorted(lat)[int(0.95 * (len(lat) - 1))], 3), "RunningHub s")
+        outcome.add(
+            f"{name}: p95 detection latency",
+            round(sorted(lat)[int(0.95 * (len(lat) - 1))], 3),
+            "RunningHub s",
+        )
     outcome.details["notes"] = [
         "Latency is the time from a task's end on the emulator to the client noticing it, in "
         "RunningHub seconds (wall time x speed). The reference queries each task every second. "

@@ -33,7 +33,9 @@ def run(quick: bool, work: Path) -> Outcome:
     outcome.add("jobs (each with one 4.8 KB result file)", jobs, "jobs")
     outcome.add("first run wall time", round(first.wall, 2), "s")
     outcome.add("requests sent by 3 reruns", sent, "requests", "0", sent == 0)
-    outcome.add("rerun wall time (best of 3)", round(best.wall, 3), "s", "≤ 1.5 s", best.wall <= 1.5)
+    outcome.add(
+        "rerun wall time (best of 3)", round(best.wall, 3), "s", "≤ 1.5 s", best.wall <= 1.5
+    )
     outcome.add("rerun CPU time", round(best.cpu, 3), "s")
     outcome.details["notes"] = [
         "The rerun validates the spec, matches its jobs with the state store, checks every "
