@@ -84,8 +84,9 @@ def main(argv: list[str] | None = None) -> int:
             doc["scenarios"] = [kept[n] for n in SCENARIOS if n in kept]
         path.write_text(json.dumps(doc, indent=2) + "\n")
         print(f"results: {path}")
-        if not args.quick:
-            print(f"docs: {write_docs(doc, outcomes)}")
+        if not args.quick:  # the page shows every scenario of the day's results
+            everything = [Outcome.from_dict(s) for s in doc["scenarios"]]
+            print(f"docs: {write_docs(doc, everything)}")
     missed = [f"{o.name}: {f.name}" for o in outcomes for f in o.figures if f.met is False]
     if missed:
         print("goals missed: " + "; ".join(missed))

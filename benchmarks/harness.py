@@ -15,7 +15,6 @@ import shlex
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -74,7 +73,17 @@ class Outcome:
             "figures": [f.__dict__ for f in self.figures],
             "settings": self.settings,
             "details": self.details,
+            "series": self.series,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Outcome:
+        outcome = cls(data["name"], data["title"], data["command"])
+        outcome.figures = [Figure(**f) for f in data["figures"]]
+        outcome.settings = data.get("settings", {})
+        outcome.details = data.get("details", {})
+        outcome.series = data.get("series", {})
+        return outcome
 
 
 class Emulator:
@@ -178,24 +187,38 @@ class Measured:
 def measure(
     argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> Measured:
-    """Run a command to completion and measure it (its own usage, not its children's)."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        began = time.perf_counter()
-        proc = subprocess.Popen(list(argv), stdout=out, stderr=err, env=env, cwd=cwd, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - began
-        proc.returncode = os.waitstatus_to_exitcode(status)
+    """Run a command to completion and measure it: its own CPU and peak memory (through
+    ``benchmarks.spawn``, so the harness's size does not leak into the figure)."""
+    with (
+        tempfile.TemporaryFile("w+") as out,
+        tempfile.TemporaryFile("w+") as err,
+        tempfile.NamedTemporaryFile("r", suffix=".json") as usage,
+    ):
+        launcher = [sys.executable, "-m", "benchmarks.spawn", usage.name, *argv]
+        proc = subprocess.run(
+            launcher, stdout=out, stderr=err, env=_with_path(env), cwd=cwd, check=False
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"benchmarks.spawn failed ({proc.returncode})")
+        facts = json.loads(Path(usage.name).read_text())
         out.seek(0)
         err.seek(0)
         return Measured(
-            code=proc.returncode,
-            wall=wall,
-            user=usage.ru_utime,
-            system=usage.ru_stime,
-            max_rss_mb=usage.ru_maxrss / 1024,
+            code=facts["code"],
+            wall=facts["wall"],
+            user=facts["user"],
+            system=facts["system"],
+            max_rss_mb=facts["max_rss_kb"] / 1024,
             stdout=out.read(),
             stderr=err.read(),
         )
+
+
+def _with_path(env: dict[str, str] | None) -> dict[str, str]:
+    """The environment, with the repository importable (``benchmarks.spawn`` runs from cwd)."""
+    base = dict(os.environ if env is None else env)
+    base["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), base.get("PYTHONPATH", "")) if p)
+    return base
 
 
 def rhbatch(*args: str) -> list[str]:

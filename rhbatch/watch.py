@@ -130,17 +130,39 @@ class Watcher:
     # --- the account's counts ---------------------------------------------------------------
 
     async def run(self) -> None:
-        """Look at the account's counts every ``interval`` until stopped (less often with
-        webhooks: then the counts only catch a webhook that never came)."""
+        """Look at the account's counts until stopped: every ``interval``, or less often
+        while no task is likely to end (and five times less with webhooks: then the counts
+        only catch a webhook that never came)."""
         if self.interval <= 0:
             return
-        every = self.interval * (5 if self.webhooks else 1)
+        scale = 5 if self.webhooks else 1
         while not self._stopped:
-            await asyncio.sleep(every)
+            await asyncio.sleep(self.interval * scale * self._quiet_steps())
             if self.watches:
                 await self._sample()
             else:
                 self.healthy = False
+
+    def _quiet_steps(self, likely: float = 0.5, most: int = 8) -> int:
+        """How many intervals to wait until about ``likely`` ends are expected among the
+        tasks in flight (by the durations seen so far), between 1 and ``most``."""
+        now = self.clock()
+        ahead = [0.0] * most
+        for watch in self.watches.values():
+            seen = self.schedule.durations(watch.endpoint)
+            if len(seen) < 8 or watch.state is not None:
+                return 1  # too little known to wait: look every interval
+            age = now - watch.since
+            alive = 1.0 - bisect.bisect_right(seen, age) / len(seen)
+            if alive <= 0.0:
+                return 1  # older than anything seen: it may end any moment
+            for step in range(most):
+                ended = bisect.bisect_right(seen, age + (step + 1) * self.interval) / len(seen)
+                ahead[step] += (ended - (1.0 - alive)) / alive
+        for step, expected in enumerate(ahead):
+            if expected >= likely:
+                return step + 1
+        return most
 
     def stop(self) -> None:
         self._stopped = True

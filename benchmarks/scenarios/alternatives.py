@@ -113,7 +113,9 @@ def run(quick: bool, work: Path) -> Outcome:
         jobs,
         run={
             "concurrency": SLOTS,
+            # rhbatch's defaults (RunningHub seconds) on the emulator's time scale.
             "poll_interval": RHBATCH_POLL / speed,
+            "signal_interval": 1.0 / speed,
             "timeout": RHBATCH_TIMEOUT / speed,
             "retries": 2,
         },
