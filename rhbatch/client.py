@@ -156,7 +156,7 @@ class Client:
         self._connect_timeout = connect_timeout
         self._user_agent = user_agent
         self._pool: aiohttp.ClientSession | None = None
-        self._fresh: aiohttp.ClientSession | None = None
+        self._submits: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
         return f"Client({self.base_url!r})"
@@ -171,10 +171,10 @@ class Client:
         await self.close()
 
     async def close(self) -> None:
-        for session in (self._pool, self._fresh):
+        for session in (self._pool, self._submits):
             if session is not None:
                 await session.close()
-        self._pool = self._fresh = None
+        self._pool = self._submits = None
 
     # --- the calls ----------------------------------------------------------------------
 
@@ -304,17 +304,17 @@ class Client:
     # --- the boundary -------------------------------------------------------------------
 
     def _sessions(self) -> tuple[aiohttp.ClientSession, aiohttp.ClientSession]:
-        if self._pool is None or self._fresh is None:
+        if self._pool is None or self._submits is None:
             headers = {"User-Agent": self._user_agent}
             # limit=0: the runner's limiter bounds the calls in flight, not the pool.
             self._pool = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0), headers=headers
             )
-            self._fresh = aiohttp.ClientSession(
+            self._submits = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=SUBMIT_KEEPALIVE),
                 headers=headers,
             )
-        return self._pool, self._fresh
+        return self._pool, self._submits
 
     async def _call(
         self,
