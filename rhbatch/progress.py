@@ -81,11 +81,14 @@ class Lines(Reporter):
         super().__init__(stream)
         self.every = every
         self._last = 0.0
+        self._said_done = False
 
     def show(self, event: str, fields: dict[str, Any]) -> None:
         now = time.monotonic()
-        if now - self._last >= self.every or self.done == self.total:
+        finished = self.done == self.total and self.total > 0
+        if now - self._last >= self.every or (finished and not self._said_done):
             self._last = now
+            self._said_done = finished
             elapsed = now - self.started
             print(f"rhbatch: {self.status_line()}, {elapsed:,.0f} s", file=self.stream, flush=True)
 
