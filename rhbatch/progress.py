@@ -27,7 +27,6 @@ class Reporter:
         self.failed = 0
         self.unknown = 0
         self.running = 0
-        self.submitted = 0
         self.cost = 0.0
         self.started = time.monotonic()
 
@@ -35,9 +34,7 @@ class Reporter:
         self.total, self.done, self.running, self.cost = total, done, running, cost
 
     def emit(self, event: str, **fields: Any) -> None:
-        if event == "submitted":
-            self.submitted += 1
-        elif event == "succeeded":
+        if event == "succeeded":
             self.done += 1
             self.cost += float(fields.get("cost") or 0.0)
         elif event == "failed":

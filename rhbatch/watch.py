@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,7 +56,6 @@ class Watcher:
     webhooks: bool = False
     watches: dict[str, _Watch] = field(default_factory=dict)
     healthy: bool = False  # the last counts were read and account for every task of ours
-    samples: int = 0
     submitting: int = 0  # submits on the wire: the server may count them already
     probing: set[str] = field(default_factory=set)  # woken to check, answer not back yet
     counters: dict[str, int] = field(
@@ -121,7 +119,7 @@ class Watcher:
     def fallback(self, endpoint: str, elapsed: float, polls: int, longest: float) -> float:
         """How long a job waits before checking on its own."""
         delay = self.schedule.next_delay(endpoint, elapsed, polls)
-        if self.healthy or (self.webhooks and self.samples == 0):
+        if self.healthy or (self.webhooks and self.counters["samples"] == 0):
             # The counts (or webhooks) will say when to look: this is only a safety net.
             typical = self.schedule.typical(endpoint) or longest
             return max(delay, min(longest, 2 * typical))
@@ -177,7 +175,6 @@ class Watcher:
             self.healthy = False
             self.counters["unhealthy"] += 1
             return
-        self.samples += 1
         self.counters["samples"] += 1
         gone = sum(1 for w in counted if w.task_id not in self.watches)  # noticed meanwhile
         # Ours that the account no longer counts have ended unnoticed (submits on the wire
@@ -226,9 +223,3 @@ class Watcher:
         if before >= 1.0:
             return 1.0 + age  # older than anything seen: likely, and more so with age
         return (by_now - before) / (1.0 - before)
-
-
-async def cancel_quietly(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         counts = store.counts()
         cost = store.total_cost()
         base = "emulator" if args.emulator else credentials.base_url(args.base_url)
-        write_run(out_dir, _run_info(spec, out_dir, counts, cost, started, base, note))
+        write_run(out_dir, _run_info(spec, spec_sha, counts, cost, started, base, note))
         _summary(spec, store, out_dir, counts, cost, time.time() - started, args)
     if note:
         print(f"rhbatch: {note}", file=sys.stderr)
@@ -409,7 +409,7 @@ def _summary(
 
 def _run_info(
     spec: Spec,
-    out_dir: Path,
+    spec_sha: str,
     counts: dict[JobStatus, int],
     cost: float,
     started: float,
@@ -419,7 +419,7 @@ def _run_info(
     ended = time.time()
     return {
         "spec": str(spec.path),
-        "specSha256": _sha256(spec.path),
+        "specSha256": spec_sha,
         "name": spec.name,
         "rhbatch": __version__,
         "baseUrl": base,

@@ -138,13 +138,12 @@ async def submit(request: web.Request) -> web.StreamResponse:
         response = rejected(emu, "1001")
         response.set_status(404)
         return response
-    if not isinstance(body, dict):
-        return rejected(emu, "1007", "the body must be a JSON object")
-    webhook = body.pop("webhookUrl", None)
+    webhook = body.pop("webhookUrl", None) if isinstance(body, dict) else None
+    refused = invalid_body(emu, endpoint, body)
+    if refused is not None:
+        return refused
+    assert isinstance(body, dict)
     schema = emu.registry.schema(endpoint)
-    problems = schema.check(body)
-    if problems:
-        return rejected(emu, "1007", "; ".join(f"{f}: {m}" for f, m in problems))
     missing = emu_missing_media(emu, schema.media, body)
     if missing:
         return rejected(emu, "1013", missing)
@@ -186,6 +185,16 @@ async def submit(request: web.Request) -> web.StreamResponse:
             task.id, status, clientId=task.client_id, promptTips=replies.PROMPT_TIPS
         )
     return await after(emu, request, "submit", key, replies.json_response(reply))
+
+
+def invalid_body(emu: Emulator, endpoint: str, body: Any) -> web.Response | None:
+    """The 1007 rejection of a body that is not an object valid for the endpoint, or None."""
+    if not isinstance(body, dict):
+        return rejected(emu, "1007", "the body must be a JSON object")
+    problems = emu.registry.schema(endpoint).check(body)
+    if problems:
+        return rejected(emu, "1007", "; ".join(f"{f}: {m}" for f, m in problems))
+    return None
 
 
 def emu_missing_media(emu: Emulator, media: dict[str, Any], body: dict[str, Any]) -> str | None:
@@ -307,13 +316,13 @@ async def price_preview(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     if endpoint is None:
         return rejected(emu, "1001")
-    if not isinstance(body, dict):
-        return rejected(emu, "1007", "the body must be a JSON object")
-    body.pop("webhookUrl", None)
+    if isinstance(body, dict):
+        body.pop("webhookUrl", None)
+    refused = invalid_body(emu, endpoint, body)
+    if refused is not None:
+        return refused
+    assert isinstance(body, dict)
     schema = emu.registry.schema(endpoint)
-    problems = schema.check(body)
-    if problems:
-        return rejected(emu, "1007", "; ".join(f"{f}: {m}" for f, m in problems))
     price = emu.prices.price(endpoint, body, defaults_of(schema))
     amount = price.amount or 0.0
     reply = {
