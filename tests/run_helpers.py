@@ -9,10 +9,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from rhbatch.emulator import EmulatorConfig
 from rhbatch.emulator.thread import EmulatorThread
+from tests.emu_helpers import doc_body
 
 FAST = {
     k: {"kind": "uniform", "low": 20, "high": 60}
@@ -71,3 +73,17 @@ def verify_files(out: Path, records: list[dict[str, Any]]) -> int:
             assert hashlib.sha256(data).hexdigest() == o["sha256"], o
             files += 1
     return files
+
+
+async def occupy(base: str, key: str, n: int) -> None:
+    """Start ``n`` tasks on the account from outside rhbatch (seedance v1 lite, whose
+    duration tests set with ``durations_by_endpoint``)."""
+    async with aiohttp.ClientSession() as s:
+        for i in range(n):
+            body = doc_body("seedance-v1-lite-reference-to-video") | {"prompt": f"other {i}"}
+            async with s.post(
+                f"{base}/openapi/v2/seedance-v1-lite/reference-to-video",
+                json=body,
+                headers={"Authorization": f"Bearer {key}"},
+            ) as r:
+                assert (await r.json())["errorCode"] == ""

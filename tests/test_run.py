@@ -7,13 +7,11 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from rhbatch.emulator.config import DEFAULT_KEY
 from tests.conftest import ROOT, Result
-from tests.emu_helpers import doc_body
-from tests.run_helpers import emulator, manifest, spec_text, verify_files
+from tests.run_helpers import emulator, manifest, occupy, spec_text, verify_files
 
 Cli = Callable[..., Result]
 Write = Callable[[str, str], Path]
@@ -94,7 +92,7 @@ def test_backpressure_waits_instead_of_failing(
     accounts = {DEFAULT_KEY: {"concurrency": 3, "queue_limit": 0}}
     slow = {"seedance-v1-lite/*": {"kind": "fixed", "value": 3000}}
     with emulator(monkeypatch, accounts=accounts, durations_by_endpoint=slow) as emu:
-        asyncio.run(_occupy(emu.base_url, emu.api_key, 2))
+        asyncio.run(occupy(emu.base_url, emu.api_key, 2))
         result = cli("run", "s.yaml", "--out", "out", "--log-json")
         stats = emu.stats()
     assert result.code == 0, result.err
@@ -103,19 +101,6 @@ def test_backpressure_waits_instead_of_failing(
     assert stats["peakRunning"] <= 3
     assert stats["byStatus"] == {"SUCCESS": 14}
     assert stats["duplicateSubmissions"] == {}
-
-
-async def _occupy(base: str, key: str, n: int) -> None:
-    """Start ``n`` long tasks on the account from outside rhbatch."""
-    async with aiohttp.ClientSession() as s:
-        for i in range(n):
-            body = doc_body("seedance-v1-lite-reference-to-video") | {"prompt": f"blocker {i}"}
-            async with s.post(
-                f"{base}/openapi/v2/seedance-v1-lite/reference-to-video",
-                json=body,
-                headers={"Authorization": f"Bearer {key}"},
-            ) as r:
-                assert (await r.json())["errorCode"] == ""
 
 
 def test_retryable_failures_are_resubmitted(
@@ -420,7 +405,7 @@ def test_cancel_in_flight_tasks(cli: Cli, write: Write, monkeypatch: pytest.Monk
     slow = {"video": {"kind": "fixed", "value": 1e9}}
     with emulator(monkeypatch, durations=slow) as emu:
         # Record three running tasks as a stopped run would have left them.
-        asyncio.run(_occupy(emu.base_url, emu.api_key, 3))
+        asyncio.run(occupy(emu.base_url, emu.api_key, 3))
         ids = [t["taskId"] for t in emu.stats(tasks=True)["taskList"]]
         with Store.open(Path("out")) as store:
             store.sync(

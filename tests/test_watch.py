@@ -13,8 +13,7 @@ import pytest
 from rhbatch.client import RemoteStatus, TaskState
 from rhbatch.webhooks import PATH, Receiver
 from tests.conftest import Result
-from tests.emu_helpers import doc_body
-from tests.run_helpers import emulator, manifest, spec_text
+from tests.run_helpers import emulator, manifest, occupy, spec_text
 
 Cli = Callable[..., Result]
 Write = Callable[[str, str], Path]
@@ -60,23 +59,11 @@ def test_shared_account_falls_back_to_polling(
     write("s.yaml", spec_text(10, run="  concurrency: 5\n  signal_interval: 0.02\n"))
     slow = {"seedance-v1-lite/*": {"kind": "fixed", "value": 1e9}}
     with emulator(monkeypatch, durations_by_endpoint=slow) as emu:
-        asyncio.run(_occupy(emu.base_url, emu.api_key, 3))
+        asyncio.run(occupy(emu.base_url, emu.api_key, 3))
         result = cli("run", "s.yaml", "--out", "out", "--log-json")
     assert result.code == 0, result.err
     watched = next(json.loads(line) for line in result.err.splitlines() if '"watched"' in line)
     assert watched["unhealthy"] > 0
-
-
-async def _occupy(base: str, key: str, n: int) -> None:
-    async with aiohttp.ClientSession() as s:
-        for i in range(n):
-            body = doc_body("seedance-v1-lite-reference-to-video") | {"prompt": f"other {i}"}
-            async with s.post(
-                f"{base}/openapi/v2/seedance-v1-lite/reference-to-video",
-                json=body,
-                headers={"Authorization": f"Bearer {key}"},
-            ) as r:
-                assert (await r.json())["errorCode"] == ""
 
 
 def test_receiver_checks_its_token_and_ignores_junk() -> None:

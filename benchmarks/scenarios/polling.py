@@ -8,20 +8,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import KEY, Outcome, emulator, measure, rhbatch, succeeded_at, write_spec
+from benchmarks.harness import Outcome, emulator, measure, rhbatch, succeeded_at, write_spec
+from benchmarks.scenarios import occupancy
 from benchmarks.scenarios.alternatives import write_jobs
 
 TITLE = "polling efficiency: queries per task and detection latency, against a fixed 1 s poll"
-SLOTS = 50
+SLOTS = occupancy.SLOTS
 
 
 def settings(quick: bool) -> dict[str, Any]:
-    return {
-        "speed": 100.0,
-        "seed": 11,
-        "accounts": {KEY: {"concurrency": SLOTS, "balance": 1e9}},
-        "durations": {"video": {"kind": "lognormal", "median": 90, "sigma": 0.45}},
-    }
+    """The occupancy scenario's workload, with its own seed."""
+    return occupancy.settings(quick) | {"seed": 11}
 
 
 def latencies(detected: dict[str, float], tasks: list[dict[str, Any]], speed: float) -> list[float]:
