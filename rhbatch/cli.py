@@ -1,7 +1,8 @@
 """The command line: the argument tree, dispatch, and the one error boundary.
 
-Each subcommand is a function in ``rhbatch/commands/<name>.py`` that takes the
-parsed arguments and returns an exit code. Only this module turns exceptions
+Each subcommand is ``run(args) -> int`` in ``rhbatch/commands/<name>.py``,
+imported only when that command runs (so ``validate`` does not load aiohttp or
+sqlite3). Only this module turns exceptions
 into messages and exit codes: 0 ok, 1 some jobs failed, 2 invalid input or
 usage, 3 fatal (auth, funds, state), 130 interrupted.
 """
@@ -9,24 +10,18 @@ usage, 3 fatal (auth, funds, state), 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from rhbatch import __version__
-from rhbatch.commands import (
-    cancel,
-    emulator,
-    endpoints,
-    plan,
-    run,
-    schema,
-    status,
-    validate,
-    verify,
-)
 from rhbatch.commands.common import MAX_PROBLEMS, print_problems
+from rhbatch.commands.emulator import PROFILES
+from rhbatch.commands.endpoints import OUTPUT_TYPES
 from rhbatch.errors import EXIT_INTERRUPTED, InvalidInput, RhbatchError
+
+DEFAULT_EMULATOR_SPEED = 60.0  # rhbatch run --emulator: a minute-long task takes a second
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"print at most N problems per spec (0: all; default {MAX_PROBLEMS})",
     )
-    p.set_defaults(func=validate.run)
 
     p = sub.add_parser("plan", help="show the jobs a spec expands to")
     p.add_argument("spec", metavar="SPEC")
@@ -59,26 +53,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="jobs to show in the table (default 20)",
     )
     p.add_argument("--json", action="store_true", help="print every job as JSON")
-    p.set_defaults(func=plan.run)
 
     p = sub.add_parser("run", help="run a spec's jobs into an output directory (resumable)")
-    run.add_arguments(p)
-    p.set_defaults(func=run.run)
+    _run_arguments(p)
 
     p = sub.add_parser("status", help="where a run stands: counts, failures, cost")
     p.add_argument("dir", metavar="DIR")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=status.run)
 
     p = sub.add_parser("verify", help="hash a run's files again and compare with the record")
     p.add_argument("dir", metavar="DIR")
-    p.set_defaults(func=verify.run)
 
     p = sub.add_parser("cancel", help="cancel a run's tasks still in flight")
     p.add_argument("dir", metavar="DIR")
     p.add_argument("--base-url", metavar="URL")
     p.add_argument("--api-key-env", metavar="NAME")
-    p.set_defaults(func=cancel.run)
 
     p = sub.add_parser("endpoints", help="list the endpoints rhbatch knows")
     p.add_argument("search", nargs="*", metavar="SEARCH", help="words that must all match")
@@ -86,23 +75,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--output-type",
         metavar="O",
-        choices=endpoints.OUTPUT_TYPES,
+        choices=OUTPUT_TYPES,
         help="video, image, audio, 3d or string",
     )
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=endpoints.run)
 
     p = sub.add_parser("schema", help="show the parameters of an endpoint")
     p.add_argument("endpoint", metavar="ENDPOINT")
     p.add_argument("--json", action="store_true", help="print the JSON Schema itself")
-    p.set_defaults(func=schema.run)
 
     p = sub.add_parser("emulator", help="serve a local RunningHub API (for tests and rehearsals)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8484, help="0 picks a free port (default 8484)")
     p.add_argument(
         "--profile",
-        choices=emulator.PROFILES,
+        choices=PROFILES,
         default="clean",
         help="faults: clean (none), flaky (transient), chaos (everything)",
     )
@@ -110,8 +97,73 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, help="time scale: 100 makes a 60 s task take 0.6 s")
     p.add_argument("--seed", type=int, help="fault and duration dice (default 0)")
     p.add_argument("--key", help="the API key to accept (default: a fixed test key)")
-    p.set_defaults(func=emulator.run)
     return parser
+
+
+def _run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="output directory (default: the spec's output.dir, else ./out/<name>)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="N",
+        help="most tasks in flight (also capped by the spec and the account)",
+    )
+    p.add_argument(
+        "--emulator", action="store_true", help="run against the built-in emulator, in this process"
+    )
+    p.add_argument(
+        "--emulator-speed",
+        type=float,
+        default=DEFAULT_EMULATOR_SPEED,
+        metavar="X",
+        help=f"the emulator's time scale (default {DEFAULT_EMULATOR_SPEED:g}: "
+        "a minute-long task takes a second)",
+    )
+    p.add_argument("--emulator-profile", default="clean", choices=PROFILES)
+    p.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="API base URL (default $RUNNINGHUB_BASE_URL or https://www.runninghub.ai)",
+    )
+    p.add_argument(
+        "--api-key-env",
+        metavar="NAME",
+        help="environment variable holding the API key "
+        "(default RUNNINGHUB_API_KEY, then RH_API_KEY)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="show what would run; send nothing")
+    p.add_argument(
+        "--webhook-listen",
+        metavar="[HOST:]PORT",
+        help="receive RunningHub's TASK_END webhooks here (port 0: any free port); "
+        "polling stays on as a safety net",
+    )
+    p.add_argument(
+        "--webhook-url",
+        metavar="URL",
+        help="the public URL that reaches --webhook-listen (default: the listening address)",
+    )
+    p.add_argument(
+        "--no-download",
+        action="store_true",
+        help="record result URLs in the manifest but fetch no file (also run.download: false)",
+    )
+    p.add_argument(
+        "--resubmit-unknown",
+        action="store_true",
+        help="submit again jobs whose earlier submit got no answer "
+        "(a task may exist: it may be paid twice)",
+    )
+    p.add_argument("--retry-failed", action="store_true", help="run failed jobs again")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress, only the summary")
+    p.add_argument(
+        "--log-json", action="store_true", help="progress as one JSON object per event on stderr"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -123,7 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     args.argv = argv
     try:
-        code: int = args.func(args)
+        # Each command's module is loaded when it runs: `validate` does not pay for aiohttp.
+        command = importlib.import_module(f"rhbatch.commands.{args.command}")
+        code: int = command.run(args)
         return code
     except InvalidInput as exc:
         print_problems(exc.problems, getattr(args, "max_problems", MAX_PROBLEMS))

@@ -46,74 +46,7 @@ from rhbatch.spec import Spec
 from rhbatch.state import JobStatus, Store
 from rhbatch.webhooks import Receiver
 
-DEFAULT_EMULATOR_SPEED = 60.0
 DEFAULT_CONCURRENCY = 10
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("spec", metavar="SPEC")
-    p.add_argument(
-        "--out",
-        metavar="DIR",
-        help="output directory (default: the spec's output.dir, else ./out/<name>)",
-    )
-    p.add_argument(
-        "--concurrency",
-        type=int,
-        metavar="N",
-        help="most tasks in flight (also capped by the spec and the account)",
-    )
-    p.add_argument(
-        "--emulator", action="store_true", help="run against the built-in emulator, in this process"
-    )
-    p.add_argument(
-        "--emulator-speed",
-        type=float,
-        default=DEFAULT_EMULATOR_SPEED,
-        metavar="X",
-        help=f"the emulator's time scale (default {DEFAULT_EMULATOR_SPEED:g}: "
-        "a minute-long task takes a second)",
-    )
-    p.add_argument("--emulator-profile", default="clean", choices=("clean", "flaky", "chaos"))
-    p.add_argument(
-        "--base-url",
-        metavar="URL",
-        help="API base URL (default $RUNNINGHUB_BASE_URL or https://www.runninghub.ai)",
-    )
-    p.add_argument(
-        "--api-key-env",
-        metavar="NAME",
-        help="environment variable holding the API key "
-        "(default RUNNINGHUB_API_KEY, then RH_API_KEY)",
-    )
-    p.add_argument("--dry-run", action="store_true", help="show what would run; send nothing")
-    p.add_argument(
-        "--webhook-listen",
-        metavar="[HOST:]PORT",
-        help="receive RunningHub's TASK_END webhooks here (port 0: any free port); "
-        "polling stays on as a safety net",
-    )
-    p.add_argument(
-        "--webhook-url",
-        metavar="URL",
-        help="the public URL that reaches --webhook-listen (default: the listening address)",
-    )
-    p.add_argument(
-        "--no-download",
-        action="store_true",
-        help="record result URLs in the manifest but fetch no file (also run.download: false)",
-    )
-    p.add_argument(
-        "--resubmit-unknown",
-        action="store_true",
-        help="submit again jobs whose earlier submit got no answer "
-        "(a task may exist: it may be paid twice)",
-    )
-    p.add_argument("--retry-failed", action="store_true", help="run failed jobs again")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress, only the summary")
-    p.add_argument(
-        "--log-json", action="store_true", help="progress as one JSON object per event on stderr"
-    )
 
 
 def run(args: argparse.Namespace) -> int:
