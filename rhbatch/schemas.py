@@ -289,7 +289,8 @@ class EndpointSchema:
             return None
 
     def check_full(self, params: Mapping[str, Any]) -> list[str]:
-        """Plain jsonschema validation of a whole body (used by the emulator and tests)."""
+        """Plain jsonschema validation of a whole body (the reference ``check`` is tested
+        against)."""
         return [describe(e) for e in self._full.iter_errors(params)]
 
     def _unknown(self, name: str) -> str:

@@ -99,9 +99,6 @@ class JobStatus(StrEnum):
     UNKNOWN = "unknown"
 
 
-DONE = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.UNKNOWN})
-
-
 @dataclass(frozen=True)
 class JobRow:
     """A job as the store knows it."""
@@ -293,14 +290,6 @@ class Store:
     def total_cost(self) -> float:
         row = self.conn.execute("SELECT SUM(cost) FROM jobs WHERE in_spec=1").fetchone()
         return float(row[0] or 0.0)
-
-    def ids(self, *statuses: JobStatus) -> list[str]:
-        marks = ",".join("?" * len(statuses))
-        rows = self.conn.execute(
-            f"SELECT id FROM jobs WHERE in_spec=1 AND status IN ({marks}) ORDER BY idx",
-            [s.value for s in statuses],
-        ).fetchall()
-        return [r[0] for r in rows]
 
     def pending(self, after: int = -1, limit: int = 500) -> list[JobRow]:
         """The next pending jobs in spec order, after position ``after``."""
@@ -522,15 +511,6 @@ class Store:
                 "outputs": outputs.get(r[0], []),
                 "results": r[15] or "[]",
             }
-
-    def task_ids(self, job_id: str) -> list[str]:
-        """Every task ever created for a job (all attempts), oldest first."""
-        rows = self.conn.execute(
-            "SELECT task_id FROM attempts WHERE job_id=? AND task_id IS NOT NULL ORDER BY n",
-            (job_id,),
-        ).fetchall()
-        current = self.conn.execute("SELECT task_id FROM jobs WHERE id=?", (job_id,)).fetchone()
-        return _with([r[0] for r in rows], current[0] if current else None)
 
 
 def _with(earlier: list[str], current: str | None) -> list[str]:

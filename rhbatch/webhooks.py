@@ -36,7 +36,6 @@ class Receiver:
         self.public_url = public_url.rstrip("/") if public_url else None
         self.token = secrets.token_urlsafe(18)
         self.deliver = deliver
-        self.received = 0
         self._runner: web.AppRunner | None = None
 
     @property
@@ -66,7 +65,6 @@ class Receiver:
     async def _handle(self, request: web.Request) -> web.Response:
         if not secrets.compare_digest(request.match_info["token"], self.token):
             return web.Response(status=404)
-        self.received += 1
         try:
             payload: Any = json.loads(await request.read())
             data = payload.get("eventData") if isinstance(payload, dict) else None
