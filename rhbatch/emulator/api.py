@@ -99,6 +99,22 @@ async def after(
     return response
 
 
+async def admit(
+    emu: Emulator, request: web.Request, route: str, key: str
+) -> tuple[web.Response | None, str]:
+    """A model-API call's gate: an early fault, else the Bearer key's check. Returns the
+    reply that ends the call (or None) and the key."""
+    early = await before(emu, request, route, key)
+    if early is not None:
+        return early, ""
+    api_key = bearer(request)
+    code = account_of(emu, api_key)
+    if code is not None:
+        return rejected(emu, code), ""
+    assert api_key is not None
+    return None, api_key
+
+
 def rejected(emu: Emulator, code: str, detail: str | None = None) -> web.Response:
     return replies.v2_error(emu.config, code, detail)
 
@@ -125,14 +141,9 @@ async def submit(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     digest = body_hash(name, body if isinstance(body, dict) else {"_": str(body)})
     key = f"{digest}#{emu.next_attempt('submit:' + digest)}"
-    early = await before(emu, request, "submit", key)
-    if early is not None:
-        return early
-    api_key = bearer(request)
-    code = account_of(emu, api_key)
-    if code is not None:
-        return rejected(emu, code)
-    assert api_key is not None
+    refused, api_key = await admit(emu, request, "submit", key)
+    if refused is not None:
+        return refused
     endpoint = name if name in emu.registry.endpoints else None
     if endpoint is None:
         response = rejected(emu, "1001")
@@ -284,13 +295,9 @@ async def query(request: web.Request) -> web.StreamResponse:
     if isinstance(body, dict):
         task_id = str(body.get("taskId") or body.get("task_id") or "")
     key = f"{task_id}#{emu.next_attempt('query:' + task_id)}"
-    early = await before(emu, request, "query", key)
-    if early is not None:
-        return early
-    api_key = bearer(request)
-    code = account_of(emu, api_key)
-    if code is not None:
-        return rejected(emu, code)
+    refused, api_key = await admit(emu, request, "query", key)
+    if refused is not None:
+        return refused
     task = emu.board.tasks.get(task_id)
     if task is None or task.api_key != api_key:
         if emu.config.not_found_style == "envelope":
@@ -306,12 +313,9 @@ async def query(request: web.Request) -> web.StreamResponse:
 async def price_preview(request: web.Request) -> web.StreamResponse:
     emu = request.app[STATE]
     key = f"preview#{emu.next_attempt('preview')}"
-    early = await before(emu, request, "other", key)
-    if early is not None:
-        return early
-    code = account_of(emu, bearer(request))
-    if code is not None:
-        return rejected(emu, code)
+    refused, _ = await admit(emu, request, "other", key)
+    if refused is not None:
+        return refused
     endpoint = emu.registry.lookup(request.match_info["endpoint"])
     body = await read_json(request)
     if endpoint is None:
