@@ -1,11 +1,12 @@
 """Validation of a whole spec before anything is sent, and what it adds up to.
 
-``check_spec`` loads a spec, expands every job, checks each one against its
-endpoint's schema and its local media files, finds duplicate ids, and sums up
-the batch (jobs per endpoint, seconds of video, the estimated cost by the
-public price list). It returns a ``Report``; the caller decides what to print.
-Jobs stream through one at a time: only the first ``keep`` are kept, and
-``on_job`` sees every valid one.
+``check_spec`` loads a spec (refusing one that would expand to more jobs than
+its cap), expands every job, checks each one against its endpoint's schema and
+its local media files, finds duplicate ids and result paths that leave the
+output directory or land on another job's, and sums up the batch (jobs per
+endpoint, seconds of video, the estimated cost by the public price list). It
+returns a ``Report``; the caller decides what to print. Jobs stream through one
+at a time: only the first ``keep`` are kept, and ``on_job`` sees every valid one.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from rhbatch.expand import Expander
 from rhbatch.findings import Findings
 from rhbatch.media import LocalFiles, kind_of
 from rhbatch.models import Job
-from rhbatch.naming import unknown_names
+from rhbatch.naming import (
+    FIRST_EXT,
+    list_names,
+    output_name,
+    path_key,
+    path_problem,
+    template_problem,
+    unknown_names,
+)
 from rhbatch.pricing import PriceBook, defaults_of
 from rhbatch.schemas import Registry
 from rhbatch.spec import Spec, line_at, load_spec
@@ -52,17 +61,19 @@ def check_spec(
     *,
     keep: int = 0,
     on_job: Callable[[Job], None] | None = None,
+    max_jobs: int | None = None,
 ) -> Report:
     """Load, expand and check a spec. Raises InvalidInput only for a spec that cannot
-    be expanded at all; problems with jobs are listed in the report."""
-    spec = load_spec(path, registry)
+    be expanded at all (or would make more jobs than ``max_jobs``, else its
+    ``run.max_jobs``); problems with jobs are listed in the report."""
+    spec = load_spec(path, registry, max_jobs=max_jobs)
     report = Report(spec)
     findings = Findings()
     findings.extend(spec.problems)
     expander = Expander(spec, registry, findings)
     files = LocalFiles(spec.base_dir)
     seen: dict[str, tuple[str, int]] = {}  # id -> label and line of its first job
-    naming_line = line_at(spec.data, ["output", "naming"]) or 1
+    naming = _Naming(spec, registry, findings)
     prices = PriceBook.load()
     defaults: dict[str, dict[str, Any]] = {}  # endpoint -> its parameter defaults
     for job in expander.jobs():
@@ -86,16 +97,9 @@ def check_spec(
                     valid = False
                 elif kind_of(item) == "local":
                     report.local_files.add(item)
-        unknown = unknown_names(spec.naming, job.params)
-        if unknown:
-            names = ", ".join(f"{{{n}}}" for n in sorted(unknown))
-            message = (
-                f"{names} in output.naming is not {{id}}, {{n}}, {{ext}}, {{endpoint}}, {{index}} "
-                "or a parameter of this job"
-            )
-            findings.add(spec.file, naming_line, message, where=job.label, field="output.naming")
-            valid = False
         first = seen.get(job.id)
+        if not naming.check(job, duplicate=first is not None):
+            valid = False
         if first is not None:
             label, first_line = first
             if job.entry.id is not None:
@@ -131,6 +135,100 @@ def check_spec(
     report.cost = round(report.cost, 4)  # sums of four-decimal prices, without float dust
     report.cost_per_endpoint = {e: round(c, 4) for e, c in report.cost_per_endpoint.items()}
     return report
+
+
+class _Naming:
+    """Checks each job's first result path: placeholders it can fill, a path inside the
+    output directory, and no other job's path (letter case aside)."""
+
+    def __init__(self, spec: Spec, registry: Registry, findings: Findings) -> None:
+        self.spec, self.registry, self.findings = spec, registry, findings
+        self.line = line_at(spec.data, ["output", "naming"]) or 1
+        self.paths: dict[str, tuple[str, int, str, int, str | None]] = {}  # key -> first job
+        self.broken = template_problem(spec.naming)
+        if self.broken is not None:
+            findings.add(spec.file, self.line, self.broken, field="output.naming")
+
+    def check(self, job: Job, *, duplicate: bool = False) -> bool:
+        """Whether the job's result path is fine; a job whose id is a duplicate (reported
+        as such) is not compared with the others' paths."""
+        if self.broken is not None:
+            return False
+        naming, params = self.spec.naming, job.params
+        unknown = unknown_names(naming, params)
+        if unknown:
+            names = ", ".join(f"{{{n}}}" for n in sorted(unknown))
+            return self._add(
+                job,
+                f"{names} in output.naming is not {{id}}, {{n}}, {{ext}}, {{endpoint}}, {{index}} "
+                "or a parameter of this job",
+            )
+        listed = list_names(naming, params)
+        if listed:
+            names = ", ".join(f"{{{n}}}" for n in sorted(listed))
+            return self._add(
+                job,
+                f"{names} in output.naming is a list or mapping for this job; "
+                "only text, numbers and true/false can name a file",
+            )
+        output_type = self.registry.endpoints[job.endpoint].output_type
+        relative = output_name(
+            naming,
+            job_id=job.id,
+            n=1,
+            ext=FIRST_EXT.get(output_type, "bin"),
+            endpoint=job.endpoint,
+            index=job.index,
+            params=params,
+        )
+        problem = path_problem(relative)
+        if problem is not None:
+            return self._add(
+                job,
+                f"gives {_short(relative)!r} for this job, which is not a path inside the "
+                f"output directory: {problem}",
+            )
+        if duplicate:
+            return True
+        key = path_key(relative)
+        first = self.paths.get(key)
+        if first is None:  # the path itself is kept only when the key differs from it
+            kept = None if key == relative else relative
+            self.paths[key] = (job.id, job.index, job.entry.file, job.entry.line, kept)
+            return True
+        first_id, first_index, first_file, first_line, kept = first
+        at = f"line {first_line}" if first_file == job.entry.file else f"{first_file}:{first_line}"
+        other = f"job {first_index + 1}'s (id {first_id}, {at})"
+        theirs = kept or key
+        if theirs.replace("\\", "/") == relative.replace("\\", "/"):
+            message = (
+                f"its first result would be written to {_short(relative)!r}, "
+                f"the same file as {other}; make output.naming tell them apart, e.g. with {{id}}"
+            )
+        else:
+            message = (
+                f"its first result would be written to {_short(relative)!r} and {other} to "
+                f"{_short(theirs)!r}: one file where letter case does not count (macOS, "
+                "Windows); make the ids or output.naming differ in more than letter case"
+            )
+        self.findings.add(
+            job.entry.file,
+            job.entry.line,
+            message,
+            where=job.label,
+            field="output.naming",
+        )
+        return False
+
+    def _add(self, job: Job, message: str) -> bool:
+        self.findings.add(
+            self.spec.file, self.line, message, where=job.label, field="output.naming"
+        )
+        return False
+
+
+def _short(text: str, most: int = 80) -> str:
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def _media_items(value: Any) -> list[tuple[int | None, Any]]:

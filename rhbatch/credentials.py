@@ -3,18 +3,24 @@
 The key is read from ``RUNNINGHUB_API_KEY`` (or ``RH_API_KEY``), or from the
 variable named by ``--api-key-env``; it is never written anywhere and never
 printed. The base URL is ``--base-url``, else ``RUNNINGHUB_BASE_URL``, else
-RunningHub's international site.
+RunningHub's international site. A base URL is checked like any other input:
+http or https, a host, a valid port, no user name or password (refused, and
+never echoed), no query or fragment, no spaces or control characters.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from rhbatch.errors import AuthError, UsageError
 
 DEFAULT_BASE_URL = "https://www.runninghub.ai"
 KEY_VARIABLES = ("RUNNINGHUB_API_KEY", "RH_API_KEY")
+_UNSAFE_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
+_AUTHORITY = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://)?")
 
 
 def api_key(env_name: str | None = None, environ: Mapping[str, str] | None = None) -> str:
@@ -32,8 +38,59 @@ def api_key(env_name: str | None = None, environ: Mapping[str, str] | None = Non
 
 
 def base_url(flag: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The API base URL without a trailing slash; raises UsageError (exit 2) for a bad one."""
     environ = os.environ if environ is None else environ
-    url = (flag or environ.get("RUNNINGHUB_BASE_URL") or DEFAULT_BASE_URL).strip().rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        raise UsageError(f"base URL {url!r} must start with http:// or https://")
-    return url
+    if flag:
+        raw, source = flag, "--base-url"
+    elif environ.get("RUNNINGHUB_BASE_URL"):
+        raw, source = environ["RUNNINGHUB_BASE_URL"], "$RUNNINGHUB_BASE_URL"
+    else:
+        return DEFAULT_BASE_URL
+    url = raw.strip()
+    problem = url_problem(url)
+    if problem is None:
+        parts = urlsplit(url)
+        if "@" in parts.netloc:
+            problem = (
+                "must not hold a user name or password; the API key goes in "
+                "$RUNNINGHUB_API_KEY (or the variable named by --api-key-env)"
+            )
+        elif "?" in url or "#" in url:
+            problem = "must not have a query (?...) or a fragment (#...)"
+    if problem is not None:
+        raise UsageError(f"{source} {masked(url)!r} {problem}")
+    return url.rstrip("/")
+
+
+def url_problem(url: str) -> str | None:
+    """What keeps ``url`` from being an http(s) URL a server can reach (a sentence that
+    follows the URL), or None: the scheme, a host, the port, spaces and control
+    characters."""
+    if _UNSAFE_CHARS.search(url):
+        return "contains spaces or control characters (write a space as %20)"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        if "port" in str(exc).lower():
+            return "has an invalid port; ports are 1 to 65535"
+        return f"is not a valid URL ({exc})"
+    if parts.scheme.lower() not in ("http", "https") or not url[len(parts.scheme) :].startswith(
+        "://"
+    ):
+        return "must start with http:// or https://"
+    if not parts.hostname:
+        return "is not a complete URL (it has no host)"
+    if port == 0:
+        return "has an invalid port; ports are 1 to 65535"
+    return None
+
+
+def masked(url: str) -> str:
+    """``url`` with anything that may be a user name or password (up to the last "@")
+    replaced by ``***``."""
+    if "@" not in url:
+        return url
+    start = _AUTHORITY.match(url)
+    head = start.group(0) if start else ""
+    return head + "***" + url[url.rindex("@") :]

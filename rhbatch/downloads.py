@@ -28,13 +28,11 @@ from typing import BinaryIO
 
 from rhbatch.client import Client
 from rhbatch.errors import Transient
+from rhbatch.naming import path_problem as _path_problem  # the rules validation applies too
 
-MAX_COMPONENT = 200
 CHUNK = 1 << 20  # most bytes per read; aiohttp hands over what it has, up to this
 WRITE_BACK = 8 << 20  # start writing to disk every this many bytes
 _FADVISE = getattr(os, "posix_fadvise", None)  # not on macOS or Windows
-_DRIVE = re.compile(r"^[A-Za-z]:")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -61,23 +59,6 @@ def safe_path(root: Path, relative: str) -> Path:
     if not path.resolve().is_relative_to(root.resolve()):
         raise ValueError(f"unsafe output path {relative!r}: it resolves outside {root}")
     return path
-
-
-def _path_problem(relative: str) -> str | None:
-    if not relative:
-        return "it is empty"
-    if _CONTROL.search(relative):
-        return "it contains a control character"
-    if relative[0] in "/\\":
-        return "it is absolute"
-    if _DRIVE.match(relative):
-        return "it names a drive"
-    for part in re.split(r"[/\\]", relative):
-        if part in ("", ".", ".."):
-            return "it has an empty, '.' or '..' component"
-        if len(part) > MAX_COMPONENT:
-            return f"a component is longer than {MAX_COMPONENT} characters"
-    return None
 
 
 async def fetch(client: Client, url: str, dest: Path) -> Saved:

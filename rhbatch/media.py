@@ -2,10 +2,13 @@
 
 A media parameter value is a URL (``http(s)://``), a ``data:`` URI, an
 ``asset://`` reference, or else a path to a local file, relative to the spec
-file. Local files are checked here for existence, size (the endpoint's
-``maxSize``) and format (its ``accept`` list, judged by the file's first bytes,
-or by its extension when the content is not recognised). The runner uploads
-them later. Each file is examined once, however many jobs name it.
+file. URLs are checked for their form (a host, a valid port, no spaces), not
+fetched; a ``data:`` URI for its kind and size. Local files are looked at with
+``os.stat`` before they are opened (a FIFO must not hang validation): they must
+be regular, readable files, within the endpoint's ``maxSize``, of a format in
+its ``accept`` list (judged by the file's first bytes, or by its extension when
+the content is not recognised). The runner uploads them later. Each file is
+examined once, however many jobs name it.
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from rhbatch.credentials import url_problem
+from rhbatch.rows import FileProblem, stat_regular
 from rhbatch.schemas import MB, MediaRule
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
 # Names that mean the same format.
 _SAME = {"jpeg": "jpg", "tif": "tiff", "m4v": "mp4", "oga": "ogg", "mpeg": "mp3", "qt": "mov"}
+_BASE64 = re.compile(r"[A-Za-z0-9+/=_-]*")
 
 
 def canonical(fmt: str) -> str:
@@ -100,34 +105,32 @@ class LocalFiles:
         """The file's facts, or a sentence saying why it cannot be used."""
         found = self._seen.get(value)
         if found is None:
-            found = self._seen[value] = self._examine(self.resolve(value))
+            found = self._seen[value] = self._examine(value, self.resolve(value))
         return found
 
-    def _examine(self, path: Path) -> LocalFile | str:
+    def _examine(self, value: str, path: Path) -> LocalFile | str:
+        try:
+            size = stat_regular(path).st_size  # before opening: a FIFO would block
+        except FileProblem as exc:
+            return f"no such file (looked at {path})" if exc.missing else f"{value!r} {exc.reason}"
         try:
             with path.open("rb") as fh:
                 head = fh.read(64)
-                size = fh.seek(0, 2)
-        except FileNotFoundError:
-            return f"no such file (looked at {path})"
-        except IsADirectoryError:
-            return f"is a directory, not a file ({path})"
         except OSError as exc:
-            return f"cannot read {path}: {exc.strerror}"
+            return f"{value!r} cannot be read: {(exc.strerror or str(exc)).lower()}"
         return LocalFile(path, size, sniff(head))
 
     def check(self, value: str, rule: MediaRule) -> str | None:
         """Why a media value cannot be sent for this parameter, or None if it can."""
         kind = kind_of(value)
         if kind == "url":
-            if not urlsplit(value).netloc:
-                return f"{value!r} is not a complete URL"
-            return None
+            problem = url_problem(value)
+            return None if problem is None else f"{_short(value)!r} {problem}"
         if kind == "data":
-            if not value.lower().startswith(f"data:{rule.kind}/"):
-                return f"a data: URI here must hold {rule.kind} (data:{rule.kind}/...)"
-            return None
+            return _data_problem(value, rule)
         if kind == "asset":
+            if not value.partition("://")[2].strip("/") or "://" not in value:
+                return f"{_short(value)!r} is not a complete asset:// reference"
             return None
         if kind == "scheme":
             return (
@@ -147,8 +150,32 @@ class LocalFiles:
             accepted = {canonical(a) for a in rule.accept}
             fmt = found.format or canonical(found.path.suffix)
             if fmt not in accepted:
-                how = "content" if found.format else "extension"
                 shown = ", ".join(a.upper() for a in rule.accept)
-                got = fmt.upper() if fmt else "unknown"
-                return f"{value!r} is {got} (by its {how}); accepted: {shown}"
+                if not fmt:
+                    return (
+                        f"{value!r}: its format is not recognised, by content or by "
+                        f"extension; accepted: {shown}"
+                    )
+                how = "content" if found.format else "extension"
+                return f"{value!r} is {fmt.upper()} (by its {how}); accepted: {shown}"
         return None
+
+
+def _data_problem(value: str, rule: MediaRule) -> str | None:
+    """Why a data: URI cannot be sent for this parameter: its kind, form, or size."""
+    if not value.lower().startswith(f"data:{rule.kind}/"):
+        return f"a data: URI here must hold {rule.kind} (data:{rule.kind}/...)"
+    head, comma, payload = value.partition(",")
+    if not comma:
+        return f"{_short(value)!r} is not a complete data: URI (data:{rule.kind}/...;base64,...)"
+    encoded = head.lower().endswith(";base64")
+    if encoded and not _BASE64.fullmatch(payload):
+        return "the data: URI is marked base64 but its data is not base64"
+    size = len(payload) * 3 // 4 if encoded else len(payload)
+    if rule.max_bytes is not None and size > rule.max_bytes:
+        return f"the data: URI holds {size / MB:.1f} MB; at most {rule.max_bytes / MB:g} MB allowed"
+    return None
+
+
+def _short(text: str, most: int = 120) -> str:
+    return text if len(text) <= most else text[: most - 3] + "..."

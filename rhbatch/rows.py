@@ -6,12 +6,20 @@ when jobs are expanded; an empty cell means "not set". JSON Lines rows keep
 their JSON types. Columns named like the reserved job keys (``id``,
 ``endpoint``, ``repeat``, ``vars``) play that role; ``matrix`` is not allowed
 in a row.
+
+Input files (spec files and row files) are read by ``read_text``: the file is
+looked at with ``os.stat`` before it is opened (opening a FIFO would block),
+must be a regular file of at most ``MAX_FILE_BYTES``, and must be UTF-8 text;
+each refusal says why, with the line where it can.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
+import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +28,144 @@ from rhbatch.errors import Problem
 from rhbatch.models import Entry
 
 EndpointOf = Callable[[Any, str, int], "str | None"]
+MiB = 1024 * 1024
+MAX_FILE_BYTES = 256 * MiB  # the largest spec or row file read
+MAX_REPEAT = 10_000  # as for `repeat` in a spec
+MAX_DEPTH = 64  # lists and objects inside each other in a JSON Lines row, as in YAML
+_TOO_DEEP = object()
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
+class FileProblem(Exception):
+    """Why an input file cannot be read. Without a ``line``, ``reason`` completes
+    "<file> ..."; with one, it stands after "<file>:<line>: "."""
+
+    def __init__(self, reason: str, line: int | None = None, *, missing: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.line = line
+        self.missing = missing
+
+
+class TooManyRows(Exception):
+    """A row file with more rows than the job cap allows (``rows`` is how many)."""
+
+    def __init__(self, rows: int) -> None:
+        super().__init__(rows)
+        self.rows = rows
+
+
+def not_regular(mode: int) -> str | None:
+    """What a file is when it is not a regular file ("a directory", ...), else None."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def stat_regular(path: Path) -> os.stat_result:
+    """``os.stat`` of a path that must be a regular file; raises FileProblem."""
+    try:
+        found = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileProblem(f"does not exist (looked at {path})", missing=True) from None
+    except ValueError:  # an embedded NUL
+        raise FileProblem("is not a usable path: it contains a NUL character") from None
+    except OSError as exc:
+        raise FileProblem(f"cannot be read: {_reason(exc)}") from None
+    kind = not_regular(found.st_mode)
+    if kind is not None:
+        raise FileProblem(f"is {kind}, not a regular file")
+    return found
+
+
+def read_text(path: Path, limit: int = MAX_FILE_BYTES) -> str:
+    """The UTF-8 text of a regular file of at most ``limit`` bytes; raises FileProblem.
+
+    A UTF-8 byte order mark is dropped; UTF-16 and UTF-32 (by their mark, or NUL
+    bytes) and bytes that are not UTF-8 are refused with their line.
+    """
+    found = stat_regular(path)
+    if found.st_size > limit:
+        raise FileProblem(
+            f"is {found.st_size / MiB:,.1f} MiB; rhbatch reads files of at most "
+            f"{limit / MiB:,.0f} MiB"
+        )
+    blocks: list[bytes] = []
+    total, want = 0, found.st_size + 1  # read(n) sets n bytes aside: ask for what is there
+    try:
+        with open(path, "rb") as fh:
+            while block := fh.read(want):
+                blocks.append(block)
+                total += len(block)
+                if total > limit:  # it grew after the stat
+                    raise FileProblem(
+                        f"is over {limit / MiB:,.0f} MiB; rhbatch reads files of at most that"
+                    )
+                want = min(MiB, limit + 1 - total)
+    except OSError as exc:
+        raise FileProblem(f"cannot be read: {_reason(exc)}") from None
+    data = b"".join(blocks)
+    for mark, name in _BOMS:
+        if data.startswith(mark):
+            raise FileProblem(f"{name} text, not UTF-8; save the file as UTF-8", 1)
+    skip = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    nul = data.find(b"\0")
+    if nul >= 0:
+        line, column = _position(data, nul)
+        raise FileProblem(
+            f"a NUL byte at column {column} (UTF-16 text?); save the file as UTF-8", line
+        )
+    try:
+        return data[skip:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at = exc.start + skip
+        line, column = _position(data, at)
+        raise FileProblem(
+            f"not UTF-8 text (byte 0x{data[at]:02x} at column {column}); save the file as UTF-8",
+            line,
+        ) from None
+
+
+def _position(data: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column (in bytes) of a byte offset."""
+    return data.count(b"\n", 0, offset) + 1, offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
+
+
+def rows_over(text: str, fmt: str, most: int) -> int | None:
+    """How many rows a row file holds if that is more than ``most``, else None. Cheap
+    when there are few: line ends are counted first, rows only when those are too many."""
+    if text.count("\n") + 1 - (fmt == "csv") <= most:
+        return None
+    if fmt == "jsonl":
+        rows = sum(1 for line in io.StringIO(text) if line.strip())
+    else:
+        rows = -1  # the header
+        try:
+            for cells in csv.reader(io.StringIO(text)):
+                if rows < 0 or any(c.strip() for c in cells):
+                    rows += 1
+        except csv.Error:
+            pass  # the rows are read again, and this reported, if there are few enough
+    return rows if rows > most else None
 
 
 def read_rows(
@@ -29,8 +175,13 @@ def read_rows(
     spec_line: int,
     problems: list[Problem],
     endpoint_of: EndpointOf,
+    max_rows: int | None = None,
 ) -> list[Entry]:
-    """Entries for every row of one jobs_from file; problems are appended, not raised."""
+    """Entries for every row of one jobs_from file; problems are appended, not raised.
+
+    Raises TooManyRows, before a single row is parsed, if the file has more than
+    ``max_rows`` rows.
+    """
     if isinstance(source, str):
         rel, fmt = source, None
     else:
@@ -52,19 +203,21 @@ def read_rows(
             )
             return []
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        problems.append(
-            Problem(
-                spec_file, spec_line, f"no such file {rel!r} (looked at {path})", field="jobs_from"
-            )
-        )
+        text = read_text(path)
+    except FileProblem as exc:
+        if exc.missing:
+            message = f"no such file {rel!r} (looked at {path})"
+        elif exc.line is None:
+            message = f"{rel!r} {exc.reason}"
+        else:
+            problems.append(Problem(shown, exc.line, exc.reason))
+            return []
+        problems.append(Problem(spec_file, spec_line, message, field="jobs_from"))
         return []
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(
-            Problem(spec_file, spec_line, f"cannot read {rel!r}: {exc}", field="jobs_from")
-        )
-        return []
+    if max_rows is not None:
+        too_many = rows_over(text, fmt, max_rows)
+        if too_many is not None:
+            raise TooManyRows(too_many)
 
     raw_rows = _csv(text, shown, problems) if fmt == "csv" else _jsonl(text, shown, problems)
     entries = []
@@ -90,15 +243,15 @@ def read_rows(
             bad = True
         repeat = row.get("repeat")
         if isinstance(repeat, str):
-            repeat = int(repeat) if repeat.isdigit() else repeat
+            repeat = int(repeat) if repeat.isascii() and repeat.isdigit() else repeat
         if repeat is not None and (
-            not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1
+            not isinstance(repeat, int) or isinstance(repeat, bool) or not 1 <= repeat <= MAX_REPEAT
         ):
             problems.append(
                 Problem(
                     shown,
                     line,
-                    f"repeat must be a whole number of at least 1, not {row['repeat']!r}",
+                    f"must be a whole number from 1 to {MAX_REPEAT:,}, not {row['repeat']!r}",
                     field="repeat",
                 )
             )
@@ -177,8 +330,27 @@ def _jsonl(text: str, file: str, problems: list[Problem]) -> list[tuple[int, dic
         except json.JSONDecodeError as exc:
             problems.append(Problem(file, number, f"invalid JSON: {exc.msg}", column=exc.colno))
             continue
+        except RecursionError:
+            row = _TOO_DEEP
+        if row is _TOO_DEEP or _depth(row) > MAX_DEPTH:
+            message = f"nested more than {MAX_DEPTH} levels deep; a job needs far fewer"
+            problems.append(Problem(file, number, message))
+            continue
         if not isinstance(row, dict):
             problems.append(Problem(file, number, "each line must be a JSON object"))
             continue
         out.append((number, row))
     return out
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in a JSON value (a scalar is 0)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, level)
+            stack.extend(
+                (c, level + 1) for c in (node.values() if isinstance(node, dict) else node)
+            )
+    return deepest

@@ -5,6 +5,11 @@
 resolves every endpoint name, and reads ``jobs_from`` row files. It collects
 every problem and raises one ``InvalidInput`` listing them all, each with its
 file and line. Expanding entries into jobs is ``expand.py``'s work.
+
+Before anything is expanded, the jobs a spec will make are counted (matrix
+sizes times rows times repeat) and a spec over the cap (``run.max_jobs``, or
+``--max-jobs``) is refused, naming the matrix, job list or row file that
+explodes; a row file's rows are counted before they are parsed.
 """
 
 from __future__ import annotations
@@ -16,12 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from rhbatch import rows, yamlsrc
-from rhbatch.errors import InvalidInput, Problem, unknown_endpoint_message
+from rhbatch.errors import InvalidInput, Problem, UsageError, unknown_endpoint_message
 from rhbatch.models import Entry, Matrix, Point
 from rhbatch.schemas import Registry, describe, field_path, structure_errors
 
 RESERVED = ("id", "endpoint", "vars", "repeat", "matrix")
 DEFAULT_NAMING = "{id}/{n}.{ext}"
+# Defaults of the `run` settings that spec.schema.json leaves to the code.
+DEFAULT_MAX_JOBS = 1_000_000
+DEFAULT_MAX_DOWNLOAD_MB = 4096.0
+DEFAULT_DOWNLOAD_TIMEOUT = 3600.0  # real seconds, not scaled by --emulator
+DEFAULT_DOWNLOAD_MIN_RATE = 8.0  # KiB/s; 0 turns the check off
 
 
 @dataclass(slots=True)
@@ -42,29 +52,28 @@ class Spec:
     run: Mapping[str, Any]
     data: Mapping[str, Any]
     problems: list[Problem]  # found while loading; the jobs they spare are still expanded
+    max_jobs: int = DEFAULT_MAX_JOBS  # the cap in force
+    planned: int = 0  # the jobs the entries will expand to (matrix x repeat, summed)
 
 
-def load_spec(path: str | Path, registry: Registry) -> Spec:
+def load_spec(path: str | Path, registry: Registry, *, max_jobs: int | None = None) -> Spec:
     """Read and check one spec file.
 
     Problems that leave the jobs readable (an unknown top-level key, one bad job
     entry, a bad ``run`` setting) are kept in ``Spec.problems`` and the rest of
     the spec is still expanded, so that every problem is reported at once.
-    Problems that make expansion meaningless (bad defaults, matrix or endpoint)
-    raise InvalidInput.
+    Problems that make expansion meaningless (bad defaults, matrix or endpoint,
+    more jobs than ``max_jobs`` or else ``run.max_jobs``) raise InvalidInput.
     """
+    if max_jobs is not None and max_jobs < 1:
+        raise UsageError(f"--max-jobs must be at least 1, not {max_jobs}")
     path = Path(path)
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidInput([Problem(file, None, "no such spec file")]) from None
-    except IsADirectoryError:
-        raise InvalidInput([Problem(file, None, "is a directory, not a spec file")]) from None
-    except UnicodeDecodeError as exc:
-        raise InvalidInput([Problem(file, None, f"not UTF-8 text ({exc.reason})")]) from None
-    except OSError as exc:
-        raise InvalidInput([Problem(file, None, f"cannot read: {exc.strerror}")]) from None
+        text = rows.read_text(path)
+    except rows.FileProblem as exc:
+        message = "no such spec file" if exc.missing else exc.reason
+        raise InvalidInput([Problem(file, exc.line, message)]) from None
     data = yamlsrc.load(text, file)
     if data is None:
         raise InvalidInput([Problem(file, 1, "the spec is empty; start with `version: 1`")])
@@ -73,7 +82,7 @@ def load_spec(path: str | Path, registry: Registry) -> Spec:
     problems, broken = _structure(data, file, registry)
     if broken & _GLOBAL or "" in broken:
         raise InvalidInput(problems)
-    return _build(path, file, data, registry, problems, broken)
+    return _build(path, file, data, registry, problems, broken, max_jobs)
 
 
 # Parts of a spec without which no job can be expanded correctly.
@@ -176,9 +185,11 @@ def _build(
     registry: Registry,
     problems: list[Problem],
     broken: set[str],
+    max_jobs: int | None,
 ) -> Spec:
     base_dir = path.resolve().parent
     fatal: list[Problem] = []  # problems that leave nothing sensible to expand
+    cap = _Cap(data, max_jobs)
 
     def endpoint_of(raw: Any, where_file: str, line: int) -> str | None:
         found = registry.lookup(str(raw))
@@ -194,6 +205,10 @@ def _build(
             fatal.append(problems.pop())
     defaults = _plain_keys(data.get("defaults") or {})
     matrix = _matrix(data.get("matrix"), file, ["matrix"], fatal)
+    across = matrix.size if matrix else 1  # jobs per entry from the spec's matrix
+    if across > cap.most:
+        problem = Problem(file, data.line_of("matrix"), cap.message(across))
+        raise InvalidInput(_sorted([*problems, *fatal, problem], file))
 
     entries: list[Entry] = []
     for i, item in enumerate(data.get("jobs") or []):
@@ -227,13 +242,26 @@ def _build(
         listed = isinstance(sources, list)
         for k, source in enumerate(sources if listed else [sources]):
             line = line_at(data, ["jobs_from", k] if listed else ["jobs_from"]) or 1
-            entries.extend(rows.read_rows(source, base_dir, file, line, problems, endpoint_of))
+            try:
+                found = rows.read_rows(
+                    source, base_dir, file, line, problems, endpoint_of, cap.most // across
+                )
+            except rows.TooManyRows as exc:
+                problem = Problem(file, line, cap.message(exc.rows * across, at_least=True))
+                raise InvalidInput(_sorted([*problems, *fatal, problem], file)) from None
+            entries.extend(found)
     if not data.get("jobs") and sources is None:
         # No job list: the spec is one job made of its defaults (times matrix and repeat).
         entries.append(Entry(file=file, line=data.line, where="the spec", params={}, key_lines={}))
 
     if fatal:
         raise InvalidInput(_sorted(problems + fatal, file))
+    repeat = data.get("repeat") or 1
+    planned, culprit = _count(entries, data, file, across, repeat, cap.most)
+    if planned > cap.most:
+        where_file, line = culprit
+        problem = Problem(where_file, line, cap.message(planned))
+        raise InvalidInput(_sorted([*problems, problem], file))
     out = data.get("output") or {}
     return Spec(
         path=path,
@@ -246,13 +274,74 @@ def _build(
         vars=dict(data.get("vars") or {}),
         matrix=matrix,
         entries=entries,
-        repeat=data.get("repeat") or 1,
+        repeat=repeat,
         output_dir=out.get("dir"),
         naming=out.get("naming") or DEFAULT_NAMING,
         run=dict(data.get("run") or {}),
         data=data,
         problems=_sorted(problems, file),
+        max_jobs=cap.most,
+        planned=planned,
     )
+
+
+class _Cap:
+    """The most jobs a spec may make: ``--max-jobs``, else ``run.max_jobs``, else the default."""
+
+    def __init__(self, data: yamlsrc.Located, flag: int | None) -> None:
+        written = (data.get("run") or {}).get("max_jobs")
+        if flag is not None:
+            self.most, self.name = flag, "--max-jobs"
+        elif isinstance(written, (int, float)) and not isinstance(written, bool) and written >= 1:
+            self.most, self.name = int(written), "run.max_jobs"  # the schema saw it is whole
+        else:
+            self.most, self.name = DEFAULT_MAX_JOBS, "run.max_jobs"
+
+    def message(self, count: int, *, at_least: bool = False) -> str:
+        how = (
+            "pass a larger --max-jobs"
+            if self.name == "--max-jobs"
+            else "raise run.max_jobs or pass --max-jobs"
+        )
+        return (
+            f"this spec expands to {'at least ' if at_least else ''}{count:,} jobs, "
+            f"more than {self.name} ({self.most:,}); {how} if you mean it"
+        )
+
+
+def _count(
+    entries: list[Entry], data: yamlsrc.Located, file: str, across: int, repeat: int, cap: int
+) -> tuple[int, tuple[str, int]]:
+    """The jobs the entries expand to, and where to point if that is more than ``cap``:
+    when one entry is too many alone, its largest factor (the spec's matrix, its own
+    matrix, its repeat); else the matrix, job list or row files that add up to it."""
+    total, most = 0, 0
+    biggest: Entry | None = None
+    made = {False: 0, True: 0}  # jobs from `jobs` entries, and from rows
+    entries_of = {False: 0, True: 0}
+    for entry in entries:
+        n = across * (entry.matrix.size if entry.matrix else 1) * (entry.repeat or repeat)
+        total += n
+        made[entry.row] += n
+        entries_of[entry.row] += 1
+        if n > most:
+            biggest, most = entry, n
+    if biggest is not None and most > cap:
+        factors = [
+            (across, (file, data.line_of("matrix"))),
+            (biggest.matrix.size if biggest.matrix else 1, (file, biggest.line_of("matrix"))),
+            (
+                biggest.repeat or repeat,
+                (biggest.file, biggest.line_of("repeat"))
+                if biggest.repeat
+                else (file, data.line_of("repeat")),
+            ),
+        ]
+        return total, max(factors, key=lambda f: f[0])[1]  # the first of equals
+    rows = made[True] > made[False]
+    if across > entries_of[rows]:
+        return total, (file, data.line_of("matrix"))
+    return total, (file, data.line_of("jobs_from" if rows else "jobs"))
 
 
 def _sorted(problems: list[Problem], file: str) -> list[Problem]:

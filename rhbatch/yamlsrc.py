@@ -5,6 +5,10 @@ dict and every sequence a ``LocatedList``; both know the line (1-based) of
 themselves and of each key or item, so that a problem deep in a spec can name
 its line. Duplicate keys are errors (YAML allows the last one to win silently,
 which hides typos), and syntax errors become a ``Problem`` with line and column.
+
+Work stays bounded: nesting deeper than ``MAX_DEPTH`` is refused while the
+document is built, and a document that uses aliases (``*name``) is refused if
+they make it stand for more than ``MAX_VALUES`` values (the "billion laughs").
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from rhbatch.errors import InvalidInput, Problem
 
 # libyaml's parser when present; construction stays in Python either way.
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_DEPTH = 64  # mappings and lists inside each other
+MAX_VALUES = 10_000_000  # values a document stands for, counting each alias in full
 
 
 class Located(dict[str, Any]):
@@ -55,8 +61,25 @@ class _DuplicateKey(Exception):
         self.key, self.line, self.first = key, line, first
 
 
+class _TooDeep(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
 class _Loader(_BaseLoader):  # type: ignore[misc]
-    pass
+    depth = 0
+    aliases = False  # set when a node is used twice: its size must be counted
+
+    def child(self, node: yaml.Node) -> Any:
+        if node in self.constructed_objects:
+            self.aliases = True
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise _TooDeep(node.start_mark.line + 1)
+            return self.construct_object(node, deep=True)
+        finally:
+            self.depth -= 1
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Iterator[Located]:
@@ -66,7 +89,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Iterator[Loca
     loader.flatten_mapping(node)  # merged (<<) pairs come first; own keys may override them
     seen: set[str] = set()
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
+        key = loader.child(key_node)
         line = key_node.start_mark.line + 1
         if not isinstance(key, str):
             key = str(key)  # YAML allows 1: or true: as keys; specs only use strings
@@ -74,7 +97,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Iterator[Loca
             if key in seen:
                 raise _DuplicateKey(key, line, out.key_lines[key])
             seen.add(key)
-        out[key] = loader.construct_object(value_node, deep=True)
+        out[key] = loader.child(value_node)
         out.key_lines[key] = line
 
 
@@ -82,7 +105,7 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> Iterator[Lo
     out = LocatedList(node.start_mark.line + 1)
     yield out
     for child in node.value:
-        out.append(loader.construct_object(child, deep=True))
+        out.append(loader.child(child))
         out.item_lines.append(child.start_mark.line + 1)
 
 
@@ -96,8 +119,14 @@ _Loader.add_constructor(
 
 def load(text: str, file: str) -> Any:
     """Parse one YAML document, keeping positions; raise InvalidInput on bad YAML."""
+    loader = _Loader(text)  # derives from SafeLoader
     try:
-        return yaml.load(text, Loader=_Loader)  # _Loader derives from SafeLoader
+        data = loader.get_single_data()
+    except _TooDeep as exc:
+        message = f"nested more than {MAX_DEPTH} levels deep; a spec needs far fewer"
+        raise InvalidInput([Problem(file, exc.line, message)]) from None
+    except RecursionError:
+        raise InvalidInput([Problem(file, None, "nested too deeply")]) from None
     except _DuplicateKey as exc:
         problem = Problem(
             file,
@@ -111,6 +140,8 @@ def load(text: str, file: str) -> Any:
         what = exc.problem or exc.context or "invalid YAML"
         if exc.context and exc.problem:
             what = f"{exc.problem} ({exc.context})"
+        if "recursive node" in what:
+            what = "an alias (*name) inside its own anchor (&name) makes the value endless"
         problem = Problem(
             file,
             mark.line + 1 if mark else None,
@@ -120,3 +151,34 @@ def load(text: str, file: str) -> Any:
         raise InvalidInput([problem]) from None
     except yaml.YAMLError as exc:
         raise InvalidInput([Problem(file, None, f"YAML error: {exc}")]) from None
+    finally:
+        loader.dispose()
+    if loader.aliases:
+        _check_size(data, file)
+    return data
+
+
+def _check_size(data: Any, file: str) -> None:
+    """Refuse a document whose aliases make it stand for more than MAX_VALUES values.
+
+    Each distinct mapping or list is visited once (aliases share them), so this
+    costs as much as the text, however much the aliases multiply it.
+    """
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(data, False)]
+    while stack:
+        node, done = stack.pop()
+        children = list(node.values()) if isinstance(node, dict) else node
+        if not done:
+            if id(node) not in sizes:
+                stack.append((node, True))
+                stack.extend((c, False) for c in children if isinstance(c, (dict, list)))
+            continue
+        total = 1 + sum(sizes[id(c)] if isinstance(c, (dict, list)) else 1 for c in children)
+        sizes[id(node)] = total
+        if total > MAX_VALUES:
+            message = (
+                f"through its aliases (*name) this YAML stands for more than {MAX_VALUES:,} "
+                "values; write the values out, or use a matrix"
+            )
+            raise InvalidInput([Problem(file, getattr(node, "line", None), message)])

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from rhbatch.check import Report, check_spec
-from rhbatch.errors import InvalidInput
+from rhbatch.errors import InvalidInput, UsageError
 from rhbatch.models import Job
 from rhbatch.schemas import registry
 
@@ -350,3 +353,247 @@ def test_no_jobs_means_one_job_of_defaults(write: Write) -> None:
     """A spec with only defaults and a matrix makes one job per combination."""
     found = jobs(write, HEAD + "defaults: {prompt: 'a {x}'}\nmatrix:\n  x: [1, 2]\n")
     assert [j.params["prompt"] for j in found] == ["a 1", "a 2"]
+
+
+# --- row files: regular, bounded, UTF-8 ---------------------------------------------------
+
+
+def test_jobs_from_utf8_with_bom(write: Write, tmp_path: Path) -> None:
+    """A UTF-8 byte order mark (as spreadsheets write it) is dropped, not read as a column name."""
+    (tmp_path / "rows.csv").write_bytes(b"\xef\xbb\xbfprompt\na fox\n")
+    found = jobs(write, HEAD + "jobs_from: rows.csv\n")
+    assert [j.params["prompt"] for j in found] == ["a fox"]
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (
+            b"prompt\ncaf\xe9 au lait\n",
+            "rows.csv:2: not UTF-8 text (byte 0xe9 at column 4); save the file as UTF-8",
+        ),
+        (
+            "prompt\nok\n".encode("utf-16"),
+            "rows.csv:1: UTF-16 text, not UTF-8; save the file as UTF-8",
+        ),
+        (
+            "prompt\nok\n".encode("utf-16-le"),
+            "rows.csv:1: a NUL byte at column 2 (UTF-16 text?); save the file as UTF-8",
+        ),
+        (
+            "prompt\nok\n".encode("utf-32"),
+            "rows.csv:1: UTF-32 text, not UTF-8; save the file as UTF-8",
+        ),
+    ],
+)
+def test_jobs_from_bad_encoding(write: Write, tmp_path: Path, data: bytes, problem: str) -> None:
+    """A row file that is not UTF-8 is one problem with its line, not a traceback."""
+    (tmp_path / "rows.csv").write_bytes(data)
+    report = expand(write, HEAD + "jobs_from: rows.csv\n")
+    assert [p.render() for p in report.problems] == [problem]
+
+
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [
+        ("pipe.csv", "'pipe.csv' is a named pipe (FIFO), not a regular file"),
+        ("folder.csv", "'folder.csv' is a directory, not a regular file"),
+        ("{path: /dev/zero, format: csv}", "'/dev/zero' is a character device, not a regular file"),
+        (
+            "huge.csv",
+            "'huge.csv' is 256.0 MiB; rhbatch reads files of at most 256 MiB",
+        ),
+    ],
+)
+def test_jobs_from_must_be_a_regular_file_of_bounded_size(
+    write: Write, tmp_path: Path, source: str, problem: str
+) -> None:
+    """FIFOs, directories and devices are refused from their stat (a FIFO would block the
+    read), and a file over 256 MiB before it is read."""
+    os.mkfifo(tmp_path / "pipe.csv")
+    (tmp_path / "folder.csv").mkdir()
+    with (tmp_path / "huge.csv").open("wb") as fh:
+        fh.truncate(256 * 1024 * 1024 + 1)  # sparse: costs no disk
+    report = expand(write, HEAD + f"jobs_from: {source}\n")
+    assert [p.render() for p in report.problems] == [f"s.yaml:3: jobs_from: {problem}"]
+
+
+def test_row_repeat_is_bounded(write: Write) -> None:
+    """A row's repeat is 1 to 10,000, as in a spec; a number too big for any batch is refused."""
+    write("rows.csv", "prompt,repeat\na,99999999999999999999\nb,0\nc,²\n")
+    report = expand(write, HEAD + "jobs_from: rows.csv\n")
+    assert [p.render() for p in report.problems] == [
+        "rows.csv:2: repeat: must be a whole number from 1 to 10,000, not '99999999999999999999'",
+        "rows.csv:3: repeat: must be a whole number from 1 to 10,000, not '0'",
+        "rows.csv:4: repeat: must be a whole number from 1 to 10,000, not '²'",
+    ]
+
+
+def test_jsonl_row_nested_too_deeply(write: Write) -> None:
+    """A JSON Lines row nested beyond any use is refused, however deep (no RecursionError)."""
+    write("rows.jsonl", '{"prompt": "a", "x": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    report = expand(write, HEAD + "jobs_from: rows.jsonl\n")
+    assert [p.render() for p in report.problems] == [
+        "rows.jsonl:1: nested more than 64 levels deep; a job needs far fewer"
+    ]
+
+
+# --- the job cap: counted before anything is expanded -------------------------------------
+
+AXIS = "[" + ", ".join(str(i) for i in range(40)) + "]"
+EXPLODING = (
+    HEAD
+    + "defaults: {prompt: 'x {a} {b} {c} {d} {e} {f}'}\n"
+    + "matrix:\n"
+    + "".join(f"  {k}: {AXIS}\n" for k in "abcdef")
+)
+
+
+def refused(write: Write, body: str, **kwargs: int) -> list[str]:
+    write("s.yaml", body)
+    with pytest.raises(InvalidInput) as info:
+        check_spec("s.yaml", registry(), **kwargs)
+    return [p.render() for p in info.value.problems]
+
+
+def test_huge_matrix_is_refused_at_once(write: Write) -> None:
+    """40^6 combinations are counted, not made: refused in well under a second, in little
+    memory, at the matrix's line."""
+    write("s.yaml", EXPLODING)
+    tracemalloc.start()
+    began = time.perf_counter()
+    with pytest.raises(InvalidInput) as info:
+        check_spec("s.yaml", registry())
+    seconds = time.perf_counter() - began
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert [p.render() for p in info.value.problems] == [
+        "s.yaml:4: this spec expands to 4,096,000,000 jobs, more than run.max_jobs (1,000,000); "
+        "raise run.max_jobs or pass --max-jobs if you mean it"
+    ]
+    assert seconds < 0.5
+    assert peak < 20 * 1024 * 1024
+
+
+def test_max_jobs_flag_wins_over_the_spec(write: Write) -> None:
+    """--max-jobs (check_spec's max_jobs) overrides run.max_jobs, both ways."""
+    body = (
+        HEAD
+        + "run: {max_jobs: 1}\nmatrix:\n  ratio: ['16:9', '9:16', '1:1']\njobs:\n  - prompt: p\n"
+    )
+    assert refused(write, body) == [
+        "s.yaml:4: this spec expands to 3 jobs, more than run.max_jobs (1); "
+        "raise run.max_jobs or pass --max-jobs if you mean it"
+    ]
+    assert check_spec("s.yaml", registry(), max_jobs=3).jobs == 3
+    assert refused(write, body, max_jobs=2) == [
+        "s.yaml:4: this spec expands to 3 jobs, more than --max-jobs (2); "
+        "pass a larger --max-jobs if you mean it"
+    ]
+
+
+def test_max_jobs_flag_must_be_positive(write: Write) -> None:
+    """--max-jobs 0 is a usage error, not a cap nothing passes."""
+    write("s.yaml", HEAD + "jobs:\n  - prompt: p\n")
+    with pytest.raises(UsageError, match="--max-jobs must be at least 1, not 0"):
+        check_spec("s.yaml", registry(), max_jobs=0)
+
+
+def test_repeat_times_matrix_points_at_the_larger_factor(write: Write) -> None:
+    """repeat 10,000 over a 2-value matrix: the repeat line is where the jobs come from."""
+    body = HEAD + "matrix:\n  ratio: ['16:9', '9:16']\njobs:\n  - prompt: p\n    repeat: 10000\n"
+    assert refused(write, body, max_jobs=100) == [
+        "s.yaml:7: this spec expands to 20,000 jobs, more than --max-jobs (100); "
+        "pass a larger --max-jobs if you mean it"
+    ]
+
+
+def test_job_matrix_is_counted(write: Write) -> None:
+    """A job's own matrix multiplies with the spec's: the job's matrix line is named."""
+    body = (
+        HEAD
+        + "matrix:\n  ratio: ['16:9', '9:16']\n"
+        + "jobs:\n  - prompt: 'p {take}'\n    matrix:\n      take: "
+        + AXIS
+        + "\n"
+    )
+    assert refused(write, body, max_jobs=50) == [
+        "s.yaml:7: this spec expands to 80 jobs, more than --max-jobs (50); "
+        "pass a larger --max-jobs if you mean it"
+    ]
+
+
+def test_many_small_jobs_point_at_the_job_list(write: Write) -> None:
+    """No job is too many alone; together they are: the `jobs:` line is named."""
+    body = HEAD + "jobs:\n" + "".join(f"  - prompt: p{i}\n" for i in range(5))
+    assert refused(write, body, max_jobs=4) == [
+        "s.yaml:3: this spec expands to 5 jobs, more than --max-jobs (4); "
+        "pass a larger --max-jobs if you mean it"
+    ]
+
+
+def test_rows_are_counted_before_they_are_parsed(write: Write) -> None:
+    """A row file with more rows than the cap allows (times the matrix) is refused before
+    its rows become jobs; repeat columns could only add, so the count is a floor."""
+    write("rows.csv", "prompt\n" + "".join(f"p{i}\n" for i in range(30)))
+    body = HEAD + "matrix:\n  ratio: ['16:9', '9:16']\njobs_from: rows.csv\n"
+    assert refused(write, body, max_jobs=50) == [
+        "s.yaml:5: this spec expands to at least 60 jobs, more than --max-jobs (50); "
+        "pass a larger --max-jobs if you mean it"
+    ]
+
+
+def test_row_repeat_column_is_counted(write: Write) -> None:
+    """Rows within the cap whose repeat column takes the batch over it: the row is named."""
+    write("rows.csv", "prompt,repeat\na,1\nb,5000\n")
+    assert refused(write, HEAD + "jobs_from: rows.csv\n", max_jobs=1000) == [
+        "rows.csv:3: this spec expands to 5,001 jobs, more than --max-jobs (1,000); "
+        "pass a larger --max-jobs if you mean it"
+    ]
+
+
+def test_cap_counts_exactly_what_expansion_makes(write: Write) -> None:
+    """At the cap exactly, the spec passes: the count and the expansion agree."""
+    write("rows.csv", "prompt,repeat\na,2\nb,\n")
+    body = (
+        HEAD
+        + "repeat: 3\nmatrix:\n  ratio: ['16:9', '9:16']\njobs:\n  - prompt: j\n    matrix: {duration: ['4', '5']}\njobs_from: rows.csv\n"
+    )
+    write("s.yaml", body)
+    report = check_spec("s.yaml", registry(), max_jobs=2 * 3 * 2 + 2 * 2 + 2 * 3)
+    assert report.problems == []
+    assert report.jobs == report.spec.planned == 22
+
+
+# --- YAML that would make unbounded work ----------------------------------------------------
+
+
+def test_alias_bomb_is_refused(write: Write) -> None:
+    """Nested aliases standing for 10^9 values are refused from a count of the distinct
+    nodes, without ever walking the expansion."""
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 10):
+        name, prev = chr(97 + i), chr(96 + i)
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
+    body = "version: 1\nvars:\n" + "".join(f"  {line}\n" for line in lines)
+    problems = refused(write, body)
+    assert problems == [
+        "s.yaml:9: through its aliases (*name) this YAML stands for more than 10,000,000 "
+        "values; write the values out, or use a matrix"
+    ]
+
+
+def test_deep_nesting_is_refused(write: Write) -> None:
+    """A spec nested 900 levels deep is a problem at its line, not a RecursionError."""
+    body = "version: 1\nvars:\n  x: " + "[" * 900 + "]" * 900 + "\n"
+    assert refused(write, body) == [
+        "s.yaml:3: nested more than 64 levels deep; a spec needs far fewer"
+    ]
+
+
+def test_recursive_alias_is_refused(write: Write) -> None:
+    """An alias inside its own anchor would be an endless value."""
+    assert refused(write, "version: 1\nvars:\n  x: &x [*x]\n") == [
+        "s.yaml:3:6: YAML syntax error: an alias (*name) inside its own anchor (&name) makes "
+        "the value endless"
+    ]

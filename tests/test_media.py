@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -78,7 +79,107 @@ def test_urls_are_not_fetched() -> None:
     """URLs pass without network; an incomplete one does not."""
     files = LocalFiles(Path("/nonexistent"))
     assert files.check("https://example.com/a.jpg", IMAGES) is None
-    assert files.check("https://", IMAGES) == "'https://' is not a complete URL"
+    assert files.check("https://", IMAGES) == "'https://' is not a complete URL (it has no host)"
     assert files.check("data:video/mp4;base64,AA", IMAGES) == (
         "a data: URI here must hold image (data:image/...)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (
+            "https://exa mple.com/a.jpg",
+            "contains spaces or control characters (write a space as %20)",
+        ),
+        (
+            "https://example.com/a\n.jpg",
+            "contains spaces or control characters (write a space as %20)",
+        ),
+        ("https://example.com:99999/a.jpg", "has an invalid port; ports are 1 to 65535"),
+        ("https://example.com:0/a.jpg", "has an invalid port; ports are 1 to 65535"),
+        ("https://example.com:http/a.jpg", "has an invalid port; ports are 1 to 65535"),
+        ("http:///a.jpg", "is not a complete URL (it has no host)"),
+        ("https://[::1/a.jpg", "is not a valid URL (Invalid IPv6 URL)"),
+    ],
+)
+def test_urls_that_no_server_can_fetch(value: str, reason: str) -> None:
+    """A URL with a space, a bad port or no host is refused before it is sent."""
+    assert LocalFiles(Path("/nonexistent")).check(value, IMAGES) == f"{value!r} {reason}"
+
+
+def test_data_uris_are_checked_for_form_and_size() -> None:
+    """A data: URI must have its comma, base64 that is base64, and fit the size limit."""
+    files = LocalFiles(Path("/nonexistent"))
+    assert files.check("data:image/png;base64,iVBORw0KGgo=", IMAGES) is None
+    assert files.check("data:image/png;base64", IMAGES) == (
+        "'data:image/png;base64' is not a complete data: URI (data:image/...;base64,...)"
+    )
+    assert files.check("data:image/png;base64,%%%", IMAGES) == (
+        "the data: URI is marked base64 but its data is not base64"
+    )
+    big = "data:image/png;base64," + "A" * (2 * MB)
+    assert files.check(big, IMAGES) == "the data: URI holds 1.5 MB; at most 1 MB allowed"
+
+
+def test_asset_reference_needs_an_id() -> None:
+    """asset:// alone names nothing."""
+    files = LocalFiles(Path("/nonexistent"))
+    assert files.check("asset://", IMAGES) == "'asset://' is not a complete asset:// reference"
+    assert files.check("asset://abc123", IMAGES) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["file:///etc/passwd", "ftp://example.com/a.jpg", "javascript:alert(1)", "s3://bucket/a.jpg"],
+)
+def test_other_url_schemes_are_refused(value: str) -> None:
+    """Only http(s), data: and asset:// are URLs RunningHub takes; the rest are refused."""
+    assert LocalFiles(Path("/nonexistent")).check(value, IMAGES) == (
+        f"{value!r}: only http(s) URLs, data: URIs, asset:// references or local file paths "
+        "are accepted"
+    )
+
+
+def test_fifo_is_refused_without_opening_it(tmp_path: Path) -> None:
+    """A named pipe is refused from its stat; opening it would block until a writer came."""
+    os.mkfifo(tmp_path / "pipe.png")
+    assert LocalFiles(tmp_path).check("pipe.png", IMAGES) == (
+        "'pipe.png' is a named pipe (FIFO), not a regular file"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("/dev/zero", "'/dev/zero' is a character device, not a regular file"),
+        ("refs", "'refs' is a directory, not a regular file"),
+        ("a\0.png", "'a\\x00.png' is not a usable path: it contains a NUL character"),
+        ("a.png/b.png", "no such file (looked at {tmp}/a.png/b.png)"),
+    ],
+)
+def test_special_paths_are_refused(tmp_path: Path, value: str, reason: str) -> None:
+    """Devices, directories, NUL bytes and paths through a file are refused with a reason."""
+    (tmp_path / "refs").mkdir()
+    (tmp_path / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 10)
+    assert LocalFiles(tmp_path).check(value, IMAGES) == reason.format(tmp=tmp_path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_file(tmp_path: Path) -> None:
+    """A file without read permission is refused at validation, not at upload."""
+    path = tmp_path / "a.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 10)
+    path.chmod(0)
+    assert (
+        LocalFiles(tmp_path).check("a.png", IMAGES) == "'a.png' cannot be read: permission denied"
+    )
+
+
+def test_unrecognised_file_without_extension(tmp_path: Path) -> None:
+    """Neither content nor extension tells the format: said so, with what is accepted."""
+    (tmp_path / "notes").write_bytes(b"plain text")
+    assert LocalFiles(tmp_path).check("notes", IMAGES) == (
+        "'notes': its format is not recognised, by content or by extension; "
+        "accepted: JPG, JPEG, PNG"
     )

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import yaml
 
+from rhbatch import credentials
+from rhbatch.errors import UsageError
 from rhbatch.schemas import registry
 from tests.conftest import DOC_BODIES, ROOT, Result
 
@@ -345,3 +349,255 @@ def test_unknown_placeholder_in_naming(cli: Cli, write: Write) -> None:
         "n.yaml:5: job 1 (id a): output.naming: {mood} in output.naming is not {id}, {n}, "
         "{ext}, {endpoint}, {index} or a parameter of this job"
     ]
+
+
+# --- input files: regular, bounded, UTF-8 ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (
+            b"version: 1\nname: caf\xe9\n",
+            "s.yaml:2: not UTF-8 text (byte 0xe9 at column 10); save the file as UTF-8",
+        ),
+        (
+            "version: 1\n".encode("utf-16"),
+            "s.yaml:1: UTF-16 text, not UTF-8; save the file as UTF-8",
+        ),
+        (
+            "version: 1\n".encode("utf-16-be"),
+            "s.yaml:1: a NUL byte at column 1 (UTF-16 text?); save the file as UTF-8",
+        ),
+    ],
+)
+def test_spec_in_another_encoding(
+    cli: Cli, write: Write, tmp_path: Path, data: bytes, problem: str
+) -> None:
+    """A spec that is not UTF-8 is one problem with its line."""
+    (tmp_path / "s.yaml").write_bytes(data)
+    result = cli("validate", "s.yaml")
+    assert result.code == 2
+    assert result.problems == [problem]
+
+
+def test_spec_with_utf8_bom(cli: Cli, write: Write, tmp_path: Path) -> None:
+    """A UTF-8 byte order mark is fine."""
+    (tmp_path / "s.yaml").write_bytes(
+        b"\xef\xbb\xbfversion: 1\nendpoint: seedance-2.0/multimodal-video\njobs: [{prompt: x}]\n"
+    )
+    assert cli("validate", "s.yaml").code == 0
+
+
+def test_spec_that_is_not_a_regular_file(cli: Cli, write: Write, tmp_path: Path) -> None:
+    """A FIFO, a device or a directory named as a spec is refused from its stat, at once."""
+    os.mkfifo(tmp_path / "pipe.yaml")
+    (tmp_path / "dir.yaml").mkdir()
+    result = cli("validate", "pipe.yaml", "/dev/zero", "dir.yaml")
+    assert result.code == 2
+    assert result.err.splitlines()[::2] == [
+        "pipe.yaml: is a named pipe (FIFO), not a regular file",
+        "/dev/zero: is a character device, not a regular file",
+        "dir.yaml: is a directory, not a regular file",
+    ]
+
+
+# --- output paths: refused before paying for results that could not be saved ---------------
+
+HEAD = "version: 1\nendpoint: seedance-2.0/multimodal-video\n"
+
+
+def naming_spec(
+    write: Write, naming: str, jobs: str = "  - {id: a, prompt: x}\n  - {id: b, prompt: y}\n"
+) -> None:
+    write("n.yaml", HEAD + "jobs:\n" + jobs + f"output:\n  naming: {json.dumps(naming)}\n")
+
+
+@pytest.mark.parametrize(
+    ("naming", "problem"),
+    [
+        ("../x/{id}.{ext}", "it has an empty, '.' or '..' component"),
+        ("/tmp/{id}.{ext}", "it is absolute"),
+        ("C:\\x\\{id}.{ext}", "it names a drive"),
+        ("{id}//{n}.{ext}", "it has an empty, '.' or '..' component"),
+        ("{id}/./{n}.{ext}", "it has an empty, '.' or '..' component"),
+        ("{id}/\x07{n}.{ext}", "it contains a control character"),
+        ("x" * 201 + "/{id}.{ext}", "a component is longer than 200 characters"),
+        (
+            ".rhbatch/{id}.{ext}",
+            "it is one of rhbatch's own files (.rhbatch/, manifest.jsonl, run.json)",
+        ),
+        ("run.json", "it is one of rhbatch's own files (.rhbatch/, manifest.jsonl, run.json)"),
+    ],
+)
+def test_naming_outside_the_output_directory(
+    cli: Cli, write: Write, naming: str, problem: str
+) -> None:
+    """A naming whose own text leaves the output directory is one problem at its line."""
+    naming_spec(write, naming)
+    result = cli("validate", "n.yaml")
+    assert result.code == 2
+    assert result.problems == [
+        f"n.yaml:7: output.naming: {naming!r} is not a path inside the output directory: {problem}"
+    ]
+
+
+def test_naming_that_leaves_through_a_value(cli: Cli, write: Write) -> None:
+    """A value that fills the naming with '..' is a problem of that job only."""
+    naming_spec(
+        write, "{prompt}/{id}.{ext}", "  - {id: a, prompt: '..'}\n  - {id: b, prompt: ok}\n"
+    )
+    result = cli("validate", "n.yaml")
+    assert result.problems == [
+        "n.yaml:7: job 1 (id a): output.naming: gives '../a.mp4' for this job, which is not a "
+        "path inside the output directory: it has an empty, '.' or '..' component"
+    ]
+
+
+def test_naming_with_an_overlong_value(cli: Cli, write: Write) -> None:
+    """A 300-character prompt makes a 300-character file name: refused, shown shortened."""
+    naming_spec(write, "{prompt}.{ext}", "  - {id: a, prompt: " + "p" * 300 + "}\n")
+    result = cli("validate", "n.yaml")
+    assert result.problems == [
+        "n.yaml:6: job 1 (id a): output.naming: gives '" + "p" * 77 + "...' for this job, which "
+        "is not a path inside the output directory: a component is longer than 200 characters"
+    ]
+
+
+def test_naming_with_unbalanced_braces(cli: Cli, write: Write) -> None:
+    """A naming that is not a template at all is said once."""
+    naming_spec(write, "{id/{n}.{ext}")
+    result = cli("validate", "n.yaml")
+    assert result.problems == [
+        "n.yaml:7: output.naming: unexpected '{' in field name in '{id/{n}.{ext}'; "
+        "write {{ and }} for literal braces"
+    ]
+
+
+def test_naming_with_a_list_parameter(cli: Cli, write: Write) -> None:
+    """A list cannot name a file; without this check the job would fail after it was paid."""
+    naming_spec(
+        write,
+        "{imageUrls}/{id}.{ext}",
+        "  - {id: a, prompt: x, imageUrls: ['https://e.com/a.png']}\n",
+    )
+    result = cli("validate", "n.yaml")
+    assert result.problems == [
+        "n.yaml:6: job 1 (id a): output.naming: {imageUrls} in output.naming is a list or "
+        "mapping for this job; only text, numbers and true/false can name a file"
+    ]
+
+
+def test_colliding_output_paths(cli: Cli, write: Write) -> None:
+    """Two jobs whose first results would land on one path: both jobs and lines named,
+    and jobs of one entry that all collide are one problem with a count."""
+    write(
+        "n.yaml",
+        HEAD
+        + "matrix:\n  ratio: ['16:9', '9:16', '1:1']\n"
+        + "jobs:\n  - {id: 'a-{ratio}', prompt: x}\n  - {id: 'b-{ratio}', prompt: y, resolution: 720p}\n"
+        + "output:\n  naming: '{resolution}/{n}.{ext}'\n",
+    )
+    result = cli("validate", "n.yaml")
+    assert result.problems == [
+        "n.yaml:6: job 2 (id a-9-16) and 1 more: output.naming: its first result would be "
+        "written to '720p/1.mp4', the same file as job 1's (id a-16-9, line 6); make "
+        "output.naming tell them apart, e.g. with {id}",
+        "n.yaml:7: job 4 (id b-16-9) and 2 more: output.naming: its first result would be "
+        "written to '720p/1.mp4', the same file as job 1's (id a-16-9, line 6); make "
+        "output.naming tell them apart, e.g. with {id}",
+    ]
+
+
+def test_ids_that_differ_only_in_case(cli: Cli, write: Write) -> None:
+    """'Shot' and 'shot' are one directory on macOS and Windows: refused everywhere."""
+    write("n.yaml", HEAD + "jobs:\n  - {id: shot, prompt: x}\n  - {id: Shot, prompt: y}\n")
+    result = cli("validate", "n.yaml")
+    assert result.problems == [
+        "n.yaml:5: job 2 (id Shot): output.naming: its first result would be written to "
+        "'Shot/1.mp4' and job 1's (id shot, line 4) to 'shot/1.mp4': one file where letter case "
+        "does not count (macOS, Windows); make the ids or output.naming differ in more than "
+        "letter case"
+    ]
+
+
+def test_output_type_sets_the_first_extension(cli: Cli, write: Write) -> None:
+    """The first result's extension follows the endpoint's output type: a video job and an
+    image job both named 'all.{ext}' write all.mp4 and all.png, which do not collide."""
+    write(
+        "n.yaml",
+        "version: 1\njobs:\n"
+        "  - {id: v, endpoint: seedance-2.0/multimodal-video, prompt: x}\n"
+        "  - {id: i, endpoint: wan-2.5-preview/text-to-image, prompt: x, size: 1280*1280}\n"
+        "output:\n  naming: 'all.{ext}'\n",
+    )
+    assert cli("validate", "n.yaml").code == 0
+
+
+# --- the base URL -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://example.com", "--base-url 'ftp://example.com' must start with http:// or https://"),
+        ("www.runninghub.ai", "--base-url 'www.runninghub.ai' must start with http:// or https://"),
+        ("https://", "--base-url 'https://' is not a complete URL (it has no host)"),
+        ("https://:8080", "--base-url 'https://:8080' is not a complete URL (it has no host)"),
+        (
+            "https://example.com:99999",
+            "--base-url 'https://example.com:99999' has an invalid port; ports are 1 to 65535",
+        ),
+        (
+            "https://example.com:0",
+            "--base-url 'https://example.com:0' has an invalid port; ports are 1 to 65535",
+        ),
+        (
+            "https://example.com/?a=1",
+            "--base-url 'https://example.com/?a=1' must not have a query (?...) or a fragment (#...)",
+        ),
+        (
+            "https://example.com#top",
+            "--base-url 'https://example.com#top' must not have a query (?...) or a fragment (#...)",
+        ),
+        (
+            "https://exa mple.com",
+            "--base-url 'https://exa mple.com' contains spaces or control characters (write a space as %20)",
+        ),
+        (
+            "https://example.com/\x1b[2J",
+            "--base-url 'https://example.com/\\x1b[2J' contains spaces or control characters (write a space as %20)",
+        ),
+        (
+            "https://user:s3cret@example.com",
+            "--base-url 'https://***@example.com' must not hold a user name or password; the API "
+            "key goes in $RUNNINGHUB_API_KEY (or the variable named by --api-key-env)",
+        ),
+        (
+            "https://u:s3cret@exa mple.com",
+            "--base-url 'https://***@exa mple.com' contains spaces or control characters (write a space as %20)",
+        ),
+        (
+            "u:s3cret@example.com",
+            "--base-url '***@example.com' must start with http:// or https://",
+        ),
+    ],
+)
+def test_bad_base_url(url: str, message: str) -> None:
+    """A base URL is checked like any other input (exit 2), and a password is never shown."""
+    with pytest.raises(UsageError) as info:
+        credentials.base_url(url, {})
+    assert str(info.value) == message
+    assert info.value.exit_code == 2
+    assert "s3cret" not in str(info.value)
+
+
+def test_base_url_from_the_environment() -> None:
+    """$RUNNINGHUB_BASE_URL is checked the same way, and named as the source."""
+    with pytest.raises(UsageError, match=r"^\$RUNNINGHUB_BASE_URL 'https://\*\*\*@h' must not"):
+        credentials.base_url(None, {"RUNNINGHUB_BASE_URL": "https://k:pw@h"})
+    assert credentials.base_url(None, {"RUNNINGHUB_BASE_URL": " http://127.0.0.1:8484/ "}) == (
+        "http://127.0.0.1:8484"
+    )
+    assert credentials.base_url("https://proxy.example/rh/", {}) == "https://proxy.example/rh"
+    assert credentials.base_url(None, {}) == credentials.DEFAULT_BASE_URL

@@ -18,10 +18,12 @@ from rhbatch.table import render, shorten, terminal_width
 
 def run(args: argparse.Namespace) -> int:
     reg = registry()
-    report = check_spec(args.spec, reg, keep=0 if args.json else max(args.limit, 0))
+    report = check_spec(
+        args.spec, reg, keep=0 if args.json else max(args.limit, 0), max_jobs=args.max_jobs
+    )
     require_valid(report)
     if args.json:
-        _json(args.spec, reg, report)
+        _json(args.spec, reg, report, args.max_jobs)
     else:
         _text(reg, report, args.limit)
     return EXIT_OK
@@ -31,7 +33,7 @@ def job_record(job: Job) -> dict[str, Any]:
     return {"index": job.index, "id": job.id, "endpoint": job.endpoint, "params": job.params}
 
 
-def _json(path: str, reg: Registry, report: Report) -> None:
+def _json(path: str, reg: Registry, report: Report, max_jobs: int | None) -> None:
     """A JSON document with the summary and every job, written as jobs stream by."""
     out = sys.stdout
     head = _summary(reg, report)
@@ -45,7 +47,9 @@ def _json(path: str, reg: Registry, report: Report) -> None:
         )
         first = False
 
-    check_spec(path, reg, on_job=write)  # a second pass: nothing was printed for an invalid spec
+    check_spec(
+        path, reg, on_job=write, max_jobs=max_jobs
+    )  # a second pass: nothing was printed for an invalid spec
     out.write("\n  ]\n}\n")
 
 

@@ -15,7 +15,7 @@ def run(args: argparse.Namespace) -> int:
     code = EXIT_OK
     for path in args.specs:
         try:
-            report = check_spec(path, registry())
+            report = check_spec(path, registry(), max_jobs=args.max_jobs)
         except InvalidInput as exc:
             print_problems(exc.problems, args.max_problems)
             print(
