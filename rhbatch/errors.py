@@ -9,10 +9,14 @@
     ├── FatalError               the run cannot go on (exit 3)
     │   ├── AuthError            the API key is missing or rejected
     │   ├── FundsError           the account cannot pay for more tasks
+    │   ├── Unreachable          the API cannot be reached at all (refused, DNS, TLS): stop,
+    │   │                        nothing lost; a plain rerun continues
     │   └── StateError           the state store is locked, unreadable or unwritable
     └── ApiError                 one API call went wrong; the runner decides per job
         ├── Rejected             the server answered with an error code: nothing was created
         ├── Transient            network trouble or a refusal with no effect: safe to repeat
+        │   ├── NoConnection     no connection could be made (refused, DNS, TLS): nothing sent
+        │   └── TooSlow          a download slower than its limits (deadline, lowest rate)
         ├── OutcomeUnknown       a submit that may or may not have created a (paid) task
         └── ProtocolError        an answer rhbatch cannot understand
 
@@ -122,6 +126,11 @@ class FundsError(FatalError):
     """The account's balance cannot pay for another task."""
 
 
+class Unreachable(FatalError):
+    """The API could not be reached for a while (connection refused, DNS, TLS): the run
+    stops with every job as it was; a plain rerun continues."""
+
+
 class StateError(FatalError):
     """The state store cannot be used: locked by another run, unreadable, disk full."""
 
@@ -160,8 +169,27 @@ class Transient(ApiError):
     the same call can be made again."""
 
 
+class NoConnection(Transient):
+    """No connection could be made (refused, DNS, TLS, connect timeout): nothing was sent."""
+
+
+class TooSlow(Transient):
+    """A download that did not finish within its deadline, or fell below its lowest rate."""
+
+
 class OutcomeUnknown(ApiError):
-    """A submit whose answer was lost after the request went out: a task may exist."""
+    """A submit whose answer was lost after the request went out: a task may exist.
+
+    ``settled``: the server was done with the request when its answer was lost (it
+    answered, or closed the connection), so any task it made exists by now; False when
+    rhbatch gave up waiting (a timeout), and a task may still be made later.
+    """
+
+    def __init__(
+        self, message: str, *, settled: bool = False, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.settled = settled
 
 
 class ProtocolError(ApiError):

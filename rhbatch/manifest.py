@@ -71,6 +71,19 @@ def write_atomic(path: Path, lines: Iterable[str]) -> None:
         raise
 
 
+def clean_temporaries(out_dir: Path) -> int:
+    """Remove the temporary files of manifest and run.json writes that a kill interrupted."""
+    removed = 0
+    for name in ("manifest.jsonl", "run.json"):
+        for tmp in out_dir.glob(f".{name}.*"):
+            try:
+                tmp.unlink()
+                removed += 1
+            except OSError:
+                pass
+    return removed
+
+
 def write_manifest(store: Store, out_dir: Path) -> int:
     count = 0
 

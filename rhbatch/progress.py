@@ -12,9 +12,24 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from tqdm import tqdm
+
+from rhbatch.redact import scrub
+
+DONE_EVENTS = ("succeeded", "failed", "unknown", "unfetched")  # a job ended, for this run
+
+
+def age(seconds: float) -> str:
+    """A duration the way a person reads it: 45s, 3m07s, 2h05m."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 class Reporter:
@@ -26,9 +41,12 @@ class Reporter:
         self.done = 0
         self.failed = 0
         self.unknown = 0
+        self.unfetched = 0
         self.running = 0
         self.cost = 0.0
         self.started = time.monotonic()
+        # Seconds since the oldest task in flight was submitted (the runner sets it).
+        self.oldest: Callable[[], float | None] = lambda: None
 
     def start(self, total: int, done: int, running: int, cost: float) -> None:
         self.total, self.done, self.running, self.cost = total, done, running, cost
@@ -43,27 +61,43 @@ class Reporter:
         elif event == "unknown":
             self.done += 1
             self.unknown += 1
+        elif event == "unfetched":
+            self.done += 1
+            self.unfetched += 1
         self.show(event, fields)
 
     def show(self, event: str, fields: dict[str, Any]) -> None:
         pass
 
+    def tick(self) -> None:
+        """Called every second or so even when nothing happens: a stalled run still shows
+        that it is alive, and how old its oldest task is."""
+
     def message(self, text: str) -> None:
         """A line for the person running rhbatch (not a progress update)."""
-        print(text, file=self.stream)
+        print(scrub(text), file=self.stream)
 
     def close(self) -> None:
         pass
 
     def status_line(self) -> str:
         line = f"{self.done:,}/{self.total:,} done"
-        if self.failed or self.unknown:
-            line += (
-                f" ({self.failed:,} failed"
-                + (f", {self.unknown:,} unknown" if self.unknown else "")
-                + ")"
+        troubles = [
+            f"{n:,} {name}"
+            for n, name in (
+                (self.failed, "failed"),
+                (self.unknown, "unknown"),
+                (self.unfetched, "unfetched"),
             )
-        return f"{line}, {max(self.running, 0):,} running, {self.cost:,.2f} CNY"
+            if n
+        ]
+        if troubles:
+            line += f" ({', '.join(troubles)})"
+        line += f", {max(self.running, 0):,} running"
+        oldest = self.oldest()
+        if oldest is not None:
+            line += f" (oldest {age(oldest)})"
+        return f"{line}, {self.cost:,.2f} CNY"
 
 
 class Quiet(Reporter):
@@ -80,6 +114,9 @@ class Lines(Reporter):
         self._last = 0.0
         self._said_done = False
 
+    def tick(self) -> None:
+        self.show("tick", {})
+
     def show(self, event: str, fields: dict[str, Any]) -> None:
         now = time.monotonic()
         finished = self.done == self.total and self.total > 0
@@ -95,7 +132,8 @@ class Json(Reporter):
 
     def show(self, event: str, fields: dict[str, Any]) -> None:
         doc = {"ts": round(time.time(), 3), "event": event, **fields}
-        print(json.dumps(doc, ensure_ascii=False, default=str), file=self.stream, flush=True)
+        line = json.dumps(doc, ensure_ascii=False, default=str)
+        print(scrub(line), file=self.stream, flush=True)
 
     def message(self, text: str) -> None:
         self.show("message", {"text": text})
@@ -108,6 +146,8 @@ class Bar(Reporter):
         super().__init__(stream)
         self.name = name
         self.bar: tqdm[Any] | None = None
+        self._aged = 0.0
+        self._age = ""
 
     def start(self, total: int, done: int, running: int, cost: float) -> None:
         super().start(total, done, running, cost)
@@ -125,9 +165,14 @@ class Bar(Reporter):
     def show(self, event: str, fields: dict[str, Any]) -> None:
         if self.bar is None:
             return
-        if event in ("succeeded", "failed", "unknown"):
+        if event in DONE_EVENTS:
             self.bar.update(1)
         self._postfix()
+
+    def tick(self) -> None:
+        if self.bar is not None:
+            self._postfix()
+            self.bar.refresh()
 
     def _postfix(self) -> None:
         if self.bar is not None:
@@ -138,11 +183,20 @@ class Bar(Reporter):
             }
             if self.unknown:
                 parts["unknown"] = self.unknown
+            if self.unfetched:
+                parts["unfetched"] = self.unfetched
+            now = time.monotonic()
+            if now - self._aged >= 1.0:  # the oldest task's age, at most once a second
+                self._aged = now
+                oldest = self.oldest()
+                self._age = "" if oldest is None else age(oldest)
+            if self._age:
+                parts["oldest"] = self._age
             self.bar.set_postfix(parts, refresh=False)
 
     def message(self, text: str) -> None:
         if self.bar is not None:
-            self.bar.write(text, file=self.stream)
+            self.bar.write(scrub(text), file=self.stream)
         else:
             super().message(text)
 

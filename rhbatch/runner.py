@@ -1,57 +1,78 @@
-"""The batch: submit under a limit, poll, retry by class, download, and stop cleanly.
+"""The batch: submit under a limit, follow each task to its end, fetch, and stop cleanly.
 
 ``Runner.run`` works through the pending jobs of a store in spec order. A job
 takes a slot of the ``Limiter`` before its submit and gives it back when its
 task ends, before the download, so the next job starts the moment a task ends.
-Coroutines exist only for jobs in flight and downloads: memory does not grow
-with the number of pending jobs.
+Coroutines exist only for jobs in flight and downloads.
 
 Every step is written to the store before the next: the intent before the
-submit, the task id when it arrives, the outcome, each file. A submit whose
-answer is lost is never sent again on a guess: the job becomes ``unknown``.
+submit, the task id when it arrives, the outcome, each file. What each job
+ends as is the truth as far as it can be known:
+
+- ``failed`` only when nothing was sent, or its task is known to have failed
+  (or was cancelled, and a query confirmed it). Before giving up on a task for
+  any reason (its timeout, answers that cannot be read) it is asked once more,
+  and cancelled; a task whose end is still not known leaves its job
+  ``unknown``, and the next run follows it again.
+- A submit whose answer was lost is never sent again on a guess (``lost.py``
+  decides, by webhook or by the account's counts, whether it made a task).
+- Before a job is sent again (a retry, ``--retry-failed``), every earlier task
+  of it that might still succeed is asked about first.
+
 Back-pressure waits and lowers the number in flight; retryable task failures
-are resubmitted up to ``retries`` times; auth and funds errors stop the run,
-keeping everything done. Stopping (Ctrl-C, or a fatal error) lets submits that
-are on the wire finish, so their task ids are recorded, and leaves tasks
-running remotely for the next run to pick up.
+are resubmitted up to ``retries`` times. Systemic trouble stops the run and
+fails no job: a rejected key, an empty balance (tasks in flight are finished),
+an API that cannot be reached (every job kept as it was), a state store that
+cannot be written. One job's own fault (a bug) is that job's, logged to
+``.rhbatch/log``; the others go on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rhbatch import downloads
-from rhbatch.client import Client, RemoteStatus, Result, TaskState
+from rhbatch import logfile
+from rhbatch.client import Client, DownloadLimits
 from rhbatch.errors import (
+    ApiError,
     AuthError,
     FatalError,
     FundsError,
+    NoConnection,
     OutcomeUnknown,
     ProtocolError,
     Rejected,
     StateError,
     Transient,
+    Unreachable,
 )
+from rhbatch.fetch import Fetcher, result_records
 from rhbatch.limiter import Limiter
+from rhbatch.lost import LostReplies
 from rhbatch.manifest import write_manifest
-from rhbatch.naming import output_name
 from rhbatch.progress import Reporter
+from rhbatch.redact import clean
 from rhbatch.retry import Kind, backoff, classify, wait_for
 from rhbatch.schedule import Schedule
 from rhbatch.schemas import Registry
-from rhbatch.state import JobRow, JobStatus, OutputRow, Store
+from rhbatch.state import JobRow, JobStatus, Store
 from rhbatch.uploads import Uploader, UploadFailed
 from rhbatch.watch import Watcher
+from rhbatch.wire import NOT_FOUND_CODES, RemoteStatus, TaskState, running_state
 
-SUBMIT_TRIES = 12  # transient troubles before a job is given up as not submitted
-DOWNLOAD_TRIES = 8
-QUERY_FAILURES = 30  # consecutive failed queries before the job is reported failed
+SUBMIT_TRIES = 12  # refusals with a server-error code before a job is given up (nothing paid)
+UNREADABLE_TRIES = 5  # answers about a task that cannot be read, before its job is unknown
+CONFIRM_TRIES = 3  # queries after a cancel, to see it take effect
+OFFLINE_TRIES = 5  # calls in a row that could not connect ...
+OFFLINE_POLLS = 3.0  # ... over at least this many poll intervals: the API is unreachable
+FAILING_TRIES = 30  # calls in a row that failed in any passing way ...
+FAILING_POLLS = 30.0  # ... over at least this many poll intervals: the API is down
 
 
 @dataclass
@@ -64,8 +85,9 @@ class Options:
     naming: str = "{id}/{n}.{ext}"
     download: bool = True  # False: record the result URLs, fetch nothing
     signal_interval: float = 1.0  # seconds between looks at the account's counts; 0: never
-    webhook_url: str | None = None  # sent with each submit when a receiver listens
-    manifest_every: float = 2.0
+    webhook_url: str | None = None  # the receiver's address; each attempt adds its own token
+    manifest_every: float = 1.0
+    limits: DownloadLimits = field(default_factory=DownloadLimits)
 
 
 class Runner:
@@ -97,7 +119,20 @@ class Runner:
             clock=clock,
             webhooks=bool(options.webhook_url),
         )
-        self.downloads = asyncio.Semaphore(options.download_concurrency)
+        self.lost = LostReplies(
+            client, self.watcher, webhooks=bool(options.webhook_url), clock=clock
+        )
+        self.fetcher = Fetcher(
+            store=store,
+            client=client,
+            out_dir=out_dir,
+            naming=options.naming,
+            limits=options.limits,
+            concurrency=options.download_concurrency,
+            pause=self._pause,
+            emit=self._emit,
+            cap=self._cap,
+        )
         self.uploader = Uploader(
             client,
             store,
@@ -106,42 +141,54 @@ class Runner:
             sleep=sleep,
             on_upload=lambda path, size: self._emit("uploaded", path=path, bytes=size),
         )
+        report.oldest = self.watcher.oldest
         self.stopping = asyncio.Event()  # set: everything winds down now (Ctrl-C, a rejected key)
         self.closed = asyncio.Event()  # set: no new submits; tasks in flight go on (no money)
         self.fatal: FatalError | None = None
         self._dirty = True
         self._tg: asyncio.TaskGroup | None = None
         self._commit_due: asyncio.Future[None] | None = None
+        self._offline = (0, 0.0)  # connection failures in a row, and when the first was
+        self._failing = (0, 0.0)  # failed API calls of any passing kind in a row, and since
 
     # --- the whole run ---------------------------------------------------------------
 
     async def run(self) -> None:
         """Run every pending job; resume running and downloading ones. Raises the fatal
         error that stopped the run, if one did."""
-        keeper = asyncio.create_task(self._keep_manifest())
-        counts = asyncio.create_task(self.watcher.run())
         loop = asyncio.get_running_loop()
         self.store.grouped(lambda: self._commit_soon(loop))
         try:
-            async with asyncio.TaskGroup() as tg:
-                self._tg = tg
-                for row in self.store.jobs(JobStatus.RUNNING):
-                    self.limiter.take()
-                    self._spawn(self._resume(row))
-                for row in self.store.jobs(JobStatus.DOWNLOADING):
-                    self._spawn(self._download(row))
-                await self._produce()
+            async with asyncio.TaskGroup() as background:
+                chores = [
+                    background.create_task(self._keep_manifest()),
+                    background.create_task(self.watcher.run()),
+                ]
+                try:
+                    async with asyncio.TaskGroup() as tg:
+                        self._tg = tg
+                        self._resume_all()
+                        await self._produce()
+                finally:
+                    self._tg = None
+                    self.watcher.stop()
+                    for chore in chores:
+                        chore.cancel()
         finally:
-            self.watcher.stop()
-            self._emit("watched", **self.watcher.counters)
-            for task in (keeper, counts):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
             self.store.grouped(None)
+            self._emit("watched", **self.watcher.counters, **self.lost.counters)
         self.write_manifest()
         if self.fatal is not None:
             raise self.fatal
+
+    def _resume_all(self) -> None:
+        downloading = self.store.jobs(JobStatus.DOWNLOADING)
+        self.fetcher.clean_parts(downloading)
+        for row in self.store.jobs(JobStatus.RUNNING):
+            self.limiter.take()
+            self._spawn(self._job(row, resume=True))
+        for row in downloading:
+            self._spawn(self._fetch(row))
 
     def _commit_soon(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._commit_due is None:
@@ -190,20 +237,17 @@ class Runner:
         """Take a slot, unless submitting stops first; False (and no slot held) if it does."""
         if self.closed.is_set():
             return False
-        get = asyncio.ensure_future(self.limiter.acquire())
-        stop = asyncio.ensure_future(self.closed.wait())
-        await asyncio.wait({get, stop}, return_when=asyncio.FIRST_COMPLETED)
-        stop.cancel()
-        if not get.done():
-            get.cancel()
+        acquire = asyncio.ensure_future(self.limiter.acquire())
         try:
-            await get
-        except asyncio.CancelledError:
-            return False
-        if self.closed.is_set():
+            got = await _first(acquire, self.closed)
+        except BaseException:
+            if acquire.done() and not acquire.cancelled() and acquire.exception() is None:
+                self.limiter.release()  # granted just as we were cancelled: give it back
+            raise
+        if got and self.closed.is_set():
             self.limiter.release()
             return False
-        return True
+        return got
 
     @property
     def _cap(self) -> float:
@@ -218,12 +262,8 @@ class Runner:
         until = until or self.stopping
         if until.is_set():
             return True
-        stop = asyncio.ensure_future(until.wait())
-        waits: set[asyncio.Future[Any]] = {stop}
-        if or_freed and self.limiter.in_flight > 1:  # another task of ours will end, making room
-            waits.add(self.limiter.freed())
-        await asyncio.wait(waits, timeout=max(0.0, seconds), return_when=asyncio.FIRST_COMPLETED)
-        stop.cancel()
+        freed = self.limiter.freed() if or_freed and self.limiter.in_flight > 1 else None
+        await _first(self._sleep(max(0.0, seconds)), until, freed)
         return until.is_set()
 
     def _halt(self, error: FatalError) -> None:
@@ -239,103 +279,167 @@ class Runner:
         else:
             self.stop()
 
+    # --- the health of the API -----------------------------------------------------------
+
+    def _answered(self) -> None:
+        """An API call got an answer: the API is there."""
+        self._offline = self._failing = (0, 0.0)
+
+    def _call_failed(self, exc: Transient) -> None:
+        """An API call failed in a passing way; too many in a row for too long stop the run."""
+        now = self._clock()
+        polls = self.options.poll_interval
+        count, since = self._failing
+        self._failing = (count + 1, since if count else now)
+        if isinstance(exc, NoConnection):
+            count, since = self._offline
+            self._offline = (count + 1, since if count else now)
+            n, first = self._offline
+            if n >= OFFLINE_TRIES and now - first >= OFFLINE_POLLS * polls:
+                self._halt(Unreachable(f"cannot reach {self.client.base_url}: {_reason(exc)}"))
+        n, first = self._failing
+        if n >= FAILING_TRIES and now - first >= FAILING_POLLS * polls:
+            self._halt(Unreachable(f"{self.client.base_url} keeps failing: {_reason(exc)}"))
+
     # --- one job -----------------------------------------------------------------------
 
-    async def _job(self, row: JobRow) -> None:
-        released = False
+    async def _job(self, row: JobRow, *, resume: bool = False) -> None:
+        """One job, holding a slot: follow its task (``resume``), or verify its earlier
+        tasks and submit; then retry as its failures allow, and fetch its results."""
+        slot = True
         try:
-            try:
-                sent, sources = await self.uploader.resolve(row.endpoint, row.params)
-            except UploadFailed as exc:
-                self._fail(row, exc.code, str(exc))
-                return
-            while not self.closed.is_set():
-                submitted = await self._submit(row, sent, sources)
-                if submitted is None:
-                    return
-                attempt, first = submitted
-                final = await self._poll(row, attempt, first, self._clock())
+            follow: tuple[int, TaskState, float] | None = None
+            if resume and row.task_id:
+                follow = (row.attempts, running_state(row.task_id), self._since(row.submitted_at))
+            sent: dict[str, Any] | None = None
+            sources: dict[str, Any] = {}
+            while not self.closed.is_set() or follow is not None:
+                if follow is None and row.attempts:
+                    follow = await self._earlier_task(row)
+                if follow is None:
+                    if sent is None:
+                        resolved = await self._resolve(row)
+                        if resolved is None:
+                            return
+                        sent, sources = resolved
+                    submitted = await self._submit(row, sent, sources)
+                    if submitted is None:
+                        return
+                    follow = (submitted[0], submitted[1], submitted[2])
+                attempt, state, started = follow
+                follow = None
+                final = await self._follow(row, attempt, state, started, resumed=resume)
+                resume = False
                 if final is None:
                     return
                 if final.status is RemoteStatus.SUCCESS:
-                    self._succeeded_task(row, attempt, final)
                     self.limiter.release()
-                    released = True
-                    self._after_success(row.id, final.cost)
+                    slot = False
+                    self._succeeded(row, attempt, final)
                     return
                 if not self._task_failed(row, attempt, final):
                     return
-                if await self._pause(backoff(attempt - 1, cap=self._cap), until=self.closed):
+                row = self.store.job(row.id)
+                wait = backoff(attempt - row.first_attempt, cap=self._cap)
+                if await self._pause(wait, until=self.closed):
                     return
         except FatalError as exc:
             self._halt(exc)
-        except Exception as exc:  # a bug: keep the job's recorded state for the next run, stop
-            self._halt(FatalError(f"internal error in job {row.id}: {exc!r}"))
+        except Exception as exc:  # a fault of rhbatch: this job's alone
+            self._broken(row.id, exc)
         finally:
-            if not released:
+            if slot:
                 self.limiter.release()
             self._dirty = True
 
-    async def _resume(self, row: JobRow) -> None:
-        """A task that was running when an earlier run stopped: poll it, never resubmit."""
-        try:
-            assert row.task_id is not None
-            state = running_state(row.task_id)
-            final = await self._poll(row, row.attempts, state, self._clock())
-            if final is None:
-                return
-            if final.status is RemoteStatus.SUCCESS:
-                self._succeeded_task(row, row.attempts, final)
-                self._after_success(row.id, final.cost)
-            elif self._task_failed(row, row.attempts, final):
-                self._emit("retry", job=row.id, code=final.error_code)
-                # Back to pending: the producer may already be past it, so run it here.
-                self._spawn(self._job_again(row.id))
-        except FatalError as exc:
-            self._halt(exc)
-        finally:
-            self.limiter.release()
-            self._dirty = True
+    def _since(self, submitted_at: float | None) -> float:
+        """The clock time of a submit made at Unix time ``submitted_at`` (maybe by an earlier
+        run), so that its timeout counts from then."""
+        if submitted_at is None:
+            return self._clock()
+        return self._clock() - max(0.0, time.time() - submitted_at)
 
     async def _job_again(self, job_id: str) -> None:
         if await self._acquire():
             await self._job(self.store.job(job_id))
 
-    def _after_success(self, job_id: str, cost: float) -> None:
-        """Fetch the results now (their URLs expire); without downloads the job is done."""
-        if self.options.download:
-            self._spawn(self._download(self.store.job(job_id)))
-        else:
-            self._emit("succeeded", job=job_id, cost=cost)
+    async def _resolve(self, row: JobRow) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The body to send (local files uploaded); None when the job cannot be sent."""
+        tries = 0
+        while True:
+            try:
+                return await self.uploader.resolve(row.endpoint, row.params)
+            except UploadFailed as exc:
+                self._fail(row, exc.code, str(exc))
+                return None
+            except NoConnection as exc:
+                self._call_failed(exc)
+                if await self._pause(backoff(tries, cap=self._cap), until=self.closed):
+                    return None
+                tries += 1
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        assert self._tg is not None
-        self._tg.create_task(coro)
+    async def _earlier_task(self, row: JobRow) -> tuple[int, TaskState, float] | None:
+        """An earlier task of the job that may still succeed (or has): it is followed
+        instead of a new submit. Tasks found failed meanwhile are settled."""
+        for attempt, task_id, started_at in self.store.unsettled(row.id):
+            state = await self._ask(task_id)
+            if isinstance(state, Rejected):  # the server knows no such task now
+                self.store.settle(row.id, attempt, task_id, "NOTFOUND")
+                continue
+            if state is not None and state.status in (RemoteStatus.FAILED, RemoteStatus.CANCEL):
+                self.store.settle(row.id, attempt, task_id, state.status.value)
+                continue
+            status = state.status.value if state is not None else "RUNNING"
+            self.store.record_task(row.id, attempt, task_id, status)
+            self._emit("followed", job=row.id, task=task_id, attempt=attempt)
+            return attempt, state or running_state(task_id), self._since(started_at)
+        return None
 
-    def _emit(self, event: str, **fields: Any) -> None:
-        self.report.running = self.limiter.in_flight
-        self.report.emit(event, **fields)
+    async def _ask(self, task_id: str) -> TaskState | Rejected | None:
+        """A task's state, asked a few times over passing trouble; the Rejected of a task the
+        server does not know; None when no readable answer came."""
+        for tries in range(3):
+            try:
+                state = await self.client.query(task_id)
+            except Rejected as exc:
+                if classify(exc.code) is Kind.AUTH:
+                    raise AuthError(f"the API key was refused ({exc})") from None
+                if exc.code in NOT_FOUND_CODES:
+                    return exc
+                return None
+            except Transient as exc:
+                self._call_failed(exc)
+                if await self._pause(backoff(tries, cap=self._cap)):
+                    return None
+                continue
+            except ProtocolError:
+                return None
+            self._answered()
+            return state
+        return None
 
     async def _submit(
         self, row: JobRow, sent: dict[str, Any], sources: dict[str, Any]
-    ) -> tuple[int, TaskState] | None:
-        """Submit until a task exists. None when the job ended (failed, unknown) or the
-        run is stopping; the store then says which."""
+    ) -> tuple[int, TaskState, float] | None:
+        """Submit until a task exists: (attempt, its state, the clock time it was sent).
+        None when the job ended (failed, unknown) or the run is stopping; the store then
+        says which."""
         tries = 0
         while True:
+            await _first(self.lost.gate(), self.closed)
             if self.closed.is_set():
                 return None  # the job stays pending for the next run
-            attempt = self.store.begin_attempt(row.id, sent, sources)
+            hook = self.options.webhook_url
+            token = secrets.token_urlsafe(12) if hook else None
+            attempt = self.store.begin_attempt(row.id, sent, sources, hook=token)
             await self._durable()  # the intent is on disk before the request goes out
+            body = {**sent, "webhookUrl": f"{hook}{token}"} if hook else sent  # never stored
+            began = self._clock()
             try:
-                hook = self.options.webhook_url
-                body = {**sent, "webhookUrl": hook} if hook else sent  # never stored: a secret
-                self.watcher.submitting += 1
-                try:
+                with self.watcher.sending():
                     state = await self.client.submit(row.endpoint, body)
-                finally:
-                    self.watcher.submitting -= 1
             except Rejected as exc:
+                self._answered()
                 self.store.not_submitted(row.id, attempt, exc.code, exc.text)
                 kind = classify(exc.code)
                 if kind is Kind.AUTH:
@@ -350,58 +454,88 @@ class Runner:
                         return None
                     tries = min(tries + 1, 8)
                     continue
-                elif kind is Kind.RETRY and tries < SUBMIT_TRIES:
+                if kind is Kind.RETRY and tries < SUBMIT_TRIES:
                     wait = backoff(tries, cap=self._cap)
                 else:
                     self._fail(row, exc.code, exc.text or str(exc))
                     return None
-            except Transient as exc:
+            except Transient as exc:  # nothing was made: the job waits, and is never failed
                 self.store.not_submitted(row.id, attempt, "NETWORK", str(exc))
-                if tries >= SUBMIT_TRIES:
-                    self._fail(row, "NETWORK", f"could not submit: {exc}")
-                    return None
                 if exc.retry_after is not None:  # a 429 or 503: the server is pushing back
+                    self._answered()
                     self.limiter.backpressure()
-                wait = wait_for(exc.retry_after, tries, cap=self._cap)
-            except (OutcomeUnknown, ProtocolError) as exc:
-                self.store.mark_unknown(row.id, f"the submit's answer was lost: {exc}")
-                self._emit("unknown", job=row.id, reason=str(exc))
-                return None
+                else:
+                    self._call_failed(exc)
+                wait = wait_for(exc.retry_after, min(tries, 8), cap=self._cap)
+            except OutcomeUnknown as exc:
+                found = await self._judge_lost(row, attempt, exc, began)
+                if found is not None:
+                    return found
+                if self.store.job(row.id).status is not JobStatus.PENDING:
+                    return None  # left unknown
+                if tries >= SUBMIT_TRIES:  # every answer lost, and no task made each time
+                    self._fail(row, "LOST", f"{SUBMIT_TRIES} submits lost their answer: {exc}")
+                    return None
+                wait = backoff(tries, cap=self._cap)  # it made no task: send it again
             else:
+                self._answered()
                 self.store.record_task(row.id, attempt, state.task_id, state.status.value)
                 self.limiter.accepted()
                 self._emit("submitted", job=row.id, task=state.task_id)
-                return attempt, state
+                return attempt, state, began
             tries += 1
             if await self._pause(wait, until=self.closed):
                 return None
 
-    async def _poll(
-        self, row: JobRow, attempt: int, state: TaskState, started: float
-    ) -> TaskState | None:
-        """Wait for the task to end (``watch.py`` says when to look). None if the job ended
-        otherwise (timeout, unreadable answers) or the run is stopping."""
-        self.watcher.add(state.task_id, row.endpoint)
-        try:
-            return await self._follow(row, attempt, state, started)
-        finally:
-            self.watcher.done(state.task_id)
+    async def _judge_lost(
+        self, row: JobRow, attempt: int, exc: OutcomeUnknown, began: float
+    ) -> tuple[int, TaskState, float] | None:
+        """A submit whose answer was lost: adopt its task, send again, or leave it unknown."""
+        self._emit("lost_reply", job=row.id, reason=str(exc))
+        left = self.options.timeout - (self._clock() - began)
+        verdict = await self.lost.judge(row.id, attempt, row.endpoint, exc, began, left)
+        if verdict.made is False:
+            self.store.not_submitted(row.id, attempt, "LOST", f"{exc}; {verdict.reason}")
+            self._emit("resend", job=row.id, reason=verdict.reason)
+            return None
+        if verdict.made and verdict.state is not None:
+            state = verdict.state
+            self.store.record_task(row.id, attempt, state.task_id, state.status.value)
+            self._emit("adopted", job=row.id, task=state.task_id)
+            return attempt, state, began
+        self.store.mark_unknown(row.id, f"the submit's answer was lost ({exc}); {verdict.reason}")
+        self._emit("unknown", job=row.id, reason=str(exc))
+        return None
 
     async def _follow(
+        self, row: JobRow, attempt: int, state: TaskState, started: float, *, resumed: bool
+    ) -> TaskState | None:
+        """Wait for the task to end (``watch.py`` says when to look). None when the job
+        ended otherwise (unknown, failed at its timeout) or the run is stopping."""
+        self.watcher.add(state.task_id, row.endpoint, sent=started, resumed=resumed)
+        final: TaskState | None = None
+        try:
+            final = await self._track(row, attempt, state, started)
+            return final
+        finally:
+            self.watcher.done(state.task_id, ended=final is not None)
+
+    async def _track(
         self, row: JobRow, attempt: int, state: TaskState, started: float
     ) -> TaskState | None:
-        polls = failures = 0
-        last = state.status
+        polls = failures = unreadable = 0
+        task_id, last = state.task_id, state.status
         while not state.status.terminal and not _failed_early(state):
             elapsed = self._clock() - started
             left = self.options.timeout - elapsed
             if left <= 0:
-                await self._give_up(row, attempt, state.task_id)
-                return None
+                return await self._overdue(row, attempt, task_id)
             delay = self.watcher.fallback(row.endpoint, elapsed, polls, self._safety_net)
             if failures:
                 delay = max(delay, backoff(min(failures, 6), cap=self._cap))
-            woke = await self._wait(state.task_id, min(delay, left))
+            if unreadable:  # ask again soon: the next answer may be readable
+                delay = min(delay, backoff(unreadable, cap=self._cap))
+            woke = await self._wait(task_id, min(delay, left))
             if woke is _STOPPED:
                 return None
             if isinstance(woke, TaskState):  # a webhook brought the final state
@@ -410,36 +544,78 @@ class Runner:
             if self._clock() - started >= self.options.timeout:
                 continue
             try:
-                state = await self.client.query(state.task_id)
-                failures = 0
-            except Transient:
+                state = await self.client.query(task_id)
+            except Transient as exc:
                 failures += 1
-                if failures >= QUERY_FAILURES:
-                    message = "the task could not be queried"
-                    self.store.end_attempt(row.id, attempt, "LOST", "QUERY", message, retry=False)
-                    self._report_failed(row.id, "QUERY", message)
-                    return None
+                self._call_failed(exc)
                 continue
             except Rejected as exc:
                 if classify(exc.code) is Kind.AUTH:
                     raise AuthError(f"the API key was refused ({exc})") from None
-                self.store.end_attempt(row.id, attempt, "LOST", exc.code, exc.text, retry=False)
-                self._report_failed(row.id, exc.code, exc.text)
-                return None
+                if exc.code in NOT_FOUND_CODES:
+                    self._unknown(row, f"RunningHub no longer knows task {task_id} ({exc})")
+                    return None
+                unreadable += 1
+                problem: ApiError = exc
             except ProtocolError as exc:
-                self.store.end_attempt(
-                    row.id, attempt, "PROTOCOL", "PROTOCOL", str(exc), retry=False
-                )
-                self._report_failed(row.id, "PROTOCOL", str(exc))
+                unreadable += 1
+                problem = exc
+            else:
+                self._answered()
+                failures = unreadable = 0
+                polls += 1
+                if not state.status.terminal:
+                    self.watcher.checked(task_id)
+                if state.status is not last:
+                    last = state.status
+                    self.store.record_remote(row.id, state.status.value)
+                continue
+            self._answered()
+            if unreadable >= UNREADABLE_TRIES:
+                self._unknown(row, f"the answers about task {task_id} cannot be read: {problem}")
                 return None
-            polls += 1
-            if not state.status.terminal:
-                self.watcher.checked(state.task_id)
-            if state.status is not last:
-                last = state.status
-                self.store.record_remote(row.id, state.status.value)
         self.schedule.observe(row.endpoint, self._clock() - started)
         return state
+
+    async def _overdue(self, row: JobRow, attempt: int, task_id: str) -> TaskState | None:
+        """A task past the job's timeout: ask once more (it may have ended), else cancel it
+        and confirm the cancel. The job fails only if the task is seen cancelled."""
+        state = await self._ask(task_id)
+        if isinstance(state, TaskState) and (state.status.terminal or _failed_early(state)):
+            return state
+        asked = False
+        for tries in range(3):
+            try:
+                asked = await self.client.cancel(task_id)
+                self._answered()
+                break
+            except Transient as exc:
+                self._call_failed(exc)
+                if await self._pause(backoff(tries, cap=self._cap)):
+                    return None
+            except (Rejected, ProtocolError):
+                break
+        for tries in range(CONFIRM_TRIES):
+            state = await self._ask(task_id)
+            if isinstance(state, TaskState) and state.status is RemoteStatus.CANCEL:
+                message = (
+                    f"no final status after {self.options.timeout:g} s; "
+                    "the task was cancelled (confirmed)"
+                )
+                self.store.end_attempt(row.id, attempt, "CANCEL", "TIMEOUT", message, retry=False)
+                self._report_failed(row.id, "TIMEOUT", message)
+                return None
+            if isinstance(state, TaskState) and (state.status.terminal or _failed_early(state)):
+                return state  # it ended meanwhile: take it as it is
+            if await self._pause(self.options.poll_interval * (tries + 1) / 2):
+                return None
+        how = "its cancel was not confirmed" if asked else "it could not be cancelled"
+        self._unknown(
+            row,
+            f"task {task_id} had no final status after {self.options.timeout:g} s and {how}; "
+            "the next run asks again (`rhbatch cancel` asks to stop it)",
+        )
+        return None
 
     async def _wait(self, task_id: str, seconds: float) -> TaskState | str | object | None:
         """The watcher's word on a task (final state, CHECK, or None after ``seconds``), or
@@ -447,13 +623,8 @@ class Runner:
         if self.stopping.is_set():
             return _STOPPED
         watch = asyncio.ensure_future(self.watcher.wait(task_id, seconds))
-        stop = asyncio.ensure_future(self.stopping.wait())
-        await asyncio.wait({watch, stop}, return_when=asyncio.FIRST_COMPLETED)
-        if not watch.done():
-            watch.cancel()
-            stop.cancel()
+        if not await _first(watch, self.stopping):
             return _STOPPED
-        stop.cancel()
         return watch.result()
 
     @property
@@ -461,22 +632,17 @@ class Runner:
         """The longest a task goes unchecked while the counts or webhooks watch over it."""
         return 60 * self.options.poll_interval
 
-    async def _give_up(self, row: JobRow, attempt: int, task_id: str) -> None:
-        """A task past the job's timeout: cancel it (best effort) and fail the job."""
-        with contextlib.suppress(Transient, Rejected, ProtocolError):
-            await self.client.cancel(task_id)
-        message = f"no final status after {self.options.timeout:g} s; the task was cancelled"
-        self.store.end_attempt(row.id, attempt, "TIMEOUT", "TIMEOUT", message, retry=False)
-        self._report_failed(row.id, "TIMEOUT", message)
-
-    def _succeeded_task(self, row: JobRow, attempt: int, state: TaskState) -> None:
-        results = [
-            {"url": r.url, "outputType": r.output_type, "text": r.text} for r in state.results
-        ]
+    def _succeeded(self, row: JobRow, attempt: int, state: TaskState) -> None:
+        """The task succeeded (paid): record it, then fetch the results now (URLs expire)."""
+        done = not self.options.download
         self.store.record_success(
-            row.id, attempt, results, dict(state.usage), state.cost, done=not self.options.download
+            row.id, attempt, result_records(state.results), dict(state.usage), state.cost, done=done
         )
         self._emit("task_succeeded", job=row.id, task=state.task_id, cost=state.cost)
+        if done:
+            self._emit("succeeded", job=row.id, cost=state.cost)
+        else:
+            self._spawn(self._fetch(self.store.job(row.id)))
 
     def _task_failed(self, row: JobRow, attempt: int, state: TaskState) -> bool:
         """Record a task that ended without success; True if the job is to be resubmitted."""
@@ -485,7 +651,7 @@ class Runner:
         kind = classify(code)
         if kind is Kind.AUTH:
             raise AuthError(f"the API key was refused ({code}: {message})")
-        retry = kind is Kind.RETRY and attempt <= self.options.retries
+        retry = kind is Kind.RETRY and attempt - row.first_attempt < self.options.retries
         self.store.end_attempt(row.id, attempt, state.status.value, code, message, retry=retry)
         self._emit("task_failed", job=row.id, task=state.task_id, code=code)
         if retry:
@@ -494,6 +660,10 @@ class Runner:
             self._report_failed(row.id, code, message)
         return retry
 
+    def _unknown(self, row: JobRow, message: str) -> None:
+        self.store.mark_unknown(row.id, message)
+        self._emit("unknown", job=row.id, reason=message)
+
     def _fail(self, row: JobRow, code: str, message: str) -> None:
         self.store.fail(row.id, code, message)
         self._report_failed(row.id, code, message)
@@ -501,104 +671,104 @@ class Runner:
     def _report_failed(self, job_id: str, code: str, message: str) -> None:
         self._emit("failed", job=job_id, code=code, message=message)
 
-    # --- results ------------------------------------------------------------------------
+    def _broken(self, job_id: str, exc: Exception) -> None:
+        """A fault of rhbatch in one job: log it, and leave the job in the state that tells
+        the truth about its money; the run goes on."""
+        where = logfile.record(f"job {job_id}", exc)
+        text = clean(f"internal error: {type(exc).__name__}: {exc}", 300)
+        if where is not None:
+            text += f" (details in {where})"
+        row = self.store.job(job_id)
+        if row.status in (JobStatus.RUNNING, JobStatus.SUBMITTING):
+            self._unknown(row, text)
+        elif row.status is JobStatus.DOWNLOADING:
+            self.store.unfetched(job_id, text)
+            self._emit("unfetched", job=job_id, message=text)
+        elif row.status is JobStatus.PENDING:
+            self._fail(row, "INTERNAL", text)
+        else:
+            self.store.note(job_id, "INTERNAL", text)
 
-    async def _download(self, row: JobRow) -> None:
+    async def _fetch(self, row: JobRow) -> None:
         try:
-            async with self.downloads:
-                have = {o.n: o for o in self.store.outputs(row.id)}
-                for n, item in enumerate(row.results, start=1):
-                    if self.stopping.is_set():
-                        return
-                    result = Result(item.get("url"), item.get("outputType") or "", item.get("text"))
-                    if n in have and intact(self.out_dir, have[n]):
-                        continue
-                    saved = await self._save(row, n, result)
-                    if saved is None:
-                        return
-                self.store.finish(row.id)
-                self._emit("succeeded", job=row.id, cost=row.cost or 0.0)
+            await self.fetcher.fetch(row)
         except FatalError as exc:
             self._halt(exc)
+        except Exception as exc:  # a fault of rhbatch: this job's alone
+            self._broken(row.id, exc)
         finally:
             self._dirty = True
 
-    async def _save(self, row: JobRow, n: int, result: Result) -> OutputRow | None:
-        ext = (
-            result.output_type
-            or _ext_of(result.url)
-            or ("txt" if result.text is not None else "bin")
-        )
-        rel = output_name(
-            self.options.naming,
-            job_id=row.id,
-            n=n,
-            ext=ext,
-            endpoint=row.endpoint,
-            index=row.idx,
-            params=row.params,
-        )
+    # --- webhooks ---------------------------------------------------------------------------
+
+    def on_webhook(self, token: str, state: TaskState) -> bool:
+        """A webhook's final state, for the attempt its token names; False for a token this
+        output directory never issued."""
+        found = self.store.hook(token)
+        if found is None:
+            return False
+        job_id, attempt, known = found
+        if not state.status.terminal:
+            return True
+        if self.watcher.deliver(state) or self.lost.deliver(job_id, attempt, state):
+            return True
+        if known is not None and known != state.task_id:
+            return True  # not the task this attempt made: ignore it
+        row = self.store.job(job_id)
+        if (
+            row.status is JobStatus.UNKNOWN
+            and row.attempts == attempt
+            and (row.task_id is None or row.task_id == state.task_id)
+        ):
+            # A task made by a lost submit (maybe of an earlier run) announced itself: the
+            # job follows it from now on (the next run, if this one is ending).
+            self.store.record_task(job_id, attempt, state.task_id, state.status.value)
+            self._emit("adopted", job=job_id, task=state.task_id)
+            if self._tg is not None and not self.stopping.is_set():
+                self._spawn(self._adopted(job_id, attempt, state))
+        elif known is None:
+            self.store.settle(job_id, attempt, state.task_id, state.status.value)
+        return True
+
+    async def _adopted(self, job_id: str, attempt: int, state: TaskState) -> None:
+        row = self.store.job(job_id)
         try:
-            dest = downloads.safe_path(self.out_dir, rel)
-        except ValueError as exc:
-            self._fail(row, "PATH", str(exc))
-            return None
-        try:
-            if result.text is not None and (result.url is None or ext == "txt"):
-                saved: downloads.Saved | None = downloads.write_text(dest, result.text)
-            else:
-                saved = await self._fetch(row, n, result, dest)
-            if saved is None:
-                return None
-        except OSError as exc:
-            raise StateError(f"cannot write {dest}: {exc.strerror or exc}") from None
-        out = OutputRow(n, result.url, rel, saved.bytes, saved.sha256, ext, dest.stat().st_mtime_ns)
-        self.store.record_output(row.id, out)
-        self._emit("downloaded", job=row.id, path=rel, bytes=saved.bytes)
-        return out
+            if state.status is RemoteStatus.SUCCESS:
+                self._succeeded(row, attempt, state)
+            elif self._task_failed(row, attempt, state):
+                await self._job_again(job_id)
+        except FatalError as exc:
+            self._halt(exc)
+        except Exception as exc:  # a fault of rhbatch: this job's alone
+            self._broken(job_id, exc)
+        finally:
+            self._dirty = True
 
-    async def _fetch(
-        self, row: JobRow, n: int, result: Result, dest: Path
-    ) -> downloads.Saved | None:
-        url = result.url or ""
-        for attempt in range(DOWNLOAD_TRIES):
-            try:
-                return await downloads.fetch(self.client, url, dest)
-            except Transient as exc:
-                wait = wait_for(exc.retry_after, attempt, cap=self._cap)
-            except Rejected as exc:
-                if exc.code in ("HTTP403", "HTTP410") and row.task_id:
-                    fresh = await self._fresh_url(row.task_id, n)
-                    if fresh and fresh != url:
-                        url = fresh
-                        continue
-                if exc.code != "HTTP404" or attempt == DOWNLOAD_TRIES - 1:
-                    self._fail(row, "DOWNLOAD", f"result {n}: {exc}")
-                    return None
-                wait = backoff(attempt, cap=self._cap)  # not there yet: storage can lag
-            if await self._pause(wait):
-                return None
-        self._fail(row, "DOWNLOAD", f"result {n} could not be downloaded")
-        return None
+    # --- bookkeeping ----------------------------------------------------------------------
 
-    async def _fresh_url(self, task_id: str, n: int) -> str | None:
-        with contextlib.suppress(Transient, Rejected, ProtocolError):
-            state = await self.client.query(task_id)
-            if len(state.results) >= n:
-                return state.results[n - 1].url
-        return None
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        assert self._tg is not None
+        self._tg.create_task(coro)
 
-    # --- the manifest ---------------------------------------------------------------------
+    def _emit(self, event: str, **fields: Any) -> None:
+        self.report.running = self.limiter.in_flight
+        self.report.emit(event, **fields)
 
     async def _keep_manifest(self) -> None:
-        """Rewrite the manifest while jobs finish, spending at most ~5% of the time on it."""
+        """Rewrite the manifest within seconds of a change, spending at most ~5% of the time
+        on it; a manifest that cannot be written stops the run."""
         every = self.options.manifest_every
         while True:
-            await asyncio.sleep(every)
+            await self._sleep(every)
+            self.report.tick()
             if self._dirty:
                 self._dirty = False
                 began = time.monotonic()
-                self.write_manifest()
+                try:
+                    self.write_manifest()
+                except StateError as exc:
+                    self._halt(exc)
+                    return
                 every = max(self.options.manifest_every, 20 * (time.monotonic() - began))
 
     def write_manifest(self) -> None:
@@ -613,18 +783,27 @@ class Runner:
 _STOPPED = object()
 
 
-def running_state(task_id: str) -> TaskState:
-    """What is known of a task resumed from the store before it is queried again."""
-    return TaskState(
-        task_id=task_id,
-        status=RemoteStatus.RUNNING,
-        error_code="",
-        error_message="",
-        results=(),
-        usage={},
-        cost=0.0,
-        failed_reason={},
-    )
+async def _first(
+    work: Awaitable[Any], event: asyncio.Event, other: asyncio.Future[None] | None = None
+) -> bool:
+    """Await ``work`` unless ``event`` is set (or ``other`` is done) first: True if ``work``
+    finished (its exception, if any, is raised). What is left is cancelled; a
+    cancellation of the caller propagates."""
+    job = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(event.wait())
+    waits: set[asyncio.Future[Any]] = {job, stop}
+    if other is not None:
+        waits.add(other)
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        if not job.done():
+            job.cancel()
+    if not job.done() or job.cancelled():
+        return False
+    job.result()  # raises what ``work`` raised
+    return True
 
 
 def _failed_early(state: TaskState) -> bool:
@@ -632,16 +811,6 @@ def _failed_early(state: TaskState) -> bool:
     return bool(state.error_code) and classify(state.error_code) is not Kind.WAIT
 
 
-def intact(out_dir: Path, out: OutputRow) -> bool:
-    try:
-        info = (out_dir / out.path).stat()
-    except OSError:
-        return False
-    return info.st_size == out.bytes and info.st_mtime_ns == out.mtime_ns
-
-
-def _ext_of(url: str | None) -> str:
-    if not url:
-        return ""
-    tail = url.split("?")[0].rsplit("/", 1)[-1]
-    return tail.rsplit(".", 1)[-1].lower() if "." in tail else ""
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    return text.split(": ", 1)[-1] if ": " in text else text

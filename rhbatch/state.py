@@ -13,8 +13,19 @@ resubmitted.
 A lock file (``DIR/.rhbatch/lock``, flock) refuses a second run on the same
 directory. sqlite3 errors (disk full, corruption) become ``StateError``.
 
-Job states:  pending -> submitting -> running -> downloading -> succeeded
-                                 \\-> unknown        \\-> failed (or back to pending to retry)
+Job states::
+
+    pending -> submitting -> running -> downloading -> succeeded
+                   |            |             \\-> unfetched (paid; the files could not be had)
+                   |            |-> failed (the task is known to have failed or been cancelled)
+                   |            |-> pending (a retryable failure: submitted again)
+                   |            \\-> unknown (its end could not be learned; the next run asks)
+                   \\-> unknown (the submit's answer was lost: a task may exist, and be paid)
+
+A job is ``failed`` only when nothing was sent or its task is known to have
+failed. At the start of a run, ``unknown`` jobs with a task id are followed
+again and ``unfetched`` ones fetched again; ``unknown`` jobs without one wait
+for ``--resubmit-unknown``, ``rhbatch attach`` or a webhook that names them.
 """
 
 from __future__ import annotations
@@ -31,8 +42,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rhbatch.errors import StateError
+from rhbatch.redact import scrub
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATE_DIR = ".rhbatch"
 
 _SCHEMA = """
@@ -55,7 +67,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     usage TEXT,
     cost REAL,
     submitted_at REAL,
-    finished_at REAL
+    finished_at REAL,
+    first_attempt INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (in_spec, status, idx);
 -- The tasks of attempts that ended without success (the current one is jobs.task_id).
@@ -66,8 +79,10 @@ CREATE TABLE IF NOT EXISTS attempts (
     started_at REAL NOT NULL,
     outcome TEXT,
     error_code TEXT,
+    hook TEXT,
     PRIMARY KEY (job_id, n)
 );
+CREATE INDEX IF NOT EXISTS attempts_by_hook ON attempts (hook) WHERE hook IS NOT NULL;
 CREATE TABLE IF NOT EXISTS outputs (
     job_id TEXT NOT NULL,
     n INTEGER NOT NULL,
@@ -96,7 +111,8 @@ class JobStatus(StrEnum):
     DOWNLOADING = "downloading"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
-    UNKNOWN = "unknown"
+    UNKNOWN = "unknown"  # a task may exist (and be paid) but its outcome is not known
+    UNFETCHED = "unfetched"  # the task succeeded (paid) but its files could not be fetched
 
 
 @dataclass(frozen=True)
@@ -115,6 +131,8 @@ class JobRow:
     error_message: str | None
     results: list[dict[str, Any]]
     cost: float | None
+    submitted_at: float | None = None  # Unix time of the current task's submit
+    first_attempt: int = 1  # the attempt this round of tries began with (retries count from it)
 
 
 @dataclass(frozen=True)
@@ -167,6 +185,7 @@ class Store:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process
             conn.execute("PRAGMA busy_timeout=5000")
+            _migrate(conn)
             conn.executescript(_SCHEMA)
             found = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if found is None:
@@ -215,8 +234,10 @@ class Store:
                 raise StateError(f"cannot write {self.path}: {exc}") from None
 
     def _write(self, sql: str, args: Iterable[Any] = ()) -> None:
+        # The last net: no secret reaches the disk, whatever a server sent.
+        values = tuple(scrub(a) if isinstance(a, str) else a for a in args)
         with self._transaction() as db:
-            db.execute(sql, tuple(args))
+            db.execute(sql, values)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -273,12 +294,25 @@ class Store:
             )
             db.executemany("UPDATE jobs SET idx=?, in_spec=1 WHERE id=?", moves)
             db.executemany(
+                "INSERT OR IGNORE INTO attempts (job_id, n, task_id, started_at, outcome) "
+                "SELECT id, attempts, task_id, COALESCE(submitted_at, 0), 'SUPERSEDED' "
+                "FROM jobs WHERE id=? AND task_id IS NOT NULL",
+                [(r[-1],) for r in resets],
+            )
+            db.executemany(
                 "UPDATE jobs SET idx=?, in_spec=1, endpoint=?, params=?, status=?, task_id=NULL, "
                 "remote_status=NULL, error_code=NULL, error_message=NULL, results=NULL, "
-                "usage=NULL, cost=NULL, finished_at=NULL WHERE id=?",
+                "usage=NULL, cost=NULL, finished_at=NULL, first_attempt=attempts+1 WHERE id=?",
                 resets,
             )
-            db.executemany("DELETE FROM outputs WHERE job_id=?", [(r[-1],) for r in resets])
+            changed_ids = [(r[-1],) for r in resets]
+            # The tasks of the old parameters belong to no job now: never adopted later.
+            db.executemany(
+                "UPDATE attempts SET outcome='SUPERSEDED' WHERE job_id=? "
+                "AND COALESCE(outcome, '') NOT IN ('FAILED', 'CANCEL', 'SUCCESS')",
+                changed_ids,
+            )
+            db.executemany("DELETE FROM outputs WHERE job_id=?", changed_ids)
         return SyncReport(new, kept, changed)
 
     def counts(self) -> dict[JobStatus, int]:
@@ -333,35 +367,53 @@ class Store:
 
     # --- transitions: one transaction each ------------------------------------------
 
-    def begin_attempt(self, job_id: str, sent: dict[str, Any], sources: dict[str, Any]) -> int:
-        """Record the intent to submit, before the request goes out."""
+    def begin_attempt(
+        self, job_id: str, sent: dict[str, Any], sources: dict[str, Any], hook: str | None = None
+    ) -> int:
+        """Record the intent to submit, before the request goes out; ``hook``, the attempt's
+        webhook token, names the attempt should its task announce itself."""
         with self._transaction() as db:
             n = db.execute(
                 "UPDATE jobs SET status='submitting', attempts=attempts+1, task_id=NULL, "
-                "remote_status=NULL, sent=?, sources=?, error_code=NULL, error_message=NULL "
-                "WHERE id=? RETURNING attempts",
-                (dumps(sent), dumps(sources), job_id),
+                "remote_status=NULL, sent=?, sources=?, error_code=NULL, error_message=NULL, "
+                "submitted_at=? WHERE id=? RETURNING attempts",
+                (dumps(sent), dumps(sources), time.time(), job_id),
             ).fetchone()[0]
+            if hook is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO attempts (job_id, n, started_at, hook) "
+                    "VALUES (?,?,?,?)",
+                    (job_id, n, time.time(), hook),
+                )
         return int(n)
 
     def record_task(self, job_id: str, attempt: int, task_id: str, remote_status: str) -> None:
-        """The task id, the moment the submit's answer arrives."""
-        self._write(
-            "UPDATE jobs SET status='running', task_id=?, remote_status=?, submitted_at=? "
-            "WHERE id=?",
-            (task_id, remote_status, time.time(), job_id),
-        )
+        """The task id, the moment the submit's answer arrives (or a webhook names it)."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE jobs SET status='running', task_id=?, remote_status=?, error_code=NULL, "
+                "error_message=NULL WHERE id=?",
+                (task_id, remote_status, job_id),
+            )
+            db.execute(
+                "UPDATE attempts SET task_id=? WHERE job_id=? AND n=? AND hook IS NOT NULL",
+                (task_id, job_id, attempt),
+            )
 
     def record_remote(self, job_id: str, remote_status: str) -> None:
         self._write("UPDATE jobs SET remote_status=? WHERE id=?", (remote_status, job_id))
 
     def not_submitted(self, job_id: str, attempt: int, code: str, message: str) -> None:
-        """The submit was refused before any task existed: back to pending."""
-        self._write(
-            "UPDATE jobs SET status='pending', attempts=attempts-1, error_code=?, "
-            "error_message=? WHERE id=?",
-            (code, message, job_id),
-        )
+        """The submit was refused (or is known to have made no task): back to pending."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE jobs SET status='pending', attempts=attempts-1, error_code=?, "
+                "error_message=?, submitted_at=NULL WHERE id=?",
+                (code, scrub(message), job_id),
+            )
+            db.execute(
+                "DELETE FROM attempts WHERE job_id=? AND n=? AND task_id IS NULL", (job_id, attempt)
+            )
 
     def record_success(
         self,
@@ -396,7 +448,9 @@ class Store:
 
     def finish(self, job_id: str) -> None:
         self._write(
-            "UPDATE jobs SET status='succeeded', finished_at=? WHERE id=?", (time.time(), job_id)
+            "UPDATE jobs SET status='succeeded', error_code=NULL, error_message=NULL, "
+            "finished_at=? WHERE id=?",
+            (time.time(), job_id),
         )
 
     def end_attempt(
@@ -408,18 +462,25 @@ class Store:
         with self._transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO attempts (job_id, n, task_id, started_at, outcome, "
-                "error_code) SELECT id, ?, task_id, COALESCE(submitted_at, 0), ?, ? "
-                "FROM jobs WHERE id=?",
-                (attempt, outcome, code, job_id),
+                "error_code, hook) SELECT id, ?, task_id, COALESCE(submitted_at, 0), ?, ?, "
+                "(SELECT hook FROM attempts WHERE job_id=? AND n=?) FROM jobs WHERE id=?",
+                (attempt, outcome, code, job_id, attempt, job_id),
             )
             db.execute(
                 "UPDATE jobs SET status=?, remote_status=?, error_code=?, error_message=?, "
                 "finished_at=? WHERE id=?",
-                (status.value, outcome, code, message, None if retry else time.time(), job_id),
+                (
+                    status.value,
+                    outcome,
+                    code,
+                    scrub(message),
+                    None if retry else time.time(),
+                    job_id,
+                ),
             )
 
     def fail(self, job_id: str, code: str, message: str) -> None:
-        """Fail a job outside any task outcome (a file that cannot be uploaded, a timeout...)."""
+        """Fail a job that sent nothing (a file that cannot be uploaded, a refused submit)."""
         self._write(
             "UPDATE jobs SET status='failed', error_code=?, error_message=?, finished_at=? "
             "WHERE id=?",
@@ -427,26 +488,51 @@ class Store:
         )
 
     def mark_unknown(self, job_id: str, message: str) -> None:
+        """The job's outcome cannot be known now: its submit's answer was lost (no task id),
+        or its task's end could not be learned (the task id is kept, and followed again)."""
         self._write(
             "UPDATE jobs SET status='unknown', error_code='UNKNOWN', error_message=? WHERE id=?",
             (message, job_id),
         )
 
+    def unfetched(self, job_id: str, message: str) -> None:
+        """The task succeeded, but its files could not be had: the next run tries again."""
+        self._write(
+            "UPDATE jobs SET status='unfetched', error_code='DOWNLOAD', error_message=?, "
+            "finished_at=? WHERE id=?",
+            (message, time.time(), job_id),
+        )
+
+    def note(self, job_id: str, code: str, message: str) -> None:
+        """Say why a job is where it is, without moving it."""
+        self._write(
+            "UPDATE jobs SET error_code=?, error_message=? WHERE id=?", (code, message, job_id)
+        )
+
     def recover(self, *, resubmit_unknown: bool, retry_failed: bool) -> dict[str, int]:
-        """At the start of a run: interrupted submits become unknown; opt-ins reset jobs."""
+        """At the start of a run: interrupted submits become unknown; unknown jobs with a
+        task are followed again and unfetched ones fetched again; opt-ins reset jobs."""
         out = {}
         with self._transaction() as db:
             out["interrupted_submits"] = db.execute(
                 "UPDATE jobs SET status='unknown', error_code='UNKNOWN', error_message="
                 "'the run stopped while this job was being submitted' WHERE status='submitting'"
             ).rowcount
+            out["followed_again"] = db.execute(
+                "UPDATE jobs SET status='running' "
+                "WHERE status='unknown' AND task_id IS NOT NULL AND in_spec=1"
+            ).rowcount
+            out["fetched_again"] = db.execute(
+                "UPDATE jobs SET status='downloading' WHERE status='unfetched' AND in_spec=1"
+            ).rowcount
             if resubmit_unknown:
                 out["resubmitted_unknown"] = db.execute(
-                    "UPDATE jobs SET status='pending' WHERE status='unknown' AND in_spec=1"
+                    "UPDATE jobs SET status='pending', first_attempt=attempts+1 "
+                    "WHERE status='unknown' AND in_spec=1"
                 ).rowcount
             if retry_failed:
                 out["retried_failed"] = db.execute(
-                    "UPDATE jobs SET status='pending', attempts=0 "
+                    "UPDATE jobs SET status='pending', first_attempt=attempts+1 "
                     "WHERE status='failed' AND in_spec=1"
                 ).rowcount
         return out
@@ -454,6 +540,45 @@ class Store:
     def reopen(self, job_id: str) -> None:
         """A finished job whose files are gone: fetch its results again."""
         self._write("UPDATE jobs SET status='downloading' WHERE id=?", (job_id,))
+
+    # --- tasks of earlier attempts, and webhook tokens ---------------------------------------
+
+    def unsettled(self, job_id: str) -> list[tuple[int, str, float | None]]:
+        """(attempt, task id, Unix time of its submit) of the job's tasks whose end is not
+        known to be a failure: they may still succeed (and be paid), so the job is not sent
+        again before they are looked at."""
+        rows = self.conn.execute(
+            "SELECT n, task_id, started_at FROM attempts WHERE job_id=? AND task_id IS NOT NULL "
+            "AND COALESCE(outcome, '') NOT IN ('FAILED', 'CANCEL', 'SUCCESS', 'SUPERSEDED', "
+            "'NOTFOUND') ORDER BY n",
+            (job_id,),
+        ).fetchall()
+        found = [(int(n), str(t), float(at) if at else None) for n, t, at in rows]
+        current = self.conn.execute(
+            "SELECT attempts, task_id, remote_status, submitted_at FROM jobs "
+            "WHERE id=? AND task_id IS NOT NULL",
+            (job_id,),
+        ).fetchone()
+        unsettled = current is not None and current[2] not in ("FAILED", "CANCEL", "SUCCESS")
+        if unsettled and all(t != current[1] for _, t, _ in found):
+            found.append((int(current[0]), str(current[1]), current[3]))
+        return found
+
+    def settle(self, job_id: str, attempt: int, task_id: str, outcome: str) -> None:
+        """Record how an earlier attempt's task ended, as learned later."""
+        self._write(
+            "INSERT INTO attempts (job_id, n, task_id, started_at, outcome) VALUES (?,?,?,?,?) "
+            "ON CONFLICT (job_id, n) DO UPDATE SET task_id=excluded.task_id, "
+            "outcome=excluded.outcome",
+            (job_id, attempt, task_id, time.time(), outcome),
+        )
+
+    def hook(self, token: str) -> tuple[str, int, str | None] | None:
+        """(job id, attempt, task id) of the attempt a webhook token was made for."""
+        row = self.conn.execute(
+            "SELECT job_id, n, task_id FROM attempts WHERE hook=?", (token,)
+        ).fetchone()
+        return None if row is None else (str(row[0]), int(row[1]), row[2])
 
     # --- uploads ----------------------------------------------------------------------
 
@@ -519,7 +644,7 @@ def _with(earlier: list[str], current: str | None) -> list[str]:
 
 _JOB_COLUMNS = (
     "id, idx, endpoint, params, status, attempts, task_id, remote_status, error_code, "
-    "error_message, results, cost"
+    "error_message, results, cost, submitted_at, first_attempt"
 )
 
 
@@ -537,7 +662,37 @@ def _job(r: tuple[Any, ...]) -> JobRow:
         error_message=r[9],
         results=json.loads(r[10]) if r[10] else [],
         cost=r[11],
+        submitted_at=r[12],
+        first_attempt=r[13],
     )
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a state file of an earlier format up to this one (in place, once)."""
+    has_meta = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
+    ).fetchone()
+    if has_meta is None:
+        return  # a new file
+    found = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+    if found is None or found[0] != "1":
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Format 1 -> 2: per-attempt webhook tokens, and where a round of retries began.
+        conn.execute("ALTER TABLE attempts ADD COLUMN hook TEXT")
+        conn.execute("ALTER TABLE jobs ADD COLUMN first_attempt INTEGER NOT NULL DEFAULT 1")
+        # Format 1 called a job whose task could not be followed "failed"; its task may
+        # still have succeeded: say "unknown", and let the next run ask.
+        conn.execute(
+            "UPDATE jobs SET status='unknown' WHERE status='failed' AND task_id IS NOT NULL "
+            "AND remote_status IN ('TIMEOUT', 'LOST', 'PROTOCOL')"
+        )
+        conn.execute("UPDATE meta SET value='2' WHERE key='schema'")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _lock(path: Path) -> TextIO:

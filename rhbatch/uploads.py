@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rhbatch.client import Client
-from rhbatch.errors import Rejected, Transient
+from rhbatch.errors import NoConnection, Rejected, Transient
 from rhbatch.media import kind_of
 from rhbatch.retry import backoff
 from rhbatch.schemas import Registry
@@ -87,6 +87,8 @@ class Uploader:
         for attempt in range(TRIES):
             try:
                 return await self.client.upload(path)
+            except NoConnection:
+                raise  # the API is out of reach: the runner decides (nothing is lost)
             except Transient as exc:
                 if attempt == TRIES - 1:
                     raise UploadFailed("UPLOAD", f"uploading {shown} failed: {exc}") from None

@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from rhbatch.client import Client, TaskState
+from rhbatch.client import Client
 from rhbatch.errors import ApiError
 from rhbatch.schedule import Schedule
+from rhbatch.wire import TaskState
 
 CHECK = "check"  # what ``wait`` returns when the counts say this task may have ended
 # Tasks woken per unnoticed end. Which task ended is a guess (the counts say how many,
@@ -47,6 +49,11 @@ class _Watch:
     state: TaskState | None = None  # delivered by a webhook before anyone waited
 
 
+def _set(event: asyncio.Event) -> asyncio.Event:
+    event.set()
+    return event
+
+
 @dataclass
 class Watcher:
     client: Client
@@ -57,6 +64,10 @@ class Watcher:
     watches: dict[str, _Watch] = field(default_factory=dict)
     healthy: bool = False  # the last counts were read and account for every task of ours
     submitting: int = 0  # submits on the wire: the server may count them already
+    # The shortest life seen per endpoint: from a task's submit to the last moment it was
+    # known unfinished, over every task that ended (what "a task cannot end sooner" rests on).
+    floors: dict[str, float] = field(default_factory=dict)
+    quiet: asyncio.Event = field(default_factory=lambda: _set(asyncio.Event()))  # no submit out
     probing: set[str] = field(default_factory=set)  # woken to check, answer not back yet
     counters: dict[str, int] = field(
         default_factory=lambda: {"samples": 0, "unhealthy": 0, "probes": 0, "webhooks": 0}
@@ -67,16 +78,44 @@ class Watcher:
 
     # --- jobs ------------------------------------------------------------------------
 
-    def add(self, task_id: str, endpoint: str) -> None:
+    def add(
+        self, task_id: str, endpoint: str, sent: float | None = None, *, resumed: bool = False
+    ) -> None:
+        """Watch a task submitted at clock time ``sent`` (default: now) and just reported
+        unfinished (unless ``resumed``: known only from an earlier run)."""
         now = self.clock()
-        self.watches.setdefault(task_id, _Watch(task_id, endpoint, now, now))
+        since = now if sent is None else sent
+        self.watches.setdefault(
+            task_id, _Watch(task_id, endpoint, since, since if resumed else now)
+        )
 
-    def done(self, task_id: str) -> None:
-        """The task's end was noticed."""
-        self.watches.pop(task_id, None)
+    def done(self, task_id: str, ended: bool = True) -> None:
+        """The task's end was noticed (``ended``), or rhbatch stopped watching it."""
+        watch = self.watches.pop(task_id, None)
+        if watch is not None and ended:
+            life = watch.checked - watch.since
+            self.floors[watch.endpoint] = min(self.floors.get(watch.endpoint, life), life)
         if task_id in self.probing:
             self.probing.discard(task_id)
             self._owed = max(0, self._owed - 1)
+
+    @contextlib.contextmanager
+    def sending(self) -> Iterator[None]:
+        """Count a submit on the wire for as long as it is there."""
+        self.submitting += 1
+        self.quiet.clear()
+        try:
+            yield
+        finally:
+            self.submitting -= 1
+            if self.submitting == 0:
+                self.quiet.set()
+
+    def oldest(self) -> float | None:
+        """Seconds since the oldest task in flight was submitted (None: none in flight)."""
+        if not self.watches:
+            return None
+        return self.clock() - min(w.since for w in self.watches.values())
 
     def checked(self, task_id: str) -> None:
         """The task was just seen unfinished: if it was a guess, guess again at once."""

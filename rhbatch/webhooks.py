@@ -4,29 +4,35 @@ RunningHub posts ``{event: "TASK_END", taskId, eventData}`` to the ``webhookUrl`
 a task was submitted with (runninghub-api.md §9; for the model API this is not
 documented, so polling stays on as the safety net). ``eventData`` is the task
 object as JSON text (or an object); a final state in it is handed to the
-watcher, which wakes the job without a query. The URL carries a random token
-per run: a post without it is refused, one for an unknown task is acknowledged
-and ignored. Replies are immediate, as the docs ask.
+runner with the URL's token. Every submit attempt gets its own token
+(recorded in the state store before the submit), so that a task made by a
+submit whose answer was lost still names its job when it ends. A post with a
+token rhbatch never issued is refused (404); one that is not a task object is
+acknowledged and ignored. Replies are immediate, as the docs ask.
 """
 
 from __future__ import annotations
 
 import json
-import secrets
+import re
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from rhbatch.client import TaskState, parse_task
 from rhbatch.errors import ProtocolError, UsageError
+from rhbatch.wire import TaskState, parse_task
 
 PATH = "/rhbatch/webhook/"
 
 
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+MAX_EVENT = 8 << 20  # bytes of a webhook body read at most
+
+
 class Receiver:
     def __init__(
-        self, listen: str, public_url: str | None, deliver: Callable[[TaskState], bool]
+        self, listen: str, public_url: str | None, deliver: Callable[[str, TaskState], bool]
     ) -> None:
         host, _, port = listen.rpartition(":")
         if not port.isdigit():
@@ -34,18 +40,18 @@ class Receiver:
         self.host = host or "127.0.0.1"
         self.port = int(port)
         self.public_url = public_url.rstrip("/") if public_url else None
-        self.token = secrets.token_urlsafe(18)
         self.deliver = deliver
         self._runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
-        """Where RunningHub should post: the public URL (or the listening address) + token."""
+        """Where RunningHub should post, less the attempt's token: the public URL (or the
+        listening address)."""
         base = self.public_url or f"http://{self.host}:{self.port}"
-        return f"{base}{PATH}{self.token}"
+        return f"{base}{PATH}"
 
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(client_max_size=MAX_EVENT)
         app.router.add_post(PATH + "{token}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -63,17 +69,17 @@ class Receiver:
             await self._runner.cleanup()
 
     async def _handle(self, request: web.Request) -> web.Response:
-        if not secrets.compare_digest(request.match_info["token"], self.token):
+        token = request.match_info["token"]
+        if not _TOKEN.match(token):
             return web.Response(status=404)
         try:
             payload: Any = json.loads(await request.read())
             data = payload.get("eventData") if isinstance(payload, dict) else None
             if isinstance(data, str):
                 data = json.loads(data)
-            if isinstance(data, dict):
-                state = parse_task(data)
-                if state.status.terminal:
-                    self.deliver(state)
-        except (ValueError, ProtocolError):
-            pass  # not a v2 task object (a legacy outputs event): polling will find out
+            state = parse_task(data) if isinstance(data, dict) else None
+        except (ValueError, RecursionError, ProtocolError, web.HTTPException):
+            state = None  # not a v2 task object (a legacy outputs event): polling finds out
+        if state is not None and not self.deliver(token, state):
+            return web.Response(status=404)
         return web.Response(text="ok")

@@ -17,9 +17,17 @@ import pytest
 from aiohttp import web
 
 import rhbatch.client as client_module
-from rhbatch.client import Client, RemoteStatus, Result, TaskState
+from rhbatch.client import Client
 from rhbatch.emulator import Emulator, EmulatorConfig
-from rhbatch.errors import ApiError, OutcomeUnknown, ProtocolError, Rejected, Transient
+from rhbatch.errors import (
+    ApiError,
+    NoConnection,
+    OutcomeUnknown,
+    ProtocolError,
+    Rejected,
+    Transient,
+)
+from rhbatch.wire import RemoteStatus, Result, TaskState
 from tests.emu_helpers import MULTIMODAL, doc_body, run
 
 SECRET = "sk-SECRET-9f8e7d6c5b4a39281706f5"
@@ -112,8 +120,11 @@ def closed_port() -> int:
     return port
 
 
+TASK = "1900000000000000001"
+
+
 def task(status: str = "RUNNING", **fields: Any) -> dict[str, Any]:
-    return {"taskId": "1900000000000000001", "status": status, "errorCode": "", **fields}
+    return {"taskId": TASK, "status": status, "errorCode": "", **fields}
 
 
 # --- submit ---------------------------------------------------------------------------
@@ -366,15 +377,15 @@ def test_slow_submit_beyond_the_timeout_is_outcome_unknown() -> None:
     assert tasks == 1
 
 
-def test_submit_to_a_closed_port_is_transient() -> None:
-    """When nothing listens, nothing was sent: Transient."""
+def test_submit_to_a_closed_port_is_no_connection() -> None:
+    """When nothing listens, nothing was sent: NoConnection (a Transient)."""
 
     async def go() -> ApiError:
         async with Client(f"http://127.0.0.1:{closed_port()}", SECRET) as client:
             return await failure(client.submit("e", {}))
 
     exc = run(go)
-    assert type(exc) is Transient
+    assert type(exc) is NoConnection
     assert "could not connect" in str(exc)
 
 
@@ -478,7 +489,7 @@ def test_query_unknown_status_is_a_protocol_error() -> None:
 @pytest.mark.parametrize("word", ["CANCEL", "CANCELLED", "CANCELED"])
 def test_query_reads_every_spelling_of_cancel(word: str) -> None:
     """CANCEL, CANCELLED and CANCELED are all the terminal CANCEL."""
-    state = run(lambda: against(replying(200, task(word)), lambda c: c.query("1")))
+    state = run(lambda: against(replying(200, task(word)), lambda c: c.query(TASK)))
     assert state.status is RemoteStatus.CANCEL
     assert state.status.terminal
 
@@ -486,7 +497,7 @@ def test_query_reads_every_spelling_of_cancel(word: str) -> None:
 def test_query_keeps_every_digit_of_a_numeric_task_id() -> None:
     """A taskId sent as a JSON number beyond 2**53 keeps every digit."""
     raw = '{"taskId": 1900000000000000123, "status": "RUNNING", "errorCode": ""}'
-    state = run(lambda: against(replying(200, text=raw), lambda c: c.query("x")))
+    state = run(lambda: against(replying(200, text=raw), lambda c: c.query("1900000000000000123")))
     assert state.task_id == "1900000000000000123"
 
 
@@ -510,7 +521,7 @@ def test_query_reads_result_fallbacks_and_loose_usage() -> None:
         failedReason=None,
         somethingNew={"a": 1},
     )
-    state = run(lambda: against(replying(200, body), lambda c: c.query("1")))
+    state = run(lambda: against(replying(200, body), lambda c: c.query(TASK)))
     assert state.results == (
         Result("http://cdn/a.png", "png", None),
         Result(None, "txt", "hello"),
@@ -541,14 +552,23 @@ def test_query_200_that_is_not_a_task(text: str, kind: type[ApiError]) -> None:
     assert type(exc) is kind
 
 
-def test_query_to_a_closed_port_is_transient() -> None:
-    """A query that cannot connect is Transient."""
+def test_query_to_a_closed_port_is_no_connection() -> None:
+    """A query that cannot connect is NoConnection, a Transient."""
 
     async def go() -> ApiError:
         async with Client(f"http://127.0.0.1:{closed_port()}", SECRET) as client:
             return await failure(client.query("1"))
 
-    assert type(run(go)) is Transient
+    exc = run(go)
+    assert type(exc) is NoConnection
+    assert isinstance(exc, Transient)
+
+
+def test_query_about_another_task_is_a_protocol_error() -> None:
+    """An answer about a task other than the one asked for is not taken as its state."""
+    exc = run(lambda: against(replying(200, task("SUCCESS")), lambda c: failure(c.query("42"))))
+    assert type(exc) is ProtocolError
+    assert "the reply is about task 1900000000000000001" in str(exc)
 
 
 # --- upload, cancel, queue, account ---------------------------------------------------

@@ -14,12 +14,13 @@ import pytest
 from aiohttp import web
 
 from rhbatch import downloads
-from rhbatch.client import Client, RemoteStatus
+from rhbatch.client import Client
 from rhbatch.downloads import Saved, fetch, hash_file, safe_path, start_write_back, write_text
 from rhbatch.emulator import Emulator, EmulatorConfig
 from rhbatch.emulator.media import make_media
 from rhbatch.emulator.server import body_hash
 from rhbatch.errors import ApiError, Rejected, Transient
+from rhbatch.wire import RemoteStatus
 from tests.emu_helpers import MULTIMODAL, doc_body, run
 
 CHUNK = 1 << 16

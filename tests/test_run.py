@@ -140,7 +140,7 @@ def test_permanent_failures_are_not_resubmitted(
     assert stats["submissions"] == 20
     assert result.code == 1
     assert (
-        f"failed  {failed[0]['id']}: 1505 Photorealistic real people are prohibited" in result.err
+        f"failed    {failed[0]['id']}: 1505 Photorealistic real people are prohibited" in result.err
     )
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from rhbatch.client import RemoteStatus, TaskState
 from rhbatch.webhooks import PATH, Receiver
+from rhbatch.wire import RemoteStatus, TaskState
 from tests.conftest import Result
 from tests.run_helpers import emulator, manifest, occupy, spec_text
 
@@ -67,42 +67,50 @@ def test_shared_account_falls_back_to_polling(
 
 
 def test_receiver_checks_its_token_and_ignores_junk() -> None:
-    """A post without the run's token is refused; junk and legacy events are acknowledged
-    and ignored; a v2 task object is handed over."""
-    seen: list[TaskState] = []
+    """A post with a token rhbatch never issued is refused; junk and legacy events are
+    acknowledged and ignored; a v2 task object is handed over with its attempt's token."""
+    seen: list[tuple[str, TaskState]] = []
+    issued = "attempt-token-1"
+
+    def deliver(token: str, state: TaskState) -> bool:
+        if token != issued:
+            return False
+        seen.append((token, state))
+        return True
 
     async def go() -> list[int]:
-        receiver = Receiver("127.0.0.1:0", None, lambda s: seen.append(s) or True)
+        receiver = Receiver("127.0.0.1:0", None, deliver)
         await receiver.start()
         try:
-            base = f"http://127.0.0.1:{receiver.port}{PATH}"
+            url = receiver.url + issued
             task = {
                 "taskId": "2013508786110730241",
                 "status": "SUCCESS",
                 "results": [],
                 "usage": {},
             }
+            event = {"event": "TASK_END", "taskId": task["taskId"], "eventData": json.dumps(task)}
             posts = [
-                (base + "wrong", {"event": "TASK_END", "eventData": json.dumps(task)}),
-                (receiver.url, "not json at all"),
-                (receiver.url, {"event": "TASK_END", "eventData": '{"code": 0, "data": []}'}),
-                (
-                    receiver.url,
-                    {"event": "TASK_END", "taskId": task["taskId"], "eventData": json.dumps(task)},
-                ),
+                (receiver.url + "never-issued", event),
+                (receiver.url + "../x", event),
+                (url, "not json at all"),
+                (url, {"event": "TASK_END", "eventData": '{"code": 0, "data": []}'}),
+                (url, event),
             ]
             codes = []
             async with aiohttp.ClientSession() as s:
-                for url, body in posts:
+                for target, body in posts:
                     kwargs = {"json": body} if isinstance(body, dict) else {"data": body}
-                    async with s.post(url, **kwargs) as r:
+                    async with s.post(target, **kwargs) as r:
                         codes.append(r.status)
             return codes
         finally:
             await receiver.stop()
 
-    assert asyncio.run(go()) == [404, 200, 200, 200]
-    assert [(s.task_id, s.status) for s in seen] == [("2013508786110730241", RemoteStatus.SUCCESS)]
+    assert asyncio.run(go()) == [404, 404, 200, 200, 200]
+    assert [(t, s.task_id, s.status) for t, s in seen] == [
+        (issued, "2013508786110730241", RemoteStatus.SUCCESS)
+    ]
 
 
 def test_bad_listen_address() -> None:

@@ -13,17 +13,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
+import json
 import shlex
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rhbatch import __version__, credentials
+from rhbatch import __version__, credentials, logfile
 from rhbatch.check import check_spec, require_valid
-from rhbatch.client import Client
+from rhbatch.client import Client, DownloadLimits
 from rhbatch.commands.common import plural
 from rhbatch.errors import (
     EXIT_INTERRUPTED,
@@ -32,18 +35,21 @@ from rhbatch.errors import (
     AuthError,
     FatalError,
     InvalidInput,
+    NoConnection,
     Rejected,
     Transient,
+    Unreachable,
 )
 from rhbatch.expand import Expander
+from rhbatch.fetch import intact
 from rhbatch.findings import Findings
-from rhbatch.manifest import iso, write_manifest, write_run
+from rhbatch.manifest import clean_temporaries, iso, write_manifest, write_run
 from rhbatch.progress import Reporter, reporter
 from rhbatch.retry import Kind, classify
-from rhbatch.runner import Options, Runner, intact
+from rhbatch.runner import Options, Runner
 from rhbatch.schemas import Registry, registry
 from rhbatch.spec import Spec
-from rhbatch.state import JobStatus, Store
+from rhbatch.state import STATE_DIR, JobStatus, Store
 from rhbatch.webhooks import Receiver
 
 DEFAULT_CONCURRENCY = 10
@@ -51,7 +57,7 @@ DEFAULT_CONCURRENCY = 10
 
 def run(args: argparse.Namespace) -> int:
     reg = registry()
-    report = check_spec(args.spec, reg)
+    report = check_spec(args.spec, reg, max_jobs=getattr(args, "max_jobs", None))
     require_valid(report)
     spec = report.spec
     out_dir = output_dir(args.out, spec)
@@ -59,8 +65,13 @@ def run(args: argparse.Namespace) -> int:
         return dry_run(spec, reg, out_dir, report.jobs)
     if args.concurrency is not None and args.concurrency < 1:
         raise InvalidInput([], summary="--concurrency must be at least 1")
+    if not args.emulator:  # a bad base URL or a missing key: said before anything is made
+        credentials.base_url(args.base_url)
+        credentials.api_key(args.api_key_env)
     started = time.time()
     with Store.open(out_dir) as store:
+        logfile.use(out_dir / STATE_DIR)
+        clean_temporaries(out_dir)
         synced = store.sync(
             (job.id, job.index, job.endpoint, job.params)
             for job in Expander(spec, reg, Findings()).jobs()
@@ -68,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
         spec_sha = _sha256(spec.path)
         store.set_meta("spec", str(spec.path))
         store.set_meta("spec_sha256", spec_sha)
+        limits = download_limits(spec.run)
+        fetching = {"naming": spec.naming, **dataclasses.asdict(limits)}
+        store.set_meta("fetch", json.dumps(fetching))  # how `rhbatch attach` fetches
         recovered = store.recover(
             resubmit_unknown=args.resubmit_unknown, retry_failed=args.retry_failed
         )
@@ -79,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
             and (out_dir / "manifest.jsonl").exists()
         )
         store.set_meta("manifest_of", spec_sha if current else "")
+        if not current:  # a manifest of every job exists before anything is sent
+            write_manifest(store, out_dir)
         shown = reporter(quiet=args.quiet, log_json=args.log_json, name=spec.name)
         _say_resume(shown, synced.kept, synced.changed, recovered, reopened)
         code, note = asyncio.run(_run(args, spec, reg, store, out_dir, shown, current))
@@ -147,12 +163,12 @@ async def _run(
         client = await stack.enter_async_context(Client(base, key))
         limit = await _account_limit(client)
         options = _options(args, spec, limit, speed)
-        watchers: list[Runner] = []  # the receiver needs the runner, made just below
+        runners: list[Runner] = []  # the receiver needs the runner, made just below
         if args.webhook_listen or args.webhook_url:
             receiver = Receiver(
                 args.webhook_listen or "127.0.0.1:0",
                 args.webhook_url,
-                lambda state: bool(watchers) and watchers[0].watcher.deliver(state),
+                lambda token, state: bool(runners) and runners[0].on_webhook(token, state),
             )
             await receiver.start()
             stack.push_async_callback(receiver.stop)
@@ -166,12 +182,11 @@ async def _run(
             options=options,
             report=shown,
         )
-        watchers.append(runner)
+        runners.append(runner)
         interrupted = _on_interrupt(runner)
-        done_before = (
-            todo.get(JobStatus.SUCCEEDED, 0)
-            + todo.get(JobStatus.FAILED, 0)
-            + todo.get(JobStatus.UNKNOWN, 0)
+        done_before = sum(
+            todo.get(s, 0)
+            for s in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.UNFETCHED)
         )
         shown.start(
             sum(todo.values()), done_before, todo.get(JobStatus.RUNNING, 0), store.total_cost()
@@ -179,8 +194,15 @@ async def _run(
         try:
             await runner.run()
         except FatalError as exc:
-            shown.close()
-            return exc.exit_code, f"stopped: {exc}"
+            return exc.exit_code, f"stopped: {exc}{_resume_hint(exc, args, out_dir)}"
+        except asyncio.CancelledError:
+            # A second Ctrl-C (or SIGTERM): stop at once, but cleanly. The store holds every
+            # transition already; the manifest is brought up to date.
+            task = asyncio.current_task()
+            if task is None or not interrupted.is_set():
+                raise
+            task.uncancel()
+            runner.write_manifest()
         finally:
             shown.close()
         if interrupted.is_set():
@@ -200,9 +222,18 @@ async def _run(
     return EXIT_OK, None
 
 
+def _resume_hint(exc: FatalError, args: argparse.Namespace, out_dir: Path) -> str:
+    if isinstance(exc, Unreachable):
+        return (
+            "; every job is kept as it was: once it is reachable, run the same command "
+            f"again: {resume_command(args, out_dir)}"
+        )
+    return ""
+
+
 async def _account_limit(client: Client) -> int | None:
     """Check the key before any job is sent, and read the account's concurrency."""
-    for attempt in range(3):
+    for attempt in range(4):
         try:
             status = await client.queue_status()
             return status.limit
@@ -210,6 +241,11 @@ async def _account_limit(client: Client) -> int | None:
             if classify(exc.code) is Kind.AUTH:
                 raise AuthError(f"the API key was refused ({exc})") from None
             return None  # a key-tier or account quirk: the submits will tell
+        except NoConnection as exc:
+            if attempt == 3:
+                reason = str(exc).split(": ", 1)[-1]
+                raise Unreachable(f"cannot reach {client.base_url}: {reason}") from None
+            await asyncio.sleep(0.5 * (attempt + 1))
         except Transient:
             await asyncio.sleep(0.5 * (attempt + 1))
     return None
@@ -228,17 +264,28 @@ def _options(args: argparse.Namespace, spec: Spec, account: int | None, speed: f
         naming=spec.naming,
         download=bool(run.get("download", True)) and not args.no_download,
         signal_interval=float(run.get("signal_interval", 1.0)) / speed,
+        limits=download_limits(run),
+    )
+
+
+def download_limits(run: Mapping[str, Any]) -> DownloadLimits:
+    """The spec's limits on each result download (real seconds, not scaled)."""
+    return DownloadLimits(
+        max_bytes=int(float(run.get("max_download_mb", 4096)) * (1 << 20)),
+        deadline=float(run.get("download_timeout", 3600.0)),
+        min_rate=float(run.get("download_min_rate", 8)) * 1024,
     )
 
 
 def _on_interrupt(runner: Runner) -> asyncio.Event:
-    """First Ctrl-C: stop starting jobs and wind down. Second: stop at once."""
+    """First Ctrl-C (or SIGTERM): stop starting jobs and wind down. Second: stop at once."""
     interrupted = asyncio.Event()
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
 
     def handle() -> None:
         if interrupted.is_set():
+            runner.report.message("rhbatch: stopping now")
             if main is not None:
                 main.cancel()
             return
@@ -319,25 +366,50 @@ def _summary(
     print(f"results: {out_dir}/manifest.jsonl")
     failed = store.jobs(JobStatus.FAILED)
     for row in failed[:10]:
-        print(
-            f"  failed  {row.id}: {row.error_code} {row.error_message or ''}".rstrip(),
-            file=sys.stderr,
-        )
+        print(f"  failed    {row.id}: {_why(row)}", file=sys.stderr)
     if len(failed) > 10:
         print(
             f"  ... and {len(failed) - 10:,} more failed (rhbatch status {out_dir})",
             file=sys.stderr,
         )
+    unfetched = store.jobs(JobStatus.UNFETCHED)
+    for row in unfetched[:10]:
+        print(f"  unfetched {row.id}: {_why(row)}", file=sys.stderr)
+    if unfetched:
+        print(
+            f"  {plural(len(unfetched), 'job')} succeeded (and were paid) but their files "
+            f"could not be fetched; the next run tries again, sending nothing: "
+            f"{resume_command(args, out_dir)}",
+            file=sys.stderr,
+        )
     unknown = store.jobs(JobStatus.UNKNOWN)
     for row in unknown[:10]:
-        print(f"  unknown {row.id}: {row.error_message or ''}", file=sys.stderr)
-    if unknown:
+        print(f"  unknown   {row.id}: {_why(row, '')}", file=sys.stderr)
+    followed = [r for r in unknown if r.task_id]
+    if followed:
+        print(
+            f"  {plural(len(followed), 'job')} have a task whose end is not known yet; the "
+            f"next run asks again: {resume_command(args, out_dir)}",
+            file=sys.stderr,
+        )
+    lost = [r for r in unknown if not r.task_id]
+    if lost:
         again = resume_command(args, out_dir) + " --resubmit-unknown"
         print(
-            f"  {plural(len(unknown), 'job')} may or may not have a task (and a charge); "
+            f"  {plural(len(lost), 'job')} lost a submit's answer: a task may exist (and be "
+            "paid). If you find it in RunningHub's console: "
+            f"rhbatch attach {shlex.quote(str(out_dir))} JOB TASK_ID; "
             f"to submit them again anyway: {again}",
             file=sys.stderr,
         )
+
+
+def _why(row: Any, code: str | None = None) -> str:
+    """A job's error code and message, on one short line."""
+    text = " ".join((row.error_message or "").split())
+    head = row.error_code if code is None else code
+    line = f"{head} {text}".strip()
+    return line if len(line) <= 300 else line[:300] + "..."
 
 
 def _run_info(

@@ -1,0 +1,189 @@
+"""Fetching a succeeded task's results into the output directory, within limits.
+
+A job whose task succeeded has been paid for; what is left is to bring its
+files home. Each result is saved under ``output.naming`` (kept inside the
+output directory), streamed through a part file, length-checked, hashed and
+renamed into place (``downloads.py``). Trouble that may pass (a 5xx, a file not
+there yet, a connection dropped) is retried; a URL that expired is refreshed
+with a query. What cannot be fetched (a URL that is not http(s), a redirect
+loop, a body over the size limit, a host too slow for the deadline) leaves the
+job ``unfetched`` with the reason: paid, kept, and tried again by the next run,
+which sends nothing new. A full disk stops the run (``StateError``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from rhbatch import downloads
+from rhbatch.client import Client, DownloadLimits
+from rhbatch.errors import ApiError, ProtocolError, Rejected, StateError, TooSlow, Transient
+from rhbatch.naming import output_name
+from rhbatch.retry import backoff, wait_for
+from rhbatch.state import JobRow, OutputRow, Store
+from rhbatch.wire import Result
+
+DOWNLOAD_TRIES = 8  # tries of one file against passing trouble
+SLOW_TRIES = 2  # tries of a file too slow for the limits
+
+
+class Stopped(Exception):
+    """The run is stopping: leave the job as it is for the next run."""
+
+
+class Fetcher:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        client: Client,
+        out_dir: Path,
+        naming: str,
+        limits: DownloadLimits,
+        concurrency: int,
+        pause: Callable[[float], Awaitable[bool]],
+        emit: Callable[..., None],
+        cap: float,
+    ) -> None:
+        self.store, self.client, self.out_dir = store, client, out_dir
+        self.naming, self.limits = naming, limits
+        self.slots = asyncio.Semaphore(concurrency)
+        self._pause = pause  # waits; True when the run stops meanwhile
+        self._emit = emit
+        self._cap = cap
+
+    async def fetch(self, row: JobRow) -> None:
+        """Fetch every result of a succeeded job: it ends ``succeeded``, or ``unfetched``
+        with the reason (or stays ``downloading`` if the run stops meanwhile)."""
+        async with self.slots:
+            have = {o.n: o for o in self.store.outputs(row.id)}
+            try:
+                for n, item in enumerate(row.results, start=1):
+                    result = Result(item.get("url"), item.get("outputType") or "", item.get("text"))
+                    if n in have and intact(self.out_dir, have[n]):
+                        continue
+                    problem = await self._save(row, n, result)
+                    if problem is not None:
+                        self.store.unfetched(row.id, problem)
+                        self._emit("unfetched", job=row.id, message=problem)
+                        return
+            except Stopped:
+                return
+            self.store.finish(row.id)
+            self._emit("succeeded", job=row.id, cost=row.cost or 0.0)
+
+    def destination(self, row: JobRow, n: int, result: Result) -> tuple[str, str]:
+        """(path relative to the output directory, extension) of a job's result ``n``."""
+        ext = result.output_type or _ext_of(result.url) or ("txt" if result.text else "bin")
+        rel = output_name(
+            self.naming,
+            job_id=row.id,
+            n=n,
+            ext=ext,
+            endpoint=row.endpoint,
+            index=row.idx,
+            params=row.params,
+        )
+        if n > 1 and "{n}" not in self.naming:  # a second result must not overwrite the first
+            stem, dot, suffix = rel.rpartition(".")
+            rel = f"{stem}-{n}.{suffix}" if dot and "/" not in suffix else f"{rel}-{n}"
+        return rel, ext
+
+    def clean_parts(self, rows: list[JobRow]) -> int:
+        """Remove part files a killed run left beside the results of these jobs."""
+        removed = 0
+        for row in rows:
+            for n, item in enumerate(row.results, start=1):
+                result = Result(item.get("url"), item.get("outputType") or "", item.get("text"))
+                rel, _ = self.destination(row, n, result)
+                try:
+                    part = downloads.part_of(downloads.safe_path(self.out_dir, rel))
+                except ValueError:
+                    continue
+                with contextlib.suppress(OSError):
+                    part.unlink()
+                    removed += 1
+        return removed
+
+    async def _save(self, row: JobRow, n: int, result: Result) -> str | None:
+        """Save one result; None when saved, else why it cannot be."""
+        rel, ext = self.destination(row, n, result)
+        try:
+            dest = downloads.safe_path(self.out_dir, rel)
+        except ValueError as exc:
+            return str(exc)
+        try:
+            if result.text is not None and (result.url is None or ext == "txt"):
+                saved = downloads.write_text(dest, result.text)
+            else:
+                outcome = await self._fetch(row, n, result, dest)
+                if isinstance(outcome, str):
+                    return outcome
+                saved = outcome
+            mtime = dest.stat().st_mtime_ns
+        except OSError as exc:
+            raise StateError(f"cannot write {dest}: {exc.strerror or exc}") from None
+        out = OutputRow(n, result.url, rel, saved.bytes, saved.sha256, ext, mtime)
+        self.store.record_output(row.id, out)
+        self._emit("downloaded", job=row.id, path=rel, bytes=saved.bytes)
+        return None
+
+    async def _fetch(
+        self, row: JobRow, n: int, result: Result, dest: Path
+    ) -> downloads.Saved | str:
+        url, slow = result.url or "", 0
+        for attempt in range(DOWNLOAD_TRIES):
+            try:
+                return await downloads.fetch(self.client, url, dest, self.limits)
+            except TooSlow as exc:
+                slow += 1
+                if slow >= SLOW_TRIES:
+                    return f"result {n}: {exc}"
+                wait = backoff(attempt, cap=self._cap)
+            except Transient as exc:
+                wait = wait_for(exc.retry_after, attempt, cap=self._cap)
+            except Rejected as exc:
+                if exc.code in ("HTTP403", "HTTP410") and row.task_id:
+                    fresh = await self._fresh_url(row.task_id, n)
+                    if fresh and fresh != url:
+                        url = fresh
+                        continue
+                if exc.code != "HTTP404" or attempt == DOWNLOAD_TRIES - 1:
+                    return f"result {n}: {exc}"
+                wait = backoff(attempt, cap=self._cap)  # not there yet: storage can lag
+            except ProtocolError as exc:
+                return f"result {n}: {exc}"
+            if await self._pause(wait):
+                raise Stopped
+        return f"result {n} could not be downloaded in {DOWNLOAD_TRIES} tries"
+
+    async def _fresh_url(self, task_id: str, n: int) -> str | None:
+        with contextlib.suppress(ApiError):
+            state = await self.client.query(task_id)
+            if len(state.results) >= n:
+                return state.results[n - 1].url
+        return None
+
+
+def intact(out_dir: Path, out: OutputRow) -> bool:
+    try:
+        info = (out_dir / out.path).stat()
+    except OSError:
+        return False
+    return info.st_size == out.bytes and info.st_mtime_ns == out.mtime_ns
+
+
+def _ext_of(url: str | None) -> str:
+    if not url:
+        return ""
+    tail = url.split("?")[0].rsplit("/", 1)[-1]
+    return tail.rsplit(".", 1)[-1].lower() if "." in tail else ""
+
+
+def result_records(state_results: tuple[Result, ...]) -> list[dict[str, Any]]:
+    """A task's results as the store keeps them."""
+    return [{"url": r.url, "outputType": r.output_type, "text": r.text} for r in state_results]
