@@ -19,7 +19,7 @@ from rhbatch import __version__
 from rhbatch.commands.common import MAX_PROBLEMS, print_problems
 from rhbatch.commands.emulator import PROFILES
 from rhbatch.commands.endpoints import OUTPUT_TYPES
-from rhbatch.errors import EXIT_INTERRUPTED, InvalidInput, RhbatchError
+from rhbatch.errors import EXIT_FATAL, EXIT_INTERRUPTED, InvalidInput, RhbatchError
 
 DEFAULT_EMULATOR_SPEED = 60.0  # rhbatch run --emulator: a minute-long task takes a second
 
@@ -80,6 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cancel", help="cancel a run's tasks still in flight")
     p.add_argument("dir", metavar="DIR")
+    p.add_argument("--base-url", metavar="URL")
+    p.add_argument("--api-key-env", metavar="NAME")
+
+    p = sub.add_parser(
+        "attach",
+        help="give an unknown job the task its lost submit made (found in RunningHub's console)",
+    )
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("job", metavar="JOB", help="the job's id, as the manifest shows it")
+    p.add_argument("task_id", metavar="TASK_ID")
     p.add_argument("--base-url", metavar="URL")
     p.add_argument("--api-key-env", metavar="NAME")
 
@@ -212,6 +222,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `rhbatch plan --json | head`
         sys.stderr.close()
         return 0
+    except Exception as exc:  # a fault of rhbatch itself: one line here, the rest in the log
+        return internal_error(args.command, exc)
+
+
+def internal_error(command: str, exc: BaseException) -> int:
+    """Log the traceback of a fault of rhbatch, tell the user in one line: exit 3."""
+    from rhbatch import logfile
+    from rhbatch.redact import clean
+
+    where = logfile.record(f"rhbatch {command}", exc)
+    detail = f"the details are in {where}" if where is not None else "no log could be written"
+    print(
+        f"rhbatch: internal error ({clean(f'{type(exc).__name__}: {exc}', 300)}); {detail}. "
+        "This is a fault of rhbatch; nothing more was sent. Please report it.",
+        file=sys.stderr,
+    )
+    return EXIT_FATAL
 
 
 def main_exit() -> NoReturn:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from rhbatch.client import Client
+from rhbatch.client import Client, DownloadLimits
 from rhbatch.errors import Transient
 from rhbatch.naming import path_problem as _path_problem  # the rules validation applies too
 
@@ -61,14 +61,16 @@ def safe_path(root: Path, relative: str) -> Path:
     return path
 
 
-async def fetch(client: Client, url: str, dest: Path) -> Saved:
+async def fetch(
+    client: Client, url: str, dest: Path, limits: DownloadLimits | None = None
+) -> Saved:
     """Download ``url`` into ``dest`` once (the caller retries). A body shorter or longer
     than its Content-Length raises Transient; nothing is left at ``dest`` unless complete."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = _part_of(dest)
+    part = part_of(dest)
     digest, count, started = hashlib.sha256(), 0, 0
     try:
-        async with client.download(url) as download:
+        async with client.download(url, limits) as download:
             with part.open("wb") as fh:
                 async with contextlib.aclosing(download.chunks(CHUNK)) as chunks:
                     async for chunk in chunks:
@@ -94,7 +96,7 @@ def write_text(dest: Path, text: str) -> Saved:
     """Write ``text`` as UTF-8 to ``dest``, whole or not at all."""
     data = text.encode("utf-8")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = _part_of(dest)
+    part = part_of(dest)
     try:
         with part.open("wb") as fh:
             fh.write(data)
@@ -128,7 +130,8 @@ def start_write_back(fh: BinaryIO, offset: int, length: int) -> None:
             _FADVISE(fh.fileno(), offset, length, os.POSIX_FADV_DONTNEED)
 
 
-def _part_of(dest: Path) -> Path:
+def part_of(dest: Path) -> Path:
+    """Where ``dest`` is written before it is complete."""
     return dest.parent / f".{dest.name}.part"
 
 

@@ -573,6 +573,19 @@ class Store:
             (job_id, attempt, task_id, time.time(), outcome),
         )
 
+    def attach(self, job_id: str, task_id: str, remote_status: str) -> int:
+        """Give a job a task found elsewhere: the lost attempt's, if the job is unknown
+        without one, else a new attempt. Returns the attempt."""
+        with self._transaction() as db:
+            n = db.execute(
+                "UPDATE jobs SET attempts = CASE WHEN status='unknown' AND task_id IS NULL "
+                "AND attempts > 0 THEN attempts ELSE attempts+1 END, status='running', "
+                "task_id=?, remote_status=?, error_code=NULL, error_message=NULL, "
+                "submitted_at=COALESCE(submitted_at, ?) WHERE id=? RETURNING attempts",
+                (task_id, remote_status, time.time(), job_id),
+            ).fetchone()[0]
+        return int(n)
+
     def hook(self, token: str) -> tuple[str, int, str | None] | None:
         """(job id, attempt, task id) of the attempt a webhook token was made for."""
         row = self.conn.execute(

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from rhbatch.webhooks import PATH, Receiver
+from rhbatch.webhooks import Receiver
 from rhbatch.wire import RemoteStatus, TaskState
 from tests.conftest import Result
 from tests.run_helpers import emulator, manifest, occupy, spec_text

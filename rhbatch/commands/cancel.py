@@ -1,4 +1,9 @@
-"""``rhbatch cancel DIR``: cancel the tasks of a run that are still in flight remotely."""
+"""``rhbatch cancel DIR``: cancel the tasks of a run that are still in flight remotely.
+
+Passing trouble (a dropped connection, a 5xx, a 429) is retried with backoff;
+a task the server no longer knows is reported as such. The next ``rhbatch run``
+records each task's final status.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,19 @@ from pathlib import Path
 
 from rhbatch import credentials
 from rhbatch.client import Client
-from rhbatch.errors import EXIT_JOB_FAILURES, EXIT_OK, ApiError
+from rhbatch.errors import EXIT_JOB_FAILURES, EXIT_OK, ApiError, Transient
+from rhbatch.retry import wait_for
 from rhbatch.state import JobStatus, Store
+
+TRIES = 6
 
 
 def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.dir)
     with Store.open(out_dir, lock=False, create=False) as store:
-        tasks = [(r.id, r.task_id) for r in store.jobs(JobStatus.RUNNING) if r.task_id]
+        tasks = [
+            (r.id, r.task_id) for r in store.jobs(JobStatus.RUNNING, JobStatus.UNKNOWN) if r.task_id
+        ]
     if not tasks:
         print(f"{out_dir}: no task in flight")
         return EXIT_OK
@@ -27,11 +37,17 @@ def run(args: argparse.Namespace) -> int:
         async with Client(base, key) as client:
 
             async def one(job: str, task: str) -> tuple[str, str, str]:
-                try:
-                    ok = await client.cancel(task)
-                    return job, task, "cancelled" if ok else "not found"
-                except ApiError as exc:
-                    return job, task, f"error: {exc}"
+                for tries in range(TRIES):
+                    try:
+                        ok = await client.cancel(task)
+                        return job, task, "cancelled" if ok else "not found"
+                    except Transient as exc:
+                        if tries == TRIES - 1:
+                            return job, task, f"error: {exc}"
+                        await asyncio.sleep(wait_for(exc.retry_after, tries, cap=8.0))
+                    except ApiError as exc:
+                        return job, task, f"error: {exc}"
+                return job, task, "error: no answer"
 
             return await asyncio.gather(*(one(j, t) for j, t in tasks))
 
