@@ -131,10 +131,30 @@ def check_spec(
             report.first.append(job)
         if valid and on_job is not None:
             on_job(job)
+    _unknown_defaults(spec, registry, set(report.per_endpoint), findings)
     report.problems = findings.problems()
     report.cost = round(report.cost, 4)  # sums of four-decimal prices, without float dust
     report.cost_per_endpoint = {e: round(c, 4) for e, c in report.cost_per_endpoint.items()}
     return report
+
+
+def _unknown_defaults(
+    spec: Spec, registry: Registry, endpoints: set[str], findings: Findings
+) -> None:
+    """A default that no expanded job's endpoint has is a typo, not a silent no-op."""
+    if not endpoints:
+        return  # no job was expanded: nothing to tell a default's use from
+    schemas = sorted((registry.schema(e) for e in endpoints), key=lambda schema: schema.label)
+    for key in spec.defaults:
+        if any(key in schema.properties for schema in schemas):
+            continue
+        close = sorted({c for schema in schemas for c in schema.close_names(key)})
+        message = f"unknown parameter {key!r}: no job's endpoint has it ("
+        message += ", ".join(schema.label for schema in schemas) + ")"
+        if close:
+            message += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+        line = spec.defaults_lines.get(key, line_at(spec.data, ["defaults"]) or 1)
+        findings.add(spec.file, line, message, field=f"defaults.{key}")
 
 
 class _Naming:

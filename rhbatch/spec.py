@@ -262,11 +262,11 @@ def _build(
         where_file, line = culprit
         problem = Problem(where_file, line, cap.message(planned))
         raise InvalidInput(_sorted([*problems, problem], file))
-    out = data.get("output") or {}
+    out = _mapping(data.get("output"))  # a bad value is reported; the defaults stand in
     return Spec(
         path=path,
         file=file,
-        name=data.get("name") or _name_from(path),
+        name=_text(data.get("name")) or _name_from(path),
         base_dir=base_dir,
         endpoint=endpoint,
         defaults=defaults,
@@ -275,9 +275,9 @@ def _build(
         matrix=matrix,
         entries=entries,
         repeat=repeat,
-        output_dir=out.get("dir"),
-        naming=out.get("naming") or DEFAULT_NAMING,
-        run=dict(data.get("run") or {}),
+        output_dir=_text(out.get("dir")),
+        naming=_text(out.get("naming")) or DEFAULT_NAMING,
+        run=_mapping(data.get("run")),
         data=data,
         problems=_sorted(problems, file),
         max_jobs=cap.most,
@@ -289,7 +289,7 @@ class _Cap:
     """The most jobs a spec may make: ``--max-jobs``, else ``run.max_jobs``, else the default."""
 
     def __init__(self, data: yamlsrc.Located, flag: int | None) -> None:
-        written = (data.get("run") or {}).get("max_jobs")
+        written = _mapping(data.get("run")).get("max_jobs")
         if flag is not None:
             self.most, self.name = flag, "--max-jobs"
         elif isinstance(written, (int, float)) and not isinstance(written, bool) and written >= 1:
@@ -342,6 +342,16 @@ def _count(
     if across > entries_of[rows]:
         return total, (file, data.line_of("matrix"))
     return total, (file, data.line_of("jobs_from" if rows else "jobs"))
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """A spec section as a dict; {} when it is not a mapping (that is reported already)."""
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _text(value: Any) -> str | None:
+    """A setting's text; None when it is not text or empty (that is reported already)."""
+    return value if isinstance(value, str) and value else None
 
 
 def _sorted(problems: list[Problem], file: str) -> list[Problem]:

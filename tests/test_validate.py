@@ -601,3 +601,33 @@ def test_base_url_from_the_environment() -> None:
     )
     assert credentials.base_url("https://proxy.example/rh/", {}) == "https://proxy.example/rh"
     assert credentials.base_url(None, {}) == credentials.DEFAULT_BASE_URL
+
+
+def test_unknown_default(cli: Cli, write: Write) -> None:
+    """A default that no job's endpoint has is a typo, reported at its line, not ignored."""
+    write(
+        "d.yaml",
+        "version: 1\ndefaults:\n  promt: x\n  resolution: 720p\njobs:\n"
+        "  - {id: v, endpoint: seedance-2.0/multimodal-video, prompt: x}\n"
+        "  - {id: i, endpoint: wan-2.5-preview/text-to-image, prompt: x, size: 1280*1280}\n",
+    )
+    result = cli("validate", "d.yaml")
+    assert result.problems == [
+        "d.yaml:3: defaults.promt: unknown parameter 'promt': no job's endpoint has it "
+        "(seedance-2.0/multimodal-video, wan-2.5-preview/text-to-image); did you mean 'prompt'?"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("section", "problem"),
+    [
+        ("run: 5", "run: 5 is an integer; expected a mapping"),
+        ("output: [a]", 'output: ["a"] is a list; expected a mapping'),
+        ("output: {naming: 5}", "output.naming: 5 is an integer; expected a string"),
+    ],
+)
+def test_sections_of_the_wrong_type(cli: Cli, write: Write, section: str, problem: str) -> None:
+    """run and output that are not mappings are problems, not internal errors."""
+    write("w.yaml", HEAD + "jobs: [{id: a, prompt: x}]\n" + section + "\n")
+    result = cli("validate", "w.yaml")
+    assert result.problems == [f"w.yaml:4: {problem}"]
