@@ -14,6 +14,7 @@ file is written.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +24,8 @@ from rhbatch.expand import slug
 
 BUILTINS = frozenset({"id", "n", "ext", "endpoint", "index"})
 MAX_COMPONENT = 200
+# File systems allow 255 bytes per name; the ".<name>.part" a file is written to first takes 6.
+MAX_COMPONENT_BYTES = 240
 # The extension of an endpoint's first result, by its output type, as RunningHub names them.
 FIRST_EXT = {"video": "mp4", "image": "png", "audio": "wav", "3d": "glb", "string": "txt"}
 # What rhbatch itself keeps in an output directory; no result may land there.
@@ -35,16 +38,18 @@ _SEPARATORS = re.compile(r"[/\\]")
 
 def unknown_names(naming: str, params: Mapping[str, Any]) -> set[str]:
     """Placeholders of ``naming`` that a job with these parameters cannot fill."""
-    return {n for n in templates.names(naming) if n not in BUILTINS and n not in params}
+    return {n for n in placeholders(naming) if n not in params}
 
 
 def list_names(naming: str, params: Mapping[str, Any]) -> set[str]:
     """Placeholders of ``naming`` that name a list or mapping parameter (no file name)."""
-    return {
-        n
-        for n in templates.names(naming)
-        if n not in BUILTINS and isinstance(params.get(n), (list, dict))
-    }
+    return {n for n in placeholders(naming) if isinstance(params.get(n), (list, dict))}
+
+
+@functools.lru_cache(maxsize=64)
+def placeholders(naming: str) -> tuple[str, ...]:
+    """The names ``naming`` takes from a job's parameters (not the built-in ones)."""
+    return tuple(sorted(templates.names(naming) - BUILTINS))
 
 
 def output_name(
@@ -58,13 +63,21 @@ def output_name(
     params: Mapping[str, Any],
 ) -> str:
     values: dict[str, Any] = {
-        k: slug(v) for k, v in params.items() if not isinstance(v, (list, dict))
+        "id": job_id,
+        "n": n,
+        "ext": slug(ext) or "bin",
+        "endpoint": endpoint.replace("/", "_"),
+        "index": index + 1,
     }
-    values.update(
-        id=job_id, n=n, ext=slug(ext) or "bin", endpoint=endpoint.replace("/", "_"), index=index + 1
-    )
-    name = templates.fill(naming, values)
-    return str(name)
+    for name in placeholders(naming):
+        value = params.get(name)
+        if name in params and not isinstance(value, (list, dict)):
+            values[name] = slug(value)
+    templates.parse(naming)  # cached; raises TemplateError unless every field is a plain name
+    try:  # so str.format fills it as templates.fill would, only faster
+        return naming.format_map(values)
+    except (KeyError, ValueError, IndexError):
+        return str(templates.fill(naming, values))  # raises the TemplateError that says why
 
 
 def path_problem(relative: str) -> str | None:
@@ -86,6 +99,8 @@ def path_problem(relative: str) -> str | None:
             return "it has an empty, '.' or '..' component"
         if len(part) > MAX_COMPONENT:
             return f"a component is longer than {MAX_COMPONENT} characters"
+        if len(part.encode("utf-8", "surrogatepass")) > MAX_COMPONENT_BYTES:
+            return f"a component is longer than {MAX_COMPONENT_BYTES} bytes in UTF-8"
     if parts[0].casefold() == RESERVED_DIR or (len(parts) == 1 and parts[0] in RESERVED_FILES):
         return "it is one of rhbatch's own files (.rhbatch/, manifest.jsonl, run.json)"
     return None
@@ -94,7 +109,7 @@ def path_problem(relative: str) -> str | None:
 def path_key(relative: str) -> str:
     """The same key for two paths that name one file on any common file system
     (either separator; letters compared without case, as macOS and Windows do)."""
-    return "/".join(_SEPARATORS.split(relative)).casefold()
+    return ("/".join(_SEPARATORS.split(relative)) if "\\" in relative else relative).casefold()
 
 
 def template_problem(naming: str) -> str | None:

@@ -423,6 +423,7 @@ def naming_spec(
         ("{id}/./{n}.{ext}", "it has an empty, '.' or '..' component"),
         ("{id}/\x07{n}.{ext}", "it contains a control character"),
         ("x" * 201 + "/{id}.{ext}", "a component is longer than 200 characters"),
+        ("镜头" * 50 + "/{id}.{ext}", "a component is longer than 240 bytes in UTF-8"),
         (
             ".rhbatch/{id}.{ext}",
             "it is one of rhbatch's own files (.rhbatch/, manifest.jsonl, run.json)",

@@ -785,6 +785,13 @@ CASES: list[Case] = [
         f"{OUTSIDE}: a component is longer than 200 characters",
     ),
     spec(
+        "naming-long-in-utf8",
+        "naming",
+        GOOD + "output: {naming: '" + "镜头" * 50 + "/{id}.{ext}'}\n",
+        f"s.yaml:5: output.naming: '{'镜头' * 50}/{{id}}.{{ext}}' {OUTSIDE}: a component is "
+        "longer than 240 bytes in UTF-8",
+    ),
+    spec(
         "naming-collision",
         "naming",
         HEAD + "jobs:\n  - {id: a, prompt: x}\n  - {id: b, prompt: y}\n"
