@@ -153,7 +153,7 @@ def _reason(exc: OSError) -> str:
 def rows_over(text: str, fmt: str, most: int) -> int | None:
     """How many rows a row file holds if that is more than ``most``, else None. Cheap
     when there are few: line ends are counted first, rows only when those are too many."""
-    if text.count("\n") + 1 - (fmt == "csv") <= most:
+    if max(text.count("\n"), text.count("\r")) + 1 - (fmt == "csv") <= most:
         return None
     if fmt == "jsonl":
         rows = sum(1 for line in io.StringIO(text) if line.strip())

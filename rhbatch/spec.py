@@ -329,7 +329,10 @@ def _count(
     if biggest is not None and most > cap:
         factors = [
             (across, (file, data.line_of("matrix"))),
-            (biggest.matrix.size if biggest.matrix else 1, (file, biggest.line_of("matrix"))),
+            (
+                biggest.matrix.size if biggest.matrix else 1,
+                (biggest.file, biggest.line_of("matrix")),
+            ),
             (
                 biggest.repeat or repeat,
                 (biggest.file, biggest.line_of("repeat"))
@@ -338,10 +341,10 @@ def _count(
             ),
         ]
         return total, max(factors, key=lambda f: f[0])[1]  # the first of equals
-    rows = made[True] > made[False]
-    if across > entries_of[rows]:
+    from_rows = made[True] > made[False]
+    if across > entries_of[from_rows]:
         return total, (file, data.line_of("matrix"))
-    return total, (file, data.line_of("jobs_from" if rows else "jobs"))
+    return total, (file, data.line_of("jobs_from" if from_rows else "jobs"))
 
 
 def _mapping(value: Any) -> dict[str, Any]:

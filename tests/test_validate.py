@@ -632,3 +632,17 @@ def test_sections_of_the_wrong_type(cli: Cli, write: Write, section: str, proble
     write("w.yaml", HEAD + "jobs: [{id: a, prompt: x}]\n" + section + "\n")
     result = cli("validate", "w.yaml")
     assert result.problems == [f"w.yaml:4: {problem}"]
+
+
+def test_max_jobs_on_validate_and_plan(cli: Cli, write: Write) -> None:
+    """--max-jobs refuses on validate and plan as it does on run; the spec's cap otherwise."""
+    write("m.yaml", HEAD + "matrix:\n  ratio: ['16:9', '9:16', '1:1']\njobs: [{prompt: x}]\n")
+    message = (
+        "m.yaml:3: this spec expands to 3 jobs, more than --max-jobs (2); "
+        "pass a larger --max-jobs if you mean it"
+    )
+    for command in ("validate", "plan"):
+        result = cli(command, "m.yaml", "--max-jobs", "2")
+        assert result.code == 2
+        assert result.problems == [message]
+    assert cli("plan", "m.yaml", "--max-jobs", "3").code == 0

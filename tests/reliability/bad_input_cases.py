@@ -437,6 +437,12 @@ CASES: list[Case] = [
         "s.yaml:3: jobs_from: '/dev/zero' is a character device, not a regular file",
     ),
     spec(
+        "rows-dev-stdin",
+        "files",
+        HEAD + "jobs_from: {path: /dev/stdin, format: jsonl}\n",
+        "s.yaml:3: jobs_from: '/dev/stdin' is a named pipe (FIFO), not a regular file",
+    ),
+    spec(
         "rows-link-to-dev-zero",
         "files",
         HEAD + "jobs_from: rows.jsonl\n",

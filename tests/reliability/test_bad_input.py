@@ -80,6 +80,7 @@ def _run(case: Case, emu: EmulatorThread, root: Path) -> Outcome:
             _command(case),
             cwd=root,
             env=env,
+            input="",  # stdin is a pipe whose writer has gone: opening /dev/stdin would block
             capture_output=True,
             text=True,
             timeout=TIMEOUT,
