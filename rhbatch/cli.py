@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -206,6 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     args.argv = argv
     try:
+        from rhbatch import logfile
+
+        logfile.use(None)  # until the command knows its output directory
         # Each command's module is loaded when it runs: `validate` does not pay for aiohttp.
         command = importlib.import_module(f"rhbatch.commands.{args.command}")
         code: int = command.run(args)
@@ -242,4 +246,7 @@ def internal_error(command: str, exc: BaseException) -> int:
 
 
 def main_exit() -> NoReturn:
-    sys.exit(main())
+    code = main()
+    # The command is over: a late Ctrl-C must not end it with a traceback after all.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)

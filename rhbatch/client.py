@@ -491,7 +491,8 @@ class _Reply:
 def _lost(exc: BaseException, what: str, *, submit: bool) -> ApiError:
     """The rhbatch error for a network failure, a timeout, or a request aiohttp refused."""
     if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
-        return NoConnection(f"{what}: could not connect ({_describe(exc)}); nothing was sent")
+        reason = _unconnected(exc)
+        return NoConnection(f"{what}: could not connect ({reason}); nothing was sent", reason=reason)
     if isinstance(
         exc, aiohttp.NonHttpUrlRedirectClientError | aiohttp.InvalidUrlRedirectClientError
     ):
@@ -508,6 +509,23 @@ def _lost(exc: BaseException, what: str, *, submit: bool) -> ApiError:
             f"{what}: {how} after the request was sent; a task may exist", settled=not timed_out
         )
     return Transient(f"{what}: {how}")
+
+
+def _unconnected(exc: BaseException) -> str:
+    """Why no connection could be made, in a few words."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "the host name does not resolve"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return "its TLS certificate is not valid"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return "the TLS handshake failed"
+    if isinstance(exc, TimeoutError):
+        return "connecting timed out"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            return "connection refused"
+        return clean(exc.os_error.strerror or str(exc.os_error), 200)
+    return _describe(exc)
 
 
 def _refused(response: aiohttp.ClientResponse, what: str) -> ApiError:

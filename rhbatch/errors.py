@@ -170,7 +170,12 @@ class Transient(ApiError):
 
 
 class NoConnection(Transient):
-    """No connection could be made (refused, DNS, TLS, connect timeout): nothing was sent."""
+    """No connection could be made (refused, DNS, TLS, connect timeout): nothing was sent.
+    ``reason`` says why in a few words ("connection refused")."""
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class TooSlow(Transient):

@@ -19,10 +19,11 @@ from rhbatch.redact import scrub
 _where: Path | None = None
 
 
-def use(state_dir: Path) -> None:
-    """Log to ``state_dir/log`` from now on (the output directory's ``.rhbatch``)."""
+def use(state_dir: Path | None) -> None:
+    """Log to ``state_dir/log`` from now on (the output directory's ``.rhbatch``); None:
+    back to the user's cache."""
     global _where
-    _where = state_dir / "log"
+    _where = None if state_dir is None else state_dir / "log"
 
 
 def location() -> Path:

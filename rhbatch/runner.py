@@ -296,7 +296,7 @@ class Runner:
             self._offline = (count + 1, since if count else now)
             n, first = self._offline
             if n >= OFFLINE_TRIES and now - first >= OFFLINE_POLLS * polls:
-                self._halt(Unreachable(f"cannot reach {self.client.base_url}: {_reason(exc)}"))
+                self._halt(Unreachable(f"cannot reach {self.client.base_url}: {exc.reason}"))
         n, first = self._failing
         if n >= FAILING_TRIES and now - first >= FAILING_POLLS * polls:
             self._halt(Unreachable(f"{self.client.base_url} keeps failing: {_reason(exc)}"))

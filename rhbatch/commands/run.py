@@ -161,7 +161,10 @@ async def _run(
         else:
             base, key = credentials.base_url(args.base_url), credentials.api_key(args.api_key_env)
         client = await stack.enter_async_context(Client(base, key))
-        limit = await _account_limit(client)
+        try:
+            limit = await _account_limit(client)
+        except Unreachable as exc:
+            return exc.exit_code, f"stopped: {exc}{_resume_hint(exc, args, out_dir)}"
         options = _options(args, spec, limit, speed)
         runners: list[Runner] = []  # the receiver needs the runner, made just below
         if args.webhook_listen or args.webhook_url:
@@ -243,8 +246,7 @@ async def _account_limit(client: Client) -> int | None:
             return None  # a key-tier or account quirk: the submits will tell
         except NoConnection as exc:
             if attempt == 3:
-                reason = str(exc).split(": ", 1)[-1]
-                raise Unreachable(f"cannot reach {client.base_url}: {reason}") from None
+                raise Unreachable(f"cannot reach {client.base_url}: {exc.reason}") from None
             await asyncio.sleep(0.5 * (attempt + 1))
         except Transient:
             await asyncio.sleep(0.5 * (attempt + 1))
