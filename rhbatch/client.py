@@ -492,7 +492,8 @@ def _lost(exc: BaseException, what: str, *, submit: bool) -> ApiError:
     """The rhbatch error for a network failure, a timeout, or a request aiohttp refused."""
     if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
         reason = _unconnected(exc)
-        return NoConnection(f"{what}: could not connect ({reason}); nothing was sent", reason=reason)
+        message = f"{what}: could not connect ({reason}); nothing was sent"
+        return NoConnection(message, reason=reason)
     if isinstance(
         exc, aiohttp.NonHttpUrlRedirectClientError | aiohttp.InvalidUrlRedirectClientError
     ):

@@ -70,6 +70,11 @@ class LostReplies:
         self._counting = asyncio.Lock()
         self._waiting: dict[tuple[str, int], asyncio.Future[TaskState]] = {}
 
+    @property
+    def open(self) -> bool:
+        """True unless submits must wait (``gate``) while the counts are read."""
+        return self._open.is_set()
+
     async def gate(self) -> None:
         """Submits wait here while the counts are being read for a lost reply."""
         await self._open.wait()

@@ -426,7 +426,8 @@ class Runner:
         says which."""
         tries = 0
         while True:
-            await _first(self.lost.gate(), self.closed)
+            if not self.lost.open:
+                await _first(self.lost.gate(), self.closed)
             if self.closed.is_set():
                 return None  # the job stays pending for the next run
             hook = self.options.webhook_url

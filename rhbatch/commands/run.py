@@ -324,6 +324,17 @@ def _say_resume(
             f"rhbatch: {plural(n, 'job')} stopped mid-submit last time: marked unknown "
             "(a task may exist); --resubmit-unknown submits them again"
         )
+    if recovered.get("followed_again"):
+        n = recovered["followed_again"]
+        shown.message(
+            f"rhbatch: {plural(n, 'job')} whose task's end was not known: asking about it again"
+        )
+    if recovered.get("fetched_again"):
+        n = recovered["fetched_again"]
+        shown.message(
+            f"rhbatch: {plural(n, 'job')} whose files could not be fetched: fetching again "
+            "(nothing is submitted for them)"
+        )
     if reopened:
         shown.message(
             f"rhbatch: {plural(reopened, 'job')} with missing or changed files: fetching again"

@@ -19,6 +19,7 @@ def run(args: argparse.Namespace) -> int:
         cost = store.total_cost()
         failed = store.jobs(JobStatus.FAILED)
         unknown = store.jobs(JobStatus.UNKNOWN)
+        unfetched = store.jobs(JobStatus.UNFETCHED)
         spec = store.get_meta("spec")
     total = sum(counts.values())
     if args.json:
@@ -32,7 +33,12 @@ def run(args: argparse.Namespace) -> int:
             "failed": [
                 {"id": r.id, "code": r.error_code, "message": r.error_message} for r in failed
             ],
-            "unknown": [{"id": r.id, "message": r.error_message} for r in unknown],
+            "unknown": [
+                {"id": r.id, "taskId": r.task_id, "message": r.error_message} for r in unknown
+            ],
+            "unfetched": [
+                {"id": r.id, "taskId": r.task_id, "message": r.error_message} for r in unfetched
+            ],
         }
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -47,9 +53,16 @@ def run(args: argparse.Namespace) -> int:
         for (code, message), n in reasons.most_common(20):
             example = next(r.id for r in failed if (r.error_code or "?") == code)
             print(f"  {n:>6,} x {code}: {message} (e.g. {example})")
+    if unfetched:
+        print("succeeded and paid, files not fetched (the next run tries again):")
+        for row in unfetched[:10]:
+            print(f"  {row.id}: {(row.error_message or '')[:200]}")
     if unknown:
-        print(
-            f"unknown (a task may exist): {', '.join(r.id for r in unknown[:10])}"
-            + (" ..." if len(unknown) > 10 else "")
-        )
+        print("unknown (a task may exist, and be paid):")
+        for row in unknown[:10]:
+            task = f" task {row.task_id}:" if row.task_id else ""
+            print(f"  {row.id}:{task} {(row.error_message or '')[:200]}")
+    for rows in (unfetched, unknown):
+        if len(rows) > 10:
+            print(f"  ... and {len(rows) - 10:,} more (rhbatch status --json {out_dir})")
     return EXIT_OK

@@ -139,6 +139,9 @@ async def submit(request: web.Request) -> web.StreamResponse:
     emu = request.app[STATE]
     name = request.match_info["endpoint"]
     body = await read_json(request)
+    # The webhook URL says where to report, not what to make: the same request with
+    # another URL is the same task (and paying for both is paying twice).
+    webhook = body.pop("webhookUrl", None) if isinstance(body, dict) else None
     digest = body_hash(name, body if isinstance(body, dict) else {"_": str(body)})
     key = f"{digest}#{emu.next_attempt('submit:' + digest)}"
     refused, api_key = await admit(emu, request, "submit", key)
@@ -149,7 +152,6 @@ async def submit(request: web.Request) -> web.StreamResponse:
         response = rejected(emu, "1001")
         response.set_status(404)
         return response
-    webhook = body.pop("webhookUrl", None) if isinstance(body, dict) else None
     refused = invalid_body(emu, endpoint, body)
     if refused is not None:
         return refused
