@@ -23,7 +23,7 @@ from typing import Any
 from rhbatch.errors import OutcomeUnknown, ProtocolError, Rejected
 from rhbatch.redact import clean, scrub, scrub_value
 
-TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # a negative number is no id
 REASON_LIMIT = 4000  # characters of a failedReason kept (as JSON)
 NOT_FOUND_CODES = frozenset({"1004", "807", "423"})  # no such task
 

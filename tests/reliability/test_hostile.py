@@ -271,23 +271,26 @@ class Batch:
         ]
 
 
-def suspicious_files(since: float, tops: list[Path], dirs: list[Path]) -> list[Path]:
-    """Files under ``tops`` named like a path trick's target and changed since ``since``,
-    that are not inside one of ``dirs``."""
-    found: set[Path] = set()
+def suspicious_files(
+    since: float, tops: list[Path], dirs: list[Path], shallow: list[Path]
+) -> list[Path]:
+    """Files under ``tops`` (and directly in ``shallow``: a shared /tmp is not walked, so
+    other programs' files deep in it cannot raise a false alarm) named like a path
+    trick's target and changed since ``since``, that are not inside one of ``dirs``."""
+    candidates = [p for d in shallow for p in d.iterdir()]
     for top in tops:
-        for parent, _, names in os.walk(top):
-            for name in names:
-                path = Path(parent) / name
-                if not any(s in name.lower() for s in SUSPICIOUS):
-                    continue
-                if any(path.is_relative_to(d) for d in dirs):
-                    continue
-                try:
-                    if path.lstat().st_mtime >= since:
-                        found.add(path)
-                except OSError:
-                    continue
+        candidates += [Path(parent) / name for parent, _, names in os.walk(top) for name in names]
+    found: set[Path] = set()
+    for path in candidates:
+        if not any(s in path.name.lower() for s in SUSPICIOUS):
+            continue
+        if any(path.is_relative_to(d) for d in dirs):
+            continue
+        try:
+            if path.lstat().st_mtime >= since:
+                found.add(path)
+        except OSError:
+            continue
     return sorted(found)
 
 
@@ -327,8 +330,9 @@ def batch(
 
     with ThreadPoolExecutor(PARALLEL) as pool:
         runs = dict(zip(cases, pool.map(one, cases), strict=True))
-    tops = [Path(tempfile.gettempdir()), Path("/tmp"), tmp_path_factory.getbasetemp()]
-    strays = suspicious_files(started, tops, [r.out for r in runs.values()])
+    base = tmp_path_factory.getbasetemp()
+    shallow = sorted({Path(tempfile.gettempdir()), Path("/tmp"), base.parent})
+    strays = suspicious_files(started, [base], [r.out for r in runs.values()], shallow)
     return Batch(runs, strays, passwd)
 
 
