@@ -15,7 +15,6 @@ import queue
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -105,13 +104,15 @@ def _selected(request: pytest.FixtureRequest) -> list[Case]:
 
 
 @pytest.fixture(scope="module")
-def outcomes(request: pytest.FixtureRequest) -> Iterator[dict[str, Outcome]]:
+def outcomes(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Outcome]]:
     cases = _selected(request)
     todo: queue.Queue[Case] = queue.Queue()
     for case in cases:
         todo.put(case)
     found: dict[str, Outcome] = {}
-    top = Path(tempfile.mkdtemp(prefix="rhbatch-bad-input-"))
+    top = tmp_path_factory.mktemp("bad-input")
     errors: list[BaseException] = []
 
     def work() -> None:
@@ -127,19 +128,18 @@ def outcomes(request: pytest.FixtureRequest) -> Iterator[dict[str, Outcome]]:
             errors.append(exc)
 
     threads = [threading.Thread(target=work) for _ in range(min(WORKERS, len(cases)) or 1)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
     try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
         yield found
     finally:
-        for path in top.rglob("*"):  # unreadable files and their folders, for rmtree
-            if not path.is_symlink():
-                path.chmod(0o700)
-        shutil.rmtree(top, ignore_errors=True)
+        for path in top.rglob("*"):  # FIFOs and unreadable files go, the rest is pytest's
+            if path.is_fifo() or (not path.is_symlink() and path.stat().st_mode & 0o777 == 0):
+                path.unlink()
 
 
 def _needs(case: Case) -> Any:
