@@ -34,11 +34,11 @@ from rhbatch.errors import (
     EXIT_OK,
     AuthError,
     FatalError,
-    InvalidInput,
     NoConnection,
     Rejected,
     Transient,
     Unreachable,
+    UsageError,
 )
 from rhbatch.expand import Expander
 from rhbatch.fetch import intact
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return dry_run(spec, reg, out_dir, report.jobs)
     if args.concurrency is not None and args.concurrency < 1:
-        raise InvalidInput([], summary="--concurrency must be at least 1")
+        raise UsageError(f"--concurrency must be at least 1, not {args.concurrency}")
     if not args.emulator:  # a bad base URL or a missing key: said before anything is made
         credentials.base_url(args.base_url)
         credentials.api_key(args.api_key_env)
