@@ -1,0 +1,101 @@
+"""A disk that fills up stops the run and corrupts nothing: no partial file is accepted, no
+job ends without its files, and once there is room the same command finishes the batch
+without sending any body twice.
+
+Two cases on a tmpfs: six results of 1.5 MB for 4 MB (a download meets the full disk),
+and a disk another program fills while four tasks run (the state store's write, when
+they end, meets it). The figures come from ``scenarios.disk_full`` and
+``disk_full_store``. Mounting needs root (CI runs as root); the tests skip, saying why,
+where it is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.reliability.scenarios import MountRefused, Report, disk_full, disk_full_store
+
+JOBS = 6
+
+
+def _scenario(scenario: Callable[..., Report], work: Path, **size: Any) -> Report:
+    try:
+        return scenario(work, **size)
+    except MountRefused as exc:
+        pytest.skip(f"no tmpfs for a full disk: {exc}")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Report:
+    return _scenario(disk_full, Path(tmp_path_factory.mktemp("disk-full")), jobs=JOBS)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Report:
+    return _scenario(disk_full_store, Path(tmp_path_factory.mktemp("disk-full-store")), jobs=4)
+
+
+def test_a_full_disk_stops_the_run_saying_so(results: Report) -> None:
+    """The run exits 3 with 'No space left on device' and no traceback."""
+    assert results["exit"] == 3
+    assert results["message"], results.notes
+    assert not results["traceback"], results.notes
+
+
+def test_no_partial_result_is_accepted(results: Report) -> None:
+    """When it stops, no job is succeeded or failed without its files, every result file
+    has the emulator's size, no .part file is left, and the store is sound."""
+    assert results["without_file"] == 0
+    assert results["partial"] == 0
+    assert results["parts_left"] == 0
+    assert results["integrity"] == "ok"
+    assert results["statuses_full"].get("downloading", 0) >= 1  # the disk did fill up
+
+
+def test_with_room_the_same_command_finishes_without_submitting(results: Report) -> None:
+    """Once there is room, the plain rerun exits 0, submits nothing and leaves every file,
+    each the emulator's byte for byte."""
+    assert results["submits"] == JOBS
+    assert results["exit_again"] == 0
+    assert results["new_submits"] == 0
+    assert results["succeeded"] == JOBS
+    assert results["files"] == results.want("files") == JOBS
+    assert results["parts_left_after"] == 0
+    assert results["paid_twice"] == 0
+
+
+def test_a_disk_that_fills_while_tasks_run_stops_the_run(store: Report) -> None:
+    """The disk fills up while every task runs; when the tasks end, the state store's write
+    meets it: the run exits 3 saying the disk is full, the store passes its integrity
+    check, the manifest lists every job, and nothing partial is left."""
+    assert store["exit"] == 3
+    assert store["message"], store.notes
+    assert store["integrity"] == "ok"
+    assert store["manifest"]
+    assert store["statuses_full"] == {"running": 4}
+    assert store["without_file"] == store["partial"] == store["parts_left"] == 0
+
+
+def test_with_room_the_tasks_are_followed_not_sent_again(store: Report) -> None:
+    """Once the disk has room, the same command follows the four tasks to their files and
+    submits nothing; every file is the emulator's."""
+    assert store["exit_again"] == 0
+    assert store["new_submits"] == 0
+    assert store["succeeded"] == store["files"] == store.want("files") == 4
+    assert store["paid_twice"] == 0
+    assert store["parts_left_after"] == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="runner bug: when a group commit fails (disk full), Runner._commit_now "
+    "(rhbatch/runner.py) sets the StateError on a future no one awaits, so asyncio prints "
+    "'Future exception was never retrieved' and a traceback to stderr",
+)
+def test_a_full_store_prints_no_traceback(store: Report) -> None:
+    """When the state store's write meets the full disk, stderr holds no traceback."""
+    assert not store["traceback"], store.notes
