@@ -14,8 +14,9 @@ fetched. Two signals settle it:
   answered or closed the connection, rather than rhbatch giving up waiting),
   rhbatch holds its own submits, reads the account's running and queued counts
   and confirms each of its own tasks in flight still unfinished after that
-  read. If the count holds no task beyond them, no task of the lost submit was
-  alive at that moment; if, moreover, every task of that endpoint seen so far
+  read (tasks of its own found ended meanwhile are left out). If the count holds
+  no task beyond them, no task of the lost submit was alive at that moment; if,
+  moreover, every task of that endpoint seen so far
   lived longer than the time since the send, the lost submit made no task and
   the job may be sent again. This rests on two assumptions, which the docs
   state: the counts include a task from the moment it is made, and a task of an
@@ -139,37 +140,52 @@ class LostReplies:
                 await self.watcher.quiet.wait()
                 return await self._count(endpoint, sent)
             except ApiError:
-                return False
+                return self._unproven("count_failed")
             finally:
                 self._open.set()
 
     async def _count(self, endpoint: str, sent: float) -> bool:
         floor = self.watcher.floors.get(endpoint)
-        if floor is None:
-            return False  # no task of this endpoint has ended yet: how fast they end is unknown
+        if floor is None:  # no task of this endpoint has ended yet: how fast they end is unknown
+            return self._unproven("no_lifetime")
         status = await self.client.queue_status()
         read = self.clock()
-        if read - sent >= floor:
-            return False  # a task made by the submit might have ended already
+        if read - sent >= floor:  # a task made by the submit might have ended already
+            return self._unproven("too_late")
+        counted = status.running + status.queued
         ours = [w for w in self.watcher.watches.values() if w.state is None]
-        if status.running + status.queued != len(ours):
-            return False  # more (maybe the lost task, maybe another client's) or fewer
+        if counted > len(ours):  # more than ours: maybe the lost task, maybe another client's
+            return self._unproven("more_counted")
+        # Which of ours were alive when the count was read? Those seen unfinished since;
+        # the others are asked now. One found ended may or may not have been counted, so
+        # the count proves nothing unless it equals the tasks of ours alive after it.
         stale = [w.task_id for w in ours if w.checked < read]
         limit = asyncio.Semaphore(CHECKS_AT_ONCE)
+        ended: list[TaskState] = []
 
-        async def unfinished(task_id: str) -> bool:
+        async def ask(task_id: str) -> None:
             async with limit:
                 state = await self.client.query(task_id)
             if state.status.terminal:
-                return False
-            self.watcher.checked(task_id)
-            return True
+                ended.append(state)
+            else:
+                self.watcher.checked(task_id)
 
         failed = False
         try:
             async with asyncio.TaskGroup() as group:
-                checks = [group.create_task(unfinished(t)) for t in stale]
+                for task_id in stale:
+                    group.create_task(ask(task_id))
         except* ApiError:
             failed = True
-        # Every task of ours was alive after the count: the count is exactly ours.
-        return not failed and all(check.result() for check in checks)
+        for state in ended:  # their jobs need not ask again
+            self.watcher.deliver(state)
+        if failed:
+            return self._unproven("check_failed")
+        if counted != len(ours) - len(ended):
+            return self._unproven("more_counted" if counted > len(ours) - len(ended) else "fewer")
+        return True
+
+    def _unproven(self, why: str) -> bool:
+        self.counters[f"unproven_{why}"] += 1
+        return False

@@ -202,6 +202,7 @@ class Runner:
         except StateError as exc:
             if due is not None and not due.done():
                 due.set_exception(exc)
+                due.exception()  # told to the run by _halt; a submit waiting on it sees it too
             self._halt(exc)
             return
         if due is not None and not due.done():
@@ -426,14 +427,17 @@ class Runner:
         says which."""
         tries = 0
         while True:
-            if not self.lost.open:
-                await _first(self.lost.gate(), self.closed)
             if self.closed.is_set():
                 return None  # the job stays pending for the next run
             hook = self.options.webhook_url
             token = secrets.token_urlsafe(12) if hook else None
             attempt = self.store.begin_attempt(row.id, sent, sources, hook=token)
             await self._durable()  # the intent is on disk before the request goes out
+            if not self.lost.open:  # the account's counts are being read: hold the submit
+                await _first(self.lost.gate(), self.closed)
+                if self.closed.is_set():
+                    self.store.not_submitted(row.id, attempt, "STOPPED", "the run stopped")
+                    return None
             body = {**sent, "webhookUrl": f"{hook}{token}"} if hook else sent  # never stored
             began = self._clock()
             try:

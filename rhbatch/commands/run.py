@@ -36,6 +36,7 @@ from rhbatch.errors import (
     FatalError,
     NoConnection,
     Rejected,
+    StateError,
     Transient,
     Unreachable,
     UsageError,
@@ -98,11 +99,14 @@ def run(args: argparse.Namespace) -> int:
         shown = reporter(quiet=args.quiet, log_json=args.log_json, name=spec.name)
         _say_resume(shown, synced.kept, synced.changed, recovered, reopened)
         code, note = asyncio.run(_run(args, spec, reg, store, out_dir, shown, current))
-        store.set_meta("manifest_of", spec_sha)  # the manifest was written last, just now
         counts = store.counts()
         cost = store.total_cost()
         base = "emulator" if args.emulator else credentials.base_url(args.base_url)
-        write_run(out_dir, _run_info(spec, spec_sha, counts, cost, started, base, note))
+        # A run stopped by a full disk has said so (the note); what follows may meet the
+        # same full disk, and must not hide the note and the way to continue.
+        with contextlib.suppress(StateError, OSError):
+            store.set_meta("manifest_of", spec_sha)  # the manifest was written last, just now
+            write_run(out_dir, _run_info(spec, spec_sha, counts, cost, started, base, note))
         _summary(spec, store, out_dir, counts, cost, time.time() - started, args)
     if note:
         print(f"rhbatch: {note}", file=sys.stderr)
@@ -230,6 +234,11 @@ def _resume_hint(exc: FatalError, args: argparse.Namespace, out_dir: Path) -> st
         return (
             "; every job is kept as it was: once it is reachable, run the same command "
             f"again: {resume_command(args, out_dir)}"
+        )
+    if isinstance(exc, StateError):
+        return (
+            "; nothing is lost: once there is room (or the directory is writable), run the "
+            f"same command again: {resume_command(args, out_dir)}"
         )
     return ""
 

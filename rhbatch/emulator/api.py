@@ -57,6 +57,11 @@ async def count_errors(request: web.Request, handler: Handler) -> web.StreamResp
         return await handler(request)
     except web.HTTPException:
         raise
+    except ConnectionError:
+        # The client hung up while a reply was on its way (a killed process, a reply it
+        # stopped waiting for): no fault of the emulator's; aiohttp lets it go quietly.
+        request.app[STATE].requests["hangup"] += 1
+        raise
     except Exception as exc:
         request.app[STATE].requests["internal_error"] += 1
         INTERNAL_ERRORS.append(f"{request.method} {request.path}: {exc!r}")

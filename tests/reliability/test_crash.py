@@ -105,11 +105,6 @@ def test_every_goal_is_met(report: Report) -> None:
     assert report.missed() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="emulator bug: rhbatch/emulator/api.py count_errors counts a reply whose client "
-    "hung up (a killed rhbatch mid-download) as an internal error of the emulator",
-)
 def test_a_download_its_client_hangs_up_on_is_no_emulator_error() -> None:
     """A client that goes away mid-download (as a killed rhbatch does) is not a fault of the
     emulator: its internal-error count stays at zero."""

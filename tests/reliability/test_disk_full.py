@@ -90,12 +90,6 @@ def test_with_room_the_tasks_are_followed_not_sent_again(store: Report) -> None:
     assert store["parts_left_after"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runner bug: when a group commit fails (disk full), Runner._commit_now "
-    "(rhbatch/runner.py) sets the StateError on a future no one awaits, so asyncio prints "
-    "'Future exception was never retrieved' and a traceback to stderr",
-)
 def test_a_full_store_prints_no_traceback(store: Report) -> None:
     """When the state store's write meets the full disk, stderr holds no traceback."""
     assert not store["traceback"], store.notes
