@@ -421,6 +421,7 @@ def findings(reports: list[Report]) -> list[str]:
             f"counts those apart from its own faults ({', '.join(counted)})."
         )
     chaos = [by_name[n] for n in ("chaos-counts", "chaos-webhooks") if n in by_name]
+    rare = by_name.get("lost-counts")
     if chaos:
         proved = " and ".join(
             f"{r['resent']} of {r['lost_none']} {'with' if 'webhooks' in r.name else 'without'} "
@@ -442,7 +443,13 @@ def findings(reports: list[Report]) -> list[str]:
             "The proof errs the safe way (the job stays `unknown`, nothing is paid twice). A "
             "count that allowed for the tasks of earlier lost replies cannot tell which lost "
             "submit made the task it sees, so it cannot settle more without risking a double "
-            "payment; where lost replies are rare (the scenario above), it settles most."
+            "payment"
+            + (
+                f"; where lost replies are rare it settled {rare['resent']} of "
+                f"{rare['lost_none']} (the 'rare lost replies' scenario)."
+                if rare is not None
+                else "."
+            )
         )
     hooked = by_name.get("chaos-webhooks")
     if hooked is not None:
