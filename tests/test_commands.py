@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rhbatch import __version__
-from rhbatch.schemas import registry
+from rhbatch.endpoints.registry import registry
 from tests.conftest import ROOT, Result
 
 Cli = Callable[..., Result]

@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from rhbatch import downloads
-from rhbatch.client import Client
-from rhbatch.downloads import Saved, fetch, hash_file, safe_path, start_write_back, write_text
+from rhbatch.api.client import Client
+from rhbatch.api.wire import RemoteStatus
 from rhbatch.emulator import Emulator, EmulatorConfig
-from rhbatch.emulator.media import make_media
+from rhbatch.emulator.outputs import make_media
 from rhbatch.emulator.server import body_hash
 from rhbatch.errors import ApiError, Rejected, Transient
-from rhbatch.wire import RemoteStatus
+from rhbatch.store import files
+from rhbatch.store.files import Saved, fetch, hash_file, safe_path, start_write_back, write_text
 from tests.emu_helpers import MULTIMODAL, doc_body, run
 
 CHUNK = 1 << 16
@@ -166,10 +166,10 @@ def test_fetch_starts_write_back_of_each_stretch_as_it_arrives(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every WRITE_BACK bytes, write-back of the stretch since the last one is asked for."""
-    monkeypatch.setattr(downloads, "WRITE_BACK", 2 * CHUNK)
+    monkeypatch.setattr(files, "WRITE_BACK", 2 * CHUNK)
     asked: list[tuple[int, int]] = []
     monkeypatch.setattr(
-        downloads, "_FADVISE", lambda fd, offset, length, advice: asked.append((offset, length))
+        files, "_FADVISE", lambda fd, offset, length, advice: asked.append((offset, length))
     )
     body = bytes(range(256)) * (5 * CHUNK // 256)
     dest = tmp_path / "1.mp4"
@@ -222,7 +222,7 @@ def test_start_write_back_without_fadvise_only_flushes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On systems without posix_fadvise (macOS, Windows) the hint is skipped."""
-    monkeypatch.setattr(downloads, "_FADVISE", None)
+    monkeypatch.setattr(files, "_FADVISE", None)
     path = tmp_path / "f.bin"
     with path.open("wb") as fh:
         fh.write(b"abc")

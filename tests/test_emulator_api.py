@@ -475,7 +475,7 @@ def test_result_urls_expire() -> None:
 )
 def test_outputs_by_type(endpoint: str, body: dict[str, Any] | None, exts: list[str]) -> None:
     """Results match the endpoint's output type; text endpoints also carry the text."""
-    from rhbatch.schemas import registry
+    from rhbatch.endpoints.registry import registry
 
     schema = registry().schema(endpoint)
     if body is None:

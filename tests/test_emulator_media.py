@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from rhbatch.emulator.media import (
+from rhbatch.emulator.outputs import (
     CONTENT_TYPES,
     OUTPUT_EXTENSIONS,
     MediaFile,
@@ -102,7 +102,7 @@ def test_other_key_other_bytes(output_type: str) -> None:
 def test_same_bytes_in_another_process() -> None:
     """The bytes do not depend on the process (hash seeds, caches)."""
     code = (
-        "from rhbatch.emulator.media import make_media, OUTPUT_EXTENSIONS as T; "
+        "from rhbatch.emulator.outputs import make_media, OUTPUT_EXTENSIONS as T; "
         "print(*(make_media(t, 'k', 30_000).sha256() for t in T))"
     )
     other = subprocess.run(
@@ -309,7 +309,7 @@ def test_wheel_carries_the_clip(wheel: Path) -> None:
 def test_video_from_zipped_wheel(wheel: Path) -> None:
     """Imported straight from the wheel file, make_media finds the clip inside the zip."""
     code = (
-        "import sys; sys.path.insert(0, sys.argv[1]); import rhbatch.emulator.media as m; "
+        "import sys; sys.path.insert(0, sys.argv[1]); import rhbatch.emulator.outputs as m; "
         "assert m.__file__.startswith(sys.argv[1]), m.__file__; "
         "print(m.make_media('video', 'k', 30_000).sha256())"
     )

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from rhbatch.check import Report, check_spec
+from rhbatch.endpoints.registry import registry
 from rhbatch.errors import InvalidInput, UsageError
 from rhbatch.models import Job
-from rhbatch.schemas import registry
+from rhbatch.spec.validate import Report, check_spec
 
 Write = Callable[[str, str], Path]
 HEAD = "version: 1\nendpoint: seedance-2.0/multimodal-video\n"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rhbatch.media import LocalFiles, kind_of, sniff
-from rhbatch.schemas import MB, MediaRule
+from rhbatch.endpoints.registry import MB, MediaRule
+from rhbatch.spec.refs import LocalFiles, kind_of, sniff
 from tests.conftest import ROOT
 
 IMAGES = MediaRule(kind="image", multiple=True, max_bytes=1 * MB, accept=("jpg", "jpeg", "png"))

@@ -23,13 +23,13 @@ def test_wheel_runs_from_anywhere(tmp_path: Path) -> None:
     assert "rhbatch/_schemas/index.json" in names
     assert "rhbatch/_schemas/spec.schema.json" in names
     assert sum(n.startswith("rhbatch/_schemas/endpoints/") for n in names) == 299
-    assert "rhbatch/data/runninghub-pricing.json" in names
+    assert "rhbatch/endpoints/data/runninghub-pricing.json" in names
     assert "rhbatch/emulator/data/clip.mp4" in names
     spec = tmp_path / "one.yaml"
     spec.write_text("version: 1\nendpoint: seedance-2.0/multimodal-video\njobs: [{prompt: hi}]\n")
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); from rhbatch.cli import main; "
-        "import rhbatch.schemas as s; assert s.__file__.startswith(sys.argv[1]), s.__file__; "
+        "import rhbatch.endpoints.registry as s; assert s.__file__.startswith(sys.argv[1]), s.__file__; "
         "sys.exit(main(['validate', sys.argv[2]]) or main(['endpoints', 'hot', 'pot']) "
         "or main(['schema', 'seedance-2.0/multimodal-video']))"
     )

@@ -1,12 +1,12 @@
-"""Estimated prices from the public price list shipped in rhbatch/data."""
+"""Estimated prices from the public price list shipped in rhbatch/endpoints/data."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from rhbatch.pricing import PriceBook, defaults_of
-from rhbatch.schemas import registry
+from rhbatch.endpoints.pricing import PriceBook, defaults_of
+from rhbatch.endpoints.registry import registry
 from tests.conftest import DOC_BODIES
 
 SEEDANCE = "rhart-video/sparkvideo-2.0/multimodal-video"

@@ -306,7 +306,7 @@ def test_second_run_on_the_same_directory_is_refused(
     cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A locked output directory is a clear error, exit 3."""
-    from rhbatch.state import Store
+    from rhbatch.store.state import Store
 
     write("s.yaml", spec_text(2))
     with emulator(monkeypatch), Store.open(Path("out")):
@@ -399,7 +399,7 @@ def test_custom_naming(cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch) 
 
 def test_cancel_in_flight_tasks(cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch) -> None:
     """rhbatch cancel DIR cancels the tasks a stopped run left running."""
-    from rhbatch.state import JobStatus, Store
+    from rhbatch.store.state import JobStatus, Store
 
     write("s.yaml", spec_text(3))
     slow = {"video": {"kind": "fixed", "value": 1e9}}

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from rhbatch.endpoints.registry import EndpointSchema, registry
 from rhbatch.errors import UnknownEndpoint
-from rhbatch.schemas import EndpointSchema, registry
 
 
 def sample(sub: dict[str, Any]) -> Any:

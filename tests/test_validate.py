@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rhbatch import credentials
+from rhbatch.api import credentials
+from rhbatch.endpoints.registry import registry
 from rhbatch.errors import UsageError
-from rhbatch.schemas import registry
 from tests.conftest import DOC_BODIES, ROOT, Result
 
 MULTIMODAL = "rhart-video/sparkvideo-2.0/multimodal-video"

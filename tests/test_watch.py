@@ -10,8 +10,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from rhbatch.webhooks import Receiver
-from rhbatch.wire import RemoteStatus, TaskState
+from rhbatch.api.webhooks import Receiver
+from rhbatch.api.wire import RemoteStatus, TaskState
 from tests.conftest import Result
 from tests.run_helpers import emulator, manifest, occupy, spec_text
 

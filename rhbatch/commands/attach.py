@@ -17,8 +17,10 @@ import asyncio
 import json
 from pathlib import Path
 
-from rhbatch import credentials, logfile
-from rhbatch.client import Client, DownloadLimits
+from rhbatch import logfile
+from rhbatch.api import credentials
+from rhbatch.api.client import Client, DownloadLimits
+from rhbatch.api.wire import NOT_FOUND_CODES, TASK_ID, RemoteStatus, TaskState
 from rhbatch.commands.common import plural
 from rhbatch.errors import (
     EXIT_JOB_FAILURES,
@@ -29,11 +31,10 @@ from rhbatch.errors import (
     Transient,
     UsageError,
 )
-from rhbatch.fetch import Fetcher, result_records
-from rhbatch.manifest import write_manifest
-from rhbatch.retry import Kind, backoff, classify
-from rhbatch.state import STATE_DIR, JobRow, JobStatus, Store
-from rhbatch.wire import NOT_FOUND_CODES, TASK_ID, RemoteStatus, TaskState
+from rhbatch.run.fetch import Fetcher, result_records
+from rhbatch.run.retry import Kind, backoff, classify
+from rhbatch.store.manifest import write_manifest
+from rhbatch.store.state import STATE_DIR, JobRow, JobStatus, Store
 
 ATTACHABLE = (JobStatus.UNKNOWN, JobStatus.PENDING, JobStatus.FAILED)
 TRIES = 5

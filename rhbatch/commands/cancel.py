@@ -12,11 +12,11 @@ import asyncio
 import sys
 from pathlib import Path
 
-from rhbatch import credentials
-from rhbatch.client import Client
+from rhbatch.api import credentials
+from rhbatch.api.client import Client
 from rhbatch.errors import EXIT_JOB_FAILURES, EXIT_OK, ApiError, Transient
-from rhbatch.retry import wait_for
-from rhbatch.state import JobStatus, Store
+from rhbatch.run.retry import wait_for
+from rhbatch.store.state import JobStatus, Store
 
 TRIES = 6
 

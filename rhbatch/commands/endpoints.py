@@ -7,9 +7,9 @@ import json
 import sys
 
 from rhbatch.commands.common import plural
+from rhbatch.commands.table import render
+from rhbatch.endpoints.registry import EndpointInfo, registry
 from rhbatch.errors import EXIT_OK, UsageError
-from rhbatch.schemas import EndpointInfo, registry
-from rhbatch.table import render
 
 OUTPUT_TYPES = ("video", "image", "audio", "3d", "string")
 

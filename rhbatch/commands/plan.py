@@ -7,13 +7,13 @@ import json
 import sys
 from typing import Any
 
-from rhbatch.check import Report, check_spec, require_valid
 from rhbatch.commands.common import plural
+from rhbatch.commands.table import render, shorten, terminal_width
+from rhbatch.endpoints.pricing import CURRENCY
+from rhbatch.endpoints.registry import Registry, registry, show
 from rhbatch.errors import EXIT_OK
 from rhbatch.models import Job
-from rhbatch.pricing import CURRENCY
-from rhbatch.schemas import Registry, registry, show
-from rhbatch.table import render, shorten, terminal_width
+from rhbatch.spec.validate import Report, check_spec, require_valid
 
 
 def run(args: argparse.Namespace) -> int:

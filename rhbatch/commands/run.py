@@ -24,10 +24,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rhbatch import __version__, credentials, logfile
-from rhbatch.check import check_spec, require_valid
-from rhbatch.client import Client, DownloadLimits
+from rhbatch import __version__, logfile
+from rhbatch.api import credentials
+from rhbatch.api.client import Client, DownloadLimits
+from rhbatch.api.webhooks import Receiver
 from rhbatch.commands.common import plural
+from rhbatch.endpoints.registry import Registry, registry
 from rhbatch.errors import (
     EXIT_INTERRUPTED,
     EXIT_JOB_FAILURES,
@@ -41,17 +43,16 @@ from rhbatch.errors import (
     Unreachable,
     UsageError,
 )
-from rhbatch.expand import Expander
-from rhbatch.fetch import intact
-from rhbatch.findings import Findings
-from rhbatch.manifest import clean_temporaries, iso, write_manifest, write_run
-from rhbatch.progress import Reporter, reporter
-from rhbatch.retry import Kind, classify
-from rhbatch.runner import Options, Runner
-from rhbatch.schemas import Registry, registry
-from rhbatch.spec import Spec
-from rhbatch.state import STATE_DIR, JobStatus, Store
-from rhbatch.webhooks import Receiver
+from rhbatch.run.fetch import intact
+from rhbatch.run.loop import Options, Runner
+from rhbatch.run.progress import Reporter, reporter
+from rhbatch.run.retry import Kind, classify
+from rhbatch.spec.expand import Expander
+from rhbatch.spec.load import Spec
+from rhbatch.spec.problems import Findings
+from rhbatch.spec.validate import check_spec, require_valid
+from rhbatch.store.manifest import clean_temporaries, iso, write_manifest, write_run
+from rhbatch.store.state import STATE_DIR, JobStatus, Store
 
 DEFAULT_CONCURRENCY = 10
 

@@ -7,9 +7,9 @@ import json
 import sys
 from typing import Any
 
+from rhbatch.commands.table import render
+from rhbatch.endpoints.registry import registry, show
 from rhbatch.errors import EXIT_OK
-from rhbatch.schemas import registry, show
-from rhbatch.table import render
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rhbatch.commands.common import plural
 from rhbatch.errors import EXIT_OK
-from rhbatch.state import JobStatus, Store
+from rhbatch.store.state import JobStatus, Store
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rhbatch.check import check_spec
 from rhbatch.commands.common import plural, print_problems
+from rhbatch.endpoints.registry import registry
 from rhbatch.errors import EXIT_INVALID, EXIT_OK, InvalidInput
-from rhbatch.schemas import registry
+from rhbatch.spec.validate import check_spec
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from rhbatch.downloads import hash_file
 from rhbatch.errors import EXIT_JOB_FAILURES, EXIT_OK
-from rhbatch.state import JobStatus, Store
+from rhbatch.store.files import hash_file
+from rhbatch.store.state import JobStatus, Store
 
 
 def run(args: argparse.Namespace) -> int:

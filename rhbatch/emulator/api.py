@@ -18,10 +18,10 @@ from aiohttp.typedefs import Handler
 
 from rhbatch.emulator import replies
 from rhbatch.emulator.config import TEXTS, Fault
-from rhbatch.emulator.media import OUTPUT_EXTENSIONS, make_text
+from rhbatch.emulator.outputs import OUTPUT_EXTENSIONS, make_text
 from rhbatch.emulator.server import STATE, Emulator, body_hash
 from rhbatch.emulator.tasks import Output, Task
-from rhbatch.pricing import defaults_of
+from rhbatch.endpoints.pricing import defaults_of
 
 # A submit fault at stage "after": the task is made, then this error is sent.
 AFTER_FAULT: web.RequestKey[tuple[str, Fault]] = web.RequestKey("after_fault", tuple)

@@ -18,7 +18,7 @@ from aiohttp import BodyPartReader, web
 
 from rhbatch.emulator import replies
 from rhbatch.emulator.config import TEXTS
-from rhbatch.emulator.media import CONTENT_TYPES, make_media
+from rhbatch.emulator.outputs import CONTENT_TYPES, make_media
 from rhbatch.emulator.server import STATE, Upload
 
 _SAFE_EXT = re.compile(r"^[a-z0-9]{1,8}$")

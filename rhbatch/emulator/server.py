@@ -36,8 +36,8 @@ from aiohttp import web
 from rhbatch.emulator.config import Duration, EmulatorConfig
 from rhbatch.emulator.faults import Faults, unit_hash
 from rhbatch.emulator.tasks import INF, Board, Task
-from rhbatch.pricing import PriceBook
-from rhbatch.schemas import Registry, registry
+from rhbatch.endpoints.pricing import PriceBook
+from rhbatch.endpoints.registry import Registry, registry
 
 STATE: web.AppKey[Emulator] = web.AppKey("emulator")
 

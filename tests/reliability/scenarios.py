@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from rhbatch.emulator.config import DEFAULT_KEY, EmulatorConfig
-from rhbatch.emulator.media import make_media
+from rhbatch.emulator.outputs import make_media
 from rhbatch.emulator.server import Emulator, body_hash
 from rhbatch.emulator.thread import EmulatorThread
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rhbatch import rows, yamlsrc
+from rhbatch.endpoints.registry import Registry, describe, field_path, structure_errors
 from rhbatch.errors import InvalidInput, Problem, UsageError, unknown_endpoint_message
 from rhbatch.models import Entry, Matrix, Point
-from rhbatch.schemas import Registry, describe, field_path, structure_errors
+from rhbatch.spec import rows, yaml_source
 
 RESERVED = ("id", "endpoint", "vars", "repeat", "matrix")
 DEFAULT_NAMING = "{id}/{n}.{ext}"
@@ -74,10 +74,10 @@ def load_spec(path: str | Path, registry: Registry, *, max_jobs: int | None = No
     except rows.FileProblem as exc:
         message = "no such spec file" if exc.missing else exc.reason
         raise InvalidInput([Problem(file, exc.line, message)]) from None
-    data = yamlsrc.load(text, file)
+    data = yaml_source.load(text, file)
     if data is None:
         raise InvalidInput([Problem(file, 1, "the spec is empty; start with `version: 1`")])
-    if not isinstance(data, yamlsrc.Located):
+    if not isinstance(data, yaml_source.Located):
         raise InvalidInput([Problem(file, 1, "a spec must be a mapping (version, endpoint, ...)")])
     problems, broken = _structure(data, file, registry)
     if broken & _GLOBAL or "" in broken:
@@ -90,7 +90,7 @@ _GLOBAL = {"version", "endpoint", "defaults", "vars", "matrix", "jobs_from", "re
 
 
 def _structure(
-    data: yamlsrc.Located, file: str, registry: Registry
+    data: yaml_source.Located, file: str, registry: Registry
 ) -> tuple[list[Problem], set[str]]:
     """Structural problems, and the parts they break ("jobs[3]", "run", "" for the root)."""
     schema = registry.spec_schema()
@@ -171,9 +171,9 @@ def line_at(data: Any, path: list[str | int]) -> int | None:
 
 
 def _line_in(node: Any, part: str | int) -> int | None:
-    if isinstance(node, yamlsrc.Located) and isinstance(part, str):
+    if isinstance(node, yaml_source.Located) and isinstance(part, str):
         return node.line_of(part)
-    if isinstance(node, yamlsrc.LocatedList) and isinstance(part, int):
+    if isinstance(node, yaml_source.LocatedList) and isinstance(part, int):
         return node.line_of(part)
     return None
 
@@ -181,7 +181,7 @@ def _line_in(node: Any, part: str | int) -> int | None:
 def _build(
     path: Path,
     file: str,
-    data: yamlsrc.Located,
+    data: yaml_source.Located,
     registry: Registry,
     problems: list[Problem],
     broken: set[str],
@@ -288,7 +288,7 @@ def _build(
 class _Cap:
     """The most jobs a spec may make: ``--max-jobs``, else ``run.max_jobs``, else the default."""
 
-    def __init__(self, data: yamlsrc.Located, flag: int | None) -> None:
+    def __init__(self, data: yaml_source.Located, flag: int | None) -> None:
         written = _mapping(data.get("run")).get("max_jobs")
         if flag is not None:
             self.most, self.name = flag, "--max-jobs"
@@ -310,7 +310,7 @@ class _Cap:
 
 
 def _count(
-    entries: list[Entry], data: yamlsrc.Located, file: str, across: int, repeat: int, cap: int
+    entries: list[Entry], data: yaml_source.Located, file: str, across: int, repeat: int, cap: int
 ) -> tuple[int, tuple[str, int]]:
     """The jobs the entries expand to, and where to point if that is more than ``cap``:
     when one entry is too many alone, its largest factor (the spec's matrix, its own
@@ -400,7 +400,7 @@ def _matrix(raw: Any, file: str, path: list[str | int], problems: list[Problem])
 
 
 def _zip(
-    raw: yamlsrc.Located,
+    raw: yaml_source.Located,
     file: str,
     path: list[str | int],
     axes: list[list[Point]],
@@ -409,7 +409,7 @@ def _zip(
 ) -> set[str]:
     """Add the zip axis; return its keys that are also plain matrix keys."""
     zipped = raw["zip"]
-    if isinstance(zipped, yamlsrc.LocatedList):
+    if isinstance(zipped, yaml_source.LocatedList):
         keys = {k for row in zipped for k in row}
         for i, row in enumerate(zipped):
             missing = sorted(keys - set(row))

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rhbatch.endpoints.pricing import PriceBook, defaults_of
+from rhbatch.endpoints.registry import Registry
 from rhbatch.errors import InvalidInput, Problem
-from rhbatch.expand import Expander
-from rhbatch.findings import Findings
-from rhbatch.media import LocalFiles, kind_of
 from rhbatch.models import Job
-from rhbatch.naming import (
+from rhbatch.spec.expand import Expander
+from rhbatch.spec.load import Spec, line_at, load_spec
+from rhbatch.spec.naming import (
     FIRST_EXT,
     list_names,
     output_name,
@@ -31,9 +32,8 @@ from rhbatch.naming import (
     template_problem,
     unknown_names,
 )
-from rhbatch.pricing import PriceBook, defaults_of
-from rhbatch.schemas import Registry
-from rhbatch.spec import Spec, line_at, load_spec
+from rhbatch.spec.problems import Findings
+from rhbatch.spec.refs import LocalFiles, kind_of
 
 
 @dataclass(slots=True)

@@ -19,8 +19,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from rhbatch import templates
-from rhbatch.expand import slug
+from rhbatch.spec import templates
+from rhbatch.spec.expand import slug
 
 BUILTINS = frozenset({"id", "n", "ext", "endpoint", "index"})
 MAX_COMPONENT = 200

@@ -20,8 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
+from rhbatch.api.wire import TaskState, parse_task
 from rhbatch.errors import ProtocolError, UsageError
-from rhbatch.wire import TaskState, parse_task
 
 PATH = "/rhbatch/webhook/"
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from rhbatch.client import Client, DownloadLimits
+from rhbatch.api.client import Client, DownloadLimits
 from rhbatch.errors import Transient
-from rhbatch.naming import path_problem as _path_problem  # the rules validation applies too
+from rhbatch.spec.naming import path_problem as _path_problem  # the rules validation applies too
 
 CHUNK = 1 << 20  # most bytes per read; aiohttp hands over what it has, up to this
 WRITE_BACK = 8 << 20  # start writing to disk every this many bytes

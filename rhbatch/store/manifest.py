@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rhbatch.state import Store
+from rhbatch.store.state import Store
 
 
 def iso(ts: float | None) -> str | None:

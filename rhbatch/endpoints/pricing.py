@@ -26,7 +26,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rhbatch.schemas import EndpointSchema
+    from rhbatch.endpoints.registry import EndpointSchema
 
 CURRENCY = "CNY"
 # Where the number of images comes from, first present wins ("imageNum" is what the
@@ -113,7 +113,7 @@ class PriceBook:
         """The price list shipped with rhbatch, read once per process."""
         global _BOOK
         if _BOOK is None:
-            path = resources.files("rhbatch") / "data" / "runninghub-pricing.json"
+            path = resources.files("rhbatch.endpoints") / "data" / "runninghub-pricing.json"
             _BOOK = cls(json.loads(path.read_text(encoding="utf-8")))
         return _BOOK
 

@@ -38,7 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from rhbatch import logfile
-from rhbatch.client import Client, DownloadLimits
+from rhbatch.api.client import Client, DownloadLimits
+from rhbatch.api.wire import NOT_FOUND_CODES, RemoteStatus, TaskState, running_state
+from rhbatch.endpoints.registry import Registry
 from rhbatch.errors import (
     ApiError,
     AuthError,
@@ -52,19 +54,17 @@ from rhbatch.errors import (
     Transient,
     Unreachable,
 )
-from rhbatch.fetch import Fetcher, result_records
-from rhbatch.limiter import Limiter
-from rhbatch.lost import LostReplies
-from rhbatch.manifest import write_manifest
-from rhbatch.progress import Reporter
 from rhbatch.redact import clean
-from rhbatch.retry import Kind, backoff, classify, wait_for
-from rhbatch.schedule import Schedule
-from rhbatch.schemas import Registry
-from rhbatch.state import JobRow, JobStatus, Store
-from rhbatch.uploads import Uploader, UploadFailed
-from rhbatch.watch import Watcher
-from rhbatch.wire import NOT_FOUND_CODES, RemoteStatus, TaskState, running_state
+from rhbatch.run.ends import Watcher
+from rhbatch.run.fetch import Fetcher, result_records
+from rhbatch.run.limiter import Limiter
+from rhbatch.run.lost import LostReplies
+from rhbatch.run.progress import Reporter
+from rhbatch.run.retry import Kind, backoff, classify, wait_for
+from rhbatch.run.schedule import Schedule
+from rhbatch.run.uploads import Uploader, UploadFailed
+from rhbatch.store.manifest import write_manifest
+from rhbatch.store.state import JobRow, JobStatus, Store
 
 SUBMIT_TRIES = 12  # refusals with a server-error code before a job is given up (nothing paid)
 UNREADABLE_TRIES = 5  # answers about a task that cannot be read, before its job is unknown

@@ -19,13 +19,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from rhbatch import downloads
-from rhbatch.client import Client, DownloadLimits
+from rhbatch.api.client import Client, DownloadLimits
+from rhbatch.api.wire import Result
 from rhbatch.errors import ApiError, ProtocolError, Rejected, StateError, TooSlow, Transient
-from rhbatch.naming import output_name
-from rhbatch.retry import backoff, wait_for
-from rhbatch.state import JobRow, OutputRow, Store
-from rhbatch.wire import Result
+from rhbatch.run.retry import backoff, wait_for
+from rhbatch.spec.naming import output_name
+from rhbatch.store import files
+from rhbatch.store.state import JobRow, OutputRow, Store
 
 DOWNLOAD_TRIES = 8  # tries of one file against passing trouble
 SLOW_TRIES = 2  # tries of a file too slow for the limits
@@ -101,7 +101,7 @@ class Fetcher:
                 result = Result(item.get("url"), item.get("outputType") or "", item.get("text"))
                 rel, _ = self.destination(row, n, result)
                 try:
-                    part = downloads.part_of(downloads.safe_path(self.out_dir, rel))
+                    part = files.part_of(files.safe_path(self.out_dir, rel))
                 except ValueError:
                     continue
                 with contextlib.suppress(OSError):
@@ -113,12 +113,12 @@ class Fetcher:
         """Save one result; None when saved, else why it cannot be."""
         rel, ext = self.destination(row, n, result)
         try:
-            dest = downloads.safe_path(self.out_dir, rel)
+            dest = files.safe_path(self.out_dir, rel)
         except ValueError as exc:
             return str(exc)
         try:
             if result.text is not None and (result.url is None or ext == "txt"):
-                saved = downloads.write_text(dest, result.text)
+                saved = files.write_text(dest, result.text)
             else:
                 outcome = await self._fetch(row, n, result, dest)
                 if isinstance(outcome, str):
@@ -134,11 +134,11 @@ class Fetcher:
 
     async def _fetch(
         self, row: JobRow, n: int, result: Result, dest: Path
-    ) -> downloads.Saved | str:
+    ) -> files.Saved | str:
         url, slow = result.url or "", 0
         for attempt in range(DOWNLOAD_TRIES):
             try:
-                return await downloads.fetch(self.client, url, dest, self.limits)
+                return await files.fetch(self.client, url, dest, self.limits)
             except TooSlow as exc:
                 slow += 1
                 if slow >= SLOW_TRIES:

@@ -27,10 +27,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from rhbatch.client import Client
+from rhbatch.api.client import Client
+from rhbatch.api.wire import TaskState
 from rhbatch.errors import ApiError
-from rhbatch.schedule import Schedule
-from rhbatch.wire import TaskState
+from rhbatch.run.schedule import Schedule
 
 CHECK = "check"  # what ``wait`` returns when the counts say this task may have ended
 # Tasks woken per unnoticed end. Which task ended is a guess (the counts say how many,

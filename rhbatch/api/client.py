@@ -49,17 +49,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from rhbatch import __version__
-from rhbatch.errors import (
-    ApiError,
-    NoConnection,
-    OutcomeUnknown,
-    ProtocolError,
-    Rejected,
-    TooSlow,
-    Transient,
-)
-from rhbatch.redact import clean, keep_secret, scrub
-from rhbatch.wire import (
+from rhbatch.api.wire import (
     NOT_FOUND_CODES,
     QueueStatus,
     TaskState,
@@ -70,6 +60,16 @@ from rhbatch.wire import (
     reading,
     task_id_of,
 )
+from rhbatch.errors import (
+    ApiError,
+    NoConnection,
+    OutcomeUnknown,
+    ProtocolError,
+    Rejected,
+    TooSlow,
+    Transient,
+)
+from rhbatch.redact import clean, keep_secret, scrub
 
 SUBMIT_KEEPALIVE = 4.0  # seconds an idle submit connection may be reused
 UPLOAD_MIN_RATE = 256 * 1024  # bytes/s an upload may not fall below (it widens the timeout)

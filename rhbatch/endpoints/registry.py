@@ -64,7 +64,7 @@ def schemas_root() -> Traversable:
     bundled = resources.files("rhbatch") / "_schemas"
     if bundled.is_dir():
         return bundled
-    return Path(__file__).resolve().parent.parent / "schemas"
+    return Path(__file__).resolve().parents[2] / "schemas"
 
 
 def show(value: Any, limit: int = 60) -> str:

@@ -23,13 +23,13 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from rhbatch import templates
-from rhbatch.findings import Findings
+from rhbatch.endpoints.registry import EndpointSchema, Registry, show
 from rhbatch.models import Entry, Job, Point
-from rhbatch.schemas import EndpointSchema, Registry, show
-from rhbatch.spec import Spec
-from rhbatch.templates import TemplateError
-from rhbatch.yamlsrc import LocatedList
+from rhbatch.spec import templates
+from rhbatch.spec.load import Spec
+from rhbatch.spec.problems import Findings
+from rhbatch.spec.templates import TemplateError
+from rhbatch.spec.yaml_source import LocatedList
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

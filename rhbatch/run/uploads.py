@@ -17,12 +17,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from rhbatch.client import Client
+from rhbatch.api.client import Client
+from rhbatch.endpoints.registry import Registry
 from rhbatch.errors import NoConnection, Rejected, Transient
-from rhbatch.media import kind_of
-from rhbatch.retry import backoff
-from rhbatch.schemas import Registry
-from rhbatch.state import Store
+from rhbatch.run.retry import backoff
+from rhbatch.spec.refs import kind_of
+from rhbatch.store.state import Store
 
 URL_LIFETIME = 20 * 3600.0  # upload URLs last about 24 h; reupload a little before that
 TRIES = 6
