@@ -1,17 +1,33 @@
-"""The records rhbatch passes around: spec entries, matrix axes and expanded jobs.
+"""The records rhbatch passes around, and every status with its terminal set.
 
-An ``Entry`` is a job as written (a ``jobs`` item, a ``jobs_from`` row, or the
-defaults alone); expansion turns each entry into ``Job`` records, one per
-matrix combination and copy. A job keeps references to the entry and matrix
-points it came from, so that a problem can be traced back to its line without
-storing a line table per job.
+- Spec side: an ``Entry`` is a job as written (a ``jobs`` item, a ``jobs_from``
+  row, or the defaults alone); expansion turns each entry into ``Job`` records,
+  one per matrix combination and copy. A job keeps references to the entry and
+  matrix points it came from, so that a problem can be traced back to its line
+  without storing a line table per job.
+- Remote side: ``RemoteStatus`` (a task on RunningHub) and ``TaskState``, what a
+  submit, a query or a webhook said of a task; ``QueueStatus``, the account's slots.
+- Local side: ``JobStatus`` (a job in the state store) and ``JobRow``/``OutputRow``,
+  the store's records.
+- ``RunSettings``: the ``run:`` settings of a spec with their defaults, in one place.
+- ``canonical_json``: the one way rhbatch writes a value to compare or hash it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from typing import Any
+
+from rhbatch.errors import ProtocolError
+from rhbatch.redact import clean
+
+
+def canonical_json(value: Any) -> str:
+    """Compact JSON with sorted keys, text kept as text: equal values, equal strings."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +95,169 @@ class Job:
     @property
     def label(self) -> str:
         return f"job {self.index + 1} (id {self.id})"
+
+
+# --- a task on RunningHub ----------------------------------------------------------------
+
+
+class RemoteStatus(StrEnum):
+    """A task's status on RunningHub; an unknown value is a ProtocolError."""
+
+    CREATE = "CREATE"
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    CANCEL = "CANCEL"
+
+    @property
+    def terminal(self) -> bool:
+        return self in REMOTE_TERMINAL
+
+    @classmethod
+    def parse(cls, value: object) -> RemoteStatus:
+        text = value.strip().upper() if isinstance(value, str) else ""
+        text = {"CANCELLED": "CANCEL", "CANCELED": "CANCEL"}.get(text, text)
+        try:
+            return cls(text)
+        except ValueError:
+            raise ProtocolError(f"unknown task status {clean(repr(value), 80)}") from None
+
+
+REMOTE_TERMINAL = frozenset({RemoteStatus.SUCCESS, RemoteStatus.FAILED, RemoteStatus.CANCEL})
+
+
+@dataclass(frozen=True)
+class Result:
+    """One item of a task's ``results``: a file URL or a text, and the file's extension."""
+
+    url: str | None
+    output_type: str
+    text: str | None
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """A task as a submit, a query or a webhook reported it."""
+
+    task_id: str
+    status: RemoteStatus
+    error_code: str
+    error_message: str
+    results: tuple[Result, ...]
+    usage: dict[str, str]
+    cost: float
+    failed_reason: dict[str, Any]
+
+
+def running_state(task_id: str) -> TaskState:
+    """What is known of a task before it is queried again: that it has not ended."""
+    return TaskState(task_id, RemoteStatus.RUNNING, "", "", (), {}, 0.0, {})
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    """The account's slots: its limit (if reported), tasks running and queued, its key tier."""
+
+    limit: int | None
+    running: int
+    queued: int
+    key_type: str
+
+
+# --- a job in the state store --------------------------------------------------------------
+
+
+class JobStatus(StrEnum):
+    """Where a job stands; see ``store/state.py`` for the transitions."""
+
+    PENDING = "pending"
+    SUBMITTING = "submitting"
+    RUNNING = "running"
+    DOWNLOADING = "downloading"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # a task may exist (and be paid) but its outcome is not known
+    UNFETCHED = "unfetched"  # the task succeeded (paid) but its files could not be fetched
+
+    @property
+    def terminal(self) -> bool:
+        """True when a run has nothing more to do for the job (a later run may: it follows
+        an unknown job's task again, and fetches an unfetched job's files again)."""
+        return self in JOB_TERMINAL
+
+
+JOB_TERMINAL = frozenset(
+    {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.UNFETCHED}
+)
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """A job as the store knows it."""
+
+    id: str
+    idx: int
+    endpoint: str
+    params: dict[str, Any]
+    status: JobStatus
+    attempts: int
+    task_id: str | None
+    remote_status: str | None
+    error_code: str | None
+    error_message: str | None
+    results: list[dict[str, Any]]
+    cost: float | None
+    submitted_at: float | None = None  # Unix time of the current task's submit
+    first_attempt: int = 1  # the attempt this round of tries began with (retries count from it)
+
+
+@dataclass(frozen=True)
+class OutputRow:
+    """A result file as saved: its number, source URL, path in the output directory,
+    size, sha256, type and modification time (to notice a changed file)."""
+
+    n: int
+    url: str | None
+    path: str
+    bytes: int
+    sha256: str
+    type: str
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What merging a spec's jobs into the store found."""
+
+    new: int
+    kept: int
+    changed: int  # same id, different parameters: will run again
+
+
+# --- the run: settings ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """A spec's ``run:`` settings, with the defaults of every one not written. Times are
+    RunningHub seconds (a run against the built-in emulator passes them faster), except
+    the download limits, which are real seconds and bytes."""
+
+    concurrency: int | None = None  # None: the account's limit (or 10 when it is not told)
+    poll_interval: float = 5.0
+    timeout: float = 1800.0
+    retries: int = 2
+    signal_interval: float = 1.0
+    download: bool = True
+    download_concurrency: int = 8
+    max_jobs: int = 1_000_000
+    max_download_mb: float = 4096.0
+    download_timeout: float = 3600.0
+    download_min_rate: float = 8.0  # KiB/s; 0 turns the check off
+
+    @classmethod
+    def of(cls, run: Mapping[str, Any]) -> RunSettings:
+        """The settings a (validated) ``run:`` mapping writes, the defaults for the rest."""
+        known = {f.name: f.type for f in fields(cls)}
+        return cls(**{k: v for k, v in run.items() if k in known})

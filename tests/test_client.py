@@ -18,7 +18,6 @@ from aiohttp import web
 
 import rhbatch.api.client as client_module
 from rhbatch.api.client import Client
-from rhbatch.api.wire import RemoteStatus, Result, TaskState
 from rhbatch.emulator import Emulator, EmulatorConfig
 from rhbatch.errors import (
     ApiError,
@@ -28,6 +27,7 @@ from rhbatch.errors import (
     Rejected,
     Transient,
 )
+from rhbatch.models import RemoteStatus, Result, TaskState
 from tests.emu_helpers import MULTIMODAL, doc_body, run
 
 SECRET = "sk-SECRET-9f8e7d6c5b4a39281706f5"

@@ -14,11 +14,11 @@ import pytest
 from aiohttp import web
 
 from rhbatch.api.client import Client
-from rhbatch.api.wire import RemoteStatus
 from rhbatch.emulator import Emulator, EmulatorConfig
 from rhbatch.emulator.outputs import make_media
 from rhbatch.emulator.server import body_hash
 from rhbatch.errors import ApiError, Rejected, Transient
+from rhbatch.models import RemoteStatus
 from rhbatch.store import files
 from rhbatch.store.files import Saved, fetch, hash_file, safe_path, start_write_back, write_text
 from tests.emu_helpers import MULTIMODAL, doc_body, run

@@ -51,8 +51,6 @@ import aiohttp
 from rhbatch import __version__
 from rhbatch.api.wire import (
     NOT_FOUND_CODES,
-    QueueStatus,
-    TaskState,
     count_of,
     envelope_data,
     error_of,
@@ -69,6 +67,7 @@ from rhbatch.errors import (
     TooSlow,
     Transient,
 )
+from rhbatch.models import QueueStatus, TaskState
 from rhbatch.redact import clean, keep_secret, scrub
 
 SUBMIT_KEEPALIVE = 4.0  # seconds an idle submit connection may be reused

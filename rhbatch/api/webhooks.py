@@ -20,8 +20,9 @@ from typing import Any
 
 from aiohttp import web
 
-from rhbatch.api.wire import TaskState, parse_task
+from rhbatch.api.wire import parse_task
 from rhbatch.errors import ProtocolError, UsageError
+from rhbatch.models import TaskState
 
 PATH = "/rhbatch/webhook/"
 

@@ -16,81 +16,15 @@ import json
 import math
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from rhbatch.errors import OutcomeUnknown, ProtocolError, Rejected
+from rhbatch.models import RemoteStatus, Result, TaskState
 from rhbatch.redact import clean, scrub, scrub_value
 
 TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # a negative number is no id
 REASON_LIMIT = 4000  # characters of a failedReason kept (as JSON)
 NOT_FOUND_CODES = frozenset({"1004", "807", "423"})  # no such task
-
-
-class RemoteStatus(StrEnum):
-    """A task's status on RunningHub; an unknown value is a ProtocolError."""
-
-    CREATE = "CREATE"
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    SUCCESS = "SUCCESS"
-    FAILED = "FAILED"
-    CANCEL = "CANCEL"
-
-    @property
-    def terminal(self) -> bool:
-        return self in TERMINAL
-
-    @classmethod
-    def parse(cls, value: object) -> RemoteStatus:
-        text = value.strip().upper() if isinstance(value, str) else ""
-        text = {"CANCELLED": "CANCEL", "CANCELED": "CANCEL"}.get(text, text)
-        try:
-            return cls(text)
-        except ValueError:
-            raise ProtocolError(f"unknown task status {clean(repr(value), 80)}") from None
-
-
-TERMINAL = frozenset({RemoteStatus.SUCCESS, RemoteStatus.FAILED, RemoteStatus.CANCEL})
-
-
-@dataclass(frozen=True)
-class Result:
-    """One item of a task's ``results``: a file URL or a text, and the file's extension."""
-
-    url: str | None
-    output_type: str
-    text: str | None
-
-
-@dataclass(frozen=True)
-class TaskState:
-    """A task as a submit or a query reported it."""
-
-    task_id: str
-    status: RemoteStatus
-    error_code: str
-    error_message: str
-    results: tuple[Result, ...]
-    usage: dict[str, str]
-    cost: float
-    failed_reason: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class QueueStatus:
-    """The account's slots: its limit (if reported), tasks running and queued, its key tier."""
-
-    limit: int | None
-    running: int
-    queued: int
-    key_type: str
-
-
-def running_state(task_id: str) -> TaskState:
-    """What is known of a task before it is queried again: that it has not ended."""
-    return TaskState(task_id, RemoteStatus.RUNNING, "", "", (), {}, 0.0, {})
 
 
 def error_of(data: Any) -> tuple[str, str]:

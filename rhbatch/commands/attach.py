@@ -20,7 +20,7 @@ from pathlib import Path
 from rhbatch import logfile
 from rhbatch.api import credentials
 from rhbatch.api.client import Client, DownloadLimits
-from rhbatch.api.wire import NOT_FOUND_CODES, TASK_ID, RemoteStatus, TaskState
+from rhbatch.api.wire import NOT_FOUND_CODES, TASK_ID
 from rhbatch.commands.common import plural
 from rhbatch.errors import (
     EXIT_JOB_FAILURES,
@@ -31,10 +31,11 @@ from rhbatch.errors import (
     Transient,
     UsageError,
 )
+from rhbatch.models import JobRow, JobStatus, RemoteStatus, TaskState
 from rhbatch.run.fetch import Fetcher, result_records
 from rhbatch.run.retry import Kind, backoff, classify
 from rhbatch.store.manifest import write_manifest
-from rhbatch.store.state import STATE_DIR, JobRow, JobStatus, Store
+from rhbatch.store.state import STATE_DIR, Store
 
 ATTACHABLE = (JobStatus.UNKNOWN, JobStatus.PENDING, JobStatus.FAILED)
 TRIES = 5

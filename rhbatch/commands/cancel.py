@@ -15,8 +15,9 @@ from pathlib import Path
 from rhbatch.api import credentials
 from rhbatch.api.client import Client
 from rhbatch.errors import EXIT_JOB_FAILURES, EXIT_OK, ApiError, Transient
+from rhbatch.models import JobStatus
 from rhbatch.run.retry import wait_for
-from rhbatch.store.state import JobStatus, Store
+from rhbatch.store.state import Store
 
 TRIES = 6
 

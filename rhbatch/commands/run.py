@@ -43,6 +43,7 @@ from rhbatch.errors import (
     Unreachable,
     UsageError,
 )
+from rhbatch.models import JobStatus
 from rhbatch.run.fetch import intact
 from rhbatch.run.loop import Options, Runner
 from rhbatch.run.progress import Reporter, reporter
@@ -52,7 +53,7 @@ from rhbatch.spec.load import Spec
 from rhbatch.spec.problems import Findings
 from rhbatch.spec.validate import check_spec, require_valid
 from rhbatch.store.manifest import clean_temporaries, iso, write_manifest, write_run
-from rhbatch.store.state import STATE_DIR, JobStatus, Store
+from rhbatch.store.state import STATE_DIR, Store
 
 DEFAULT_CONCURRENCY = 10
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from rhbatch.commands.common import plural
 from rhbatch.errors import EXIT_OK
-from rhbatch.store.state import JobStatus, Store
+from rhbatch.models import JobStatus
+from rhbatch.store.state import Store
 
 
 def run(args: argparse.Namespace) -> int:

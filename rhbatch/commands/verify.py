@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from rhbatch.errors import EXIT_JOB_FAILURES, EXIT_OK
+from rhbatch.models import JobStatus
 from rhbatch.store.files import hash_file
-from rhbatch.store.state import JobStatus, Store
+from rhbatch.store.state import Store
 
 
 def run(args: argparse.Namespace) -> int:

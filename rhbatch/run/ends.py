@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from rhbatch.api.client import Client
-from rhbatch.api.wire import TaskState
 from rhbatch.errors import ApiError
+from rhbatch.models import TaskState
 from rhbatch.run.schedule import Schedule
 
 CHECK = "check"  # what ``wait`` returns when the counts say this task may have ended

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from rhbatch.api.client import Client, DownloadLimits
-from rhbatch.api.wire import Result
 from rhbatch.errors import ApiError, ProtocolError, Rejected, StateError, TooSlow, Transient
+from rhbatch.models import JobRow, OutputRow, Result
 from rhbatch.run.retry import backoff, wait_for
 from rhbatch.spec.naming import output_name
 from rhbatch.store import files
-from rhbatch.store.state import JobRow, OutputRow, Store
+from rhbatch.store.state import Store
 
 DOWNLOAD_TRIES = 8  # tries of one file against passing trouble
 SLOW_TRIES = 2  # tries of a file too slow for the limits
@@ -132,9 +132,7 @@ class Fetcher:
         self._emit("downloaded", job=row.id, path=rel, bytes=saved.bytes)
         return None
 
-    async def _fetch(
-        self, row: JobRow, n: int, result: Result, dest: Path
-    ) -> files.Saved | str:
+    async def _fetch(self, row: JobRow, n: int, result: Result, dest: Path) -> files.Saved | str:
         url, slow = result.url or "", 0
         for attempt in range(DOWNLOAD_TRIES):
             try:

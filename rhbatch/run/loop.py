@@ -39,7 +39,7 @@ from typing import Any
 
 from rhbatch import logfile
 from rhbatch.api.client import Client, DownloadLimits
-from rhbatch.api.wire import NOT_FOUND_CODES, RemoteStatus, TaskState, running_state
+from rhbatch.api.wire import NOT_FOUND_CODES
 from rhbatch.endpoints.registry import Registry
 from rhbatch.errors import (
     ApiError,
@@ -54,6 +54,7 @@ from rhbatch.errors import (
     Transient,
     Unreachable,
 )
+from rhbatch.models import JobRow, JobStatus, RemoteStatus, TaskState, running_state
 from rhbatch.redact import clean
 from rhbatch.run.ends import Watcher
 from rhbatch.run.fetch import Fetcher, result_records
@@ -64,7 +65,7 @@ from rhbatch.run.retry import Kind, backoff, classify, wait_for
 from rhbatch.run.schedule import Schedule
 from rhbatch.run.uploads import Uploader, UploadFailed
 from rhbatch.store.manifest import write_manifest
-from rhbatch.store.state import JobRow, JobStatus, Store
+from rhbatch.store.state import Store
 
 SUBMIT_TRIES = 12  # refusals with a server-error code before a job is given up (nothing paid)
 UNREADABLE_TRIES = 5  # answers about a task that cannot be read, before its job is unknown

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from rhbatch.endpoints.registry import EndpointSchema, Registry, show
-from rhbatch.models import Entry, Job, Point
+from rhbatch.models import Entry, Job, Point, canonical_json
 from rhbatch.spec import templates
 from rhbatch.spec.load import Spec
 from rhbatch.spec.problems import Findings
@@ -35,10 +35,6 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def content_id(endpoint: str, params: Mapping[str, Any], copy: int) -> str:

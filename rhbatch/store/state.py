@@ -36,12 +36,11 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
 
 from rhbatch.errors import StateError
+from rhbatch.models import JobRow, JobStatus, OutputRow, SyncReport, canonical_json
 from rhbatch.redact import scrub
 
 SCHEMA_VERSION = 2
@@ -102,59 +101,6 @@ CREATE TABLE IF NOT EXISTS uploads (
     source TEXT NOT NULL
 );
 """
-
-
-class JobStatus(StrEnum):
-    PENDING = "pending"
-    SUBMITTING = "submitting"
-    RUNNING = "running"
-    DOWNLOADING = "downloading"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    UNKNOWN = "unknown"  # a task may exist (and be paid) but its outcome is not known
-    UNFETCHED = "unfetched"  # the task succeeded (paid) but its files could not be fetched
-
-
-@dataclass(frozen=True)
-class JobRow:
-    """A job as the store knows it."""
-
-    id: str
-    idx: int
-    endpoint: str
-    params: dict[str, Any]
-    status: JobStatus
-    attempts: int
-    task_id: str | None
-    remote_status: str | None
-    error_code: str | None
-    error_message: str | None
-    results: list[dict[str, Any]]
-    cost: float | None
-    submitted_at: float | None = None  # Unix time of the current task's submit
-    first_attempt: int = 1  # the attempt this round of tries began with (retries count from it)
-
-
-@dataclass(frozen=True)
-class OutputRow:
-    n: int
-    url: str | None
-    path: str
-    bytes: int
-    sha256: str
-    type: str
-    mtime_ns: int
-
-
-@dataclass(frozen=True)
-class SyncReport:
-    new: int
-    kept: int
-    changed: int  # same id, different parameters: will run again
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
 class Store:
@@ -278,7 +224,7 @@ class Store:
             known = dict(db.execute("SELECT id, params FROM jobs").fetchall())
             inserts, moves, resets = [], [], []
             for job_id, idx, endpoint, params in jobs:
-                text = dumps(params)
+                text = canonical_json(params)
                 before = known.get(job_id)
                 if before is None:
                     inserts.append((job_id, idx, endpoint, text, JobStatus.PENDING.value))
@@ -377,7 +323,7 @@ class Store:
                 "UPDATE jobs SET status='submitting', attempts=attempts+1, task_id=NULL, "
                 "remote_status=NULL, sent=?, sources=?, error_code=NULL, error_message=NULL, "
                 "submitted_at=? WHERE id=? RETURNING attempts",
-                (dumps(sent), dumps(sources), time.time(), job_id),
+                (canonical_json(sent), canonical_json(sources), time.time(), job_id),
             ).fetchone()[0]
             if hook is not None:
                 db.execute(
@@ -432,8 +378,8 @@ class Store:
             "error_code=NULL, error_message=NULL, finished_at=? WHERE id=?",
             (
                 status.value,
-                dumps(results),
-                dumps(usage),
+                canonical_json(results),
+                canonical_json(usage),
                 cost,
                 time.time() if done else None,
                 job_id,
