@@ -1,30 +1,18 @@
-"""Shared test helpers: run the CLI in-process, write spec files."""
+"""Fixtures shared by every test: run the CLI in-process, write spec files, catch emulator bugs.
+
+Helpers that test modules import (ROOT, DOC_BODIES, Result) live in ``tests/helpers.py``.
+"""
 
 from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from rhbatch.cli import main
-
-ROOT = Path(__file__).resolve().parent.parent
-DOC_BODIES = ROOT / "tests" / "data" / "doc_bodies"
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def problems(self) -> list[str]:
-        """The problem lines of stderr (each starts with a file location)."""
-        return [line for line in self.err.splitlines() if ":" in line and " invalid (" not in line]
+from tests.helpers import Result
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from rhbatch.emulator import Emulator
-from tests.conftest import DOC_BODIES
+from tests.helpers import DOC_BODIES
 
 T = TypeVar("T")
 MULTIMODAL = "rhart-video/sparkvideo-2.0/multimodal-video"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rhbatch import __version__
 from rhbatch.endpoints.registry import registry
-from tests.conftest import ROOT, Result
+from tests.helpers import ROOT, Result
 
 Cli = Callable[..., Result]
 Write = Callable[[str, str], Path]

@@ -17,8 +17,8 @@ from multidict import CIMultiDict
 
 from rhbatch.emulator import Account, Duration, Emulator, EmulatorConfig
 from rhbatch.emulator.config import DEFAULT_KEY
-from tests.conftest import DOC_BODIES
 from tests.emu_helpers import MULTIMODAL, V1_LITE, Api, doc_body, run
+from tests.helpers import DOC_BODIES
 
 FAST = {
     "durations": {

@@ -24,7 +24,7 @@ from rhbatch.emulator.outputs import (
     make_media,
     make_text,
 )
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 TYPES = list(OUTPUT_EXTENSIONS)
 MB = 1_000_000

@@ -9,7 +9,7 @@ import pytest
 
 from rhbatch.endpoints.registry import MB, MediaRule
 from rhbatch.spec.refs import LocalFiles, kind_of, sniff
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 IMAGES = MediaRule(kind="image", multiple=True, max_bytes=1 * MB, accept=("jpg", "jpeg", "png"))
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from rhbatch.endpoints.pricing import PriceBook, defaults_of
 from rhbatch.endpoints.registry import registry
-from tests.conftest import DOC_BODIES
+from tests.helpers import DOC_BODIES
 
 SEEDANCE = "rhart-video/sparkvideo-2.0/multimodal-video"
 

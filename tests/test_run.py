@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rhbatch.emulator.config import DEFAULT_KEY
-from tests.conftest import ROOT, Result
+from tests.helpers import ROOT, Result
 from tests.run_helpers import emulator, manifest, occupy, spec_text, verify_files
 
 Cli = Callable[..., Result]

@@ -13,7 +13,7 @@ import yaml
 from rhbatch.api import credentials
 from rhbatch.endpoints.registry import registry
 from rhbatch.errors import UsageError
-from tests.conftest import DOC_BODIES, ROOT, Result
+from tests.helpers import DOC_BODIES, ROOT, Result
 
 MULTIMODAL = "rhart-video/sparkvideo-2.0/multimodal-video"
 V1_LITE = "seedance-v1-lite/reference-to-video"

@@ -12,7 +12,7 @@ import pytest
 
 from rhbatch.api.webhooks import Receiver
 from rhbatch.api.wire import RemoteStatus, TaskState
-from tests.conftest import Result
+from tests.helpers import Result
 from tests.run_helpers import emulator, manifest, occupy, spec_text
 
 Cli = Callable[..., Result]

@@ -34,7 +34,7 @@ import pytest
 from rhbatch.emulator.config import DEFAULT_KEY
 from rhbatch.emulator.thread import EmulatorThread
 from rhbatch.run.progress import Lines
-from tests.conftest import Result
+from tests.helpers import Result
 from tests.run_helpers import emulator, emulator_config, manifest, spec_text, verify_files
 
 Cli = Callable[..., Result]
