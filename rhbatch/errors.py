@@ -121,6 +121,11 @@ class FatalError(RhbatchError):
 class AuthError(FatalError):
     """The API key is missing, or the server rejected it."""
 
+    @classmethod
+    def refused(cls, reason: object) -> AuthError:
+        """The server refused the key; ``reason`` is its answer (a code and a message)."""
+        return cls(f"the API key was refused ({reason})")
+
 
 class FundsError(FatalError):
     """The account's balance cannot pay for another task."""

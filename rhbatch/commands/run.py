@@ -20,7 +20,6 @@ import shlex
 import signal
 import sys
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +42,11 @@ from rhbatch.errors import (
     Unreachable,
     UsageError,
 )
-from rhbatch.models import JobStatus
+from rhbatch.models import JobStatus, RunSettings
+from rhbatch.run.clock import Clock
+from rhbatch.run.crew import Options
 from rhbatch.run.fetch import intact
-from rhbatch.run.loop import Options, Runner
+from rhbatch.run.loop import Runner
 from rhbatch.run.progress import Reporter, reporter
 from rhbatch.run.retry import Kind, classify
 from rhbatch.spec.expand import Expander
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         spec_sha = _sha256(spec.path)
         store.set_meta("spec", str(spec.path))
         store.set_meta("spec_sha256", spec_sha)
-        limits = download_limits(spec.run)
+        limits = download_limits(RunSettings.of(spec.run))
         fetching = {"naming": spec.naming, **dataclasses.asdict(limits)}
         store.set_meta("fetch", json.dumps(fetching))  # how `rhbatch attach` fetches
         recovered = store.recover(
@@ -156,14 +157,15 @@ async def _run(
             write_manifest(store, out_dir)
         return EXIT_OK, None
     async with contextlib.AsyncExitStack() as stack:
-        speed = 1.0
+        clock = Clock()
         if args.emulator:
             from rhbatch.emulator import Emulator  # only a --emulator run loads it
 
             emu = await stack.enter_async_context(
                 Emulator(profile=args.emulator_profile, speed=args.emulator_speed)
             )
-            base, key, speed = emu.base_url, emu.api_key, args.emulator_speed
+            base, key = emu.base_url, emu.api_key
+            clock = Clock(args.emulator_speed)  # the run's times pass as fast as the emulator's
         else:
             base, key = credentials.base_url(args.base_url), credentials.api_key(args.api_key_env)
         client = await stack.enter_async_context(Client(base, key))
@@ -171,7 +173,7 @@ async def _run(
             limit = await _account_limit(client)
         except Unreachable as exc:
             return exc.exit_code, f"stopped: {exc}{_resume_hint(exc, args, out_dir)}"
-        options = _options(args, spec, limit, speed)
+        options = _options(args, spec, limit)
         runners: list[Runner] = []  # the receiver needs the runner, made just below
         if args.webhook_listen or args.webhook_url:
             receiver = Receiver(
@@ -190,6 +192,7 @@ async def _run(
             base_dir=spec.path.resolve().parent,
             options=options,
             report=shown,
+            clock=clock,
         )
         runners.append(runner)
         interrupted = _on_interrupt(runner)
@@ -197,9 +200,7 @@ async def _run(
             todo.get(s, 0)
             for s in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.UNFETCHED)
         )
-        shown.start(
-            sum(todo.values()), done_before, todo.get(JobStatus.RUNNING, 0), store.total_cost()
-        )
+        shown.start(sum(todo.values()), done_before, store.total_cost())
         try:
             await runner.run()
         except FatalError as exc:
@@ -264,29 +265,28 @@ async def _account_limit(client: Client) -> int | None:
     return None
 
 
-def _options(args: argparse.Namespace, spec: Spec, account: int | None, speed: float) -> Options:
-    run = spec.run
-    limits = [n for n in (args.concurrency, run.get("concurrency"), account) if n]
-    concurrency = min(limits) if limits else DEFAULT_CONCURRENCY
+def _options(args: argparse.Namespace, spec: Spec, account: int | None) -> Options:
+    run = RunSettings.of(spec.run)
+    limits = [n for n in (args.concurrency, run.concurrency, account) if n]
     return Options(
-        concurrency=concurrency,
-        poll_interval=float(run.get("poll_interval", 5.0)) / speed,
-        timeout=float(run.get("timeout", 1800.0)) / speed,
-        retries=int(run.get("retries", 2)),
-        download_concurrency=int(run.get("download_concurrency", 8)),
+        concurrency=min(limits) if limits else DEFAULT_CONCURRENCY,
+        poll_interval=float(run.poll_interval),
+        timeout=float(run.timeout),
+        retries=int(run.retries),
+        download_concurrency=int(run.download_concurrency),
         naming=spec.naming,
-        download=bool(run.get("download", True)) and not args.no_download,
-        signal_interval=float(run.get("signal_interval", 1.0)) / speed,
+        download=bool(run.download) and not args.no_download,
+        signal_interval=float(run.signal_interval),
         limits=download_limits(run),
     )
 
 
-def download_limits(run: Mapping[str, Any]) -> DownloadLimits:
-    """The spec's limits on each result download (real seconds, not scaled)."""
+def download_limits(run: RunSettings) -> DownloadLimits:
+    """The spec's limits on each result download (real seconds, not the run's clock)."""
     return DownloadLimits(
-        max_bytes=int(float(run.get("max_download_mb", 4096)) * (1 << 20)),
-        deadline=float(run.get("download_timeout", 3600.0)),
-        min_rate=float(run.get("download_min_rate", 8)) * 1024,
+        max_bytes=int(float(run.max_download_mb) * (1 << 20)),
+        deadline=float(run.download_timeout),
+        min_rate=float(run.download_min_rate) * 1024,
     )
 
 

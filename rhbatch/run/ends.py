@@ -23,16 +23,24 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 
 from rhbatch.api.client import Client
 from rhbatch.errors import ApiError
 from rhbatch.models import TaskState
+from rhbatch.run.clock import Clock
 from rhbatch.run.schedule import Schedule
 
-CHECK = "check"  # what ``wait`` returns when the counts say this task may have ended
+
+class Wake(Enum):
+    """Why a waiting job was woken without a final state."""
+
+    CHECK = "check"  # the account's counts say this task may have ended: ask about it
+    STOPPED = "stopped"  # the run is stopping
+
+
 # Tasks woken per unnoticed end. Which task ended is a guess (the counts say how many,
 # not which): each wrong guess wakes the next likeliest at once, and waking a few at
 # a time finds it sooner for a few more queries (docs/performance.md has the figures).
@@ -45,7 +53,7 @@ class _Watch:
     endpoint: str
     since: float  # clock time of the submit
     checked: float  # clock time the task was last known to be unfinished
-    wake: asyncio.Future[TaskState | str] | None = None
+    wake: asyncio.Future[TaskState | Wake] | None = None
     state: TaskState | None = None  # delivered by a webhook before anyone waited
 
 
@@ -59,7 +67,7 @@ class Watcher:
     client: Client
     schedule: Schedule
     interval: float  # seconds between two looks at the account's counts; 0: never
-    clock: Callable[[], float] = time.monotonic
+    clock: Clock = field(default_factory=Clock)
     webhooks: bool = False
     watches: dict[str, _Watch] = field(default_factory=dict)
     healthy: bool = False  # the last counts were read and account for every task of ours
@@ -83,7 +91,7 @@ class Watcher:
     ) -> None:
         """Watch a task submitted at clock time ``sent`` (default: now) and just reported
         unfinished (unless ``resumed``: known only from an earlier run)."""
-        now = self.clock()
+        now = self.clock.now()
         since = now if sent is None else sent
         self.watches.setdefault(
             task_id, _Watch(task_id, endpoint, since, since if resumed else now)
@@ -115,31 +123,32 @@ class Watcher:
         """Seconds since the oldest task in flight was submitted (None: none in flight)."""
         if not self.watches:
             return None
-        return self.clock() - min(w.since for w in self.watches.values())
+        return self.clock.now() - min(w.since for w in self.watches.values())
 
     def checked(self, task_id: str) -> None:
         """The task was just seen unfinished: if it was a guess, guess again at once."""
         watch = self.watches.get(task_id)
         if watch is not None:
-            watch.checked = self.clock()
+            watch.checked = self.clock.now()
         if task_id in self.probing:
             self.probing.discard(task_id)
             if self._owed > 0:
-                self._wake(1, self.clock())
+                self._wake(1, self.clock.now())
 
-    async def wait(self, task_id: str, seconds: float) -> TaskState | str | None:
+    async def wait(self, task_id: str, seconds: float) -> TaskState | Wake | None:
         """Until the task's final state arrives (returned), the counts say it may have ended
-        (``CHECK``), or ``seconds`` pass (None)."""
+        (``Wake.CHECK``), or ``seconds`` pass (None)."""
         watch = self.watches.get(task_id)
         if watch is None:
-            await asyncio.sleep(seconds)
+            await self.clock.sleep(seconds)
             return None
         if watch.state is not None:
             return watch.state
-        watch.wake = asyncio.get_running_loop().create_future()
+        wake: asyncio.Future[TaskState | Wake] = asyncio.get_running_loop().create_future()
+        watch.wake = wake
         try:
-            return await asyncio.wait_for(asyncio.shield(watch.wake), timeout=max(0.0, seconds))
-        except TimeoutError:
+            if await self.clock.first(wake, within=seconds):
+                return wake.result()
             return None
         finally:
             watch.wake = None
@@ -174,7 +183,7 @@ class Watcher:
             return
         scale = 5 if self.webhooks else 1
         while not self._stopped:
-            await asyncio.sleep(self.interval * scale * self._quiet_steps())
+            await self.clock.sleep(self.interval * scale * self._quiet_steps())
             if self.watches:
                 await self._sample()
             else:
@@ -183,7 +192,7 @@ class Watcher:
     def _quiet_steps(self, likely: float = 0.5, most: int = 8) -> int:
         """How many intervals to wait until about ``likely`` ends are expected among the
         tasks in flight (by the durations seen so far), between 1 and ``most``."""
-        now = self.clock()
+        now = self.clock.now()
         ahead = [0.0] * most
         for watch in self.watches.values():
             seen = self.schedule.durations(watch.endpoint)
@@ -205,7 +214,7 @@ class Watcher:
         self._stopped = True
 
     async def _sample(self) -> None:
-        asked = self.clock()
+        asked = self.clock.now()
         counted = [w for w in self.watches.values() if w.since < asked and w.state is None]
         on_the_wire = self.submitting
         try:
@@ -243,7 +252,7 @@ class Watcher:
             if watch.wake is not None and not watch.wake.done():
                 self.probing.add(watch.task_id)
                 self.counters["probes"] += 1
-                watch.wake.set_result(CHECK)
+                watch.wake.set_result(Wake.CHECK)
 
     def _likeliest(self, counted: list[_Watch], n: int, now: float) -> list[_Watch]:
         """The ``n`` tasks most likely to have ended since they were last seen going."""

@@ -30,14 +30,13 @@ or the job's timeout passes; without, until a person attaches the task id
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from rhbatch.api.client import Client
 from rhbatch.errors import ApiError, OutcomeUnknown
 from rhbatch.models import TaskState
+from rhbatch.run.clock import Clock
 from rhbatch.run.ends import Watcher
 
 CHECKS_AT_ONCE = 16  # queries in parallel when confirming our own tasks after a count
@@ -60,11 +59,11 @@ class LostReplies:
         watcher: Watcher,
         *,
         webhooks: bool,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         self.client, self.watcher = client, watcher
         self.webhooks = webhooks
-        self.clock = clock
+        self.clock = clock or watcher.clock
         self.counters: Counter[str] = Counter()
         self._open = asyncio.Event()
         self._open.set()
@@ -110,14 +109,9 @@ class LostReplies:
             if error.settled and await self._none_made(endpoint, sent):
                 self.counters["none_made"] += 1
                 return Verdict(False, reason="the account's counts show that it made no task")
-            if waiter is not None:
-                try:
-                    state = await asyncio.wait_for(asyncio.shield(waiter), timeout=max(0.0, wait))
-                except TimeoutError:
-                    pass
-                else:
-                    self.counters["adopted"] += 1
-                    return Verdict(True, state, "its task announced itself by webhook")
+            if waiter is not None and await self.clock.first(waiter, within=wait):
+                self.counters["adopted"] += 1
+                return Verdict(True, waiter.result(), "its task announced itself by webhook")
             self.counters["unknown"] += 1
             return Verdict(None, reason=self._why_unknown(error))
         finally:
@@ -149,7 +143,7 @@ class LostReplies:
         if floor is None:  # no task of this endpoint has ended yet: how fast they end is unknown
             return self._unproven("no_lifetime")
         status = await self.client.queue_status()
-        read = self.clock()
+        read = self.clock.now()
         if read - sent >= floor:  # a task made by the submit might have ended already
             return self._unproven("too_late")
         counted = status.running + status.queued

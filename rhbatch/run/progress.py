@@ -33,7 +33,8 @@ def age(seconds: float) -> str:
 
 
 class Reporter:
-    """Counts events; subclasses show them. The runner keeps ``running`` current."""
+    """Counts events; subclasses show them. The runner tells it where to read the tasks
+    in flight and the age of the oldest (``sources``)."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
@@ -42,14 +43,27 @@ class Reporter:
         self.failed = 0
         self.unknown = 0
         self.unfetched = 0
-        self.running = 0
+        self._running: Callable[[], int] = lambda: 0
         self.cost = 0.0
         self.started = time.monotonic()
-        # Seconds since the oldest task in flight was submitted (the runner sets it).
-        self.oldest: Callable[[], float | None] = lambda: None
+        self._oldest: Callable[[], float | None] = lambda: None
 
-    def start(self, total: int, done: int, running: int, cost: float) -> None:
-        self.total, self.done, self.running, self.cost = total, done, running, cost
+    def sources(
+        self, *, running: Callable[[], int], oldest: Callable[[], float | None]
+    ) -> None:
+        """Where to read how many tasks are in flight, and how long ago the oldest of them
+        was submitted (seconds; None when none is)."""
+        self._running, self._oldest = running, oldest
+
+    @property
+    def running(self) -> int:
+        return max(self._running(), 0)
+
+    def oldest(self) -> float | None:
+        return self._oldest()
+
+    def start(self, total: int, done: int, cost: float) -> None:
+        self.total, self.done, self.cost = total, done, cost
 
     def emit(self, event: str, **fields: Any) -> None:
         if event == "succeeded":
@@ -93,7 +107,7 @@ class Reporter:
         ]
         if troubles:
             line += f" ({', '.join(troubles)})"
-        line += f", {max(self.running, 0):,} running"
+        line += f", {self.running:,} running"
         oldest = self.oldest()
         if oldest is not None:
             line += f" (oldest {age(oldest)})"
@@ -149,8 +163,8 @@ class Bar(Reporter):
         self._aged = 0.0
         self._age = ""
 
-    def start(self, total: int, done: int, running: int, cost: float) -> None:
-        super().start(total, done, running, cost)
+    def start(self, total: int, done: int, cost: float) -> None:
+        super().start(total, done, cost)
         self.bar = tqdm(
             total=total,
             initial=done,
@@ -177,7 +191,7 @@ class Bar(Reporter):
     def _postfix(self) -> None:
         if self.bar is not None:
             parts = {
-                "running": max(self.running, 0),
+                "running": self.running,
                 "failed": self.failed,
                 "cost": f"{self.cost:.2f} CNY",
             }

@@ -13,14 +13,21 @@ The table follows runninghub-api.md §7.2. ``classify`` maps a code to one of:
 - WAIT: not an error, the task is still going (804, 813).
 
 An unknown code is PERMANENT: a job should not be paid for twice on a guess.
-``backoff`` is jittered, capped, exponential ("full jitter").
+``backoff`` is jittered, capped, exponential ("full jitter"); ``wait_for`` honours
+a server's Retry-After the one way rhbatch does; ``retrying`` is the retry loop of
+a single call.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from enum import Enum
+from typing import TypeVar
+
+from rhbatch.errors import Transient
+
+T = TypeVar("T")
 
 
 class Kind(Enum):
@@ -75,3 +82,26 @@ def wait_for(error_retry_after: float | None, attempt: int, *, cap: float = 60.0
     if error_retry_after is not None and error_retry_after >= 0:
         return min(error_retry_after, RETRY_AFTER_CAP)
     return backoff(attempt, cap=cap)
+
+
+async def retrying(
+    call: Callable[[], Awaitable[T]],
+    *,
+    tries: int,
+    sleep: Callable[[float], Awaitable[None]],
+    cap: float = 60.0,
+    unless: tuple[type[Transient], ...] = (),
+) -> T:
+    """``call()``, made again after passing trouble (``Transient``, except the ``unless``
+    kinds, which are raised at once), waiting as ``wait_for`` says; after ``tries`` the
+    last trouble is raised. The one retry loop of rhbatch's single calls."""
+    for attempt in range(tries):
+        try:
+            return await call()
+        except unless:
+            raise
+        except Transient as exc:
+            if attempt == tries - 1:
+                raise
+            await sleep(wait_for(exc.retry_after, attempt, cap=cap))
+    raise ValueError("tries must be at least 1")

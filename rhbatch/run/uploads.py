@@ -11,7 +11,6 @@ keeps the local paths as its sources.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -20,8 +19,9 @@ from typing import Any
 from rhbatch.api.client import Client
 from rhbatch.endpoints.registry import Registry
 from rhbatch.errors import NoConnection, Rejected, Transient
-from rhbatch.run.retry import backoff
+from rhbatch.run.retry import retrying
 from rhbatch.spec.refs import kind_of
+from rhbatch.store.files import hash_file
 from rhbatch.store.state import Store
 
 URL_LIFETIME = 20 * 3600.0  # upload URLs last about 24 h; reupload a little before that
@@ -84,20 +84,21 @@ class Uploader:
             return url
 
     async def _upload(self, path: Path, shown: str) -> str:
-        for attempt in range(TRIES):
-            try:
-                return await self.client.upload(path)
-            except NoConnection:
-                raise  # the API is out of reach: the runner decides (nothing is lost)
-            except Transient as exc:
-                if attempt == TRIES - 1:
-                    raise UploadFailed("UPLOAD", f"uploading {shown} failed: {exc}") from None
-                await self._sleep(exc.retry_after or backoff(attempt))
-            except Rejected as exc:
-                raise UploadFailed(exc.code, f"uploading {shown} was refused: {exc}") from None
-            except OSError as exc:
-                raise UploadFailed("UPLOAD", f"cannot read {shown}: {exc.strerror}") from None
-        raise AssertionError("unreachable")
+        try:
+            return await retrying(
+                lambda: self.client.upload(path),
+                tries=TRIES,
+                sleep=self._sleep,
+                unless=(NoConnection,),  # the API is out of reach: the runner decides
+            )
+        except NoConnection:
+            raise
+        except Transient as exc:
+            raise UploadFailed("UPLOAD", f"uploading {shown} failed: {exc}") from None
+        except Rejected as exc:
+            raise UploadFailed(exc.code, f"uploading {shown} was refused: {exc}") from None
+        except OSError as exc:
+            raise UploadFailed("UPLOAD", f"cannot read {shown}: {exc.strerror}") from None
 
     def _path(self, value: str) -> Path:
         path = Path(value).expanduser()
@@ -106,16 +107,11 @@ class Uploader:
     def _hash(self, path: Path) -> tuple[str, int]:
         found = self._hashes.get(path)
         if found is None:
-            digest = hashlib.sha256()
-            size = 0
             try:
-                with path.open("rb") as fh:
-                    while chunk := fh.read(1 << 20):
-                        digest.update(chunk)
-                        size += len(chunk)
+                saved = hash_file(path)
             except OSError as exc:
                 raise UploadFailed("FILE", f"cannot read {path}: {exc.strerror}") from None
-            found = self._hashes[path] = (digest.hexdigest(), size)
+            found = self._hashes[path] = (saved.sha256, saved.bytes)
         return found
 
 

@@ -389,8 +389,8 @@ def test_stall_the_progress_line_shows_the_oldest_task() -> None:
 
     stream = StringIO()
     lines = Lines(stream, every=0)
-    lines.oldest = lambda: 187.0
-    lines.start(10, 2, 3, 4.8)
+    lines.sources(running=lambda: 3, oldest=lambda: 187.0)
+    lines.start(10, 2, 4.8)
     lines.tick()
     assert stream.getvalue().startswith("rhbatch: 2/10 done, 3 running (oldest 3m07s), 4.80 CNY, ")
 

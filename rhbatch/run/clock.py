@@ -1,0 +1,79 @@
+"""Time for a run, as a parameter: every wait of the runner goes through a ``Clock``.
+
+A run's times (poll intervals, timeouts, backoffs) are RunningHub seconds.
+``Clock(speed)`` passes them ``speed`` times faster than real time: a run
+against the built-in emulator at 60x runs on a clock at 60x, and the tests run
+the same code on a fast clock instead of real seconds. Network timeouts and
+download limits are real seconds and do not go through it.
+
+``first`` is the one way rhbatch waits for something "unless the run stops
+first": it races a piece of work (or just time) against events, cancels what
+is left, and never swallows a cancellation of its caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable
+from typing import Any
+
+SPEED = 1.0  # the speed of a ``Clock()`` made without one (tests raise it)
+
+
+class Clock:
+    def __init__(self, speed: float | None = None) -> None:
+        self.speed = float(speed if speed is not None else SPEED)
+        if self.speed <= 0:
+            raise ValueError(f"a clock's speed must be positive, not {self.speed}")
+        self._origin = time.monotonic()
+
+    def __repr__(self) -> str:
+        return f"Clock(speed={self.speed:g})"
+
+    def now(self) -> float:
+        """Run seconds since the clock was made."""
+        return (time.monotonic() - self._origin) * self.speed
+
+    def real(self, seconds: float) -> float:
+        """The real seconds that ``seconds`` of the run's time take."""
+        return max(0.0, seconds) / self.speed
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(self.real(seconds))
+
+    async def first(
+        self,
+        work: Awaitable[Any] | None = None,
+        *,
+        until: asyncio.Event | None = None,
+        also: asyncio.Future[Any] | None = None,
+        within: float | None = None,
+    ) -> bool:
+        """Await ``work`` unless ``until`` is set, ``also`` is done or ``within`` (run
+        seconds) passes first. True if ``work`` finished (what it raised is raised); with
+        no work, True if the time passed. What is left of ``work`` is cancelled."""
+        if until is not None and until.is_set():
+            if work is not None and asyncio.isfuture(work) and not work.done():
+                work.cancel()
+            return False
+        job = asyncio.ensure_future(work) if work is not None else None
+        stop = asyncio.ensure_future(until.wait()) if until is not None else None
+        waits: set[asyncio.Future[Any]] = {f for f in (job, stop, also) if f is not None}
+        limit = None if within is None else self.real(within)
+        try:
+            if waits:
+                await asyncio.wait(waits, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+            elif limit is not None:
+                await asyncio.sleep(limit)
+        finally:
+            if stop is not None:
+                stop.cancel()
+            if job is not None and not job.done():
+                job.cancel()
+        if job is None:
+            return not (until is not None and until.is_set()) and not (also and also.done())
+        if not job.done() or job.cancelled():
+            return False
+        job.result()  # raises what ``work`` raised
+        return True
