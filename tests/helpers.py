@@ -1,4 +1,5 @@
-"""Helpers shared by test modules: where the repository is, and what a CLI call returned.
+"""Helpers shared by test modules: where the repository is, what a CLI call returned, and
+a way to let the event loop catch up.
 
 Test modules import these from here (``from tests.helpers import ...``), never from
 ``conftest.py``, which holds only fixtures: pytest imports a conftest under a name of
@@ -7,6 +8,7 @@ its own choosing, so importing it as a module is fragile.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,3 +28,9 @@ class Result:
     def problems(self) -> list[str]:
         """The problem lines of stderr (each starts with a file location)."""
         return [line for line in self.err.splitlines() if ":" in line and " invalid (" not in line]
+
+
+async def settle() -> None:
+    """Let every asyncio task that can run do so: a few turns of the loop, no timers."""
+    for _ in range(10):
+        await asyncio.sleep(0)
