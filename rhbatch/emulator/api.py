@@ -1,46 +1,48 @@
-"""The JSON API: model submits, query, price preview, queue, account and cancel.
+"""The emulator's HTTP surface: the route table, and the model API's submit, query and preview.
 
-Each handler checks the fault dice for its route first (a 429 or 5xx instead
-of doing anything), then authenticates the way that endpoint family does
-(Bearer on ``/openapi/v2``, ``apikey`` in the body for the account call,
-either for the legacy cancel), does the work, and finally lets a late fault
-spoil the reply (a delay, a dropped connection, a lost submit response).
+``build_app`` maps every route to its handler: the model API here, the files
+in ``files.py``, the account's calls in ``account.py``. Each model-API handler
+passes through ``gate.py`` (the early faults, then the Bearer key), does the
+work, and lets the late faults spoil its reply. A submit is checked against
+the endpoint's schema, our own upload URLs in it and the account's balance
+and queue, then made into a task on the board; a query answers with the task
+object (``replies.query_body``). The middleware counts the emulator's own
+failures in ``INTERNAL_ERRORS``, which the tests assert stays empty.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from rhbatch.emulator import replies
-from rhbatch.emulator.config import TEXTS, Fault
+from rhbatch.emulator import account, files, replies
+from rhbatch.emulator.config import TEXTS
+from rhbatch.emulator.context import STATE
+from rhbatch.emulator.gate import admit, after, read_json, rejected
 from rhbatch.emulator.outputs import OUTPUT_EXTENSIONS, make_text
-from rhbatch.emulator.server import STATE, Emulator, body_hash
-from rhbatch.emulator.tasks import Output, Task
+from rhbatch.emulator.tasks import Output, Task, body_hash
 from rhbatch.endpoints.pricing import defaults_of
 
-# A submit fault at stage "after": the task is made, then this error is sent.
-AFTER_FAULT: web.RequestKey[tuple[str, Fault]] = web.RequestKey("after_fault", tuple)
+if TYPE_CHECKING:
+    from rhbatch.emulator.server import Emulator
+
 IMAGE_COUNT_PARAMS = ("n", "numImages", "num_images", "maxImages", "imageCount")
 
 
 def build_app(emu: Emulator) -> web.Application:
-    from rhbatch.emulator import files
-
     app = web.Application(client_max_size=1024**3, middlewares=[count_errors])
     app[STATE] = emu
     r = app.router
     r.add_get("/_emulator/stats", stats)
     r.add_post("/openapi/v2/query", query)
     r.add_post("/openapi/v2/media/upload/binary", files.upload)
-    r.add_get("/openapi/v2/queue/status", queue_status)
+    r.add_get("/openapi/v2/queue/status", account.queue_status)
     r.add_post("/openapi/v2/price-preview/{endpoint:.+}", price_preview)
-    r.add_post("/uc/openapi/accountStatus", account_status)
-    r.add_post("/task/openapi/cancel", cancel)
+    r.add_post("/uc/openapi/accountStatus", account.account_status)
+    r.add_post("/task/openapi/cancel", account.cancel)
     r.add_get("/media/input/{name}", files.input_file)
     r.add_get("/outputs/{task}/{name}", files.output_file)
     r.add_post("/openapi/v2/{endpoint:.+}", submit)
@@ -66,78 +68,6 @@ async def count_errors(request: web.Request, handler: Handler) -> web.StreamResp
         request.app[STATE].requests["internal_error"] += 1
         INTERNAL_ERRORS.append(f"{request.method} {request.path}: {exc!r}")
         raise
-
-
-def bearer(request: web.Request) -> str | None:
-    auth = request.headers.get("Authorization", "")
-    return auth[7:].strip() if auth[:7].lower() == "bearer " else None
-
-
-async def before(emu: Emulator, request: web.Request, route: str, key: str) -> web.Response | None:
-    """A fault that replaces the reply before anything is done."""
-    emu.requests[route] += 1
-    for kind in ("http_429", "http_503", "http_500", "http_502"):
-        fault = emu.faults.hit(kind, route, key)
-        if fault is not None and (
-            route != "submit" or fault.stage == "before" or kind == "http_429"
-        ):
-            return replies.fault_status(kind, fault, emu.config)
-        if fault is not None:
-            request[AFTER_FAULT] = (kind, fault)
-    return None
-
-
-async def after(
-    emu: Emulator, request: web.Request, route: str, key: str, response: web.Response
-) -> web.StreamResponse:
-    """Faults that spoil a reply after the work is done."""
-    late = request.get(AFTER_FAULT)
-    if late is not None:
-        return replies.fault_status(late[0], late[1], emu.config)
-    if route == "submit" and emu.faults.hit("lost_submit", route, key):
-        return await replies.lost(request)
-    slow = emu.faults.hit("slow", route, key)
-    if slow is not None:
-        await replies.delay(emu.config, slow)
-    if emu.faults.hit("reset", route, key):
-        return await replies.cut_short(request, response)
-    return response
-
-
-async def admit(
-    emu: Emulator, request: web.Request, route: str, key: str
-) -> tuple[web.Response | None, str]:
-    """A model-API call's gate: an early fault, else the Bearer key's check. Returns the
-    reply that ends the call (or None) and the key."""
-    early = await before(emu, request, route, key)
-    if early is not None:
-        return early, ""
-    api_key = bearer(request)
-    code = account_of(emu, api_key)
-    if code is not None:
-        return rejected(emu, code), ""
-    assert api_key is not None
-    return None, api_key
-
-
-def rejected(emu: Emulator, code: str, detail: str | None = None) -> web.Response:
-    return replies.v2_error(emu.config, code, detail)
-
-
-def account_of(emu: Emulator, key: str | None) -> str | None:
-    """The error code for a key that cannot use the model API, or None if it can."""
-    if key is None or key not in emu.board.accounts:
-        return "1002"
-    if emu.board.accounts[key].account.tier != "SHARED":
-        return "1014"
-    return None
-
-
-async def read_json(request: web.Request) -> Any:
-    try:
-        return json.loads(await request.read() or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
 
 
 async def submit(request: web.Request) -> web.StreamResponse:
@@ -196,7 +126,7 @@ async def submit(request: web.Request) -> web.StreamResponse:
     emu.accept(task)
     if emu.config.instant_reply and task.duration == 0 and task.status == "RUNNING":
         emu.board.advance(emu.now())  # it ended the moment it started: say so now (§3)
-        reply = query_body(emu, task) | {"promptTips": replies.PROMPT_TIPS}
+        reply = replies.query_body(emu, task) | {"promptTips": replies.PROMPT_TIPS}
     else:
         status = emu.config.submit_status if task.status == "RUNNING" else task.status
         reply = replies.task_object(
@@ -251,50 +181,6 @@ def outputs_for(emu: Emulator, task: Task, digest: str) -> list[Output]:
     return outs
 
 
-def query_body(emu: Emulator, task: Task) -> dict[str, Any]:
-    """The v2 task object for a query (or a webhook) in the task's current state."""
-    fields: dict[str, Any] = {"clientId": task.client_id}
-    if task.status == "SUCCESS":
-        ttl_end = (task.ended or 0) + emu.config.scaled(emu.config.result_ttl)
-        results = []
-        for n, out in enumerate(task.outputs, start=1):
-            url = f"{emu.base_url}/outputs/{task.id}/{n}.{out.ext}?Expires={emu.wall(ttl_end)}"
-            if out.text is not None:
-                results.append(
-                    {
-                        "url": url if emu.config.text_result_url else None,
-                        "outputType": "txt",
-                        "text": out.text,
-                    }
-                )
-            else:
-                results.append({"url": url, "outputType": out.ext, "text": None})
-        fields.update(results=results, failedReason={}, usage=usage(emu, task, task.price))
-    elif task.status in ("FAILED", "CANCEL"):
-        code = task.fail_code or ""
-        fields.update(
-            errorCode=code,
-            errorMessage=TEXTS.get(code, "Task cancelled" if task.status == "CANCEL" else ""),
-            failedReason={"exception_message": TEXTS.get(code, "")} if code else {},
-            usage=usage(emu, task, 0.0),
-        )
-    status = task.status
-    young = emu.now() - task.submitted < emu.config.scaled(emu.config.create_seconds)
-    if young and status in ("QUEUED", "RUNNING"):
-        status = "CREATE"
-    return replies.task_object(task.id, status, **fields)
-
-
-def usage(emu: Emulator, task: Task, money: float) -> dict[str, str]:
-    ran = (task.ended or 0) - (task.started or task.ended or 0)
-    return {
-        "consumeMoney": "0",
-        "consumeCoins": "0",
-        "taskCostTime": str(round(ran * emu.config.speed)),
-        "thirdPartyConsumeMoney": f"{money:.4f}".rstrip("0").rstrip("."),
-    }
-
-
 async def query(request: web.Request) -> web.StreamResponse:
     emu = request.app[STATE]
     body = await read_json(request)
@@ -314,7 +200,8 @@ async def query(request: web.Request) -> web.StreamResponse:
         )
     emu.board.advance(emu.now())
     task.polls += 1
-    return await after(emu, request, "query", key, replies.json_response(query_body(emu, task)))
+    reply = replies.json_response(replies.query_body(emu, task))
+    return await after(emu, request, "query", key, reply)
 
 
 async def price_preview(request: web.Request) -> web.StreamResponse:
@@ -349,68 +236,6 @@ async def price_preview(request: web.Request) -> web.StreamResponse:
         "isFreeThisCall": False,
     }
     return await after(emu, request, "other", key, replies.json_response(reply))
-
-
-async def queue_status(request: web.Request) -> web.StreamResponse:
-    emu = request.app[STATE]
-    key = f"queue#{emu.next_attempt('queue')}"
-    early = await before(emu, request, "other", key)
-    if early is not None:
-        return early
-    api_key = bearer(request)
-    if api_key is None or api_key not in emu.board.accounts:
-        return replies.envelope(802, "APIKEY_UNAUTHORIZED")
-    emu.board.advance(emu.now())
-    state = emu.board.accounts[api_key]
-    data = {
-        "apiKeyType": state.account.tier,
-        "concurrentLimit": state.account.concurrency,
-        "runningCount": str(state.running),
-        "queuedCount": str(state.queued),
-        "totalCurrentTasks": str(state.running + state.queued),
-    }
-    return await after(emu, request, "other", key, replies.envelope(0, "success", data))
-
-
-async def account_status(request: web.Request) -> web.StreamResponse:
-    emu = request.app[STATE]
-    key = f"account#{emu.next_attempt('account')}"
-    early = await before(emu, request, "other", key)
-    if early is not None:
-        return early
-    body = await read_json(request)
-    api_key = body.get("apikey") if isinstance(body, dict) else None
-    api_key = api_key or bearer(request)
-    if api_key not in emu.board.accounts:
-        return replies.envelope(802, "APIKEY_UNAUTHORIZED")
-    emu.board.advance(emu.now())
-    state = emu.board.accounts[api_key]
-    data = {
-        "remainCoins": "0",
-        "currentTaskCounts": str(state.running + state.queued),
-        "remainMoney": f"{state.balance:.2f}",
-        "currency": "CNY",
-        "apiType": state.account.tier,
-    }
-    return await after(emu, request, "other", key, replies.envelope(0, "success", data))
-
-
-async def cancel(request: web.Request) -> web.StreamResponse:
-    emu = request.app[STATE]
-    body = await read_json(request)
-    task_id = str(body.get("taskId", "")) if isinstance(body, dict) else ""
-    key = f"cancel:{task_id}#{emu.next_attempt('cancel:' + task_id)}"
-    early = await before(emu, request, "other", key)
-    if early is not None:
-        return early
-    api_key = (body.get("apiKey") if isinstance(body, dict) else None) or bearer(request)
-    if api_key not in emu.board.accounts:
-        return replies.envelope(802, "APIKEY_UNAUTHORIZED")
-    task = emu.board.tasks.get(task_id)
-    if task is None or task.api_key != api_key:
-        return replies.legacy_error("807")
-    emu.board.cancel(task, emu.now())
-    return await after(emu, request, "other", key, replies.envelope(0, "success"))
 
 
 async def stats(request: web.Request) -> web.Response:

@@ -3,7 +3,7 @@
 Uploads are stored under the emulator's private temporary directory by
 content hash and answered with the ``{code, message, data}`` envelope; their
 ``download_url`` works until the upload TTL passes. Result files are made on
-the fly by ``media.py`` and streamed, so a 20 MB result costs no memory; the
+the fly by ``outputs.py`` and streamed, so a 20 MB result costs no memory; the
 download faults (a few 404s before the file appears, a body cut short) are
 applied here.
 """
@@ -18,8 +18,8 @@ from aiohttp import BodyPartReader, web
 
 from rhbatch.emulator import replies
 from rhbatch.emulator.config import TEXTS
+from rhbatch.emulator.context import STATE, Upload
 from rhbatch.emulator.outputs import CONTENT_TYPES, make_media
-from rhbatch.emulator.server import STATE, Upload
 
 _SAFE_EXT = re.compile(r"^[a-z0-9]{1,8}$")
 

@@ -2,21 +2,26 @@
 
 Three envelope families (runninghub-api.md §2): the v2 task object (model
 submits, query), ``{code, msg, data}`` (legacy and account calls) and
-``{code, message, data}`` (v2 upload). Rejections take the configured style:
-HTTP 200 with the error in the body, or an HTTP error status with the same
-body. Faults that hit a reply are applied here: an error status, a delay, a
-connection dropped half-way through a body, or no reply at all.
+``{code, message, data}`` (v2 upload). ``query_body`` is a task as a query or
+a webhook shows it, with its results and usage. Rejections take the
+configured style: HTTP 200 with the error in the body, or an HTTP error status
+with the same body. Faults that hit a reply are applied here: an error status,
+a delay, a connection dropped half-way through a body, or no reply at all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from rhbatch.emulator.config import HTTP_FOR_CODE, TEXTS, EmulatorConfig, Fault
+from rhbatch.emulator.tasks import Task
+
+if TYPE_CHECKING:
+    from rhbatch.emulator.server import Emulator
 
 PROMPT_TIPS = json.dumps(
     {"result": True, "error": None, "outputs_to_execute": ["4"], "node_errors": {}}
@@ -46,6 +51,51 @@ def task_object(task_id: str, status: str, **fields: Any) -> dict[str, Any]:
     }
     out.update(fields)
     return out
+
+
+def query_body(emu: Emulator, task: Task) -> dict[str, Any]:
+    """The v2 task object for a query (or a webhook) in the task's current state."""
+    fields: dict[str, Any] = {"clientId": task.client_id}
+    if task.status == "SUCCESS":
+        ttl_end = (task.ended or 0) + emu.config.scaled(emu.config.result_ttl)
+        results = []
+        for n, out in enumerate(task.outputs, start=1):
+            url = f"{emu.base_url}/outputs/{task.id}/{n}.{out.ext}?Expires={emu.wall(ttl_end)}"
+            if out.text is not None:
+                results.append(
+                    {
+                        "url": url if emu.config.text_result_url else None,
+                        "outputType": "txt",
+                        "text": out.text,
+                    }
+                )
+            else:
+                results.append({"url": url, "outputType": out.ext, "text": None})
+        fields.update(results=results, failedReason={}, usage=usage(emu, task, task.price))
+    elif task.status in ("FAILED", "CANCEL"):
+        code = task.fail_code or ""
+        fields.update(
+            errorCode=code,
+            errorMessage=TEXTS.get(code, "Task cancelled" if task.status == "CANCEL" else ""),
+            failedReason={"exception_message": TEXTS.get(code, "")} if code else {},
+            usage=usage(emu, task, 0.0),
+        )
+    status = task.status
+    young = emu.now() - task.submitted < emu.config.scaled(emu.config.create_seconds)
+    if young and status in ("QUEUED", "RUNNING"):
+        status = "CREATE"
+    return task_object(task.id, status, **fields)
+
+
+def usage(emu: Emulator, task: Task, money: float) -> dict[str, str]:
+    """What a task cost, as RunningHub reports it: all strings, the time in real seconds."""
+    ran = (task.ended or 0) - (task.started or task.ended or 0)
+    return {
+        "consumeMoney": "0",
+        "consumeCoins": "0",
+        "taskCostTime": str(round(ran * emu.config.speed)),
+        "thirdPartyConsumeMoney": f"{money:.4f}".rstrip("0").rstrip("."),
+    }
 
 
 def v2_error(config: EmulatorConfig, code: str, detail: str | None = None) -> web.Response:

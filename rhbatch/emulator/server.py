@@ -1,8 +1,9 @@
 """The emulator as a running server: lifecycle, clock, webhooks and the ledger.
 
-``Emulator`` owns one aiohttp application on a loopback port, the board of
-tasks, the fault dice, uploaded files (in a private temporary directory) and
-the counters that ``GET /_emulator/stats`` reports. A single background
+``Emulator`` owns one aiohttp application on a loopback port (its routes:
+``api.build_app``), the board of tasks, the fault dice, uploaded files (in a
+private temporary directory) and the counters that ``GET /_emulator/stats``
+reports. A single background
 coroutine wakes at the next task end, applies it, and delivers webhooks; no
 coroutine exists per task.
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
-import hashlib
 import json
 import math
 import shutil
@@ -25,7 +25,6 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -33,26 +32,17 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from rhbatch.emulator.api import build_app
 from rhbatch.emulator.config import Duration, EmulatorConfig
+from rhbatch.emulator.context import Upload
 from rhbatch.emulator.faults import Faults, unit_hash
-from rhbatch.emulator.tasks import INF, Board, Task
+from rhbatch.emulator.replies import query_body
+from rhbatch.emulator.tasks import INF, Board, Task, body_hash
 from rhbatch.endpoints.pricing import PriceBook
 from rhbatch.endpoints.registry import Registry, registry
 
-STATE: web.AppKey[Emulator] = web.AppKey("emulator")
-
-
-@dataclass
-class Upload:
-    path: Path
-    size: int
-    content_type: str
-    expires: float
-
-
-def body_hash(endpoint: str, body: dict[str, Any]) -> str:
-    text = json.dumps([endpoint, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+# body_hash is the ledger's key for a request; callers that check the ledger take it from here.
+__all__ = ["Emulator", "body_hash"]
 
 
 class Emulator:
@@ -100,8 +90,6 @@ class Emulator:
         await self.stop()
 
     async def start(self) -> None:
-        from rhbatch.emulator.api import build_app  # the routes need this class first
-
         self._dir = Path(tempfile.mkdtemp(prefix="rhbatch-emulator-"))
         app = build_app(self)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -198,8 +186,6 @@ class Emulator:
 
     async def _deliver(self, task: Task) -> None:
         """POST TASK_END to the task's webhook, retrying a few times on failure."""
-        from rhbatch.emulator.api import query_body
-
         assert self._session is not None
         assert task.webhook_url is not None
         data = query_body(self, task)

@@ -5,13 +5,16 @@ account keeps a heap of running tasks by end time and a FIFO of queued ones,
 and ``advance(now)`` replays every end and start that has happened since the
 last call, at the exact times they happened. So 100,000 tasks cost memory, not
 timers, and peak concurrency is exact. Balances are reserved at submit and
-charged on success, so they never go negative.
+charged on success, so they never go negative. ``body_hash`` names a request
+by its endpoint and body: the key of the ledger's submissions.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import itertools
+import json
 import math
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -21,6 +24,12 @@ from rhbatch.emulator.config import Account, EmulatorConfig
 
 TERMINAL = frozenset({"SUCCESS", "FAILED", "CANCEL"})
 INF = math.inf
+
+
+def body_hash(endpoint: str, body: dict[str, Any]) -> str:
+    """A request's identity in the ledger and for the fault dice: its endpoint and body."""
+    text = json.dumps([endpoint, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass

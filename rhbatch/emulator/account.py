@@ -1,0 +1,77 @@
+"""The account's calls: queue status, account status, and the legacy cancel.
+
+These answer in the ``{code, msg, data}`` envelope and take the key their own
+way: Bearer for the queue status, ``apikey`` in the body (or Bearer) for the
+account status, ``apiKey`` in the body or Bearer for the cancel. An unknown
+key is ``802``; a task that is not the key's is ``807``.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from rhbatch.emulator import replies
+from rhbatch.emulator.context import STATE
+from rhbatch.emulator.gate import after, bearer, before, read_json
+
+
+async def queue_status(request: web.Request) -> web.StreamResponse:
+    emu = request.app[STATE]
+    key = f"queue#{emu.next_attempt('queue')}"
+    early = await before(emu, request, "other", key)
+    if early is not None:
+        return early
+    api_key = bearer(request)
+    if api_key is None or api_key not in emu.board.accounts:
+        return replies.envelope(802, "APIKEY_UNAUTHORIZED")
+    emu.board.advance(emu.now())
+    state = emu.board.accounts[api_key]
+    data = {
+        "apiKeyType": state.account.tier,
+        "concurrentLimit": state.account.concurrency,
+        "runningCount": str(state.running),
+        "queuedCount": str(state.queued),
+        "totalCurrentTasks": str(state.running + state.queued),
+    }
+    return await after(emu, request, "other", key, replies.envelope(0, "success", data))
+
+
+async def account_status(request: web.Request) -> web.StreamResponse:
+    emu = request.app[STATE]
+    key = f"account#{emu.next_attempt('account')}"
+    early = await before(emu, request, "other", key)
+    if early is not None:
+        return early
+    body = await read_json(request)
+    api_key = body.get("apikey") if isinstance(body, dict) else None
+    api_key = api_key or bearer(request)
+    if api_key not in emu.board.accounts:
+        return replies.envelope(802, "APIKEY_UNAUTHORIZED")
+    emu.board.advance(emu.now())
+    state = emu.board.accounts[api_key]
+    data = {
+        "remainCoins": "0",
+        "currentTaskCounts": str(state.running + state.queued),
+        "remainMoney": f"{state.balance:.2f}",
+        "currency": "CNY",
+        "apiType": state.account.tier,
+    }
+    return await after(emu, request, "other", key, replies.envelope(0, "success", data))
+
+
+async def cancel(request: web.Request) -> web.StreamResponse:
+    emu = request.app[STATE]
+    body = await read_json(request)
+    task_id = str(body.get("taskId", "")) if isinstance(body, dict) else ""
+    key = f"cancel:{task_id}#{emu.next_attempt('cancel:' + task_id)}"
+    early = await before(emu, request, "other", key)
+    if early is not None:
+        return early
+    api_key = (body.get("apiKey") if isinstance(body, dict) else None) or bearer(request)
+    if api_key not in emu.board.accounts:
+        return replies.envelope(802, "APIKEY_UNAUTHORIZED")
+    task = emu.board.tasks.get(task_id)
+    if task is None or task.api_key != api_key:
+        return replies.legacy_error("807")
+    emu.board.cancel(task, emu.now())
+    return await after(emu, request, "other", key, replies.envelope(0, "success"))
