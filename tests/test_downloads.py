@@ -14,13 +14,15 @@ import pytest
 from aiohttp import web
 
 from rhbatch.api.client import Client
+from rhbatch.api.http import DownloadLimits
 from rhbatch.emulator import Emulator, EmulatorConfig
 from rhbatch.emulator.outputs import make_media
 from rhbatch.emulator.server import body_hash
 from rhbatch.errors import ApiError, Rejected, Transient
 from rhbatch.models import RemoteStatus
+from rhbatch.run.fetch import download
 from rhbatch.store import files
-from rhbatch.store.files import Saved, fetch, hash_file, safe_path, start_write_back, write_text
+from rhbatch.store.files import Saved, hash_file, safe_path, start_write_back, write_text
 from tests.emu_helpers import MULTIMODAL, doc_body, run
 
 CHUNK = 1 << 16
@@ -53,7 +55,7 @@ async def fetched(cfg: EmulatorConfig, dest: Path) -> Saved | ApiError:
     async with Emulator(cfg) as emu, Client(emu.base_url, emu.api_key) as client:
         url = await result_url(emu, client)
         try:
-            return await fetch(client, url, dest)
+            return await download(client, url, dest, DownloadLimits())
         except ApiError as exc:
             return exc
 
@@ -139,7 +141,7 @@ def test_fetch_shows_nothing_at_dest_until_the_file_is_complete(tmp_path: Path) 
             return response
 
         async with serve(handler) as base, Client(base, "key") as client:
-            job = asyncio.create_task(fetch(client, base + "/1.mp4", dest))
+            job = asyncio.create_task(download(client, base + "/1.mp4", dest, DownloadLimits()))
             await half_sent.wait()
             seen_early = dest.exists()
             finish.set()
@@ -185,7 +187,7 @@ def test_fetch_starts_write_back_of_each_stretch_as_it_arrives(
 
     async def go() -> Saved:
         async with serve(handler) as base, Client(base, "key") as client:
-            return await fetch(client, base + "/1.mp4", dest)
+            return await download(client, base + "/1.mp4", dest, DownloadLimits())
 
     saved = run(go)
     assert saved == Saved(dest, len(body), hashlib.sha256(body).hexdigest())

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from rhbatch import logfile
 from rhbatch.api import credentials
-from rhbatch.api.client import Client, DownloadLimits
+from rhbatch.api.client import Client
+from rhbatch.api.http import DownloadLimits
 from rhbatch.api.wire import NOT_FOUND_CODES, TASK_ID
 from rhbatch.commands.common import plural
 from rhbatch.errors import (

@@ -25,7 +25,8 @@ from typing import Any
 
 from rhbatch import __version__, logfile
 from rhbatch.api import credentials
-from rhbatch.api.client import Client, DownloadLimits
+from rhbatch.api.client import Client
+from rhbatch.api.http import DownloadLimits
 from rhbatch.api.webhooks import Receiver
 from rhbatch.commands.common import plural
 from rhbatch.endpoints.registry import Registry, registry

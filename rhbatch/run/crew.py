@@ -17,7 +17,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from rhbatch.api.client import Client, DownloadLimits
+from rhbatch.api.client import Client
+from rhbatch.api.http import DownloadLimits
 from rhbatch.errors import FatalError, NoConnection, Transient, Unreachable
 from rhbatch.run.clock import Clock
 from rhbatch.run.ends import Watcher

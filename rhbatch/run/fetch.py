@@ -19,7 +19,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from rhbatch.api.client import Client, DownloadLimits
+from rhbatch.api.client import Client
+from rhbatch.api.http import DownloadLimits
 from rhbatch.errors import ApiError, ProtocolError, Rejected, StateError, TooSlow, Transient
 from rhbatch.models import JobRow, OutputRow, Result
 from rhbatch.run.retry import backoff, wait_for
@@ -28,6 +29,7 @@ from rhbatch.store import files
 from rhbatch.store.state import Store
 
 DOWNLOAD_TRIES = 8  # tries of one file against passing trouble
+CHUNK = 1 << 20  # most bytes per read; aiohttp hands over what it has, up to this
 SLOW_TRIES = 2  # tries of a file too slow for the limits
 
 
@@ -136,7 +138,7 @@ class Fetcher:
         url, slow = result.url or "", 0
         for attempt in range(DOWNLOAD_TRIES):
             try:
-                return await files.fetch(self.client, url, dest, self.limits)
+                return await download(self.client, url, dest, self.limits)
             except TooSlow as exc:
                 slow += 1
                 if slow >= SLOW_TRIES:
@@ -165,6 +167,20 @@ class Fetcher:
             if len(state.results) >= n:
                 return state.results[n - 1].url
         return None
+
+
+async def download(client: Client, url: str, dest: Path, limits: DownloadLimits) -> files.Saved:
+    """Download ``url`` into ``dest`` once (the caller retries). A body shorter or longer
+    than its Content-Length raises Transient; nothing is left at ``dest`` unless complete."""
+    with files.PartFile(dest) as out:
+        async with client.download(url, limits) as body:
+            async with contextlib.aclosing(body.chunks(CHUNK)) as chunks:
+                async for chunk in chunks:
+                    out.write(chunk)
+            expected = body.content_length
+            if expected is not None and out.bytes != expected:
+                raise Transient(f"short read: got {out.bytes:,} of {expected:,} bytes")
+        return await asyncio.to_thread(out.finish)  # fsync and rename off the loop
 
 
 def intact(out_dir: Path, out: OutputRow) -> bool:

@@ -5,35 +5,26 @@ result number), ``{ext}`` (from the result's type), ``{endpoint}`` (its path
 with ``/`` as ``_``), ``{index}`` (1-based position in the spec) and any
 parameter of the job (``{resolution}``). Values are made file-name safe.
 
-``path_problem`` holds the rules a result path must follow (relative, no
-``..``, no empty or overlong component, no control character, none of
-rhbatch's own files). Validation applies them to every job's first result
-before anything is sent; ``downloads.safe_path`` applies them again when a
-file is written.
+The rules a result path must follow (relative, no ``..``, no empty or overlong
+component, no control character, none of rhbatch's own files) are
+``store.files.path_problem``: validation applies them to every job's first
+result before anything is sent, and ``store.files.safe_path`` again when a file
+is written.
 """
 
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from rhbatch.spec import templates
 from rhbatch.spec.expand import slug
+from rhbatch.store.files import path_problem
 
 BUILTINS = frozenset({"id", "n", "ext", "endpoint", "index"})
-MAX_COMPONENT = 200
-# File systems allow 255 bytes per name; the ".<name>.part" a file is written to first takes 6.
-MAX_COMPONENT_BYTES = 240
 # The extension of an endpoint's first result, by its output type, as RunningHub names them.
 FIRST_EXT = {"video": "mp4", "image": "png", "audio": "wav", "3d": "glb", "string": "txt"}
-# What rhbatch itself keeps in an output directory; no result may land there.
-RESERVED_DIR = ".rhbatch"
-RESERVED_FILES = frozenset({"manifest.jsonl", "run.json"})
-_DRIVE = re.compile(r"^[A-Za-z]:")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_SEPARATORS = re.compile(r"[/\\]")
 
 
 def unknown_names(naming: str, params: Mapping[str, Any]) -> set[str]:
@@ -78,38 +69,6 @@ def output_name(
         return naming.format_map(values)
     except (KeyError, ValueError, IndexError):
         return str(templates.fill(naming, values))  # raises the TemplateError that says why
-
-
-def path_problem(relative: str) -> str | None:
-    """Why ``relative`` cannot be a result path inside the output directory, or None.
-
-    Both "/" and "\\" separate components.
-    """
-    if not relative:
-        return "it is empty"
-    if _CONTROL.search(relative):
-        return "it contains a control character"
-    if relative[0] in "/\\":
-        return "it is absolute"
-    if _DRIVE.match(relative):
-        return "it names a drive"
-    parts = _SEPARATORS.split(relative)
-    for part in parts:
-        if part in ("", ".", ".."):
-            return "it has an empty, '.' or '..' component"
-        if len(part) > MAX_COMPONENT:
-            return f"a component is longer than {MAX_COMPONENT} characters"
-        if len(part.encode("utf-8", "surrogatepass")) > MAX_COMPONENT_BYTES:
-            return f"a component is longer than {MAX_COMPONENT_BYTES} bytes in UTF-8"
-    if parts[0].casefold() == RESERVED_DIR or (len(parts) == 1 and parts[0] in RESERVED_FILES):
-        return "it is one of rhbatch's own files (.rhbatch/, manifest.jsonl, run.json)"
-    return None
-
-
-def path_key(relative: str) -> str:
-    """The same key for two paths that name one file on any common file system
-    (either separator; letters compared without case, as macOS and Windows do)."""
-    return ("/".join(_SEPARATORS.split(relative)) if "\\" in relative else relative).casefold()
 
 
 def template_problem(naming: str) -> str | None:

@@ -27,13 +27,12 @@ from rhbatch.spec.naming import (
     FIRST_EXT,
     list_names,
     output_name,
-    path_key,
-    path_problem,
     template_problem,
     unknown_names,
 )
 from rhbatch.spec.problems import Findings
 from rhbatch.spec.refs import LocalFiles, kind_of
+from rhbatch.store.files import path_key, path_problem
 
 
 @dataclass(slots=True)

@@ -1,38 +1,44 @@
 """Files on disk: result paths kept inside the output directory, and whole-or-nothing writes.
 
-A file is written to ``.<name>.part`` beside its destination, hashed as it
-goes, flushed to disk, and only then renamed over the destination (and the
-directory flushed), so a destination is either absent, its old version, or
-complete. Network trouble arrives as ``ApiError`` from the client; disk
-trouble (``OSError``, such as a full disk) propagates unchanged for the runner
-to judge. Either way no part file is left behind.
+A result path must stay inside the output directory (``path_problem`` holds the
+rules; validation applies them before anything is paid, ``safe_path`` again
+when a file is written). Every file rhbatch writes goes through ``PartFile``:
+it is written to ``.<name>.part`` beside its destination, hashed as it goes,
+flushed to disk, and only then renamed over the destination (and the directory
+flushed), so a destination is either absent, its old version, or complete.
+Leaving a ``PartFile`` unfinished (an error, a cancellation) removes its part
+file. Disk trouble (``OSError``, such as a full disk) propagates unchanged.
 
-Speed (measured with ``python -m benchmarks downloads``): the body is read in
-chunks of up to ``CHUNK`` bytes, and every ``WRITE_BACK`` bytes the kernel is
-asked to start writing what has arrived, so the fsync that ends each file has
-little left to do. Hashing and writing stay on the event loop's thread: in a
-worker thread they cost about a quarter more CPU, and memory that grew with
-the file size, for a gain seen only on an idle machine.
+Speed (measured with ``python -m benchmarks downloads``): every ``WRITE_BACK``
+bytes the kernel is asked to start writing what has arrived, so the fsync that
+ends each file has little left to do. Hashing and writing stay on the event
+loop's thread: in a worker thread they cost about a quarter more CPU, and
+memory that grew with the file size, for a gain seen only on an idle machine.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import BinaryIO
 
-from rhbatch.api.client import Client, DownloadLimits
-from rhbatch.errors import Transient
-from rhbatch.spec.naming import path_problem as _path_problem  # the rules validation applies too
-
-CHUNK = 1 << 20  # most bytes per read; aiohttp hands over what it has, up to this
 WRITE_BACK = 8 << 20  # start writing to disk every this many bytes
 _FADVISE = getattr(os, "posix_fadvise", None)  # not on macOS or Windows
+MAX_COMPONENT = 200
+# File systems allow 255 bytes per name; the ".<name>.part" a file is written to first takes 6.
+MAX_COMPONENT_BYTES = 240
+# What rhbatch itself keeps in an output directory; no result may land there.
+RESERVED_DIR = ".rhbatch"
+RESERVED_FILES = frozenset({"manifest.jsonl", "run.json"})
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SEPARATORS = re.compile(r"[/\\]")
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,38 @@ class Saved:
     sha256: str
 
 
+def path_problem(relative: str) -> str | None:
+    """Why ``relative`` cannot be a result path inside the output directory, or None.
+
+    Both "/" and "\\" separate components.
+    """
+    if not relative:
+        return "it is empty"
+    if _CONTROL.search(relative):
+        return "it contains a control character"
+    if relative[0] in "/\\":
+        return "it is absolute"
+    if _DRIVE.match(relative):
+        return "it names a drive"
+    parts = _SEPARATORS.split(relative)
+    for part in parts:
+        if part in ("", ".", ".."):
+            return "it has an empty, '.' or '..' component"
+        if len(part) > MAX_COMPONENT:
+            return f"a component is longer than {MAX_COMPONENT} characters"
+        if len(part.encode("utf-8", "surrogatepass")) > MAX_COMPONENT_BYTES:
+            return f"a component is longer than {MAX_COMPONENT_BYTES} bytes in UTF-8"
+    if parts[0].casefold() == RESERVED_DIR or (len(parts) == 1 and parts[0] in RESERVED_FILES):
+        return "it is one of rhbatch's own files (.rhbatch/, manifest.jsonl, run.json)"
+    return None
+
+
+def path_key(relative: str) -> str:
+    """The same key for two paths that name one file on any common file system
+    (either separator; letters compared without case, as macOS and Windows do)."""
+    return ("/".join(_SEPARATORS.split(relative)) if "\\" in relative else relative).casefold()
+
+
 def safe_path(root: Path, relative: str) -> Path:
     """``root / relative``, refusing anything that could land outside ``root``.
 
@@ -52,61 +90,78 @@ def safe_path(root: Path, relative: str) -> Path:
     characters are refused with ValueError, as is a path that resolves (through
     symlinks) outside ``root``.
     """
-    problem = _path_problem(relative)
+    problem = path_problem(relative)
     if problem:
         raise ValueError(f"unsafe output path {relative!r}: {problem}")
-    path = root.joinpath(*re.split(r"[/\\]", relative))
+    path = root.joinpath(*_SEPARATORS.split(relative))
     if not path.resolve().is_relative_to(root.resolve()):
         raise ValueError(f"unsafe output path {relative!r}: it resolves outside {root}")
     return path
 
 
-async def fetch(
-    client: Client, url: str, dest: Path, limits: DownloadLimits | None = None
-) -> Saved:
-    """Download ``url`` into ``dest`` once (the caller retries). A body shorter or longer
-    than its Content-Length raises Transient; nothing is left at ``dest`` unless complete."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = part_of(dest)
-    digest, count, started = hashlib.sha256(), 0, 0
-    try:
-        async with client.download(url, limits) as download:
-            with part.open("wb") as fh:
-                async with contextlib.aclosing(download.chunks(CHUNK)) as chunks:
-                    async for chunk in chunks:
-                        fh.write(chunk)
-                        digest.update(chunk)
-                        count += len(chunk)
-                        if count - started >= WRITE_BACK:
-                            start_write_back(fh, started, count - started)
-                            started = count
-                expected = download.content_length
-                if expected is not None and count != expected:
-                    raise Transient(f"short read: got {count} of {expected} bytes")
-                await asyncio.to_thread(_flush, fh)
-        await asyncio.to_thread(_commit, part, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            part.unlink(missing_ok=True)
-        raise
-    return Saved(dest, count, digest.hexdigest())
+class PartFile:
+    """``dest`` being written: ``with PartFile(dest) as f: f.write(...); f.finish()``.
+    Bytes go to the part file, hashed as they come (unless ``hashed`` is False);
+    ``finish`` makes them ``dest``, durably. Leaving unfinished removes the part file."""
+
+    def __init__(self, dest: Path, *, hashed: bool = True) -> None:
+        self.dest, self.part = dest, part_of(dest)
+        self.bytes = 0
+        self._digest = hashlib.sha256() if hashed else None
+        self._fh: BinaryIO | None = None
+        self._started = 0  # where the write-back not yet asked for begins
+        self._done = False
+
+    def __enter__(self) -> PartFile:
+        self.dest.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = self.part.open("wb")
+        return self
+
+    def write(self, data: bytes) -> None:
+        assert self._fh is not None, "use PartFile in a with statement"
+        self._fh.write(data)
+        if self._digest is not None:
+            self._digest.update(data)
+        self.bytes += len(data)
+        if self.bytes - self._started >= WRITE_BACK:
+            start_write_back(self._fh, self._started, self.bytes - self._started)
+            self._started = self.bytes
+
+    def finish(self) -> Saved:
+        """Flush, sync, and rename over ``dest``; the file as saved."""
+        assert self._fh is not None, "use PartFile in a with statement"
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        os.replace(self.part, self.dest)
+        _sync_dir(self.dest.parent)
+        self._done = True
+        digest = self._digest.hexdigest() if self._digest is not None else ""
+        return Saved(self.dest, self.bytes, digest)
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._fh is not None and not self._fh.closed:
+            self._fh.close()
+        if not self._done:
+            with contextlib.suppress(OSError):
+                self.part.unlink(missing_ok=True)
 
 
 def write_text(dest: Path, text: str) -> Saved:
     """Write ``text`` as UTF-8 to ``dest``, whole or not at all."""
-    data = text.encode("utf-8")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = part_of(dest)
-    try:
-        with part.open("wb") as fh:
-            fh.write(data)
-            _flush(fh)
-        _commit(part, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            part.unlink(missing_ok=True)
-        raise
-    return Saved(dest, len(data), hashlib.sha256(data).hexdigest())
+    with PartFile(dest) as out:
+        out.write(text.encode("utf-8"))
+        return out.finish()
+
+
+def write_lines(dest: Path, lines: Iterable[str]) -> None:
+    """Write ``lines`` (UTF-8) to ``dest``, whole or not at all (a manifest, run.json)."""
+    with PartFile(dest, hashed=False) as out:
+        for line in lines:
+            out.write(line.encode("utf-8"))
+        out.finish()
 
 
 def hash_file(path: Path) -> Saved:
@@ -135,16 +190,10 @@ def part_of(dest: Path) -> Path:
     return dest.parent / f".{dest.name}.part"
 
 
-def _flush(fh: BinaryIO) -> None:
-    fh.flush()
-    os.fsync(fh.fileno())
-
-
-def _commit(part: Path, dest: Path) -> None:
-    """Rename the part file over ``dest`` and make the rename durable."""
-    os.replace(part, dest)
+def _sync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable."""
     if os.name == "posix":  # directories cannot be opened for fsync elsewhere
-        fd = os.open(dest.parent, os.O_RDONLY)
+        fd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:

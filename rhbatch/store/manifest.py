@@ -13,13 +13,12 @@ a reader never sees half a file. The API key is never part of either.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rhbatch.store.files import write_lines
 from rhbatch.store.state import Store
 
 
@@ -56,26 +55,11 @@ def record(job: dict[str, Any]) -> str:
     )
 
 
-def write_atomic(path: Path, lines: Iterable[str]) -> None:
-    """Write ``lines`` to ``path`` through a synced temporary file and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for line in lines:
-                fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def clean_temporaries(out_dir: Path) -> int:
     """Remove the temporary files of manifest and run.json writes that a kill interrupted."""
     removed = 0
     for name in ("manifest.jsonl", "run.json"):
-        for tmp in out_dir.glob(f".{name}.*"):
+        for tmp in out_dir.glob(f".{name}.*"):  # .part, and the temporaries of older versions
             try:
                 tmp.unlink()
                 removed += 1
@@ -93,9 +77,9 @@ def write_manifest(store: Store, out_dir: Path) -> int:
             count += 1
             yield record(job) + "\n"
 
-    write_atomic(out_dir / "manifest.jsonl", lines())
+    write_lines(out_dir / "manifest.jsonl", lines())
     return count
 
 
 def write_run(out_dir: Path, info: dict[str, Any]) -> None:
-    write_atomic(out_dir / "run.json", [json.dumps(info, ensure_ascii=False, indent=2) + "\n"])
+    write_lines(out_dir / "run.json", [json.dumps(info, ensure_ascii=False, indent=2) + "\n"])

@@ -1,0 +1,250 @@
+"""The SQLite file of an output directory: opened under a lock, migrated, written in transactions.
+
+``DIR/.rhbatch/state.db`` (WAL) is opened by one run at a time: a lock file
+(``DIR/.rhbatch/lock``, flock) refuses a second. A file of an earlier format is
+brought up to this one in place (``_migrate``, tested). Every write is one
+transaction, or, during a run, joins the one open transaction of the current
+event-loop turn (``grouped``): the runner commits once per turn, and before any
+request that depends on a write. sqlite3 errors (disk full, corruption) become
+``StateError``; no secret reaches the file (the last net: ``_write`` scrubs).
+This is the only module that imports sqlite3.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, Self, TextIO
+
+from rhbatch.errors import StateError
+from rhbatch.redact import scrub
+
+SCHEMA_VERSION = 2
+STATE_DIR = ".rhbatch"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    idx INTEGER NOT NULL,
+    in_spec INTEGER NOT NULL DEFAULT 1,
+    endpoint TEXT NOT NULL,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    task_id TEXT,
+    remote_status TEXT,
+    sent TEXT,
+    sources TEXT,
+    error_code TEXT,
+    error_message TEXT,
+    results TEXT,
+    usage TEXT,
+    cost REAL,
+    submitted_at REAL,
+    finished_at REAL,
+    first_attempt INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (in_spec, status, idx);
+-- The tasks of attempts that ended without success (the current one is jobs.task_id).
+CREATE TABLE IF NOT EXISTS attempts (
+    job_id TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    task_id TEXT,
+    started_at REAL NOT NULL,
+    outcome TEXT,
+    error_code TEXT,
+    hook TEXT,
+    PRIMARY KEY (job_id, n)
+);
+CREATE INDEX IF NOT EXISTS attempts_by_hook ON attempts (hook) WHERE hook IS NOT NULL;
+CREATE TABLE IF NOT EXISTS outputs (
+    job_id TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    url TEXT,
+    path TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    type TEXT NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    PRIMARY KEY (job_id, n)
+);
+CREATE TABLE IF NOT EXISTS uploads (
+    sha256 TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    uploaded_at REAL NOT NULL,
+    source TEXT NOT NULL
+);
+"""
+
+
+class Database:
+    """One output directory's state file. Open it with ``open(dir)``; close it when done."""
+
+    def __init__(self, conn: sqlite3.Connection, lock: TextIO | None, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+        self._lock = lock
+        # Group commit: when set, writes join one open transaction and this is called
+        # so that the owner commits soon (``commit``); see ``grouped``.
+        self._on_write: Callable[[], None] | None = None
+        self._open = False
+
+    @classmethod
+    def open(cls, out_dir: Path, *, lock: bool = True, create: bool = True) -> Self:
+        state = out_dir / STATE_DIR
+        path = state / "state.db"
+        if not create and not path.exists():
+            raise StateError(f"{out_dir} holds no rhbatch run (no {STATE_DIR}/state.db)")
+        try:
+            state.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(f"cannot create {state}: {exc.strerror}") from None
+        handle = _lock(state / "lock") if lock else None
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process
+            conn.execute("PRAGMA busy_timeout=5000")
+            _migrate(conn)
+            conn.executescript(_SCHEMA)
+            found = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if found is None:
+                conn.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            elif int(found[0]) != SCHEMA_VERSION:
+                raise StateError(
+                    f"{path} has state format {found[0]}; this rhbatch reads {SCHEMA_VERSION}"
+                )
+        except BaseException as exc:
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            if handle is not None:
+                handle.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StateError(f"cannot open {path}: {exc}") from None
+            raise
+        return cls(conn, handle, path)
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error, StateError):
+            self.commit()
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.close()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- plumbing -------------------------------------------------------------------
+
+    def grouped(self, on_write: Callable[[], None] | None) -> None:
+        """Group commit: from now on writes share one open transaction, and ``on_write``
+        is called after each so its owner calls ``commit`` soon (the runner does it once
+        per event-loop turn, and before any action that depends on a write). ``None``
+        goes back to one transaction per transition."""
+        self.commit()
+        self._on_write = on_write
+
+    def commit(self) -> None:
+        if self._open:
+            self._open = False
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StateError(f"cannot write {self.path}: {exc}") from None
+
+    def _write(self, sql: str, args: Iterable[Any] = ()) -> None:
+        # The last net: no secret reaches the disk, whatever a server sent.
+        values = tuple(scrub(a) if isinstance(a, str) else a for a in args)
+        with self._transaction() as db:
+            db.execute(sql, values)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        try:
+            if self._on_write is not None:
+                if not self._open:
+                    self.conn.execute("BEGIN IMMEDIATE")
+                    self._open = True
+                yield self.conn
+                self._on_write()
+                return
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot write {self.path}: {exc}") from None
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a state file of an earlier format up to this one (in place, once)."""
+    has_meta = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
+    ).fetchone()
+    if has_meta is None:
+        return  # a new file
+    found = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+    if found is None or found[0] != "1":
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Format 1 -> 2: per-attempt webhook tokens, and where a round of retries began.
+        conn.execute("ALTER TABLE attempts ADD COLUMN hook TEXT")
+        conn.execute("ALTER TABLE jobs ADD COLUMN first_attempt INTEGER NOT NULL DEFAULT 1")
+        # Format 1 called a job whose task could not be followed "failed"; its task may
+        # still have succeeded: say "unknown", and let the next run ask.
+        conn.execute(
+            "UPDATE jobs SET status='unknown' WHERE status='failed' AND task_id IS NOT NULL "
+            "AND remote_status IN ('TIMEOUT', 'LOST', 'PROTOCOL')"
+        )
+        conn.execute("UPDATE meta SET value='2' WHERE key='schema'")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _lock(path: Path) -> TextIO:
+    """Hold an exclusive lock on ``path`` for as long as the returned file is open."""
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        import fcntl  # POSIX; on Windows the lock is not taken
+
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except ImportError:  # pragma: no cover - not POSIX
+        return handle
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise StateError(
+            f"{path.parent.parent} is in use by another rhbatch run ({holder}); "
+            "wait for it to finish or use another --out directory"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}\n")
+    handle.flush()
+    return handle
