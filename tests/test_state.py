@@ -363,11 +363,6 @@ def test_settle_records_how_an_earlier_task_ended(store: Store, outcome: str) ->
     assert attempts(store, "a")[0] == (1, "T1", outcome)
 
 
-@pytest.mark.xfail(
-    reason="unsettled() adds the job's last task unless an unsettled row names it, so a "
-    "task settled after a retryable end is listed (and queried) again until the next submit",
-    strict=True,
-)
 def test_a_settled_task_is_not_listed_while_it_is_the_last_one(store: Store) -> None:
     """A timed-out task later found failed is settled, even before the job is sent again."""
     store.sync(spec("a"))
@@ -505,7 +500,6 @@ def newer_format(out: Path) -> Path:
     return store.path
 
 
-@pytest.mark.filterwarnings("ignore::ResourceWarning")  # the leak the xfail below is about
 def test_a_newer_format_is_refused(out: Path) -> None:
     """A state file written by a later rhbatch is not read, and not changed."""
     path = newer_format(out)
@@ -515,11 +509,6 @@ def test_a_newer_format_is_refused(out: Path) -> None:
         assert conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("3",)
 
 
-@pytest.mark.xfail(
-    reason="Store.open refuses a format inside its try but closes the lock file and the "
-    "connection only on sqlite3 errors: both are left for the garbage collector",
-    strict=True,
-)
 def test_a_refused_format_leaves_nothing_open(out: Path) -> None:
     """Refusing a file's format closes the lock file and the connection it opened."""
     newer_format(out)
