@@ -34,7 +34,7 @@ from rhbatch.errors import (
 )
 from rhbatch.models import JobRow, JobStatus, RemoteStatus, TaskState
 from rhbatch.run.fetch import Fetcher, result_records
-from rhbatch.run.retry import Kind, backoff, classify
+from rhbatch.run.retry import Kind, classify, retrying
 from rhbatch.store.manifest import write_manifest
 from rhbatch.store.state import STATE_DIR, Store
 
@@ -105,22 +105,18 @@ async def _attach(
 
 
 async def _ask(client: Client, task_id: str) -> TaskState:
-    for tries in range(TRIES):
-        try:
-            return await client.query(task_id)
-        except Rejected as exc:
-            if classify(exc.code) is Kind.AUTH:
-                raise AuthError(f"the API key was refused ({exc})") from None
-            if exc.code in NOT_FOUND_CODES:
-                raise UsageError(
-                    f"RunningHub knows no task {task_id} for this key ({exc})"
-                ) from None
-            raise FatalError(f"cannot ask about task {task_id}: {exc}") from None
-        except Transient as exc:
-            if tries == TRIES - 1:
-                raise FatalError(f"cannot ask about task {task_id}: {exc}") from None
-            await asyncio.sleep(backoff(tries, cap=8.0))
-    raise AssertionError("unreachable")
+    try:
+        return await retrying(
+            lambda: client.query(task_id), tries=TRIES, sleep=asyncio.sleep, cap=8.0
+        )
+    except Rejected as exc:
+        if classify(exc.code) is Kind.AUTH:
+            raise AuthError.refused(exc) from None
+        if exc.code in NOT_FOUND_CODES:
+            raise UsageError(f"RunningHub knows no task {task_id} for this key ({exc})") from None
+        raise FatalError(f"cannot ask about task {task_id}: {exc}") from None
+    except Transient as exc:
+        raise FatalError(f"cannot ask about task {task_id}: {exc}") from None
 
 
 async def _fetch(store: Store, client: Client, out_dir: Path, row: JobRow) -> int:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from rhbatch.api import credentials
 from rhbatch.api.client import Client
-from rhbatch.errors import EXIT_JOB_FAILURES, EXIT_OK, ApiError, Transient
+from rhbatch.errors import EXIT_JOB_FAILURES, EXIT_OK, ApiError
 from rhbatch.models import JobStatus
-from rhbatch.run.retry import wait_for
+from rhbatch.run.retry import retrying
 from rhbatch.store.state import Store
 
 TRIES = 6
@@ -38,17 +38,13 @@ def run(args: argparse.Namespace) -> int:
         async with Client(base, key) as client:
 
             async def one(job: str, task: str) -> tuple[str, str, str]:
-                for tries in range(TRIES):
-                    try:
-                        ok = await client.cancel(task)
-                        return job, task, "cancelled" if ok else "not found"
-                    except Transient as exc:
-                        if tries == TRIES - 1:
-                            return job, task, f"error: {exc}"
-                        await asyncio.sleep(wait_for(exc.retry_after, tries, cap=8.0))
-                    except ApiError as exc:
-                        return job, task, f"error: {exc}"
-                return job, task, "error: no answer"
+                try:
+                    ok = await retrying(
+                        lambda: client.cancel(task), tries=TRIES, sleep=asyncio.sleep, cap=8.0
+                    )
+                except ApiError as exc:
+                    return job, task, f"error: {exc}"
+                return job, task, "cancelled" if ok else "not found"
 
             return await asyncio.gather(*(one(j, t) for j, t in tasks))
 

@@ -21,14 +21,14 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-from rhbatch import __version__, logfile
+from rhbatch import logfile
 from rhbatch.api import credentials
 from rhbatch.api.client import Client
 from rhbatch.api.http import DownloadLimits
 from rhbatch.api.webhooks import Receiver
 from rhbatch.commands.common import plural
+from rhbatch.commands.run_report import dry_run, run_info, say_resume, summary
 from rhbatch.endpoints.registry import Registry, registry
 from rhbatch.errors import (
     EXIT_INTERRUPTED,
@@ -54,7 +54,7 @@ from rhbatch.spec.expand import Expander
 from rhbatch.spec.load import Spec
 from rhbatch.spec.problems import Findings
 from rhbatch.spec.validate import check_spec, require_valid
-from rhbatch.store.manifest import clean_temporaries, iso, write_manifest, write_run
+from rhbatch.store.manifest import clean_temporaries, write_manifest, write_run
 from rhbatch.store.state import STATE_DIR, Store
 
 DEFAULT_CONCURRENCY = 10
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         if not current:  # a manifest of every job exists before anything is sent
             write_manifest(store, out_dir)
         shown = reporter(quiet=args.quiet, log_json=args.log_json, name=spec.name)
-        _say_resume(shown, synced.kept, synced.changed, recovered, reopened)
+        say_resume(shown, synced.kept, synced.changed, recovered, reopened)
         code, note = asyncio.run(_run(args, spec, reg, store, out_dir, shown, current))
         counts = store.counts()
         cost = store.total_cost()
@@ -110,8 +110,10 @@ def run(args: argparse.Namespace) -> int:
         # same full disk, and must not hide the note and the way to continue.
         with contextlib.suppress(StateError, OSError):
             store.set_meta("manifest_of", spec_sha)  # the manifest was written last, just now
-            write_run(out_dir, _run_info(spec, spec_sha, counts, cost, started, base, note))
-        _summary(spec, store, out_dir, counts, cost, time.time() - started, args)
+            write_run(out_dir, run_info(spec, spec_sha, counts, cost, started, base, note))
+        summary(
+            spec, store, out_dir, counts, cost, time.time() - started, resume_command(args, out_dir)
+        )
     if note:
         print(f"rhbatch: {note}", file=sys.stderr)
     if code != EXIT_OK:
@@ -255,7 +257,7 @@ async def _account_limit(client: Client) -> int | None:
             return status.limit
         except Rejected as exc:
             if classify(exc.code) is Kind.AUTH:
-                raise AuthError(f"the API key was refused ({exc})") from None
+                raise AuthError.refused(exc) from None
             return None  # a key-tier or account quirk: the submits will tell
         except NoConnection as exc:
             if attempt == 3:
@@ -319,149 +321,6 @@ def _check_files(store: Store, out_dir: Path) -> int:
     for job_id in broken:
         store.reopen(job_id)
     return len(broken)
-
-
-def _say_resume(
-    shown: Reporter, kept: int, changed: int, recovered: dict[str, int], reopened: int
-) -> None:
-    if kept:
-        shown.message(f"rhbatch: resuming: {plural(kept, 'job')} known from an earlier run")
-    if changed:
-        shown.message(
-            f"rhbatch: {plural(changed, 'job')} changed since the last run and will run again"
-        )
-    if recovered.get("interrupted_submits"):
-        n = recovered["interrupted_submits"]
-        shown.message(
-            f"rhbatch: {plural(n, 'job')} stopped mid-submit last time: marked unknown "
-            "(a task may exist); --resubmit-unknown submits them again"
-        )
-    if recovered.get("followed_again"):
-        n = recovered["followed_again"]
-        shown.message(
-            f"rhbatch: {plural(n, 'job')} whose task's end was not known: asking about it again"
-        )
-    if recovered.get("fetched_again"):
-        n = recovered["fetched_again"]
-        shown.message(
-            f"rhbatch: {plural(n, 'job')} whose files could not be fetched: fetching again "
-            "(nothing is submitted for them)"
-        )
-    if reopened:
-        shown.message(
-            f"rhbatch: {plural(reopened, 'job')} with missing or changed files: fetching again"
-        )
-
-
-def dry_run(spec: Spec, reg: Registry, out_dir: Path, total: int) -> int:
-    counts: dict[JobStatus, int] = {}
-    state_db = out_dir / ".rhbatch" / "state.db"
-    if state_db.exists():
-        with Store.open(out_dir, lock=False) as store:
-            known = {r.id: r.status for s in JobStatus for r in store.jobs(s)}
-        for job in Expander(spec, reg, Findings()).jobs():
-            status = known.get(job.id, JobStatus.PENDING)
-            counts[status] = counts.get(status, 0) + 1
-    else:
-        counts[JobStatus.PENDING] = total
-    print(f"{spec.file}: {plural(total, 'job')} into {out_dir}")
-    for status in JobStatus:
-        if counts.get(status):
-            print(f"  {status.value:<12} {counts[status]:>8,}")
-    todo = counts.get(JobStatus.PENDING, 0)
-    print(f"a run would submit {plural(todo, 'job')}; nothing was sent (--dry-run)")
-    return EXIT_OK
-
-
-def _summary(
-    spec: Spec,
-    store: Store,
-    out_dir: Path,
-    counts: dict[JobStatus, int],
-    cost: float,
-    seconds: float,
-    args: argparse.Namespace,
-) -> None:
-    total = sum(counts.values())
-    parts = [f"{counts.get(s, 0):,} {s.value}" for s in JobStatus if counts.get(s)]
-    print(
-        f"{spec.name}: {', '.join(parts) or 'nothing to do'} of {plural(total, 'job')}; "
-        f"{cost:,.2f} CNY; {seconds:,.1f} s"
-    )
-    print(f"results: {out_dir}/manifest.jsonl")
-    failed = store.jobs(JobStatus.FAILED)
-    for row in failed[:10]:
-        print(f"  failed    {row.id}: {_why(row)}", file=sys.stderr)
-    if len(failed) > 10:
-        print(
-            f"  ... and {len(failed) - 10:,} more failed (rhbatch status {out_dir})",
-            file=sys.stderr,
-        )
-    unfetched = store.jobs(JobStatus.UNFETCHED)
-    for row in unfetched[:10]:
-        print(f"  unfetched {row.id}: {_why(row)}", file=sys.stderr)
-    if unfetched:
-        print(
-            f"  {plural(len(unfetched), 'job')} succeeded (and were paid) but their files "
-            f"could not be fetched; the next run tries again, sending nothing: "
-            f"{resume_command(args, out_dir)}",
-            file=sys.stderr,
-        )
-    unknown = store.jobs(JobStatus.UNKNOWN)
-    for row in unknown[:10]:
-        print(f"  unknown   {row.id}: {_why(row, '')}", file=sys.stderr)
-    followed = [r for r in unknown if r.task_id]
-    if followed:
-        print(
-            f"  {plural(len(followed), 'job')} have a task whose end is not known yet; the "
-            f"next run asks again: {resume_command(args, out_dir)}",
-            file=sys.stderr,
-        )
-    lost = [r for r in unknown if not r.task_id]
-    if lost:
-        again = resume_command(args, out_dir) + " --resubmit-unknown"
-        print(
-            f"  {plural(len(lost), 'job')} lost a submit's answer: a task may exist (and be "
-            "paid). If you find it in RunningHub's console: "
-            f"rhbatch attach {shlex.quote(str(out_dir))} JOB TASK_ID; "
-            f"to submit them again anyway: {again}",
-            file=sys.stderr,
-        )
-
-
-def _why(row: Any, code: str | None = None) -> str:
-    """A job's error code and message, on one short line."""
-    text = " ".join((row.error_message or "").split())
-    head = row.error_code if code is None else code
-    line = f"{head} {text}".strip()
-    return line if len(line) <= 300 else line[:300] + "..."
-
-
-def _run_info(
-    spec: Spec,
-    spec_sha: str,
-    counts: dict[JobStatus, int],
-    cost: float,
-    started: float,
-    base: str,
-    note: str | None,
-) -> dict[str, Any]:
-    ended = time.time()
-    return {
-        "spec": str(spec.path),
-        "specSha256": spec_sha,
-        "name": spec.name,
-        "rhbatch": __version__,
-        "baseUrl": base,
-        "startedAt": iso(started),
-        "endedAt": iso(ended),
-        "wallSeconds": round(ended - started, 3),
-        "jobs": sum(counts.values()),
-        "counts": {s.value: counts.get(s, 0) for s in JobStatus},
-        "totalCost": round(cost, 4),
-        "currency": "CNY",
-        "note": note,
-    }
 
 
 def _sha256(path: Path) -> str:
