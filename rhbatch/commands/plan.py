@@ -9,8 +9,9 @@ from typing import Any
 
 from rhbatch.commands.common import plural
 from rhbatch.commands.table import render, shorten, terminal_width
+from rhbatch.endpoints.describe import show
 from rhbatch.endpoints.pricing import CURRENCY
-from rhbatch.endpoints.registry import Registry, registry, show
+from rhbatch.endpoints.registry import Registry, registry
 from rhbatch.errors import EXIT_OK
 from rhbatch.models import Job
 from rhbatch.spec.validate import Report, check_spec, require_valid

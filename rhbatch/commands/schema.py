@@ -8,7 +8,8 @@ import sys
 from typing import Any
 
 from rhbatch.commands.table import render
-from rhbatch.endpoints.registry import registry, show
+from rhbatch.endpoints.describe import show
+from rhbatch.endpoints.registry import registry
 from rhbatch.errors import EXIT_OK
 
 

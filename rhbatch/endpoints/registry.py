@@ -1,7 +1,7 @@
 """The endpoint registry: one JSON Schema per RunningHub endpoint, and their index.
 
 This module owns everything rhbatch knows about endpoints at run time and is
-the only user of ``jsonschema``:
+with ``describe.py`` the only user of ``jsonschema``:
 
 - ``Registry`` reads ``index.json`` (names, aliases, task, output type) and
   resolves any accepted name (path, English name, doc title; any case) to the
@@ -12,7 +12,7 @@ the only user of ``jsonschema``:
   exactly when each present property is valid on its own: property values are
   checked with jsonschema once per distinct value and cached, which keeps a
   100,000-job matrix fast.
-- ``describe`` turns a jsonschema error into a sentence saying what is allowed.
+- ``describe.py`` turns a jsonschema error into a sentence saying what is allowed.
 
 The schemas ship inside the wheel as ``rhbatch/_schemas``; in a source checkout
 they are read from the repository's ``schemas/`` directory.
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
@@ -31,8 +31,13 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-from jsonschema.exceptions import ValidationError
 
+from rhbatch.endpoints.describe import (
+    best,
+    describe,
+    error_path,
+    field_path,
+)
 from rhbatch.errors import UnknownEndpoint
 
 MB = 1024 * 1024
@@ -48,15 +53,6 @@ _DECOMPOSABLE = {
     "additionalProperties",
     "x-rhbatch",
 }
-_TYPE_WORDS = {
-    "string": "a string",
-    "integer": "an integer",
-    "number": "a number",
-    "boolean": "a boolean (true or false)",
-    "array": "a list",
-    "object": "a mapping",
-    "null": "null",
-}
 
 
 def schemas_root() -> Traversable:
@@ -65,87 +61,6 @@ def schemas_root() -> Traversable:
     if bundled.is_dir():
         return bundled
     return Path(__file__).resolve().parents[2] / "schemas"
-
-
-def show(value: Any, limit: int = 60) -> str:
-    """A value as the user would write it in JSON, shortened if long."""
-    try:
-        text: str = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(value)
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text
-
-
-def type_word(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    if value is None:
-        return "null"
-    return type(value).__name__
-
-
-def describe(error: ValidationError) -> str:
-    """One sentence for a jsonschema error: what the value is and what is allowed."""
-    kw, want, value = error.validator, error.validator_value, error.instance
-    if kw == "enum":
-        allowed = ", ".join(show(v) for v in want)
-        msg = f"{show(value)} is not one of the allowed values: {allowed}"
-        if not isinstance(value, str) and str(value).lower() in [str(v).lower() for v in want]:
-            msg += f' (the values are strings: write "{value}" with quotes)'
-        return msg
-    if kw == "type":
-        kinds = [want] if isinstance(want, str) else list(want)
-        expected = " or ".join(_TYPE_WORDS.get(k, k) for k in kinds)
-        return f"{show(value)} is {type_word(value)}; expected {expected}"
-    if kw == "maxItems":
-        return f"{len(value)} items; at most {want} allowed"
-    if kw == "minItems":
-        return f"{len(value)} items; at least {want} required"
-    if kw == "maxLength":
-        return f"text of {len(value)} characters; at most {want} allowed"
-    if kw == "minLength":
-        return (
-            "empty text; at least one character required"
-            if want == 1
-            else (f"text of {len(value)} characters; at least {want} required")
-        )
-    if kw in ("minimum", "maximum"):
-        lo = error.schema.get("minimum") if isinstance(error.schema, Mapping) else None
-        hi = error.schema.get("maximum") if isinstance(error.schema, Mapping) else None
-        where = "below the minimum" if kw == "minimum" else "above the maximum"
-        bounds = f"; allowed: {lo} to {hi}" if lo is not None and hi is not None else ""
-        return f"{show(value)} is {where} {want}{bounds}"
-    if kw == "const":
-        return f"{show(value)} is not allowed; it must be {show(want)}"
-    if kw == "pattern":
-        return f"{show(value)} does not match the pattern {want}"
-    return str(error.message)
-
-
-def error_path(error: ValidationError) -> list[str | int]:
-    return list(error.absolute_path)
-
-
-def field_path(parts: Iterable[str | int]) -> str:
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + part
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +186,7 @@ class EndpointSchema:
             key = self._key(name, value)
             found = self._cache.get(key) if key is not None else None
             if found is None:
-                found = [(error_path(e), describe(e)) for e in _best(validator.iter_errors(value))]
+                found = [(error_path(e), describe(e)) for e in best(validator.iter_errors(value))]
                 if key is not None:
                     self._cache[key] = found
             for path, message in found:
@@ -303,15 +218,6 @@ class EndpointSchema:
 
 _CHOICE_TYPES = {"boolean", "integer", "number"}
 _TEXT_ONLY = {"type", "maxLength", "minLength", "description", "default", "title", "x-rhbatch"}
-
-
-def _best(errors: Iterable[ValidationError]) -> list[ValidationError]:
-    """Drop a type error where an enum error on the same value already says it all."""
-    errors = list(errors)
-    enum_paths = {tuple(e.absolute_path) for e in errors if e.validator == "enum"}
-    return [
-        e for e in errors if not (e.validator == "type" and tuple(e.absolute_path) in enum_paths)
-    ]
 
 
 def _freeze(value: Any) -> Any:
@@ -396,27 +302,6 @@ class Registry:
             (self.root / "spec.schema.json").read_text(encoding="utf-8")
         )
         return data
-
-
-def structure_errors(
-    schema: Mapping[str, Any], data: Any
-) -> list[tuple[list[str | int], ValidationError]]:
-    """All errors of ``data`` against a (non-endpoint) schema, deepest first per branch."""
-    validator = jsonschema.Draft202012Validator(schema)
-    out = []
-    for error in validator.iter_errors(data):
-        leaves = _leaves(error)
-        for leaf in leaves:
-            out.append((list(leaf.absolute_path), leaf))
-    return out
-
-
-def _leaves(error: ValidationError) -> list[ValidationError]:
-    """For oneOf/anyOf errors, the most relevant sub-errors instead of the summary."""
-    if not error.context:
-        return [error]
-    best = jsonschema.exceptions.best_match(error.context)
-    return _leaves(best) if best is not None else [error]
 
 
 _REGISTRY: Registry | None = None

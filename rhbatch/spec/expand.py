@@ -23,7 +23,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from rhbatch.endpoints.registry import EndpointSchema, Registry, show
+from rhbatch.endpoints.describe import show
+from rhbatch.endpoints.registry import EndpointSchema, Registry
 from rhbatch.models import Entry, Job, Point, canonical_json
 from rhbatch.spec import templates
 from rhbatch.spec.load import Spec

@@ -20,18 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rhbatch.endpoints.registry import Registry, describe, field_path, structure_errors
+from rhbatch.endpoints.describe import describe, field_path, structure_errors
+from rhbatch.endpoints.registry import Registry
 from rhbatch.errors import InvalidInput, Problem, UsageError, unknown_endpoint_message
-from rhbatch.models import Entry, Matrix, Point
+from rhbatch.models import Entry, Matrix, RunSettings
 from rhbatch.spec import rows, yaml_source
+from rhbatch.spec.cap import Cap, count
+from rhbatch.spec.matrix import RESERVED, is_note, read_matrix
 
-RESERVED = ("id", "endpoint", "vars", "repeat", "matrix")
 DEFAULT_NAMING = "{id}/{n}.{ext}"
-# Defaults of the `run` settings that spec.schema.json leaves to the code.
-DEFAULT_MAX_JOBS = 1_000_000
-DEFAULT_MAX_DOWNLOAD_MB = 4096.0
-DEFAULT_DOWNLOAD_TIMEOUT = 3600.0  # real seconds, not scaled by --emulator
-DEFAULT_DOWNLOAD_MIN_RATE = 8.0  # KiB/s; 0 turns the check off
 
 
 @dataclass(slots=True)
@@ -52,7 +49,7 @@ class Spec:
     run: Mapping[str, Any]
     data: Mapping[str, Any]
     problems: list[Problem]  # found while loading; the jobs they spare are still expanded
-    max_jobs: int = DEFAULT_MAX_JOBS  # the cap in force
+    max_jobs: int = RunSettings().max_jobs  # the cap in force
     planned: int = 0  # the jobs the entries will expand to (matrix x repeat, summed)
 
 
@@ -120,7 +117,7 @@ def _translate(data: Any, path: list[str | int], error: Any) -> list[tuple[str, 
         allowed = list(error.schema.get("properties", {}))
         out = []
         for key in _walk(data, path):
-            if key in allowed or _is_note(key):
+            if key in allowed or is_note(key):
                 continue
             msg = f"unknown key {key!r}"
             close = difflib.get_close_matches(key, allowed, n=1)
@@ -189,7 +186,7 @@ def _build(
 ) -> Spec:
     base_dir = path.resolve().parent
     fatal: list[Problem] = []  # problems that leave nothing sensible to expand
-    cap = _Cap(data, max_jobs)
+    cap = Cap(data, max_jobs)
 
     def endpoint_of(raw: Any, where_file: str, line: int) -> str | None:
         found = registry.lookup(str(raw))
@@ -204,7 +201,7 @@ def _build(
         if endpoint is None:
             fatal.append(problems.pop())
     defaults = _plain_keys(data.get("defaults") or {})
-    matrix = _matrix(data.get("matrix"), file, ["matrix"], fatal)
+    matrix = read_matrix(data.get("matrix"), file, ["matrix"], fatal)
     across = matrix.size if matrix else 1  # jobs per entry from the spec's matrix
     if across > cap.most:
         problem = Problem(file, data.line_of("matrix"), cap.message(across))
@@ -220,7 +217,7 @@ def _build(
             if job_endpoint is None:
                 continue
         before = len(problems)
-        job_matrix = _matrix(item.get("matrix"), file, ["jobs", i, "matrix"], problems)
+        job_matrix = read_matrix(item.get("matrix"), file, ["jobs", i, "matrix"], problems)
         if len(problems) > before:
             continue
         entries.append(
@@ -228,7 +225,7 @@ def _build(
                 file=file,
                 line=data["jobs"].line_of(i),
                 where=f"jobs[{i}]",
-                params={k: v for k, v in item.items() if k not in RESERVED and not _is_note(k)},
+                params={k: v for k, v in item.items() if k not in RESERVED and not is_note(k)},
                 key_lines=item.key_lines,
                 endpoint=job_endpoint,
                 id=item.get("id"),
@@ -257,7 +254,7 @@ def _build(
     if fatal:
         raise InvalidInput(_sorted(problems + fatal, file))
     repeat = data.get("repeat") or 1
-    planned, culprit = _count(entries, data, file, across, repeat, cap.most)
+    planned, culprit = count(entries, data, file, across, repeat, cap.most)
     if planned > cap.most:
         where_file, line = culprit
         problem = Problem(where_file, line, cap.message(planned))
@@ -285,68 +282,6 @@ def _build(
     )
 
 
-class _Cap:
-    """The most jobs a spec may make: ``--max-jobs``, else ``run.max_jobs``, else the default."""
-
-    def __init__(self, data: yaml_source.Located, flag: int | None) -> None:
-        written = _mapping(data.get("run")).get("max_jobs")
-        if flag is not None:
-            self.most, self.name = flag, "--max-jobs"
-        elif isinstance(written, (int, float)) and not isinstance(written, bool) and written >= 1:
-            self.most, self.name = int(written), "run.max_jobs"  # the schema saw it is whole
-        else:
-            self.most, self.name = DEFAULT_MAX_JOBS, "run.max_jobs"
-
-    def message(self, count: int, *, at_least: bool = False) -> str:
-        how = (
-            "pass a larger --max-jobs"
-            if self.name == "--max-jobs"
-            else "raise run.max_jobs or pass --max-jobs"
-        )
-        return (
-            f"this spec expands to {'at least ' if at_least else ''}{count:,} jobs, "
-            f"more than {self.name} ({self.most:,}); {how} if you mean it"
-        )
-
-
-def _count(
-    entries: list[Entry], data: yaml_source.Located, file: str, across: int, repeat: int, cap: int
-) -> tuple[int, tuple[str, int]]:
-    """The jobs the entries expand to, and where to point if that is more than ``cap``:
-    when one entry is too many alone, its largest factor (the spec's matrix, its own
-    matrix, its repeat); else the matrix, job list or row files that add up to it."""
-    total, most = 0, 0
-    biggest: Entry | None = None
-    made = {False: 0, True: 0}  # jobs from `jobs` entries, and from rows
-    entries_of = {False: 0, True: 0}
-    for entry in entries:
-        n = across * (entry.matrix.size if entry.matrix else 1) * (entry.repeat or repeat)
-        total += n
-        made[entry.row] += n
-        entries_of[entry.row] += 1
-        if n > most:
-            biggest, most = entry, n
-    if biggest is not None and most > cap:
-        factors = [
-            (across, (file, data.line_of("matrix"))),
-            (
-                biggest.matrix.size if biggest.matrix else 1,
-                (biggest.file, biggest.line_of("matrix")),
-            ),
-            (
-                biggest.repeat or repeat,
-                (biggest.file, biggest.line_of("repeat"))
-                if biggest.repeat
-                else (file, data.line_of("repeat")),
-            ),
-        ]
-        return total, max(factors, key=lambda f: f[0])[1]  # the first of equals
-    from_rows = made[True] > made[False]
-    if across > entries_of[from_rows]:
-        return total, (file, data.line_of("matrix"))
-    return total, (file, data.line_of("jobs_from" if from_rows else "jobs"))
-
-
 def _mapping(value: Any) -> dict[str, Any]:
     """A spec section as a dict; {} when it is not a mapping (that is reported already)."""
     return dict(value) if isinstance(value, Mapping) else {}
@@ -361,80 +296,10 @@ def _sorted(problems: list[Problem], file: str) -> list[Problem]:
     return sorted(problems, key=lambda p: (p.file != file, p.file, p.line or 0))
 
 
-def _is_note(key: str) -> bool:
-    return key.startswith(("_", "x-"))
-
-
 def _plain_keys(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in mapping.items() if not _is_note(k)}
+    return {k: v for k, v in mapping.items() if not is_note(k)}
 
 
 def _name_from(path: Path) -> str:
     stem = path.name.split(".")[0] or "batch"
     return "".join(c if c.isalnum() or c in "._-" else "-" for c in stem)
-
-
-def _matrix(raw: Any, file: str, path: list[str | int], problems: list[Problem]) -> Matrix | None:
-    """Axes of a matrix mapping (its shape is already checked by the spec schema)."""
-    if raw is None:
-        return None
-    axes: list[list[Point]] = []
-    key_lines: dict[str, int] = {}
-    clash: set[str] = set()
-    for key, values in raw.items():  # axes in the order written; the first varies slowest
-        if _is_note(key):
-            continue
-        if key == "zip":
-            clash = _zip(raw, file, path, axes, key_lines, problems)
-            continue
-        key_lines[key] = raw.line_of(key)
-        axes.append([Point({key: v}, {key: values.line_of(i)}) for i, v in enumerate(values)])
-    for key in sorted(clash):
-        message = f"{key!r} is both a matrix key and a zip key"
-        problems.append(Problem(file, raw.line_of(key), message, field=field_path([*path, key])))
-    for key, line in key_lines.items():
-        if key in RESERVED:
-            message = f"{key!r} cannot vary in a matrix"
-            problems.append(Problem(file, line, message, field=field_path([*path, key])))
-    return Matrix(axes, key_lines) if axes else None
-
-
-def _zip(
-    raw: yaml_source.Located,
-    file: str,
-    path: list[str | int],
-    axes: list[list[Point]],
-    key_lines: dict[str, int],
-    problems: list[Problem],
-) -> set[str]:
-    """Add the zip axis; return its keys that are also plain matrix keys."""
-    zipped = raw["zip"]
-    if isinstance(zipped, yaml_source.LocatedList):
-        keys = {k for row in zipped for k in row}
-        for i, row in enumerate(zipped):
-            missing = sorted(keys - set(row))
-            if missing:
-                message = f"this zip row lacks {', '.join(missing)}; every row sets the same keys"
-                problems.append(Problem(file, zipped.line_of(i), message, field=_zip_path(path, i)))
-        axes.append([Point(dict(row), {k: row.line_of(k) for k in row}) for row in zipped])
-        key_lines.update({key: zipped.line for key in keys if key not in key_lines})
-        return keys & set(raw)
-    lengths = {k: len(v) for k, v in zipped.items()}
-    if len(set(lengths.values())) > 1:
-        shown = ", ".join(f"{k}: {n}" for k, n in lengths.items())
-        message = f"zip lists must have the same length ({shown})"
-        problems.append(Problem(file, raw.line_of("zip"), message, field=_zip_path(path)))
-    else:
-        columns = list(zipped.items())
-        axes.append(
-            [
-                Point({k: v[i] for k, v in columns}, {k: v.line_of(i) for k, v in columns})
-                for i in range(len(columns[0][1]))
-            ]
-        )
-    key_lines.update({key: zipped.line_of(key) for key in zipped if key not in key_lines})
-    return set(zipped) & set(raw)
-
-
-def _zip_path(path: list[str | int], index: int | None = None) -> str:
-    return field_path([*path, "zip"] + ([] if index is None else [index]))
