@@ -309,4 +309,3 @@ async def adopted(crew: Crew, job_id: str, attempt: int, state: TaskState) -> No
         crew.halt(exc)
     except Exception as exc:  # a fault of rhbatch: this job's alone
         job.broken(exc)
-

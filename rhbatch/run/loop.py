@@ -67,9 +67,7 @@ class Runner:
         limiter = Limiter(options.concurrency)
         schedule = Schedule(options.poll_interval)
         webhooks = bool(options.webhook_url)
-        watcher = Watcher(
-            client, schedule, options.signal_interval, clock=clock, webhooks=webhooks
-        )
+        watcher = Watcher(client, schedule, options.signal_interval, clock=clock, webhooks=webhooks)
         uploader = Uploader(
             client,
             store,
@@ -257,8 +255,10 @@ class Runner:
         if known is not None and known != state.task_id:
             return True  # not the task this attempt made: ignore it
         row = self.store.job(job_id)
-        if row.status is JobStatus.UNKNOWN and row.attempts == attempt and (
-            row.task_id is None or row.task_id == state.task_id
+        if (
+            row.status is JobStatus.UNKNOWN
+            and row.attempts == attempt
+            and (row.task_id is None or row.task_id == state.task_id)
         ):
             # A task made by a lost submit (maybe of an earlier run) announced itself: the
             # job follows it from now on (the next run, if this one is ending).

@@ -48,9 +48,7 @@ class Reporter:
         self.started = time.monotonic()
         self._oldest: Callable[[], float | None] = lambda: None
 
-    def sources(
-        self, *, running: Callable[[], int], oldest: Callable[[], float | None]
-    ) -> None:
+    def sources(self, *, running: Callable[[], int], oldest: Callable[[], float | None]) -> None:
         """Where to read how many tasks are in flight, and how long ago the oldest of them
         was submitted (seconds; None when none is)."""
         self._running, self._oldest = running, oldest
