@@ -32,7 +32,6 @@ MiB = 1024 * 1024
 MAX_FILE_BYTES = 256 * MiB  # the largest spec or row file read
 MAX_REPEAT = 10_000  # as for `repeat` in a spec
 MAX_DEPTH = 64  # lists and objects inside each other in a JSON Lines row, as in YAML
-_TOO_DEEP = object()
 _BOMS = (
     (b"\xff\xfe\x00\x00", "UTF-32"),
     (b"\x00\x00\xfe\xff", "UTF-32"),
@@ -327,12 +326,13 @@ def _jsonl(text: str, file: str, problems: list[Problem]) -> list[tuple[int, dic
             continue
         try:
             row = json.loads(raw)
+            too_deep = _depth(row) > MAX_DEPTH
         except json.JSONDecodeError as exc:
             problems.append(Problem(file, number, f"invalid JSON: {exc.msg}", column=exc.colno))
             continue
         except RecursionError:
-            row = _TOO_DEEP
-        if row is _TOO_DEEP or _depth(row) > MAX_DEPTH:
+            too_deep = True
+        if too_deep:
             message = f"nested more than {MAX_DEPTH} levels deep; a job needs far fewer"
             problems.append(Problem(file, number, message))
             continue
