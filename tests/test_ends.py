@@ -289,6 +289,11 @@ class Account:
                 self.waits[task_id] = asyncio.create_task(self.watcher.wait(task_id, 1e9))
         await settle()
 
+    async def end_unnoticed(self, i: int) -> None:
+        """Task ``i`` of ours ends (cancelled elsewhere) unheard of; every job waits."""
+        assert await self.client.cancel(self.tasks[i])
+        await self.wait_all()
+
     async def sample(self) -> None:
         """The watcher reads the account's counts once, and woken jobs see it."""
         await self.watcher._sample()
@@ -375,8 +380,7 @@ def test_an_unnoticed_end_wakes_the_likeliest_tasks() -> None:
 
     async def body(acct: Account) -> None:
         w = acct.watcher
-        assert await acct.client.cancel(acct.tasks[1])
-        await acct.wait_all()
+        await acct.end_unnoticed(1)
         await acct.sample()
         assert w.healthy
         assert acct.woken() == acct.tasks[:FANOUT]
@@ -391,8 +395,7 @@ def test_a_wrong_guess_wakes_the_next_likeliest_at_once() -> None:
 
     async def body(acct: Account) -> None:
         w, t = acct.watcher, acct.tasks
-        assert await acct.client.cancel(t[1])
-        await acct.wait_all()
+        await acct.end_unnoticed(1)
         await acct.sample()
         assert acct.woken() == [t[0], t[1]]  # 10 and 9 seconds old: the likeliest
         w.checked(t[0])  # still running: a wrong guess
@@ -418,8 +421,7 @@ def test_a_wrong_guess_wakes_another_task_before_anything_is_learned() -> None:
 
     async def body(acct: Account) -> None:
         w, t = acct.watcher, acct.tasks
-        assert await acct.client.cancel(t[3])
-        await acct.wait_all()
+        await acct.end_unnoticed(3)
         await acct.sample()
         w.checked(t[0])
         await settle()
@@ -432,8 +434,7 @@ def test_an_end_that_stays_unnoticed_widens_the_net() -> None:
     """A second count that still misses the end wakes twice as many tasks as the first."""
 
     async def body(acct: Account) -> None:
-        assert await acct.client.cancel(acct.tasks[0])
-        await acct.wait_all()
+        await acct.end_unnoticed(0)
         await acct.sample()
         assert len(acct.woken()) == FANOUT
         await acct.sample()
@@ -447,8 +448,7 @@ def test_with_webhooks_a_first_unnoticed_end_waits_for_its_webhook() -> None:
     """With webhooks, an unnoticed end wakes nobody at the first count, some at the next."""
 
     async def body(acct: Account) -> None:
-        assert await acct.client.cancel(acct.tasks[2])
-        await acct.wait_all()
+        await acct.end_unnoticed(2)
         await acct.sample()
         assert acct.woken() == []
         await acct.sample()
@@ -462,8 +462,7 @@ def test_another_clients_tasks_make_the_counts_unhealthy() -> None:
 
     async def body(acct: Account) -> None:
         w = acct.watcher
-        assert await acct.client.cancel(acct.tasks[0])
-        await acct.wait_all()
+        await acct.end_unnoticed(0)
         await acct.sample()
         assert (w.healthy, w.counters["unhealthy"], w.counters["probes"]) == (False, 1, 0)
         assert acct.woken() == []
