@@ -19,8 +19,8 @@ from typing import NoReturn
 from rhbatch import __version__
 from rhbatch.commands.common import MAX_PROBLEMS, print_problems
 from rhbatch.commands.emulator import PROFILES
-from rhbatch.commands.endpoints import OUTPUT_TYPES
 from rhbatch.errors import EXIT_FATAL, EXIT_INTERRUPTED, InvalidInput, RhbatchError
+from rhbatch.models import OUTPUT_TYPES
 
 DEFAULT_EMULATOR_SPEED = 60.0  # rhbatch run --emulator: a minute-long task takes a second
 

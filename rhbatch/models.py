@@ -24,6 +24,16 @@ from typing import Any
 from rhbatch.errors import ProtocolError
 from rhbatch.redact import clean
 
+# What an endpoint makes, and the extension its results carry (RunningHub's outputType).
+OUTPUT_EXTENSIONS: dict[str, str] = {
+    "video": "mp4",
+    "image": "png",
+    "audio": "wav",
+    "3d": "glb",
+    "string": "txt",
+}
+OUTPUT_TYPES = tuple(OUTPUT_EXTENSIONS)
+
 
 def canonical_json(value: Any) -> str:
     """Compact JSON with sorted keys, text kept as text: equal values, equal strings."""

@@ -411,11 +411,6 @@ def test_a_wrong_guess_wakes_the_next_likeliest_at_once() -> None:
     with_account(5, learned=learned)(body)
 
 
-@pytest.mark.xfail(
-    reason="with nothing learned, _chance ranks by age alone (ignoring the check), so the "
-    "task just checked is picked again, and _wake skips it instead of taking the next",
-    strict=True,
-)
 def test_a_wrong_guess_wakes_another_task_before_anything_is_learned() -> None:
     """Before any duration is known, a wrong guess still wakes the next oldest task."""
 

@@ -79,23 +79,25 @@ def test_waiters_are_served_in_order() -> None:
     run(body)
 
 
-@pytest.mark.xfail(
-    reason="a woken waiter loses its slot to an acquire made before it runs, then queues "
-    "behind later waiters; not reachable while the runner has one acquirer at a time",
-    strict=True,
-)
 def test_a_woken_waiter_keeps_its_place_in_line() -> None:
-    """A woken waiter is served before those behind it, even if someone acquires first."""
+    """A woken waiter is handed its slot: someone who asks later waits behind the line."""
 
     async def body() -> None:
         got: list[str] = []
         limiter, _ = await held(["a", "b"], got)
-        limiter.release()  # wakes "a", which has not run yet...
-        await limiter.acquire()  # ...when this acquire comes, without yielding
-        await settle()
-        limiter.release()
+        limiter.release()  # hands the slot to "a", which has not run yet
+        late = asyncio.create_task(limiter.acquire())  # someone who asks after "b"
         await settle()
         assert got == ["a"]
+        assert not late.done()
+        limiter.release()  # "a" is done: "b" is next, then the late one
+        await settle()
+        assert got == ["a", "b"]
+        assert not late.done()
+        limiter.release()
+        await settle()
+        assert late.done()
+        assert limiter.in_flight == 1
 
     run(body)
 

@@ -11,8 +11,6 @@ from rhbatch.commands.table import render
 from rhbatch.endpoints.registry import EndpointInfo, registry
 from rhbatch.errors import EXIT_OK, UsageError
 
-OUTPUT_TYPES = ("video", "image", "audio", "3d", "string")
-
 
 def matches(info: EndpointInfo, words: list[str]) -> bool:
     hay = " ".join((info.endpoint, info.title, info.name_en, *info.aliases, info.task)).lower()

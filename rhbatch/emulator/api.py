@@ -22,9 +22,10 @@ from rhbatch.emulator import account, files, replies
 from rhbatch.emulator.config import TEXTS
 from rhbatch.emulator.context import STATE
 from rhbatch.emulator.gate import admit, after, read_json, rejected
-from rhbatch.emulator.outputs import OUTPUT_EXTENSIONS, make_text
+from rhbatch.emulator.outputs import make_text
 from rhbatch.emulator.tasks import Output, Task, body_hash
 from rhbatch.endpoints.pricing import defaults_of
+from rhbatch.models import OUTPUT_EXTENSIONS
 
 if TYPE_CHECKING:
     from rhbatch.emulator.server import Emulator

@@ -35,13 +35,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Protocol
 
-OUTPUT_EXTENSIONS: dict[str, str] = {
-    "video": "mp4",
-    "image": "png",
-    "audio": "wav",
-    "3d": "glb",
-    "string": "txt",
-}
+from rhbatch.models import OUTPUT_EXTENSIONS
+
 CONTENT_TYPES: dict[str, str] = {
     "mp4": "video/mp4",
     "png": "image/png",

@@ -244,30 +244,32 @@ class Watcher:
         self._wake(self._owed * FANOUT * 2 ** min(self._streak - 1, 4) - len(self.probing), asked)
 
     def _wake(self, n: int, now: float) -> None:
-        """Wake the ``n`` likeliest tasks (not already being checked) to check."""
-        live = [
-            w for w in self.watches.values() if w.task_id not in self.probing and w.state is None
-        ]
-        for watch in self._likeliest(live, n, now):
-            if watch.wake is not None and not watch.wake.done():
-                self.probing.add(watch.task_id)
-                self.counters["probes"] += 1
-                watch.wake.set_result(Wake.CHECK)
-
-    def _likeliest(self, counted: list[_Watch], n: int, now: float) -> list[_Watch]:
-        """The ``n`` tasks most likely to have ended since they were last seen going."""
+        """Wake the ``n`` likeliest tasks that wait and are not already being checked."""
         if n <= 0:
-            return []
-        scored = sorted(counted, key=lambda w: self._chance(w, now), reverse=True)
-        return scored[:n]
+            return
+        waiting = [
+            w
+            for w in self.watches.values()
+            if w.task_id not in self.probing
+            and w.state is None
+            and w.wake is not None
+            and not w.wake.done()
+        ]
+        for watch in sorted(waiting, key=lambda w: self._chance(w, now), reverse=True)[:n]:
+            assert watch.wake is not None
+            self.probing.add(watch.task_id)
+            self.counters["probes"] += 1
+            watch.wake.set_result(Wake.CHECK)
 
     def _chance(self, watch: _Watch, now: float) -> float:
+        """How likely the task is to have ended since it was last seen going (a score)."""
         seen = self.schedule.durations(watch.endpoint)
         age, known = now - watch.since, watch.checked - watch.since
+        unseen = now - watch.checked  # how long it has gone unchecked
         if not seen:
-            return age  # nothing learned yet: the oldest first
+            return unseen  # nothing learned yet: the one unchecked longest first
         before = bisect.bisect_right(seen, known) / len(seen)
         by_now = bisect.bisect_right(seen, age) / len(seen)
         if before >= 1.0:
-            return 1.0 + age  # older than anything seen: likely, and more so with age
+            return 1.0 + unseen  # older than anything seen: likely, more so the longer unchecked
         return (by_now - before) / (1.0 - before)

@@ -4,7 +4,7 @@ The target starts at the ceiling. When the server pushes back (queue full, rate
 limited) it drops below the number in flight, so no new task starts until one
 ends; each accepted submit raises it again, so it climbs back to the ceiling
 within about one round of tasks (additive increase, multiplicative decrease).
-Waiters are served in order.
+Waiters are served in order: a waiter is handed its slot as it is woken.
 """
 
 from __future__ import annotations
@@ -25,19 +25,21 @@ class Limiter:
         return max(1, int(self.target))
 
     async def acquire(self) -> None:
-        while self.in_flight >= self._allowed() or (self._waiters and self._waiters[0].done()):
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-                self._wake()
-                raise
-            if self.in_flight < self._allowed():
-                break
-        self.in_flight += 1
+        """Take a slot, waiting in line for one. A waiter is handed its slot when it is
+        woken, so nobody who comes later takes it first."""
+        if self.in_flight < self._allowed() and not self._waiters:
+            self.in_flight += 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot just as we were cancelled: pass it on
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
 
     def take(self) -> None:
         """Count a task already in flight (resumed from an earlier run), even over the target."""
@@ -67,9 +69,9 @@ class Limiter:
             self._wake()
 
     def _wake(self) -> None:
-        free = self._allowed() - self.in_flight
-        while free > 0 and self._waiters:
+        """Hand free slots to the waiters, in order."""
+        while self._waiters and self.in_flight < self._allowed():
             waiter = self._waiters.popleft()
             if not waiter.done():
+                self.in_flight += 1
                 waiter.set_result(None)
-                free -= 1

@@ -23,8 +23,6 @@ from rhbatch.spec.expand import slug
 from rhbatch.store.files import path_problem
 
 BUILTINS = frozenset({"id", "n", "ext", "endpoint", "index"})
-# The extension of an endpoint's first result, by its output type, as RunningHub names them.
-FIRST_EXT = {"video": "mp4", "image": "png", "audio": "wav", "3d": "glb", "string": "txt"}
 
 
 def unknown_names(naming: str, params: Mapping[str, Any]) -> set[str]:

@@ -20,11 +20,10 @@ from typing import Any
 from rhbatch.endpoints.pricing import PriceBook, defaults_of
 from rhbatch.endpoints.registry import Registry
 from rhbatch.errors import InvalidInput, Problem
-from rhbatch.models import Job
+from rhbatch.models import OUTPUT_EXTENSIONS, Job
 from rhbatch.spec.expand import Expander
 from rhbatch.spec.load import Spec, line_at, load_spec
 from rhbatch.spec.naming import (
-    FIRST_EXT,
     list_names,
     output_name,
     template_problem,
@@ -195,7 +194,7 @@ class _Naming:
             naming,
             job_id=job.id,
             n=1,
-            ext=FIRST_EXT.get(output_type, "bin"),
+            ext=OUTPUT_EXTENSIONS.get(output_type, "bin"),
             endpoint=job.endpoint,
             index=job.index,
             params=params,
