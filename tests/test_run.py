@@ -399,7 +399,8 @@ def test_custom_naming(cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch) 
 
 def test_cancel_in_flight_tasks(cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch) -> None:
     """rhbatch cancel DIR cancels the tasks a stopped run left running."""
-    from rhbatch.store.state import JobStatus, Store
+    from rhbatch.models import JobStatus
+    from rhbatch.store.state import Store
 
     write("s.yaml", spec_text(3))
     slow = {"video": {"kind": "fixed", "value": 1e9}}

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from rhbatch.api.webhooks import Receiver
-from rhbatch.api.wire import RemoteStatus, TaskState
+from rhbatch.models import RemoteStatus, TaskState
 from tests.helpers import Result
 from tests.run_helpers import emulator, manifest, occupy, spec_text
 
