@@ -47,3 +47,12 @@ def write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str
         return path
 
     return put
+
+
+@pytest.fixture
+def fast_clock(monkeypatch: pytest.MonkeyPatch) -> float:
+    """Runs made in this process pass their run's times (polls, timeouts, backoffs) 20
+    times faster than real time: the same code, on a fast clock."""
+    speed = 20.0
+    monkeypatch.setattr("rhbatch.run.clock.SPEED", speed)
+    return speed

@@ -143,7 +143,8 @@ class PartFile:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._fh is not None and not self._fh.closed:
-            self._fh.close()
+            with contextlib.suppress(OSError):  # a full disk fails the flush of the close too
+                self._fh.close()
         if not self._done:
             with contextlib.suppress(OSError):
                 self.part.unlink(missing_ok=True)
