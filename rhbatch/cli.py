@@ -42,13 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"print at most N problems per spec (0: all; default {MAX_PROBLEMS})",
     )
-    p.add_argument(
-        "--max-jobs",
-        type=int,
-        metavar="N",
-        help="refuse a spec that expands to more than N jobs (default: its run.max_jobs, "
-        "else 1,000,000)",
-    )
+    _max_jobs_argument(p)
 
     p = sub.add_parser("plan", help="show the jobs a spec expands to")
     p.add_argument("spec", metavar="SPEC")
@@ -61,13 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="jobs to show in the table (default 20)",
     )
     p.add_argument("--json", action="store_true", help="print every job as JSON")
-    p.add_argument(
-        "--max-jobs",
-        type=int,
-        metavar="N",
-        help="refuse a spec that expands to more than N jobs (default: its run.max_jobs, "
-        "else 1,000,000)",
-    )
+    _max_jobs_argument(p)
 
     p = sub.add_parser("run", help="run a spec's jobs into an output directory (resumable)")
     _run_arguments(p)
@@ -125,8 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("spec", metavar="SPEC")
+def _max_jobs_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-jobs",
         type=int,
@@ -134,6 +121,11 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
         help="refuse a spec that expands to more than N jobs (default: its run.max_jobs, "
         "else 1,000,000)",
     )
+
+
+def _run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", metavar="SPEC")
+    _max_jobs_argument(p)
     p.add_argument(
         "--out",
         metavar="DIR",

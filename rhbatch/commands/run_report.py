@@ -26,33 +26,29 @@ from rhbatch.spec.problems import Findings
 from rhbatch.store.manifest import iso
 from rhbatch.store.state import Store
 
+# What each count of ``Store.recover`` means to the person resuming a run.
+_RECOVERED = {
+    "interrupted_submits": "stopped mid-submit last time: marked unknown (a task may exist); "
+    "--resubmit-unknown submits them again",
+    "followed_again": "whose task's end was not known: asking about it again",
+    "fetched_again": "whose files could not be fetched: fetching again "
+    "(nothing is submitted for them)",
+}
+
 
 def say_resume(
     shown: Reporter, kept: int, changed: int, recovered: dict[str, int], reopened: int
 ) -> None:
+    """What a rerun found: jobs known, changed, recovered, and files to fetch again."""
     if kept:
         shown.message(f"rhbatch: resuming: {plural(kept, 'job')} known from an earlier run")
     if changed:
         shown.message(
             f"rhbatch: {plural(changed, 'job')} changed since the last run and will run again"
         )
-    if recovered.get("interrupted_submits"):
-        n = recovered["interrupted_submits"]
-        shown.message(
-            f"rhbatch: {plural(n, 'job')} stopped mid-submit last time: marked unknown "
-            "(a task may exist); --resubmit-unknown submits them again"
-        )
-    if recovered.get("followed_again"):
-        n = recovered["followed_again"]
-        shown.message(
-            f"rhbatch: {plural(n, 'job')} whose task's end was not known: asking about it again"
-        )
-    if recovered.get("fetched_again"):
-        n = recovered["fetched_again"]
-        shown.message(
-            f"rhbatch: {plural(n, 'job')} whose files could not be fetched: fetching again "
-            "(nothing is submitted for them)"
-        )
+    for key, meaning in _RECOVERED.items():
+        if recovered.get(key):
+            shown.message(f"rhbatch: {plural(recovered[key], 'job')} {meaning}")
     if reopened:
         shown.message(
             f"rhbatch: {plural(reopened, 'job')} with missing or changed files: fetching again"
