@@ -45,7 +45,7 @@ def rerun(tmp_path: Path, emu: EmulatorThread) -> tuple[int, str]:
 @pytest.fixture
 def spec(tmp_path: Path) -> Path:
     path = tmp_path / "s.yaml"
-    path.write_text(spec_text(JOBS, run="  concurrency: 8\n"))
+    path.write_text(spec_text(JOBS, run="  concurrency: 8\n  signal_interval: 0.05\n"))
     return path
 
 
@@ -55,13 +55,13 @@ def quiet_moment(emu: EmulatorThread) -> bool:
     running = stats["byStatus"].get("RUNNING", 0)
     last = max((t["submitted"] for t in stats["taskList"]), default=0.0)
     now = emu.call(lambda e: e.now())
-    return stats["submissions"] >= 16 and running == 8 and now - last > 0.3
+    return stats["submissions"] >= 16 and running == 8 and now - last > 0.15
 
 
 def test_kill_9_then_rerun(tmp_path: Path, spec: Path) -> None:
     """kill -9 with 8 tasks in flight; the rerun polls them (no resubmit) and finishes
     every job: the ledger shows each job submitted exactly once."""
-    slow = {"video": {"kind": "uniform", "low": 3000, "high": 5000}}  # 1.5-2.5 s at speed 2000
+    slow = {"video": {"kind": "uniform", "low": 1600, "high": 2400}}  # 0.8-1.2 s at speed 2000
     with EmulatorThread(emulator_config(durations=slow)) as emu:
         with start_run(tmp_path, emu) as proc:
             wait_until(lambda: quiet_moment(emu))
@@ -84,7 +84,8 @@ def test_kill_9_then_rerun(tmp_path: Path, spec: Path) -> None:
 def test_kill_9_during_a_submit(tmp_path: Path, spec: Path) -> None:
     """Killed while a submit is on the wire: the rerun marks that job unknown and does not
     send it again; everything else finishes."""
-    config = emulator_config(faults={"slow": {"rate": 1.0, "seconds": 20000, "routes": ["submit"]}})
+    # Replies held 3 s: long enough to kill the run with a submit on the wire.
+    config = emulator_config(faults={"slow": {"rate": 1.0, "seconds": 6000, "routes": ["submit"]}})
     with EmulatorThread(config) as emu:
         with start_run(tmp_path, emu) as proc:
             wait_until(
@@ -112,7 +113,7 @@ def test_kill_9_during_a_submit(tmp_path: Path, spec: Path) -> None:
 def test_ctrl_c_then_resume(tmp_path: Path, spec: Path) -> None:
     """Ctrl-C stops submitting, exits 130 with the command to resume; the resume finishes
     every job with no submit repeated."""
-    slow = {"video": {"kind": "uniform", "low": 2000, "high": 4000}}
+    slow = {"video": {"kind": "uniform", "low": 1000, "high": 2000}}
     with EmulatorThread(emulator_config(durations=slow)) as emu:
         with start_run(tmp_path, emu) as proc:
             wait_until(lambda: emu.stats()["submissions"] >= 10)

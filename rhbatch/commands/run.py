@@ -37,6 +37,7 @@ from rhbatch.errors import (
     AuthError,
     FatalError,
     NoConnection,
+    ProtocolError,
     Rejected,
     StateError,
     Transient,
@@ -49,7 +50,7 @@ from rhbatch.run.crew import Options
 from rhbatch.run.fetch import intact
 from rhbatch.run.loop import Runner
 from rhbatch.run.progress import Reporter, reporter
-from rhbatch.run.retry import Kind, classify
+from rhbatch.run.retry import Kind, classify, retrying
 from rhbatch.spec.expand import Expander
 from rhbatch.spec.load import Spec
 from rhbatch.spec.problems import Findings
@@ -250,22 +251,19 @@ def _resume_hint(exc: FatalError, args: argparse.Namespace, out_dir: Path) -> st
 
 
 async def _account_limit(client: Client) -> int | None:
-    """Check the key before any job is sent, and read the account's concurrency."""
-    for attempt in range(4):
-        try:
-            status = await client.queue_status()
-            return status.limit
-        except Rejected as exc:
-            if classify(exc.code) is Kind.AUTH:
-                raise AuthError.refused(exc) from None
-            return None  # a key-tier or account quirk: the submits will tell
-        except NoConnection as exc:
-            if attempt == 3:
-                raise Unreachable(f"cannot reach {client.base_url}: {exc.reason}") from None
-            await asyncio.sleep(0.5 * (attempt + 1))
-        except Transient:
-            await asyncio.sleep(0.5 * (attempt + 1))
-    return None
+    """Check the key before any job is sent, and read the account's concurrency (None when
+    the account does not say: the submits will tell)."""
+    try:
+        status = await retrying(client.queue_status, tries=4, sleep=asyncio.sleep, cap=2.0)
+    except Rejected as exc:
+        if classify(exc.code) is Kind.AUTH:
+            raise AuthError.refused(exc) from None
+        return None  # a key-tier or account quirk
+    except NoConnection as exc:
+        raise Unreachable(f"cannot reach {client.base_url}: {exc.reason}") from None
+    except (Transient, ProtocolError):
+        return None
+    return status.limit
 
 
 def _options(args: argparse.Namespace, spec: Spec, account: int | None) -> Options:

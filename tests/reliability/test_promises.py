@@ -369,7 +369,7 @@ def test_stall_the_manifest_exists_before_the_first_answer(
     """A manifest of every job is written before anything is sent: killed while its first
     submit hangs, the run leaves a valid manifest of 10 pending-or-submitting jobs."""
     (tmp_path / "s.yaml").write_text(spec_text(10))
-    config = emulator_config(faults={"slow": {"rate": 1.0, "seconds": 20000, "routes": ["submit"]}})
+    config = emulator_config(faults={"slow": {"rate": 1.0, "seconds": 4000, "routes": ["submit"]}})
     with EmulatorThread(config) as emu:
         monkeypatch.setenv("RUNNINGHUB_BASE_URL", emu.base_url)
         monkeypatch.setenv("RUNNINGHUB_API_KEY", emu.api_key)
@@ -402,9 +402,13 @@ def test_sigterm_and_a_second_ctrl_c_exit_cleanly(
     """SIGTERM winds the run down; a second Ctrl-C stops it at once, even while a submit
     hangs. Either way: no traceback, no unclosed session, the command that resumes it,
     and the resume pays nothing twice (a submit cut off stays unknown, never resent)."""
-    (tmp_path / "s.yaml").write_text(spec_text(30, run="  concurrency: 5\n"))
-    slow = {"video": {"kind": "uniform", "low": 2000, "high": 4000}}
-    hang = {"slow": {"rate": 0.3, "seconds": 20000, "routes": ["submit"]}}
+    (tmp_path / "s.yaml").write_text(
+        spec_text(30, run="  concurrency: 5\n  signal_interval: 0.05\n")
+    )
+    slow = {"video": {"kind": "uniform", "low": 400, "high": 800}}
+    # Submit replies held (6 s for a double Ctrl-C to cut short; 1 s for SIGTERM to wait for)
+    held = 12000 if how == "double-ctrl-c" else 2000
+    hang = {"slow": {"rate": 0.3, "seconds": held, "routes": ["submit"]}}
     with EmulatorThread(emulator_config(durations=slow, faults=hang, seed=2)) as emu:
         monkeypatch.setenv("RUNNINGHUB_BASE_URL", emu.base_url)
         monkeypatch.setenv("RUNNINGHUB_API_KEY", emu.api_key)
@@ -428,7 +432,7 @@ def test_sigterm_and_a_second_ctrl_c_exit_cleanly(
     assert "Traceback" not in err
     assert "Unclosed" not in err
     if how == "double-ctrl-c":
-        assert stopped_in < 5  # it did not wait for the hanging submit (10 s)
+        assert stopped_in < 4  # it did not wait for the hanging submit (6 s)
     assert again.returncode in (0, 1), err2
     records = manifest(tmp_path / "out")
     assert {r["status"] for r in records} <= {"succeeded", "unknown"}
