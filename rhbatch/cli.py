@@ -184,6 +184,24 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
         "(a task may exist: it may be paid twice)",
     )
     p.add_argument("--retry-failed", action="store_true", help="run failed jobs again")
+    p.add_argument(
+        "--max-spend",
+        type=float,
+        metavar="CNY",
+        help="the most the batch may be billed in all, over every run into its directory "
+        "(also run.max_spend): at the cap nothing more is submitted (exit 4)",
+    )
+    p.add_argument(
+        "--allow-unpriced",
+        action="store_true",
+        help="under a spending cap, also run jobs no price is known for",
+    )
+    p.add_argument(
+        "--quote",
+        choices=("list", "online"),
+        help="the price before the run: the public price list (default), or also "
+        "RunningHub's price preview (online; also run.quote)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress, only the summary")
     p.add_argument(
         "--log-json", action="store_true", help="progress as one JSON object per event on stderr"

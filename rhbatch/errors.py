@@ -9,6 +9,7 @@
     ├── FatalError               the run cannot go on (exit 3)
     │   ├── AuthError            the API key is missing or rejected
     │   ├── FundsError           the account cannot pay for more tasks
+    │   ├── SpendCapReached      the next task would cross --max-spend (exit 4)
     │   ├── Unreachable          the API cannot be reached at all (refused, DNS, TLS): stop,
     │   │                        nothing lost; a plain rerun continues
     │   └── StateError           the state store is locked, unreadable or unwritable
@@ -33,6 +34,7 @@ EXIT_OK = 0
 EXIT_JOB_FAILURES = 1
 EXIT_INVALID = 2
 EXIT_FATAL = 3
+EXIT_SPEND_CAP = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -129,6 +131,13 @@ class AuthError(FatalError):
 
 class FundsError(FatalError):
     """The account's balance cannot pay for another task."""
+
+
+class SpendCapReached(FatalError):
+    """The next task would take the batch's spending past its cap: nothing more is
+    submitted; tasks in flight finish."""
+
+    exit_code = EXIT_SPEND_CAP
 
 
 class Unreachable(FatalError):

@@ -220,6 +220,7 @@ class JobRow:
     cost: float | None
     submitted_at: float | None = None  # Unix time of the current task's submit
     first_attempt: int = 1  # the attempt this round of tries began with (retries count from it)
+    quoted: float | None = None  # what the job was quoted (CNY); None: no price known
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,9 @@ class RunSettings:
     max_download_mb: float = 4096.0
     download_timeout: float = 3600.0
     download_min_rate: float = 8.0  # KiB/s; 0 turns the check off
+    max_spend: float | None = None  # CNY the batch may be billed in all; None: no cap
+    allow_unpriced: bool = False  # under a cap, run jobs no price is known for
+    quote: str = "list"  # "list": the public price list; "online": also RunningHub's preview
 
     @classmethod
     def of(cls, run: Mapping[str, Any]) -> RunSettings:

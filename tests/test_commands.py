@@ -161,7 +161,7 @@ def test_plan_shows_estimated_cost(cli: Cli) -> None:
     assert result.code == 0, result.err
     lines = result.out.splitlines()
     assert lines[2].split() == ["ENDPOINT", "JOBS", "OUTPUT", "EST.", "COST"]
-    assert "estimated cost: 24.00 CNY (public price list, not a quote)" in lines
+    assert "quote: 24.00 CNY (public price list; `run --quote online` asks RunningHub)" in lines
 
 
 def test_plan_json_carries_estimated_cost(cli: Cli) -> None:
@@ -180,5 +180,6 @@ def test_plan_counts_jobs_without_a_price(cli: Cli, write: Write) -> None:
     lines = result.out.splitlines()
     assert ["meshy6/text-to-3d", "1", "3d", "-"] in [line.split() for line in lines]
     assert (
-        "estimated cost: 0.00 CNY (public price list, not a quote); 1 job without a price" in lines
+        "quote: 0.00 CNY (public price list; `run --quote online` asks RunningHub); 1 job without a price"
+        in lines
     )

@@ -18,6 +18,7 @@ import pytest
 from rhbatch.errors import StateError
 from rhbatch.models import JobStatus, OutputRow
 from rhbatch.redact import keep_secret
+from rhbatch.store.db import SCHEMA_VERSION
 from rhbatch.store.state import Store
 
 ENDPOINT = "seedance-2.0/multimodal-video"
@@ -493,20 +494,24 @@ def test_open_without_create_wants_an_existing_run(out: Path) -> None:
     assert not out.exists()
 
 
+NEWER = SCHEMA_VERSION + 1  # a format only a later rhbatch reads
+
+
 def newer_format(out: Path) -> Path:
     """A state file marked as written by a later rhbatch; its path."""
     with Store.open(out) as store:
-        store.conn.execute("UPDATE meta SET value='3' WHERE key='schema'")
+        store.conn.execute("UPDATE meta SET value=? WHERE key='schema'", (str(NEWER),))
     return store.path
 
 
 def test_a_newer_format_is_refused(out: Path) -> None:
     """A state file written by a later rhbatch is not read, and not changed."""
     path = newer_format(out)
-    with pytest.raises(StateError, match="has state format 3; this rhbatch reads 2"):
+    message = f"has state format {NEWER}; this rhbatch reads {SCHEMA_VERSION}"
+    with pytest.raises(StateError, match=message):
         Store.open(out)
     with contextlib.closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("3",)
+        assert conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == (str(NEWER),)
 
 
 def test_a_refused_format_leaves_nothing_open(out: Path) -> None:
@@ -514,7 +519,7 @@ def test_a_refused_format_leaves_nothing_open(out: Path) -> None:
     newer_format(out)
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        with pytest.raises(StateError, match="has state format 3"):
+        with pytest.raises(StateError, match=f"has state format {NEWER}"):
             Store.open(out)
         gc.collect()
     assert [str(w.message) for w in seen if issubclass(w.category, ResourceWarning)] == []
@@ -598,11 +603,11 @@ def format_1(out: Path, remote_status: str) -> None:
 
 
 @pytest.mark.parametrize("remote_status", ["TIMEOUT", "LOST", "PROTOCOL"])
-def test_a_format_1_file_is_brought_to_format_2(out: Path, remote_status: str) -> None:
+def test_a_format_1_file_is_brought_to_the_current_format(out: Path, remote_status: str) -> None:
     """A format-1 file gains the new columns, keeps its rows, and its lost tasks become unknown."""
     format_1(out, remote_status)
     with Store.open(out) as store:
-        assert store.get_meta("schema") == "2"
+        assert store.get_meta("schema") == str(SCHEMA_VERSION)
         columns = {r[1] for r in store.conn.execute("PRAGMA table_info(jobs)")}
         assert "first_attempt" in columns
         assert "hook" in {r[1] for r in store.conn.execute("PRAGMA table_info(attempts)")}
@@ -621,3 +626,23 @@ def test_a_format_1_file_is_brought_to_format_2(out: Path, remote_status: str) -
         assert store.recover(resubmit_unknown=False, retry_failed=False)["followed_again"] == 1
     with Store.open(out) as again:  # the migration happens once
         assert again.job("lost").status is JobStatus.RUNNING
+
+
+def test_a_format_2_file_gains_the_quote_columns(out: Path) -> None:
+    """A format-2 file (before spend control) gains each job's quote, empty, and keeps the
+    rest; the jobs can then be quoted."""
+    format_1(out, "TIMEOUT")
+    with contextlib.closing(sqlite3.connect(out / ".rhbatch" / "state.db")) as conn, conn:
+        for sql in (
+            "ALTER TABLE attempts ADD COLUMN hook TEXT",
+            "ALTER TABLE jobs ADD COLUMN first_attempt INTEGER NOT NULL DEFAULT 1",
+        ):
+            conn.execute(sql)
+        conn.execute("UPDATE meta SET value='2' WHERE key='schema'")
+    with Store.open(out) as store:
+        assert store.get_meta("schema") == str(SCHEMA_VERSION)
+        assert store.job("done").quoted is None
+        assert (store.job("done").status, store.job("done").cost) == (JobStatus.SUCCEEDED, 6.0)
+        store.requote([("done", 5.5, "preview")])
+        assert store.job("done").quoted == 5.5
+        assert ("done", ENDPOINT, "succeeded", 5.5, 6.0) in store.ledger()

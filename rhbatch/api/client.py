@@ -54,6 +54,7 @@ from rhbatch.api.wire import (
     count_of,
     error_of,
     parse_task,
+    price_of,
     reading,
     task_id_of,
 )
@@ -148,6 +149,23 @@ class Client:
             code, message = error_of(data)
             failure = status_error(reply, what, submit=True, code=code, message=message)
             raise failure or ProtocolError(f"{what}: unexpected {reply.line()}")
+
+    async def price_preview(self, endpoint: str, body: Mapping[str, Any]) -> tuple[float, str]:
+        """RunningHub's estimate of what a request would cost, (amount, currency); nothing
+        is run or paid. The body is the request's own (runninghub-api.md §6)."""
+        endpoint = endpoint.strip("/")
+        what = f"price preview {endpoint}"
+        with secret_kept():
+            reply = await self._call(
+                "POST", f"/openapi/v2/price-preview/{endpoint}", what, dict(body)
+            )
+            data = reply.expect_json(what)
+            if isinstance(data, dict) and "estimatedPrice" not in data and "data" in data:
+                data = reply.envelope(what)  # the {code, data} wrapper some servers use
+            code, message = error_of(data)
+            if code:
+                raise Rejected(code, message, http_status=reply.status)
+            return price_of(data, what)
 
     async def query(self, task_id: str) -> TaskState:
         """The task's state; a FAILED task is returned, not raised. Unknown task: Rejected."""

@@ -103,6 +103,19 @@ def parse_task(data: Mapping[str, Any], *, lenient: bool = False) -> TaskState:
     )
 
 
+def price_of(data: Any, what: str) -> tuple[float, str]:
+    """(amount, currency) of a price preview's answer."""
+    amount = data.get("estimatedPrice") if isinstance(data, dict) else None
+    try:
+        value = float(amount)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ProtocolError(f"{what}: no estimatedPrice in the answer ({clean(repr(amount), 60)})")
+    currency = clean(_text(data.get("currency")) or "CNY", 10)
+    return value, currency
+
+
 def _reason(raw: Any) -> dict[str, Any]:
     """A failedReason, scrubbed; a long one is kept as the start of its JSON text."""
     if not isinstance(raw, dict) or not raw:

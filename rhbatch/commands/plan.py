@@ -87,7 +87,10 @@ def _text(reg: Registry, report: Report, limit: int) -> None:
         if report.no_duration:
             line += f"; {plural(report.no_duration, 'job')} without a duration"
         print(line)
-    line = f"estimated cost: {_money(report.cost)} {CURRENCY} (public price list, not a quote)"
+    line = (
+        f"quote: {_money(report.cost)} {CURRENCY} "
+        "(public price list; `run --quote online` asks RunningHub)"
+    )
     if report.unpriced:
         line += f"; {plural(report.unpriced, 'job')} without a price"
     print(line)

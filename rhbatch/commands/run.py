@@ -29,6 +29,16 @@ from rhbatch.api.http import DownloadLimits
 from rhbatch.api.webhooks import Receiver
 from rhbatch.commands.common import plural
 from rhbatch.commands.run_report import dry_run, run_info, say_resume, summary
+from rhbatch.commands.spend import (
+    Spend,
+    ask_online,
+    budget_for,
+    check_balance,
+    preview_lines,
+    quote_lines,
+    refuse_unpriced,
+)
+from rhbatch.endpoints.pricing import Quoter
 from rhbatch.endpoints.registry import Registry, registry
 from rhbatch.errors import (
     EXIT_INTERRUPTED,
@@ -39,6 +49,7 @@ from rhbatch.errors import (
     NoConnection,
     ProtocolError,
     Rejected,
+    SpendCapReached,
     StateError,
     Transient,
     Unreachable,
@@ -50,6 +61,7 @@ from rhbatch.run.crew import Options
 from rhbatch.run.fetch import intact
 from rhbatch.run.loop import Runner
 from rhbatch.run.progress import Reporter, reporter
+from rhbatch.run.quote import Priced, money, preview
 from rhbatch.run.retry import Kind, classify, retrying
 from rhbatch.spec.expand import Expander
 from rhbatch.spec.load import Spec
@@ -68,7 +80,11 @@ def run(args: argparse.Namespace) -> int:
     spec = report.spec
     out_dir = output_dir(args.out, spec)
     if args.dry_run:
-        return dry_run(spec, reg, out_dir, report.jobs)
+        spend = Spend.of(args, RunSettings.of(spec.run))
+        code, todo = dry_run(spec, reg, out_dir, report.jobs)
+        if spend.online and todo:
+            asyncio.run(_preview_only(args, reg, todo))
+        return code
     if args.concurrency is not None and args.concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, not {args.concurrency}")
     if not args.emulator:  # a bad base URL or a missing key: said before anything is made
@@ -78,8 +94,15 @@ def run(args: argparse.Namespace) -> int:
     with Store.open(out_dir) as store:
         logfile.use(out_dir / STATE_DIR)
         clean_temporaries(out_dir)
+        quoter = Quoter(reg)
         synced = store.sync(
-            (job.id, job.index, job.endpoint, job.params)
+            (
+                job.id,
+                job.index,
+                job.endpoint,
+                job.params,
+                quoter.price(job.endpoint, job.params).amount,
+            )
             for job in Expander(spec, reg, Findings()).jobs()
         )
         spec_sha = _sha256(spec.path)
@@ -91,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
         recovered = store.recover(
             resubmit_unknown=args.resubmit_unknown, retry_failed=args.retry_failed
         )
+        spend = Spend.of(args, RunSettings.of(spec.run))
+        refuse_unpriced(store, spend)  # before anything is sent
         reopened = _check_files(store, out_dir)
         # The manifest on disk already says it all when nothing changed since it was written.
         current = (
@@ -102,8 +127,10 @@ def run(args: argparse.Namespace) -> int:
         if not current:  # a manifest of every job exists before anything is sent
             write_manifest(store, out_dir)
         shown = reporter(quiet=args.quiet, log_json=args.log_json, name=spec.name)
+        for line in quote_lines(store, reg, spend, "public price list"):
+            shown.message(line)
         say_resume(shown, synced.kept, synced.changed, recovered, reopened)
-        code, note = asyncio.run(_run(args, spec, reg, store, out_dir, shown, current))
+        code, note = asyncio.run(_run(args, spec, reg, store, out_dir, shown, spend, current))
         counts = store.counts()
         cost = store.total_cost()
         base = "emulator" if args.emulator else credentials.base_url(args.base_url)
@@ -111,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         # same full disk, and must not hide the note and the way to continue.
         with contextlib.suppress(StateError, OSError):
             store.set_meta("manifest_of", spec_sha)  # the manifest was written last, just now
-            write_run(out_dir, run_info(spec, spec_sha, counts, cost, started, base, note))
+            write_run(out_dir, run_info(spec, spec_sha, store, spend.cap, started, base, note))
         summary(
             spec, store, out_dir, counts, cost, time.time() - started, resume_command(args, out_dir)
         )
@@ -124,10 +151,16 @@ def run(args: argparse.Namespace) -> int:
     )
 
 
-def resume_command(args: argparse.Namespace, out_dir: Path) -> str:
-    """The command line that was run, with --out made explicit (it never holds the key)."""
+def resume_command(args: argparse.Namespace, out_dir: Path, *, drop: tuple[str, ...] = ()) -> str:
+    """The command line that was run, with --out made explicit (it never holds the key);
+    ``drop``: options left out with their values."""
     argv = list(args.argv) if getattr(args, "argv", None) else ["run", args.spec]
     argv = [a for a in argv if a not in ("--resubmit-unknown", "--retry-failed")]
+    for option in drop:
+        while option in argv:
+            at = argv.index(option)
+            del argv[at : at + 2]
+        argv = [a for a in argv if not a.startswith(option + "=")]
     if not args.out:
         argv += ["--out", str(out_dir)]
     return shlex.join(["rhbatch", *argv])
@@ -149,6 +182,7 @@ async def _run(
     store: Store,
     out_dir: Path,
     shown: Reporter,
+    spend: Spend,
     manifest_current: bool = False,
 ) -> tuple[int, str | None]:
     """Run the batch; the exit code and a note for the end (interrupted, stopped by...)."""
@@ -161,23 +195,15 @@ async def _run(
             write_manifest(store, out_dir)
         return EXIT_OK, None
     async with contextlib.AsyncExitStack() as stack:
-        clock = Clock()
-        if args.emulator:
-            from rhbatch.emulator import Emulator  # only a --emulator run loads it
-
-            emu = await stack.enter_async_context(
-                Emulator(profile=args.emulator_profile, speed=args.emulator_speed)
-            )
-            base, key = emu.base_url, emu.api_key
-            clock = Clock(args.emulator_speed)  # the run's times pass as fast as the emulator's
-        else:
-            base, key = credentials.base_url(args.base_url), credentials.api_key(args.api_key_env)
-        client = await stack.enter_async_context(Client(base, key))
+        client, clock = await connect(args, stack)
         try:
             limit = await _account_limit(client)
         except Unreachable as exc:
             return exc.exit_code, f"stopped: {exc}{_resume_hint(exc, args, out_dir)}"
         options = _options(args, spec, limit)
+        if spend.online:
+            await ask_online(client, store, reg, shown)
+        await check_balance(client, store, spend, shown)
         runners: list[Runner] = []  # the receiver needs the runner, made just below
         if args.webhook_listen or args.webhook_url:
             receiver = Receiver(
@@ -197,6 +223,7 @@ async def _run(
             options=options,
             report=shown,
             clock=clock,
+            budget=budget_for(store, spend),
         )
         runners.append(runner)
         interrupted = _on_interrupt(runner)
@@ -236,11 +263,34 @@ async def _run(
     return EXIT_OK, None
 
 
+async def connect(
+    args: argparse.Namespace, stack: contextlib.AsyncExitStack
+) -> tuple[Client, Clock]:
+    """A client of RunningHub (or of the built-in emulator, started here with ``--emulator``)
+    and the clock the run's times pass on."""
+    if args.emulator:
+        from rhbatch.emulator import Emulator  # only a --emulator run loads it
+
+        emu = await stack.enter_async_context(
+            Emulator(profile=args.emulator_profile, speed=args.emulator_speed)
+        )
+        client = await stack.enter_async_context(Client(emu.base_url, emu.api_key))
+        return client, Clock(args.emulator_speed)  # the run's times pass as the emulator's
+    base, key = credentials.base_url(args.base_url), credentials.api_key(args.api_key_env)
+    return await stack.enter_async_context(Client(base, key)), Clock()
+
+
 def _resume_hint(exc: FatalError, args: argparse.Namespace, out_dir: Path) -> str:
     if isinstance(exc, Unreachable):
         return (
             "; every job is kept as it was: once it is reachable, run the same command "
             f"again: {resume_command(args, out_dir)}"
+        )
+    if isinstance(exc, SpendCapReached):
+        again = resume_command(args, out_dir, drop=("--max-spend",))
+        return (
+            "; nothing more was submitted, the tasks in flight were seen through. A rerun "
+            f"with a higher cap submits only the rest: {again} --max-spend AMOUNT"
         )
     if isinstance(exc, StateError):
         return (
@@ -264,6 +314,17 @@ async def _account_limit(client: Client) -> int | None:
     except (Transient, ProtocolError):
         return None
     return status.limit
+
+
+async def _preview_only(args: argparse.Namespace, reg: Registry, jobs: list[Priced]) -> None:
+    """``run --dry-run --quote online``: RunningHub's price preview, and nothing else."""
+    async with contextlib.AsyncExitStack() as stack:
+        client, _ = await connect(args, stack)
+        answer, quotes = await preview(client, reg, jobs)
+    for line in preview_lines(answer, reg, len(jobs)):
+        print(line.removeprefix("rhbatch: "))
+    total = round(sum(amount or 0.0 for _, amount, _ in quotes), 4)
+    print(f"quote with the price preview: {money(total)}; nothing was run (--dry-run)")
 
 
 def _options(args: argparse.Namespace, spec: Spec, account: int | None) -> Options:

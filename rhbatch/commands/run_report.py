@@ -16,10 +16,12 @@ from typing import Any
 
 from rhbatch import __version__
 from rhbatch.commands.common import plural
+from rhbatch.endpoints.pricing import Quoter
 from rhbatch.endpoints.registry import Registry
 from rhbatch.errors import EXIT_OK
 from rhbatch.models import JobStatus
 from rhbatch.run.progress import Reporter
+from rhbatch.run.quote import Priced, Quote, money, quote, reconcile
 from rhbatch.spec.expand import Expander
 from rhbatch.spec.load import Spec
 from rhbatch.spec.problems import Findings
@@ -55,24 +57,35 @@ def say_resume(
         )
 
 
-def dry_run(spec: Spec, reg: Registry, out_dir: Path, total: int) -> int:
+def dry_run(spec: Spec, reg: Registry, out_dir: Path, total: int) -> tuple[int, list[Priced]]:
+    """What a run would do, and what it would cost: nothing is sent. The exit code, and
+    the jobs a run would submit."""
     counts: dict[JobStatus, int] = {}
-    state_db = out_dir / ".rhbatch" / "state.db"
-    if state_db.exists():
+    known: dict[str, JobStatus] = {}
+    if (out_dir / ".rhbatch" / "state.db").exists():
         with Store.open(out_dir, lock=False) as store:
             known = {r.id: r.status for s in JobStatus for r in store.jobs(s)}
-        for job in Expander(spec, reg, Findings()).jobs():
-            status = known.get(job.id, JobStatus.PENDING)
-            counts[status] = counts.get(status, 0) + 1
-    else:
-        counts[JobStatus.PENDING] = total
+    quoter, todo, jobs = Quoter(reg), Quote(), []
+    for job in Expander(spec, reg, Findings()).jobs():
+        status = known.get(job.id, JobStatus.PENDING)
+        counts[status] = counts.get(status, 0) + 1
+        if status is JobStatus.PENDING:
+            amount = quoter.amount(job.endpoint, job.params)
+            todo.add(job.id, job.endpoint, amount)
+            jobs.append(Priced(job.id, job.endpoint, job.params, amount))
     print(f"{spec.file}: {plural(total, 'job')} into {out_dir}")
     for status in JobStatus:
         if counts.get(status):
             print(f"  {status.value:<12} {counts[status]:>8,}")
-    todo = counts.get(JobStatus.PENDING, 0)
-    print(f"a run would submit {plural(todo, 'job')}; nothing was sent (--dry-run)")
-    return EXIT_OK
+    print(f"a run would submit {plural(todo.jobs, 'job')}; nothing was sent (--dry-run)")
+    line = f"quote: {money(todo.total)} (public price list)"
+    if todo.unpriced:
+        line += f"; {plural(len(todo.unpriced), 'job')} without a known price"
+    print(line)
+    for endpoint, amount in sorted(todo.per_endpoint.items(), key=lambda kv: -kv[1]):
+        count = todo.jobs_per_endpoint[endpoint]
+        print(f"  {reg.endpoints[endpoint].title}: {money(amount)} for {plural(count, 'job')}")
+    return EXIT_OK, jobs
 
 
 def summary(
@@ -144,13 +157,18 @@ def _why(row: Any, code: str | None = None) -> str:
 def run_info(
     spec: Spec,
     spec_sha: str,
-    counts: dict[JobStatus, int],
-    cost: float,
+    store: Store,
+    cap: float | None,
     started: float,
     base: str,
     note: str | None,
 ) -> dict[str, Any]:
+    """What ``run.json`` says of the run: counts, money (quoted, billed, the cap), times."""
     ended = time.time()
+    counts = store.counts()
+    ledger = store.ledger()
+    books = reconcile(ledger)
+    to_run = quote((i, e, q) for i, e, s, q, _ in ledger if JobStatus(s) is JobStatus.PENDING)
     return {
         "spec": str(spec.path),
         "specSha256": spec_sha,
@@ -162,7 +180,19 @@ def run_info(
         "wallSeconds": round(ended - started, 3),
         "jobs": sum(counts.values()),
         "counts": {s.value: counts.get(s, 0) for s in JobStatus},
-        "totalCost": round(cost, 4),
+        "totalCost": books.billed,
         "currency": "CNY",
+        "money": {
+            "quoted": books.quoted,  # of the jobs billed, what they were quoted
+            "billed": books.billed,
+            "maxSpend": cap,
+            "quotedToRun": to_run.total,  # the jobs still to run
+            "unpricedToRun": len(to_run.unpriced),
+            "perEndpoint": {
+                e: {"jobs": n, "quoted": q, "billed": b}
+                for e, (n, q, b) in sorted(books.per_endpoint.items())
+            },
+            "billedOverQuoted": [job for job, *_ in books.over],
+        },
         "note": note,
     }

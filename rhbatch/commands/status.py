@@ -1,4 +1,10 @@
-"""``rhbatch status DIR``: where a run stands, from its state store (works during a run)."""
+"""``rhbatch status DIR``: where a run stands, from its state store (works during a run).
+
+Counts by status, what needs doing about failed, unfetched and unknown jobs, and
+the money: per endpoint what the billed jobs were quoted against what they were
+billed, what the jobs still to run are quoted, and every job billed more than
+it was quoted.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,10 @@ from collections import Counter
 from pathlib import Path
 
 from rhbatch.commands.common import plural
+from rhbatch.commands.table import render
 from rhbatch.errors import EXIT_OK
 from rhbatch.models import JobStatus
+from rhbatch.run.quote import Quote, Reconciliation, money, quote, reconcile
 from rhbatch.store.state import Store
 
 
@@ -22,7 +30,10 @@ def run(args: argparse.Namespace) -> int:
         unknown = store.jobs(JobStatus.UNKNOWN)
         unfetched = store.jobs(JobStatus.UNFETCHED)
         spec = store.get_meta("spec")
+        ledger = store.ledger()
     total = sum(counts.values())
+    books = reconcile(ledger)
+    to_run = quote((i, e, q) for i, e, s, q, _ in ledger if JobStatus(s) is JobStatus.PENDING)
     if args.json:
         doc = {
             "dir": str(out_dir),
@@ -31,6 +42,16 @@ def run(args: argparse.Namespace) -> int:
             "counts": {s.value: counts.get(s, 0) for s in JobStatus},
             "cost": round(cost, 4),
             "currency": "CNY",
+            "quoted": books.quoted,
+            "billed": books.billed,
+            "quotedToRun": to_run.total,
+            "perEndpoint": {
+                e: {"jobs": n, "quoted": q, "billed": b}
+                for e, (n, q, b) in sorted(books.per_endpoint.items())
+            },
+            "billedOverQuoted": [
+                {"id": j, "endpoint": e, "quoted": q, "billed": b} for j, e, q, b in books.over
+            ],
             "failed": [
                 {"id": r.id, "code": r.error_code, "message": r.error_message} for r in failed
             ],
@@ -48,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         if counts.get(status):
             print(f"  {status.value:<12} {counts[status]:>8,}")
     print(f"  cost         {cost:>8,.2f} CNY")
+    _money(books, to_run)
     if failed:
         print("failures:")
         reasons = Counter((r.error_code or "?", (r.error_message or "")[:100]) for r in failed)
@@ -67,3 +89,38 @@ def run(args: argparse.Namespace) -> int:
         if len(rows) > 10:
             print(f"  ... and {len(rows) - 10:,} more (rhbatch status --json {out_dir})")
     return EXIT_OK
+
+
+def _money(books: Reconciliation, to_run: Quote) -> None:
+    """Billed against quoted per endpoint, the quote of what is left, the jobs billed over."""
+    if books.per_endpoint:
+        rows = [
+            (endpoint, f"{n:,}", f"{q:,.2f}", f"{b:,.2f}", f"{b - q:+,.2f}")
+            for endpoint, (n, q, b) in sorted(books.per_endpoint.items())
+        ]
+        rows.append(
+            (
+                "(all)",
+                "",
+                f"{books.quoted:,.2f}",
+                f"{books.billed:,.2f}",
+                f"{books.billed - books.quoted:+,.2f}",
+            )
+        )
+        print(
+            render(
+                ("ENDPOINT", "BILLED JOBS", "QUOTED", "BILLED", "DIFF"), rows, right=(1, 2, 3, 4)
+            )
+        )
+    if to_run.jobs:
+        line = f"still to run: {plural(to_run.jobs, 'job')}, quoted {money(to_run.total)}"
+        if to_run.unpriced:
+            line += f" ({plural(len(to_run.unpriced), 'job')} without a known price)"
+        print(line)
+    if books.over:
+        print(f"billed more than quoted: {plural(len(books.over), 'job')}")
+        for job_id, endpoint, quoted, billed in books.over[:10]:
+            was = "no quote" if quoted is None else f"quoted {quoted:,.2f}"
+            print(f"  {job_id} ({endpoint}): {was}, billed {billed:,.2f} CNY")
+        if len(books.over) > 10:
+            print(f"  ... and {len(books.over) - 10:,} more (rhbatch status --json)")

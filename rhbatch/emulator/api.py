@@ -96,7 +96,8 @@ async def submit(request: web.Request) -> web.StreamResponse:
     missing = emu_missing_media(emu, schema.media, body)
     if missing:
         return rejected(emu, "1013", missing)
-    price = emu.prices.price(endpoint, body, defaults_of(schema)).amount or 0.0
+    listed = emu.prices.price(endpoint, body, defaults_of(schema)).amount or 0.0
+    price = round(listed * emu.config.factor(emu.config.billing_factor, endpoint), 4)
     state = emu.board.accounts[api_key]
     emu.board.advance(emu.now())
     if state.available < price - 1e-9:  # money in floats: forgive rounding dust
@@ -223,7 +224,8 @@ async def price_preview(request: web.Request) -> web.StreamResponse:
     assert isinstance(body, dict)
     schema = emu.registry.schema(endpoint)
     price = emu.prices.price(endpoint, body, defaults_of(schema))
-    amount = price.amount or 0.0
+    factor = emu.config.factor(emu.config.preview_factor, endpoint)
+    amount = round((price.amount or 0.0) * factor, 4)
     reply = {
         "errorCode": "",
         "errorMessage": "",

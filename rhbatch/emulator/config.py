@@ -11,6 +11,7 @@ the same shape, and keyword overrides, in that order.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,6 +163,15 @@ class EmulatorConfig:
     upload_ttl: float = 86_400.0  # seconds an upload's download_url works (scaled)
     upload_max_mb: float = 100.0  # 1008 beyond this
     check_media_urls: bool = True  # our own upload URLs in a submit must exist (else 1013)
+    # Billing that disagrees with the public price list, per endpoint (fnmatch patterns):
+    # a task is charged its list price times the first matching factor (default 1); the
+    # price preview answers the list price times its own factor.
+    billing_factor: dict[str, float] = field(default_factory=dict)
+    preview_factor: dict[str, float] = field(default_factory=dict)
+
+    def factor(self, table: dict[str, float], endpoint: str) -> float:
+        """The first factor of ``table`` whose pattern matches ``endpoint`` (else 1)."""
+        return next((f for p, f in table.items() if fnmatch.fnmatch(endpoint, p)), 1.0)
 
     def scaled(self, seconds: float) -> float:
         """Real RunningHub seconds to emulator seconds."""

@@ -230,6 +230,7 @@ class Emulator:
             "accounts": {
                 key[:4] + "…": {
                     "balance": round(s.balance, 4),
+                    "charged": round(s.account.balance - s.balance, 4),
                     "reserved": round(s.reserved, 4),
                     "running": s.running,
                     "queued": s.queued,
@@ -237,6 +238,9 @@ class Emulator:
                 }
                 for key, s in self.board.accounts.items()
             },
+            "charged": round(
+                sum(s.account.balance - s.balance for s in self.board.accounts.values()), 4
+            ),
             "config": {"seed": self.config.seed, "speed": self.config.speed},
         }
         if tasks:

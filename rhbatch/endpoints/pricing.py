@@ -12,8 +12,10 @@ thousand characters of text.
 An empty ``when`` value matches any value: the public summary lost those values
 (e.g. ``{"n": ""}``, the only rule of its entry), and the price still holds.
 
-The list is guidance, not billing truth: the emulator bills with it and
-``plan`` estimates with it. Standard library only, so both can use it cheaply.
+The list is guidance, not billing truth: the emulator bills with it, ``plan``
+and ``run`` quote with it (``Quoter``: a job's price; ``key``: what its price
+depends on, so that one price preview can stand for many jobs). Standard
+library only, so all of them can use it cheaply.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rhbatch.endpoints.registry import EndpointSchema
+    from rhbatch.endpoints.registry import EndpointSchema, Registry
 
 CURRENCY = "CNY"
 # Where the number of images comes from, first present wins ("imageNum" is what the
@@ -140,8 +142,45 @@ class PriceBook:
                 self._cache[key] = found
         return found
 
+    def key(
+        self, endpoint: str, params: Mapping[str, Any], defaults: Mapping[str, Any] | None = None
+    ) -> tuple[Any, ...]:
+        """What the price of a request depends on: requests with equal keys cost the same
+        (the parameters the endpoint's rules name, and what its unit counts)."""
+        entry = self._entries.get(endpoint)
+        if entry is None:
+            return (endpoint,)
+        given = defaults if defaults is not None else {}
+        values = tuple([_text(_pick(name, params, given)) for name in entry.names])
+        return (endpoint, values, _measure(entry.counted, params, given))
+
 
 _BOOK: PriceBook | None = None
+
+
+class Quoter:
+    """Prices of jobs by the public list, each endpoint's defaults looked up once."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.book = PriceBook.load()
+        self._defaults: dict[str, dict[str, Any]] = {}
+
+    def price(self, endpoint: str, params: Mapping[str, Any]) -> Price:
+        return self.book.price(endpoint, params, self._defaults_of(endpoint))
+
+    def amount(self, endpoint: str, params: Mapping[str, Any]) -> float | None:
+        """The price in CNY, or None when the list cannot price the job."""
+        return self.price(endpoint, params).amount
+
+    def key(self, endpoint: str, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        return self.book.key(endpoint, params, self._defaults_of(endpoint))
+
+    def _defaults_of(self, endpoint: str) -> dict[str, Any]:
+        found = self._defaults.get(endpoint)
+        if found is None:
+            found = self._defaults[endpoint] = defaults_of(self.registry.schema(endpoint))
+        return found
 
 
 def defaults_of(schema: EndpointSchema) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 The ``Runner`` (``loop.py``) makes one ``Crew`` and hands it to every job
 (``job.py``): the store, the client, the settings and the clock; the limiter,
-the watcher of task ends, the judge of lost replies and the uploader; the
+the watcher of task ends, the judge of lost replies, the uploader and the
+spending cap; the
 events that stop the run; and the calls a job makes to the run: ``halt`` (a
 systemic failure), ``spawn`` (start a coroutine in the run's task group),
 ``fetch`` (fetch a succeeded job's files), ``durable`` (wait until every write
@@ -20,6 +21,7 @@ from typing import Any
 from rhbatch.api.client import Client
 from rhbatch.api.http import DownloadLimits
 from rhbatch.errors import FatalError, NoConnection, Transient, Unreachable
+from rhbatch.run.budget import Budget
 from rhbatch.run.clock import Clock
 from rhbatch.run.ends import Watcher
 from rhbatch.run.limiter import Limiter
@@ -104,6 +106,7 @@ class Crew:
     watcher: Watcher
     lost: LostReplies
     uploader: Uploader
+    budget: Budget
     health: Health
     stopping: asyncio.Event  # set: everything winds down now (Ctrl-C, a rejected key)
     closed: asyncio.Event  # set: no new submits; tasks in flight go on (no money lost)

@@ -27,10 +27,12 @@ from rhbatch.errors import (
     NoConnection,
     OutcomeUnknown,
     Rejected,
+    SpendCapReached,
     Transient,
 )
 from rhbatch.models import JobRow, JobStatus, RemoteStatus, TaskState, running_state
 from rhbatch.redact import clean
+from rhbatch.run.budget import Admit
 from rhbatch.run.crew import Crew
 from rhbatch.run.fetch import result_records
 from rhbatch.run.follow import ask, follow
@@ -88,6 +90,19 @@ class JobRun:
         finally:
             if slot:
                 crew.limiter.release()
+            self._budget_done()
+
+    def _budget_done(self) -> None:
+        """What the job's task holds against the spending cap, once the job stops here: kept
+        if the task may still be billed (its outcome unknown, or still running), else let go."""
+        budget = self.crew.budget
+        if not budget.holding(self.row.id):
+            return
+        status = self.crew.store.job(self.row.id).status
+        if status in (JobStatus.UNKNOWN, JobStatus.RUNNING, JobStatus.SUBMITTING):
+            budget.keep(self.row.id)
+        else:
+            budget.release(self.row.id)
 
     def since(self, submitted_at: float | None) -> float:
         """The clock time of a submit made at Unix time ``submitted_at`` (maybe by an earlier
@@ -146,7 +161,7 @@ class JobRun:
         sent, sources = body
         tries = 0
         while True:
-            if crew.closed.is_set():
+            if crew.closed.is_set() or not await self._within_budget():
                 return None  # the job stays pending for the next run
             hook = crew.options.webhook_url
             token = secrets.token_urlsafe(12) if hook else None
@@ -201,6 +216,29 @@ class JobRun:
             if await crew.pause(wait, until=crew.closed):
                 return None
 
+    async def _within_budget(self) -> bool:
+        """Hold the job's price against the spending cap: False (and the run stops
+        submitting) when it would cross it."""
+        crew, row = self.crew, self.row
+        while True:
+            verdict = crew.budget.admit(row.id, row.endpoint, row.quoted)
+            if verdict is Admit.GO:
+                return True
+            if verdict is Admit.FULL:
+                crew.halt(SpendCapReached(self._at_cap()))
+                return False
+            await crew.clock.first(crew.budget.changed.wait(), until=crew.closed)
+            if crew.closed.is_set():
+                return False
+
+    def _at_cap(self) -> str:
+        budget = self.crew.budget
+        return (
+            f"the next job ({self.row.id}, quoted {self.row.quoted or 0:,.2f} CNY) would take "
+            f"the batch past its spending cap of {budget.cap or 0:,.2f} CNY "
+            f"({budget.billed:,.2f} billed, {budget.held:,.2f} held by tasks in flight)"
+        )
+
     def _refused(self, exc: Rejected, tries: int) -> float | None:
         """What a refused submit means: how long to wait before the next try, or None when
         the job failed (or the run must stop: raised)."""
@@ -249,6 +287,7 @@ class JobRun:
         crew.store.record_success(
             self.row.id, attempt, results, dict(state.usage), state.cost, done=done
         )
+        crew.budget.settle(self.row.id, state.cost)
         crew.emit("task_succeeded", job=self.row.id, task=state.task_id, cost=state.cost)
         if done:
             crew.emit("succeeded", job=self.row.id, cost=state.cost)
@@ -265,6 +304,7 @@ class JobRun:
             raise AuthError.refused(f"{code}: {message}")
         retry = kind is Kind.RETRY and attempt - row.first_attempt < crew.options.retries
         crew.store.end_attempt(row.id, attempt, state.status.value, code, message, retry=retry)
+        crew.budget.settle(row.id, 0.0)  # a task that did not succeed is not billed
         crew.emit("task_failed", job=row.id, task=state.task_id, code=code)
         if retry:
             crew.emit("retry", job=row.id, code=code, attempt=attempt)

@@ -31,8 +31,9 @@ from typing import Any
 
 from rhbatch.api.client import Client
 from rhbatch.endpoints.registry import Registry
-from rhbatch.errors import FatalError, FundsError, StateError
+from rhbatch.errors import FatalError, FundsError, SpendCapReached, StateError
 from rhbatch.models import JobRow, JobStatus, TaskState
+from rhbatch.run.budget import Budget
 from rhbatch.run.clock import Clock
 from rhbatch.run.crew import Crew, Health, Options
 from rhbatch.run.ends import Watcher
@@ -61,6 +62,7 @@ class Runner:
         options: Options,
         report: Reporter,
         clock: Clock | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.store, self.out_dir, self.options, self.report = store, out_dir, options, report
         clock = clock or Clock()
@@ -89,6 +91,7 @@ class Runner:
             watcher=watcher,
             lost=LostReplies(client, watcher, webhooks=webhooks, clock=clock),
             uploader=uploader,
+            budget=budget or Budget(None),
             health=Health(client.base_url, options.poll_interval, clock, self._halt),
             stopping=self.stopping,
             closed=self.closed,
@@ -108,7 +111,12 @@ class Runner:
             emit=report.emit,
             cap=self.crew.cap,
         )
-        report.sources(running=lambda: limiter.in_flight, oldest=watcher.oldest)
+        spend = self.crew.budget
+        report.sources(
+            running=lambda: limiter.in_flight,
+            oldest=watcher.oldest,
+            spent=lambda: (spend.billed, spend.cap),
+        )
         self.fatal: FatalError | None = None
         self._dirty = True
         self._tg: asyncio.TaskGroup | None = None
@@ -158,6 +166,7 @@ class Runner:
         downloading = self.store.jobs(JobStatus.DOWNLOADING)
         self.fetcher.clean_parts(downloading)
         for row in self.store.jobs(JobStatus.RUNNING):
+            self.crew.budget.hold(row.id, row.endpoint, row.quoted)
             self.crew.limiter.take()
             self._spawn(self._job(row, resume=True))
         for row in downloading:
@@ -198,11 +207,11 @@ class Runner:
         """A systemic failure: out of money, finish what is in flight; otherwise stop now."""
         if self.fatal is None:
             self.fatal = error
-            if isinstance(error, FundsError):
+            if isinstance(error, FundsError | SpendCapReached):
                 self.report.message(f"rhbatch: {error}; finishing the tasks in flight")
             else:
                 self.report.message(f"rhbatch: stopping: {error}")
-        if isinstance(error, FundsError):
+        if isinstance(error, FundsError | SpendCapReached):
             self.drain()
         else:
             self.stop()

@@ -47,11 +47,27 @@ class Reporter:
         self.cost = 0.0
         self.started = time.monotonic()
         self._oldest: Callable[[], float | None] = lambda: None
+        self._spent: Callable[[], tuple[float, float | None]] = lambda: (self.cost, None)
 
-    def sources(self, *, running: Callable[[], int], oldest: Callable[[], float | None]) -> None:
-        """Where to read how many tasks are in flight, and how long ago the oldest of them
-        was submitted (seconds; None when none is)."""
+    def sources(
+        self,
+        *,
+        running: Callable[[], int],
+        oldest: Callable[[], float | None],
+        spent: Callable[[], tuple[float, float | None]] | None = None,
+    ) -> None:
+        """Where to read how many tasks are in flight, how long ago the oldest of them was
+        submitted (seconds; None when none is), and what is billed against what cap."""
         self._running, self._oldest = running, oldest
+        if spent is not None:
+            self._spent = spent
+
+    def money(self) -> str:
+        """What the batch has cost, against its cap if it has one: "12.40/100.00 CNY"."""
+        billed, cap = self._spent()
+        if cap is None:
+            return f"{max(self.cost, billed):,.2f} CNY"
+        return f"{billed:,.2f}/{cap:,.2f} CNY"
 
     @property
     def running(self) -> int:
@@ -109,7 +125,7 @@ class Reporter:
         oldest = self.oldest()
         if oldest is not None:
             line += f" (oldest {age(oldest)})"
-        return f"{line}, {self.cost:,.2f} CNY"
+        return f"{line}, {self.money()}"
 
 
 class Quiet(Reporter):
@@ -191,7 +207,7 @@ class Bar(Reporter):
             parts = {
                 "running": self.running,
                 "failed": self.failed,
-                "cost": f"{self.cost:.2f} CNY",
+                "cost": self.money(),
             }
             if self.unknown:
                 parts["unknown"] = self.unknown

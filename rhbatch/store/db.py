@@ -22,7 +22,7 @@ from typing import Any, Self, TextIO
 from rhbatch.errors import StateError
 from rhbatch.redact import scrub
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATE_DIR = ".rhbatch"
 
 _SCHEMA = """
@@ -46,7 +46,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     cost REAL,
     submitted_at REAL,
     finished_at REAL,
-    first_attempt INTEGER NOT NULL DEFAULT 1
+    first_attempt INTEGER NOT NULL DEFAULT 1,
+    quoted REAL,
+    quote_source TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (in_spec, status, idx);
 -- The tasks of attempts that ended without success (the current one is jobs.task_id).
@@ -199,31 +201,43 @@ class Database:
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
-    """Bring a state file of an earlier format up to this one (in place, once)."""
+    """Bring a state file of an earlier format up to this one (in place, step by step)."""
     has_meta = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
     ).fetchone()
     if has_meta is None:
         return  # a new file
     found = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-    if found is None or found[0] != "1":
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        # Format 1 -> 2: per-attempt webhook tokens, and where a round of retries began.
-        conn.execute("ALTER TABLE attempts ADD COLUMN hook TEXT")
-        conn.execute("ALTER TABLE jobs ADD COLUMN first_attempt INTEGER NOT NULL DEFAULT 1")
+    version = int(found[0]) if found is not None and str(found[0]).isdigit() else SCHEMA_VERSION
+    for step in range(version, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for sql in _STEPS[step]:
+                conn.execute(sql)
+            conn.execute("UPDATE meta SET value=? WHERE key='schema'", (str(step + 1),))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
+# What turns format N into format N + 1.
+_STEPS: dict[int, tuple[str, ...]] = {
+    1: (
+        # Per-attempt webhook tokens, and where a round of retries began.
+        "ALTER TABLE attempts ADD COLUMN hook TEXT",
+        "ALTER TABLE jobs ADD COLUMN first_attempt INTEGER NOT NULL DEFAULT 1",
         # Format 1 called a job whose task could not be followed "failed"; its task may
         # still have succeeded: say "unknown", and let the next run ask.
-        conn.execute(
-            "UPDATE jobs SET status='unknown' WHERE status='failed' AND task_id IS NOT NULL "
-            "AND remote_status IN ('TIMEOUT', 'LOST', 'PROTOCOL')"
-        )
-        conn.execute("UPDATE meta SET value='2' WHERE key='schema'")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+        "UPDATE jobs SET status='unknown' WHERE status='failed' AND task_id IS NOT NULL "
+        "AND remote_status IN ('TIMEOUT', 'LOST', 'PROTOCOL')",
+    ),
+    2: (
+        # Each job's quoted price, and where the quote came from.
+        "ALTER TABLE jobs ADD COLUMN quoted REAL",
+        "ALTER TABLE jobs ADD COLUMN quote_source TEXT",
+    ),
+}
 
 
 def _lock(path: Path) -> TextIO:

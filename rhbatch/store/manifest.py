@@ -3,9 +3,12 @@
 The manifest has one JSON record per job of the spec, in spec order: its id,
 endpoint, parameters as sent (uploaded files as their URLs, with the local
 sources alongside), task ids, status, error, attempts, outputs (url, path
-relative to the output directory, bytes, sha256, type), usage and cost, and
-timestamps, and the results as the task reported them (url, outputType, text;
-the only record of them when downloads are off). ``run.json`` sums the run up.
+relative to the output directory, bytes, sha256, type), usage, what it was
+quoted (``quoted``, from the public price list or RunningHub's price preview:
+``quoteSource``) and billed (``billed``; ``cost`` is the same figure, kept for
+readers of older manifests), timestamps, and the results as the task reported
+them (url, outputType, text; the only record of them when downloads are off).
+``run.json`` sums the run up.
 Both are written to a temporary file, fsynced and renamed over the old one, so
 a reader never sees half a file. The API key is never part of either.
 """
@@ -50,7 +53,8 @@ def record(job: dict[str, Any]) -> str:
         f'"attempts": {job["attempts"]}, "errorCode": {d(job["errorCode"])}, '
         f'"errorMessage": {d(job["errorMessage"], ensure_ascii=False)}, '
         f'"outputs": {d(outputs, ensure_ascii=False)}, "results": {job["results"]}, '
-        f'"usage": {job["usage"]}, "cost": {d(job["cost"])}, '
+        f'"usage": {job["usage"]}, "cost": {d(job["cost"])}, "billed": {d(job["cost"])}, '
+        f'"quoted": {d(job["quoted"])}, "quoteSource": {d(job["quoteSource"])}, '
         f'"submittedAt": {d(iso(job["submittedAt"]))}, "finishedAt": {d(iso(job["finishedAt"]))}}}'
     )
 

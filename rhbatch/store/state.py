@@ -52,31 +52,39 @@ class Store(Transitions):
 
     # --- jobs of the current spec -----------------------------------------------------
 
-    def sync(self, jobs: Iterable[tuple[str, int, str, dict[str, Any]]]) -> SyncReport:
-        """Make the store's job list the spec's: new jobs are added pending, known ones
-        keep their state (and take their new position); a known id whose parameters
-        changed starts again as pending. Jobs no longer in the spec are kept, hidden."""
+    def sync(self, jobs: Iterable[tuple[Any, ...]]) -> SyncReport:
+        """Make the store's job list the spec's: ``(id, index, endpoint, params[, quoted])``
+        per job. New jobs are added pending, known ones keep their state (and take their new
+        position and quote); a known id whose parameters changed starts again as pending.
+        Jobs no longer in the spec are kept, hidden. ``quoted``: the price by the public
+        list (None: it cannot price the job)."""
         new = kept = changed = 0
         with self._transaction() as db:
             db.execute("UPDATE jobs SET in_spec=0")
-            known = dict(db.execute("SELECT id, params FROM jobs").fetchall())
-            inserts, moves, resets = [], [], []
-            for job_id, idx, endpoint, params in jobs:
+            known = {r[0]: (r[1], r[2]) for r in db.execute("SELECT id, params, quoted FROM jobs")}
+            inserts, moves, requotes, resets = [], [], [], []
+            for job_id, idx, endpoint, params, *rest in jobs:
+                quoted = rest[0] if rest else None
                 text = canonical_json(params)
                 before = known.get(job_id)
                 if before is None:
-                    inserts.append((job_id, idx, endpoint, text, JobStatus.PENDING.value))
+                    inserts.append((job_id, idx, endpoint, text, JobStatus.PENDING.value, quoted))
                     new += 1
-                elif before != text:
-                    resets.append((idx, endpoint, text, JobStatus.PENDING.value, job_id))
+                elif before[0] != text:
+                    resets.append((idx, endpoint, text, JobStatus.PENDING.value, quoted, job_id))
                     changed += 1
                 else:
+                    if rest and before[1] != quoted:
+                        requotes.append((quoted, job_id))
                     moves.append((idx, job_id))
                     kept += 1
             db.executemany(
-                "INSERT INTO jobs (id, idx, endpoint, params, status) VALUES (?,?,?,?,?)", inserts
+                "INSERT INTO jobs (id, idx, endpoint, params, status, quoted, quote_source) "
+                "VALUES (?,?,?,?,?,?,'list')",
+                inserts,
             )
             db.executemany("UPDATE jobs SET idx=?, in_spec=1 WHERE id=?", moves)
+            db.executemany("UPDATE jobs SET quoted=?, quote_source='list' WHERE id=?", requotes)
             db.executemany(
                 "INSERT OR IGNORE INTO attempts (job_id, n, task_id, started_at, outcome) "
                 "SELECT id, attempts, task_id, COALESCE(submitted_at, 0), 'SUPERSEDED' "
@@ -84,9 +92,10 @@ class Store(Transitions):
                 [(r[-1],) for r in resets],
             )
             db.executemany(
-                "UPDATE jobs SET idx=?, in_spec=1, endpoint=?, params=?, status=?, task_id=NULL, "
-                "remote_status=NULL, error_code=NULL, error_message=NULL, results=NULL, "
-                "usage=NULL, cost=NULL, finished_at=NULL, first_attempt=attempts+1 WHERE id=?",
+                "UPDATE jobs SET idx=?, in_spec=1, endpoint=?, params=?, status=?, quoted=?, "
+                "quote_source='list', task_id=NULL, remote_status=NULL, error_code=NULL, "
+                "error_message=NULL, results=NULL, usage=NULL, cost=NULL, finished_at=NULL, "
+                "first_attempt=attempts+1 WHERE id=?",
                 resets,
             )
             changed_ids = [(r[-1],) for r in resets]
@@ -98,6 +107,23 @@ class Store(Transitions):
             )
             db.executemany("DELETE FROM outputs WHERE job_id=?", changed_ids)
         return SyncReport(new, kept, changed)
+
+    def requote(self, quotes: Iterable[tuple[str, float | None, str]]) -> None:
+        """Set jobs' quotes: ``(job id, amount, source)``, the source "list" (the public
+        price list) or "preview" (RunningHub's price preview)."""
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE jobs SET quoted=?, quote_source=? WHERE id=?",
+                [(amount, source, job_id) for job_id, amount, source in quotes],
+            )
+
+    def ledger(self) -> list[tuple[str, str, str, float | None, float | None]]:
+        """(job id, endpoint, status, quoted, billed) of every job of the spec, in order:
+        what the spend control and the reconciliation read."""
+        rows = self.conn.execute(
+            "SELECT id, endpoint, status, quoted, cost FROM jobs WHERE in_spec=1 ORDER BY idx"
+        ).fetchall()
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
     def counts(self) -> dict[JobStatus, int]:
         rows = self.conn.execute(
@@ -238,7 +264,8 @@ class Store(Transitions):
             outputs.setdefault(row[0], []).append(OutputRow(*row[1:]))
         cursor = self.conn.execute(
             "SELECT id, idx, endpoint, params, status, attempts, task_id, sent, sources, "
-            "error_code, error_message, usage, cost, submitted_at, finished_at, results "
+            "error_code, error_message, usage, cost, submitted_at, finished_at, results, "
+            "quoted, quote_source "
             "FROM jobs WHERE in_spec=1 ORDER BY idx"
         )
         for r in cursor:
@@ -261,6 +288,8 @@ class Store(Transitions):
                 "finishedAt": r[14],
                 "outputs": outputs.get(r[0], []),
                 "results": r[15] or "[]",
+                "quoted": r[16],
+                "quoteSource": r[17],
             }
 
 
@@ -270,7 +299,7 @@ def _with(earlier: list[str], current: str | None) -> list[str]:
 
 _JOB_COLUMNS = (
     "id, idx, endpoint, params, status, attempts, task_id, remote_status, error_code, "
-    "error_message, results, cost, submitted_at, first_attempt"
+    "error_message, results, cost, submitted_at, first_attempt, quoted"
 )
 
 
@@ -290,4 +319,5 @@ def _job(r: tuple[Any, ...]) -> JobRow:
         cost=r[11],
         submitted_at=r[12],
         first_attempt=r[13],
+        quoted=r[14],
     )
