@@ -145,6 +145,9 @@ class EmulatorConfig:
     durations_by_endpoint: dict[str, Duration] = field(default_factory=dict)
     # Bytes of each result file by output type (0: the natural small size).
     output_bytes: dict[str, int] = field(default_factory=dict)
+    # Result downloads are served at most this fast, in MB/s of wall time (0: unpaced),
+    # as a CDN would: a download then takes a moment a test can catch.
+    download_mbps: float = 0.0
     faults: dict[str, Fault] = field(default_factory=dict)
     # --- Choices where the API is not documented (runninghub-api.md §14) ---
     reject_style: str = "http200"  # "http200": HTTP 200 + errorCode; "http": a 4xx/5xx status

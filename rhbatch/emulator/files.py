@@ -10,6 +10,7 @@ applied here.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import mimetypes
 import re
@@ -146,6 +147,8 @@ async def output_file(request: web.Request) -> web.StreamResponse:
             return response
         await response.write(chunk)
         sent += len(chunk)
+        if emu.config.download_mbps > 0:
+            await asyncio.sleep(len(chunk) / (emu.config.download_mbps * 1e6))
     await response.write_eof()
     emu.transfer["downloads"] += 1
     emu.transfer["download_bytes"] += size

@@ -820,6 +820,7 @@ def crash(
             "image": {"kind": "uniform", "low": 0, "high": 2},  # 0-20 ms: bursts of commits
         },
         "output_bytes": {"video": video_bytes},
+        "download_mbps": 50,  # a 5 MB video takes 0.1 s: a kill can land mid-download
         "accounts": RICH,
     }
     run = {
