@@ -82,6 +82,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", metavar="URL")
     p.add_argument("--api-key-env", metavar="NAME")
 
+    p = sub.add_parser(
+        "pin",
+        help="fetch a workflow's or AI app's inputs into pins/ (to commit beside the spec)",
+    )
+    p.add_argument("kind", choices=("workflow", "app"))
+    p.add_argument("id", metavar="ID", help="the workflow id, or the app's webappId")
+    p.add_argument(
+        "--dir",
+        metavar="DIR",
+        default=".",
+        help="the spec's directory: the pin goes to DIR/pins/ (default: here)",
+    )
+    p.add_argument(
+        "--emulator", action="store_true", help="ask the built-in emulator (its sample workflows)"
+    )
+    p.add_argument("--base-url", metavar="URL")
+    p.add_argument("--api-key-env", metavar="NAME")
+
     p = sub.add_parser("endpoints", help="list the endpoints rhbatch knows")
     p.add_argument("search", nargs="*", metavar="SEARCH", help="words that must all match")
     p.add_argument("--task", metavar="T", help="e.g. reference-to-video, text-to-image")

@@ -35,6 +35,19 @@ OUTPUT_EXTENSIONS: dict[str, str] = {
 OUTPUT_TYPES = tuple(OUTPUT_EXTENSIONS)
 
 
+# Jobs that run a ComfyUI workflow or an AI app name them as "workflow:<id>" and
+# "app:<id>" where a model job names its endpoint path (no endpoint path has a colon).
+PINNED_KINDS = ("workflow", "app")
+
+
+def pinned_kind(endpoint: str) -> tuple[str, str] | None:
+    """("workflow"|"app", id) of a workflow or AI-app job's endpoint; None for a model."""
+    kind, colon, ident = endpoint.partition(":")
+    if colon and kind in PINNED_KINDS and ident:
+        return kind, ident
+    return None
+
+
 def canonical_json(value: Any) -> str:
     """Compact JSON with sorted keys, text kept as text: equal values, equal strings."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
@@ -139,11 +152,30 @@ REMOTE_TERMINAL = frozenset({RemoteStatus.SUCCESS, RemoteStatus.FAILED, RemoteSt
 
 @dataclass(frozen=True)
 class Result:
-    """One item of a task's ``results``: a file URL or a text, and the file's extension."""
+    """One item of a task's ``results``: a file URL or a text, the file's extension, and
+    for a workflow or AI-app task the id of the node that made it."""
 
     url: str | None
     output_type: str
     text: str | None
+    node_id: str | None = None
+
+    def record(self) -> dict[str, Any]:
+        """The result as the store and the manifest keep it."""
+        out: dict[str, Any] = {"url": self.url, "outputType": self.output_type, "text": self.text}
+        if self.node_id is not None:
+            out["nodeId"] = self.node_id
+        return out
+
+    @classmethod
+    def of(cls, item: Mapping[str, Any]) -> Result:
+        node = item.get("nodeId")
+        return cls(
+            item.get("url"),
+            item.get("outputType") or "",
+            item.get("text"),
+            None if node is None else str(node),
+        )
 
 
 @dataclass(frozen=True)
@@ -269,6 +301,7 @@ class RunSettings:
     max_spend: float | None = None  # CNY the batch may be billed in all; None: no cap
     allow_unpriced: bool = False  # under a cap, run jobs no price is known for
     quote: str = "list"  # "list": the public price list; "online": also RunningHub's preview
+    api: str = "v2"  # how workflow and app jobs start: "v2" (run/...) or "legacy" (task/openapi)
 
     @classmethod
     def of(cls, run: Mapping[str, Any]) -> RunSettings:

@@ -48,7 +48,7 @@ RANK = {unit: depth for depth, row in enumerate(ORDER) for unit in row}
 # The emulator stands beside the stages: it may use these, and nothing else of rhbatch.
 EMULATOR_MAY_IMPORT = frozenset({"endpoints", "models", "errors", "redact", "__init__"})
 # Outside the emulator, only these load it, and only inside a function (on demand).
-EMULATOR_LOADERS = frozenset({"rhbatch.commands.emulator", "rhbatch.commands.run"})
+EMULATOR_LOADERS = frozenset({"rhbatch.commands.emulator", "rhbatch.commands.connection"})
 
 # Each heavy library and the only modules (or packages) that may import it.
 LIBRARY_USERS: dict[str, tuple[str, ...]] = {

@@ -167,7 +167,8 @@ def test_ten_mistakes_ten_problems(cli: Cli, write: Write) -> None:
     ids = [line.split("(id ")[1].split(")")[0] if "(id " in line else "" for line in p]
     assert p == [
         "bad.yaml:3: defualts: unknown key 'defualts'; did you mean 'defaults'? Allowed here: "
-        "version, name, description, endpoint, defaults, vars, matrix, jobs, jobs_from, "
+        "version, name, description, endpoint, workflow, app, defaults, vars, matrix, jobs, "
+        "jobs_from, "
         "repeat, output, run",
         "bad.yaml:5: job 1: prompt: unknown placeholder {subject}; known here: copy",
         f'bad.yaml:6: job 1 (id {ids[2]}): resolution: "1440p" is not one of the allowed '

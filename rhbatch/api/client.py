@@ -29,7 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
 
@@ -51,8 +51,15 @@ from rhbatch.api.http import (
 )
 from rhbatch.api.wire import (
     NOT_FOUND_CODES,
+    WAIT_CODES,
     count_of,
+    envelope_data,
     error_of,
+    legacy_failure,
+    legacy_outputs,
+    legacy_task,
+    node_errors,
+    node_info_body,
     parse_task,
     price_of,
     reading,
@@ -63,8 +70,8 @@ from rhbatch.errors import (
     ProtocolError,
     Rejected,
 )
-from rhbatch.models import QueueStatus, TaskState
-from rhbatch.redact import clean, keep_secret
+from rhbatch.models import QueueStatus, RemoteStatus, TaskState, pinned_kind
+from rhbatch.redact import clean, keep_secret, scrub_value
 
 SUBMIT_KEEPALIVE = 4.0  # seconds an idle submit connection may be reused
 UPLOAD_MIN_RATE = 256 * 1024  # bytes/s an upload may not fall below (it widens the timeout)
@@ -83,6 +90,7 @@ class Client:
         connect_timeout: float = 15.0,
         max_reply_bytes: int = MAX_REPLY,
         user_agent: str = f"rhbatch/{__version__}",
+        legacy: bool = False,
     ) -> None:
         base = base_url.strip().rstrip("/")
         base = base.removesuffix("/openapi/v2")
@@ -98,6 +106,10 @@ class Client:
         self._user_agent = user_agent
         self._pool: aiohttp.ClientSession | None = None
         self._submits: aiohttp.ClientSession | None = None
+        # Workflows and apps start by the legacy calls (run.api: legacy), and the tasks
+        # started so are followed by status and outputs.
+        self.legacy = legacy
+        self._legacy: set[str] = set()
 
     def __repr__(self) -> str:
         return f"Client({self.base_url!r})"
@@ -120,13 +132,23 @@ class Client:
     # --- the calls ----------------------------------------------------------------------
 
     async def submit(self, endpoint: str, body: Mapping[str, Any]) -> TaskState:
-        """Start a task. Raises OutcomeUnknown whenever a task may exist without our knowing."""
+        """Start a task: a model's (``endpoint`` is its path), a workflow's or an AI app's
+        (``workflow:<id>``, ``app:<id>``, the body their ``<node>.<field>`` inputs and
+        options). Raises OutcomeUnknown whenever a task may exist without our knowing."""
+        pinned = pinned_kind(endpoint)
+        if pinned is not None:
+            kind, ident = pinned
+            if self.legacy:
+                return await self._start_legacy(kind, ident, node_info_body(body))
+            route = "workflow" if kind == "workflow" else "ai-app"
+            path = f"/openapi/v2/run/{route}/{quote(ident, safe='')}"
+            return await self._submit(path, f"run {kind} {ident}", node_info_body(body))
         endpoint = endpoint.strip("/")
-        what = f"submit {endpoint}"
+        return await self._submit(f"/openapi/v2/{endpoint}", f"submit {endpoint}", dict(body))
+
+    async def _submit(self, path: str, what: str, body: dict[str, Any]) -> TaskState:
         with secret_kept():
-            reply = await self._call(
-                "POST", f"/openapi/v2/{endpoint}", what, dict(body), fresh=True
-            )
+            reply = await self._call("POST", path, what, body, fresh=True)
             data = reply.json()
             if 200 <= reply.status < 300:
                 if not isinstance(data, dict):
@@ -150,6 +172,121 @@ class Client:
             failure = status_error(reply, what, submit=True, code=code, message=message)
             raise failure or ProtocolError(f"{what}: unexpected {reply.line()}")
 
+    async def _start_legacy(self, kind: str, ident: str, body: dict[str, Any]) -> TaskState:
+        """Start a workflow (``/task/openapi/create``) or an AI app (``ai-app/run``) by the
+        legacy calls; its task is then followed by ``status`` and ``outputs``."""
+        what = f"start {kind} {ident} (legacy)"
+        if kind == "workflow":
+            path, body = "/task/openapi/create", {"workflowId": ident, **body}
+        else:
+            path, body = "/task/openapi/ai-app/run", {"webappId": ident, **body}
+        with secret_kept():
+            reply = await self._call("POST", path, what, {"apiKey": self._key, **body}, fresh=True)
+            data = reply.json()
+            if not 200 <= reply.status < 300:
+                code, message = error_of(data)
+                failure = status_error(reply, what, submit=True, code=code, message=message)
+                raise failure or ProtocolError(f"{what}: unexpected {reply.line()}")
+            if not isinstance(data, dict) or "code" not in data:
+                raise OutcomeUnknown(
+                    f"{what}: HTTP {reply.status} with no {{code, data}} envelope "
+                    f"({reply.snippet()}); a task may exist",
+                    settled=True,
+                )
+            code, message = error_of(data)
+            if code:
+                raise Rejected(code, message, http_status=reply.status)
+            with reading(what, submit=True):
+                state = legacy_task(data.get("data"), what)
+            self._legacy.add(state.task_id)
+            refused = node_errors(data["data"])
+            if refused is not None:
+                state = replace(
+                    state,
+                    status=RemoteStatus.FAILED,
+                    error_code="NODE_ERRORS",
+                    error_message=refused,
+                )
+            return state
+
+    def follow_legacy(self, task_id: str) -> None:
+        """Follow this task by the legacy ``status`` and ``outputs`` calls (a workflow or app
+        task started by the legacy calls, in this run or an earlier one)."""
+        self._legacy.add(task_id)
+
+    async def _query_legacy(self, task_id: str) -> TaskState:
+        what = f"status {task_id}"
+        body = {"apiKey": self._key, "taskId": task_id}
+        with secret_kept():
+            reply = await self._call("POST", "/task/openapi/status", what, body)
+            status = RemoteStatus.parse(reply.envelope(what))
+            if status not in (RemoteStatus.SUCCESS, RemoteStatus.FAILED):
+                return TaskState(task_id, status, "", "", (), {}, 0.0, {})
+            what = f"outputs {task_id}"
+            reply = await self._call("POST", "/task/openapi/outputs", what, body)
+            data = reply.expect_json(what)
+            code, message = error_of(data)
+            if code in WAIT_CODES:  # 804 running, 813 queued: the status was a moment early
+                return TaskState(task_id, RemoteStatus.RUNNING, "", "", (), {}, 0.0, {})
+            if code == "805" or status is RemoteStatus.FAILED:
+                return legacy_failure(task_id, data, code or "805", message)
+            with reading(what):
+                return legacy_outputs(
+                    task_id, envelope_data(data, what, reply.snippet(), reply.status)
+                )
+
+    async def workflow_json(self, workflow_id: str) -> dict[str, Any]:
+        """A workflow's API-format graph (``getJsonApiFormat``); nothing is run."""
+        what = f"workflow {workflow_id}"
+        body = {"apiKey": self._key, "workflowId": workflow_id}
+        with secret_kept():
+            reply = await self._call("POST", "/api/openapi/getJsonApiFormat", what, body)
+            data = reply.envelope(what)
+            prompt = data.get("prompt") if isinstance(data, dict) else None
+            try:
+                graph = json.loads(prompt) if isinstance(prompt, str) else prompt
+            except json.JSONDecodeError as exc:
+                raise ProtocolError(f"{what}: data.prompt is not JSON ({exc.msg})") from None
+            if not isinstance(graph, dict) or not graph:
+                raise ProtocolError(f"{what}: no workflow graph in {reply.snippet()}")
+            return graph
+
+    async def app_inputs(self, app_id: str) -> tuple[str, list[dict[str, Any]]]:
+        """An AI app's name and editable inputs (``apiCallDemo``'s nodeInfoList)."""
+        what = f"app {app_id}"
+        query = urlencode({"apiKey": self._key, "webappId": app_id})
+        with secret_kept():
+            reply = await self._call("GET", f"/api/webapp/apiCallDemo?{query}", what)
+            data = reply.envelope(what)
+            nodes = data.get("nodeInfoList") if isinstance(data, dict) else None
+            if not isinstance(nodes, list):
+                raise ProtocolError(f"{what}: no nodeInfoList in {reply.snippet()}")
+            name = clean(str(data.get("webappName") or ""), 200) if isinstance(data, dict) else ""
+            return name, [scrub_value(n) for n in nodes]
+
+    async def upload_input(self, path: Path) -> str:
+        """Upload a local file for a workflow's or app's input (the legacy upload); returns
+        the ``fileName`` (``api/<sha256>.<ext>``) the input takes."""
+        what = f"upload {path.name}"
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        with secret_kept(), path.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            timeouts = aiohttp.ClientTimeout(
+                total=self._timeout + size / UPLOAD_MIN_RATE, connect=self._connect_timeout
+            )
+            form = aiohttp.FormData()
+            form.add_field("apiKey", self._key)
+            form.add_field("fileType", "input")
+            form.add_field("file", fh, filename=path.name, content_type=content_type)
+            reply = await self._call(
+                "POST", "/task/openapi/upload", what, form=form, timeouts=timeouts
+            )
+            data = reply.envelope(what)
+            name = data.get("fileName") if isinstance(data, dict) else None
+            if not isinstance(name, str) or not name or ".." in name or len(name) > 300:
+                raise ProtocolError(f"{what}: no data.fileName in {reply.snippet()}")
+            return name
+
     async def price_preview(self, endpoint: str, body: Mapping[str, Any]) -> tuple[float, str]:
         """RunningHub's estimate of what a request would cost, (amount, currency); nothing
         is run or paid. The body is the request's own (runninghub-api.md §6)."""
@@ -169,6 +306,8 @@ class Client:
 
     async def query(self, task_id: str) -> TaskState:
         """The task's state; a FAILED task is returned, not raised. Unknown task: Rejected."""
+        if task_id in self._legacy:
+            return await self._query_legacy(task_id)
         what = f"query {task_id}"
         with secret_kept():
             reply = await self._call("POST", "/openapi/v2/query", what, {"taskId": task_id})

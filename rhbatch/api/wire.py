@@ -25,6 +25,7 @@ from rhbatch.redact import clean, scrub, scrub_value
 TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # a negative number is no id
 REASON_LIMIT = 4000  # characters of a failedReason kept (as JSON)
 NOT_FOUND_CODES = frozenset({"1004", "807", "423"})  # no such task
+WAIT_CODES = frozenset({"804", "813"})  # legacy outputs: the task is running, or queued
 
 
 def error_of(data: Any) -> tuple[str, str]:
@@ -91,15 +92,102 @@ def parse_task(data: Mapping[str, Any], *, lenient: bool = False) -> TaskState:
         status, results = RemoteStatus.CREATE, ()
     raw_usage = data.get("usage")
     usage = raw_usage if isinstance(raw_usage, dict) else {}
+    error_code = clean(_text(data.get("errorCode")), 40)
+    error_message = clean(_text(data.get("errorMessage")))
+    refused = node_errors(data)
+    if refused is not None:  # the inputs did not fit the workflow: the task will not run
+        status = RemoteStatus.FAILED
+        error_code, error_message = error_code or "NODE_ERRORS", refused
     return TaskState(
         task_id=task_id,
         status=status,
-        error_code=clean(_text(data.get("errorCode")), 40),
-        error_message=clean(_text(data.get("errorMessage"))),
+        error_code=error_code,
+        error_message=error_message,
         results=results,
         usage={clean(str(k), 60): clean(_text(v), 60) for k, v in list(usage.items())[:20]},
         cost=_money(usage.get("consumeMoney")) + _money(usage.get("thirdPartyConsumeMoney")),
         failed_reason=_reason(data.get("failedReason")),
+    )
+
+
+def node_info_body(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A workflow or AI-app job's parameters as the start call's body: every
+    ``<nodeId>.<fieldName>`` a ``nodeInfoList`` item, the options as they are."""
+    nodes, body = [], {}
+    for key, value in params.items():
+        node, dot, name = key.partition(".")
+        if dot and node and name:
+            nodes.append({"nodeId": node, "fieldName": name, "fieldValue": value})
+        else:
+            body[key] = value
+    return {"nodeInfoList": nodes, **body}
+
+
+def node_errors(data: Mapping[str, Any]) -> str | None:
+    """What a start reply's ``promptTips.node_errors`` says is wrong with the inputs
+    (one line per node, at most 400 characters), or None when it says nothing."""
+    tips: Any = data.get("promptTips")
+    if isinstance(tips, str):
+        try:
+            tips = json.loads(tips) if tips.strip() else None
+        except json.JSONDecodeError:
+            return None
+    errors = tips.get("node_errors") if isinstance(tips, dict) else None
+    if not isinstance(errors, dict) or not errors:
+        return None
+    lines = []
+    for node, detail in list(errors.items())[:10]:
+        found = detail.get("errors") if isinstance(detail, dict) else None
+        said = [
+            ": ".join(str(e.get(k)) for k in ("message", "details") if e.get(k))
+            for e in (found if isinstance(found, list) else [])
+            if isinstance(e, dict)
+        ]
+        lines.append(f"node {node}: {'; '.join(said) or 'invalid'}")
+    return clean("node errors: " + " | ".join(lines), 400)
+
+
+def legacy_task(data: Any, what: str) -> TaskState:
+    """The ``data`` of a legacy start (create, ai-app/run): a task id and its status."""
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{what}: no data object")
+    task_id = task_id_of(data)
+    if task_id is None:
+        raise ProtocolError(f"{what}: no taskId in data")
+    status = RemoteStatus.parse(data.get("taskStatus") or "QUEUED")
+    return TaskState(task_id, status, "", "", (), {}, 0.0, {})
+
+
+def legacy_outputs(task_id: str, data: Any) -> TaskState:
+    """A succeeded task from the legacy ``/task/openapi/outputs`` list."""
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise ProtocolError(f"outputs is not a list of objects: {clean(str(data), 120)}")
+    results = tuple(
+        Result(
+            url=scrub(str(item["fileUrl"])) if item.get("fileUrl") else None,
+            output_type=clean(_text(item.get("fileType")), 40),
+            text=None,
+            node_id=_node(item.get("nodeId")),
+        )
+        for item in data
+    )
+    first = data[0] if data else {}
+    usage = {
+        k: clean(_text(first.get(k)), 60)
+        for k in ("consumeMoney", "thirdPartyConsumeMoney", "consumeCoins", "taskCostTime")
+        if first.get(k) is not None
+    }
+    cost = _money(first.get("consumeMoney")) + _money(first.get("thirdPartyConsumeMoney"))
+    return TaskState(task_id, RemoteStatus.SUCCESS, "", "", results, usage, cost, {})
+
+
+def legacy_failure(task_id: str, data: Any, code: str, message: str) -> TaskState:
+    """A failed task from the legacy outputs' 805 answer and its ``data.failedReason``."""
+    inner = data.get("data") if isinstance(data, dict) else None
+    reason = _reason(inner.get("failedReason") if isinstance(inner, dict) else None)
+    said = reason.get("exception_message") or reason.get("exception_type") or message
+    return TaskState(
+        task_id, RemoteStatus.FAILED, code, clean(_text(said)) or "failed", (), {}, 0.0, reason
     )
 
 
@@ -143,9 +231,16 @@ def _results(raw: Any) -> tuple[Result, ...]:
                 url=scrub(str(url)) if url else None,
                 output_type=clean(_text(item.get("outputType")), 40),
                 text=None if text is None else scrub(str(text)),
+                node_id=_node(item.get("nodeId")),
             )
         )
     return tuple(out)
+
+
+def _node(value: Any) -> str | None:
+    """A result's node id, kept only when it looks like one."""
+    text = _text(value)
+    return text if text and TASK_ID.match(text) else None
 
 
 def _text(value: Any) -> str:

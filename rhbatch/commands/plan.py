@@ -59,7 +59,7 @@ def _summary(reg: Registry, report: Report) -> dict[str, Any]:
         "spec": report.spec.file,
         "name": report.spec.name,
         "count": report.jobs,
-        "endpoints": {reg.endpoints[e].title: n for e, n in sorted(report.per_endpoint.items())},
+        "endpoints": {reg.info(e).title: n for e, n in sorted(report.per_endpoint.items())},
         "videoSeconds": report.video_seconds,
         "videoJobsWithoutDuration": report.no_duration,
         "estimatedCost": {
@@ -78,7 +78,7 @@ def _text(reg: Registry, report: Report, limit: int) -> None:
     rows = []
     for endpoint, n in sorted(report.per_endpoint.items(), key=lambda kv: -kv[1]):
         cost = report.cost_per_endpoint.get(endpoint)
-        info = reg.endpoints[endpoint]
+        info = reg.info(endpoint)
         rows.append((info.title, f"{n:,}", info.output_type, "-" if cost is None else _money(cost)))
     print(render(("ENDPOINT", "JOBS", "OUTPUT", "EST. COST"), rows, right=(1, 3)))
     print()
@@ -120,7 +120,7 @@ def jobs_table(reg: Registry, jobs: list[Job]) -> str:
     for job in jobs:
         cells = [str(job.index + 1), job.id]
         if multi:
-            cells.append(shorten(reg.endpoints[job.endpoint].title, 36))
+            cells.append(shorten(reg.info(job.endpoint).title, 36))
         cells += [shorten(_cell(job.params.get(n)), 24) for n in varying]
         cells.append(_refs(reg, job))
         cells.append(str(job.params.get("prompt", "")))

@@ -28,6 +28,8 @@ from rhbatch.api.client import Client
 from rhbatch.api.http import DownloadLimits
 from rhbatch.api.webhooks import Receiver
 from rhbatch.commands.common import plural
+from rhbatch.commands.connection import connect
+from rhbatch.commands.pin import check_pins
 from rhbatch.commands.run_report import dry_run, run_info, say_resume, summary
 from rhbatch.commands.spend import (
     Spend,
@@ -55,8 +57,7 @@ from rhbatch.errors import (
     Unreachable,
     UsageError,
 )
-from rhbatch.models import JobStatus, RunSettings
-from rhbatch.run.clock import Clock
+from rhbatch.models import JobStatus, RunSettings, pinned_kind
 from rhbatch.run.crew import Options
 from rhbatch.run.fetch import intact
 from rhbatch.run.loop import Runner
@@ -130,7 +131,10 @@ def run(args: argparse.Namespace) -> int:
         for line in quote_lines(store, reg, spend, "public price list"):
             shown.message(line)
         say_resume(shown, synced.kept, synced.changed, recovered, reopened)
-        code, note = asyncio.run(_run(args, spec, reg, store, out_dir, shown, spend, current))
+        pinned = tuple(e for e in report.per_endpoint if pinned_kind(e))
+        code, note = asyncio.run(
+            _run(args, spec, reg, store, out_dir, shown, spend, current, pinned)
+        )
         counts = store.counts()
         cost = store.total_cost()
         base = "emulator" if args.emulator else credentials.base_url(args.base_url)
@@ -184,6 +188,7 @@ async def _run(
     shown: Reporter,
     spend: Spend,
     manifest_current: bool = False,
+    pinned: tuple[str, ...] = (),
 ) -> tuple[int, str | None]:
     """Run the batch; the exit code and a note for the end (interrupted, stopped by...)."""
     todo = store.counts()
@@ -194,12 +199,14 @@ async def _run(
         if not manifest_current:
             write_manifest(store, out_dir)
         return EXIT_OK, None
+    legacy = RunSettings.of(spec.run).api == "legacy"
     async with contextlib.AsyncExitStack() as stack:
-        client, clock = await connect(args, stack)
+        client, clock = await connect(args, stack, legacy=legacy)
         try:
             limit = await _account_limit(client)
         except Unreachable as exc:
             return exc.exit_code, f"stopped: {exc}{_resume_hint(exc, args, out_dir)}"
+        await check_pins(client, reg, pinned)  # a changed workflow or app is not run
         options = _options(args, spec, limit)
         if spend.online:
             await ask_online(client, store, reg, shown)
@@ -261,23 +268,6 @@ async def _run(
                 f"interrupted: {tail}resume with: {resume_command(args, out_dir)}",
             )
     return EXIT_OK, None
-
-
-async def connect(
-    args: argparse.Namespace, stack: contextlib.AsyncExitStack
-) -> tuple[Client, Clock]:
-    """A client of RunningHub (or of the built-in emulator, started here with ``--emulator``)
-    and the clock the run's times pass on."""
-    if args.emulator:
-        from rhbatch.emulator import Emulator  # only a --emulator run loads it
-
-        emu = await stack.enter_async_context(
-            Emulator(profile=args.emulator_profile, speed=args.emulator_speed)
-        )
-        client = await stack.enter_async_context(Client(emu.base_url, emu.api_key))
-        return client, Clock(args.emulator_speed)  # the run's times pass as the emulator's
-    base, key = credentials.base_url(args.base_url), credentials.api_key(args.api_key_env)
-    return await stack.enter_async_context(Client(base, key)), Clock()
 
 
 def _resume_hint(exc: FatalError, args: argparse.Namespace, out_dir: Path) -> str:

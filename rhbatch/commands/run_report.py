@@ -84,7 +84,7 @@ def dry_run(spec: Spec, reg: Registry, out_dir: Path, total: int) -> tuple[int, 
     print(line)
     for endpoint, amount in sorted(todo.per_endpoint.items(), key=lambda kv: -kv[1]):
         count = todo.jobs_per_endpoint[endpoint]
-        print(f"  {reg.endpoints[endpoint].title}: {money(amount)} for {plural(count, 'job')}")
+        print(f"  {reg.info(endpoint).title}: {money(amount)} for {plural(count, 'job')}")
     return EXIT_OK, jobs
 
 

@@ -88,7 +88,7 @@ def quote_lines(store: Store, registry: Registry, spend: Spend, source: str) -> 
     lines = [line]
     if len(todo.per_endpoint) > 1:
         for endpoint, amount in sorted(todo.per_endpoint.items(), key=lambda kv: -kv[1]):
-            title = registry.endpoints[endpoint].title
+            title = registry.info(endpoint).title
             jobs = todo.jobs_per_endpoint[endpoint]
             lines.append(f"  {title}: {money(amount)} for {plural(jobs, 'job')}")
     return lines
@@ -116,7 +116,7 @@ def preview_lines(answer: Preview, registry: Registry, jobs: int) -> list[str]:
         f"{plural(jobs, 'job')} (once per distinct price-relevant parameter set)"
     ]
     for endpoint, listed, previewed in answer.differences():
-        title = registry.endpoints[endpoint].title
+        title = registry.info(endpoint).title
         lines.append(
             f"  {title}: RunningHub quotes {money(previewed)}, the public price list "
             f"{money(listed)} ({previewed - listed:+,.2f})"
@@ -124,7 +124,7 @@ def preview_lines(answer: Preview, registry: Registry, jobs: int) -> list[str]:
     if not answer.differences() and not answer.failed:
         lines.append("  RunningHub's quote and the public price list agree")
     for endpoint, reason in sorted(answer.failed.items()):
-        title = registry.endpoints[endpoint].title
+        title = registry.info(endpoint).title
         lines.append(f"  {title}: no price preview ({reason}); the price list stands")
     return lines
 

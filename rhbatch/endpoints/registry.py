@@ -97,7 +97,10 @@ class EndpointSchema:
         self.properties: dict[str, dict[str, Any]] = schema.get("properties", {})
         self.required: tuple[str, ...] = tuple(schema.get("required", ()))
         self.closed = schema.get("additionalProperties", True) is False
-        self._exact = set(schema) <= _DECOMPOSABLE
+        # Other names of parameters (a pinned workflow's node titles): alias -> parameter.
+        self.aliases: dict[str, str] = dict(schema.get("x-rhbatch-aliases", {}))
+        self._links: dict[str, str] = dict(schema.get("x-rhbatch-links", {}))
+        self._exact = set(schema) - {"x-rhbatch-aliases", "x-rhbatch-links"} <= _DECOMPOSABLE
         self._full = jsonschema.Draft202012Validator(schema)
         self._validators = {
             name: jsonschema.Draft202012Validator(sub) for name, sub in self.properties.items()
@@ -161,8 +164,13 @@ class EndpointSchema:
         hi = int(sub.get("maximum", 2**31 - 1))
         return lo, hi
 
+    def knows(self, name: str) -> bool:
+        """A parameter of the endpoint, by its name or an alias."""
+        return name in self.properties or name in self.aliases
+
     def close_names(self, name: str) -> list[str]:
-        return difflib.get_close_matches(name, list(self.properties), n=3, cutoff=0.6)
+        names = [*self.properties, *self.aliases]
+        return difflib.get_close_matches(name, names, n=3, cutoff=0.6)
 
     def check(self, params: Mapping[str, Any]) -> list[tuple[str, str]]:
         """Every problem with a request body, as (field path, sentence) pairs."""
@@ -209,6 +217,11 @@ class EndpointSchema:
         return [describe(e) for e in self._full.iter_errors(params)]
 
     def _unknown(self, name: str) -> str:
+        if name in self._links:
+            return (
+                f"{name} is a link from node {self._links[name]}'s output in {self.label}, "
+                "not a value: it cannot be set"
+            )
         msg = f"unknown parameter {name!r} for {self.label}"
         close = self.close_names(name)
         if close:
@@ -256,6 +269,7 @@ class Registry:
         for path in self.endpoints:  # the path itself always wins over another's alias
             self._by_alias[path.lower()] = path
         self._schemas: dict[str, EndpointSchema] = {}
+        self.pinned: dict[str, EndpointInfo] = {}  # workflows and apps of the specs loaded
 
     def __len__(self) -> int:
         return len(self.endpoints)
@@ -296,6 +310,17 @@ class Registry:
             data = json.loads((self.root / info.file).read_text(encoding="utf-8"))
             found = self._schemas[endpoint] = EndpointSchema(info, data)
         return found
+
+    def add(self, info: EndpointInfo, schema: dict[str, Any]) -> None:
+        """Add (or replace) an endpoint that is not in the index: a pinned workflow or app,
+        named ``workflow:<id>`` or ``app:<id>``. ``endpoints`` stays the index."""
+        self.pinned[info.endpoint] = info
+        self._schemas[info.endpoint] = EndpointSchema(info, schema)
+
+    def info(self, endpoint: str) -> EndpointInfo:
+        """The entry of a resolved endpoint: of the index, or a pinned workflow or app."""
+        found = self.endpoints.get(endpoint)
+        return found if found is not None else self.pinned[endpoint]
 
     def spec_schema(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(

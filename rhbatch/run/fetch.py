@@ -65,7 +65,7 @@ class Fetcher:
             have = {o.n: o for o in self.store.outputs(row.id)}
             try:
                 for n, item in enumerate(row.results, start=1):
-                    result = Result(item.get("url"), item.get("outputType") or "", item.get("text"))
+                    result = Result.of(item)
                     if n in have and intact(self.out_dir, have[n]):
                         continue
                     problem = await self._save(row, n, result)
@@ -100,7 +100,7 @@ class Fetcher:
         removed = 0
         for row in rows:
             for n, item in enumerate(row.results, start=1):
-                result = Result(item.get("url"), item.get("outputType") or "", item.get("text"))
+                result = Result.of(item)
                 rel, _ = self.destination(row, n, result)
                 try:
                     part = files.part_of(files.safe_path(self.out_dir, rel))
@@ -200,4 +200,4 @@ def _ext_of(url: str | None) -> str:
 
 def result_records(state_results: tuple[Result, ...]) -> list[dict[str, Any]]:
     """A task's results as the store keeps them."""
-    return [{"url": r.url, "outputType": r.output_type, "text": r.text} for r in state_results]
+    return [r.record() for r in state_results]

@@ -19,8 +19,9 @@ from typing import Any
 from rhbatch.api.client import Client
 from rhbatch.endpoints.registry import Registry
 from rhbatch.errors import NoConnection, Rejected, Transient
+from rhbatch.models import pinned_kind
 from rhbatch.run.retry import retrying
-from rhbatch.spec.refs import kind_of
+from rhbatch.spec.refs import kind_of, uploaded_name
 from rhbatch.store.files import hash_file
 from rhbatch.store.state import Store
 
@@ -60,33 +61,41 @@ class Uploader:
         """The body to send (local files replaced by URLs) and the local sources by field."""
         sent = dict(params)
         sources: dict[str, Any] = {}
+        # A workflow's or app's inputs take the legacy upload's file name, not a URL.
+        pinned = pinned_kind(endpoint) is not None
+
+        def local(value: Any) -> bool:
+            return _local(value) and not (pinned and uploaded_name(value))
+
         for name in self.registry.schema(endpoint).media:
             value = params.get(name)
             if isinstance(value, list):
-                if any(isinstance(v, str) and kind_of(v) == "local" for v in value):
-                    sent[name] = [await self._url(v) if _local(v) else v for v in value]
+                if any(local(v) for v in value):
+                    sent[name] = [await self._url(v, pinned) if local(v) else v for v in value]
                     sources[name] = list(value)
-            elif _local(value):
-                sent[name] = await self._url(str(value))
+            elif local(value):
+                sent[name] = await self._url(str(value), pinned)
                 sources[name] = value
         return sent, sources
 
-    async def _url(self, value: str) -> str:
+    async def _url(self, value: str, pinned: bool = False) -> str:
         digest, size = self._hash(self._path(value))
-        lock = self._locks.setdefault(digest, asyncio.Lock())
+        key = f"input:{digest}" if pinned else digest  # the two uploads name a file apart
+        lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            known = self.store.upload(digest)
+            known = self.store.upload(key)
             if known is not None and time.time() - known[1] < URL_LIFETIME:
                 return known[0]
-            url = await self._upload(self._path(value), value)
-            self.store.record_upload(digest, url, size, value)
+            url = await self._upload(self._path(value), value, pinned)
+            self.store.record_upload(key, url, size, value)
             self._on_upload(value, size)
             return url
 
-    async def _upload(self, path: Path, shown: str) -> str:
+    async def _upload(self, path: Path, shown: str, pinned: bool = False) -> str:
+        call = self.client.upload_input if pinned else self.client.upload
         try:
             return await retrying(
-                lambda: self.client.upload(path),
+                lambda: call(path),
                 tries=TRIES,
                 sleep=self._sleep,
                 unless=(NoConnection,),  # the API is out of reach: the runner decides

@@ -57,11 +57,25 @@ class Expander:
 
     def locate(self, job: Job, path: str) -> tuple[str, int]:
         """File and line where the value of a job's field was written."""
+        aliases = self.registry.schema(job.endpoint).aliases
+        if aliases:  # a workflow input may have been written by its node's title
+            name = path.partition("[")[0]
+            for alias, target in aliases.items():
+                if target == name and self._written(job.entry, job.combo, alias):
+                    return self._locate(job.entry, job.combo, alias + path[len(name) :])
         return self._locate(job.entry, job.combo, path)
+
+    def _written(self, entry: Entry, combo: tuple[Point, ...], name: str) -> bool:
+        return (
+            any(name in point.values for point in combo)
+            or name in entry.params
+            or name in self.spec.defaults
+        )
 
     def _locate(self, entry: Entry, combo: tuple[Point, ...], path: str) -> tuple[str, int]:
         name, _, rest = path.partition("[")
-        name = name.split(".")[0]
+        if not self._written(entry, combo, name):  # "a.b": field b of parameter a
+            name = name.split(".")[0]
         index = int(rest.split("]")[0]) if rest[:1].isdigit() else None
         for point in reversed(combo):
             if name in point.values:
@@ -85,10 +99,9 @@ class Expander:
             )
             return
         schema = self.registry.schema(endpoint)
-        props = schema.properties
-        defaults = {k: v for k, v in spec.defaults.items() if k in props}
+        defaults = {k: v for k, v in spec.defaults.items() if schema.knows(k)}
         if entry.row:
-            params = {k: v for k, v in entry.params.items() if k in props}
+            params = {k: v for k, v in entry.params.items() if schema.knows(k)}
             row_vars = dict(entry.params)
         else:
             params, row_vars = dict(entry.params), {}
@@ -124,7 +137,7 @@ class Expander:
                     field=key,
                 )
                 ignored.add(key)
-            elif key not in props and key not in used:
+            elif not schema.knows(key) and key not in used:
                 add(
                     spec.file,
                     line,
@@ -136,7 +149,7 @@ class Expander:
         if ignored:
             axes = [a for a in axes if not all(k in ignored for k in a[0].values)]
         if entry.row:
-            unused = [k for k in row_vars if k not in props and k not in used]
+            unused = [k for k in row_vars if not schema.knows(k) and k not in used]
             for key in unused:
                 add(
                     entry.file,
@@ -157,7 +170,7 @@ class Expander:
                 values.update(point.values)
             raw = {**defaults, **params}
             for key, value in values.items():
-                if key in props:
+                if schema.knows(key):
                     raw[key] = value
             for copy in range(1, repeat + 1):
                 variables = {**base_vars, **values, "copy": copy}
@@ -185,6 +198,8 @@ class Expander:
                 self.findings.add(file, line, str(exc), where=f"job {index + 1}", field=key)
                 params[key] = value  # checked as written, so its other problems show too
                 broken = True
+        if schema.aliases:
+            broken = self._canonical(params, schema, entry, combo, index) or broken
         job_id = None
         if entry.id is not None:
             job_id = self._explicit_id(entry, index, variables)
@@ -199,6 +214,29 @@ class Expander:
         for key, value in schema.choice_defaults.items():
             params.setdefault(key, value)
         return Job(index, job_id, schema.endpoint, params, copy, entry, combo, variables, broken)
+
+    def _canonical(
+        self,
+        params: dict[str, Any],
+        schema: EndpointSchema,
+        entry: Entry,
+        combo: tuple[Point, ...],
+        index: int,
+    ) -> bool:
+        """Inputs written by their node's title renamed to ``<nodeId>.<field>``, in place;
+        True when one is set under both names (reported)."""
+        broken = False
+        for key in [k for k in params if k in schema.aliases]:
+            target = schema.aliases[key]
+            value = params.pop(key)
+            if target in params:
+                file, line = self._locate(entry, combo, key)
+                message = f"{key!r} and {target!r} are the same input; set it once"
+                self.findings.add(file, line, message, where=f"job {index + 1}", field=key)
+                broken = True
+                continue
+            params[target] = value
+        return broken
 
     def _explicit_id(self, entry: Entry, index: int, variables: dict[str, Any]) -> str | None:
         """The entry's id template filled in, placeholders made file-name safe."""
@@ -227,7 +265,7 @@ class Expander:
         """CSV text to each parameter's type, in place; False if a cell cannot be read."""
         ok = True
         for key, text in list(params.items()):
-            kind = schema.properties[key].get("type")
+            kind = schema.properties.get(schema.aliases.get(key, key), {}).get("type")
             try:
                 params[key] = _from_text(text, kind)
             except ValueError as exc:

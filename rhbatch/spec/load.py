@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from rhbatch.endpoints.describe import describe, field_path, structure_errors
+from rhbatch.endpoints.pins import PinProblem, pin_path, read_pin, register
 from rhbatch.endpoints.registry import Registry
 from rhbatch.errors import InvalidInput, Problem, UsageError, unknown_endpoint_message
-from rhbatch.models import Entry, Matrix, RunSettings
+from rhbatch.models import PINNED_KINDS, Entry, Matrix, RunSettings, pinned_kind
 from rhbatch.spec import rows, yaml_source
 from rhbatch.spec.cap import Cap, count
 from rhbatch.spec.matrix import RESERVED, is_note, read_matrix
@@ -188,18 +189,49 @@ def _build(
     fatal: list[Problem] = []  # problems that leave nothing sensible to expand
     cap = Cap(data, max_jobs)
 
-    def endpoint_of(raw: Any, where_file: str, line: int) -> str | None:
-        found = registry.lookup(str(raw))
+    pinned: dict[str, str | Problem] = {}  # "workflow:<id>" -> its endpoint, or why not
+
+    def endpoint_of(raw: Any, where_file: str, line: int, key: str = "endpoint") -> str | None:
+        text = str(raw).strip()
+        if key in PINNED_KINDS:
+            text = f"{key}:{text}"
+        kind = pinned_kind(text)
+        if kind is not None:
+            found_pin = pinned.get(text)
+            if found_pin is None:
+                found_pin = pinned[text] = _pin(base_dir, *kind, where_file, line, registry)
+            if isinstance(found_pin, Problem):
+                problems.append(replace(found_pin, file=where_file, line=line, field=key))
+                return None
+            return found_pin
+        found = registry.lookup(text)
         if found is None:
-            message = unknown_endpoint_message(str(raw), registry.suggest(str(raw)))
+            message = unknown_endpoint_message(text, registry.suggest(text))
             problems.append(Problem(where_file, line, message, field="endpoint"))
         return found
 
+    def target_of(item: yaml_source.Located, where_file: str) -> str | bool | None:
+        """The endpoint an item names by `endpoint`, `workflow` or `app`: None when it
+        names none, False when what it names is wrong (reported)."""
+        named = [k for k in ("endpoint", *PINNED_KINDS) if item.get(k) is not None]
+        if not named:
+            return None
+        if len(named) > 1:
+            message = (
+                f"{' and '.join(repr(k) for k in named)} are both set: a job runs one "
+                "endpoint, workflow or app"
+            )
+            problems.append(Problem(where_file, item.line_of(named[1]), message, field=named[1]))
+            return False
+        key = named[0]
+        return endpoint_of(item[key], where_file, item.line_of(key), key) or False
+
     endpoint = None
-    if data.get("endpoint") is not None:
-        endpoint = endpoint_of(data["endpoint"], file, data.line_of("endpoint"))
-        if endpoint is None:
-            fatal.append(problems.pop())
+    top = target_of(data, file)
+    if top is False:
+        fatal.append(problems.pop())
+    elif isinstance(top, str):
+        endpoint = top
     defaults = _plain_keys(data.get("defaults") or {})
     matrix = read_matrix(data.get("matrix"), file, ["matrix"], fatal)
     across = matrix.size if matrix else 1  # jobs per entry from the spec's matrix
@@ -211,11 +243,10 @@ def _build(
     for i, item in enumerate(data.get("jobs") or []):
         if f"jobs[{i}]" in broken:
             continue
-        job_endpoint = None
-        if item.get("endpoint") is not None:
-            job_endpoint = endpoint_of(item["endpoint"], file, item.line_of("endpoint"))
-            if job_endpoint is None:
-                continue
+        job_target = target_of(item, file)
+        if job_target is False:
+            continue
+        job_endpoint = job_target if isinstance(job_target, str) else None
         before = len(problems)
         job_matrix = read_matrix(item.get("matrix"), file, ["jobs", i, "matrix"], problems)
         if len(problems) > before:
@@ -280,6 +311,16 @@ def _build(
         max_jobs=cap.most,
         planned=planned,
     )
+
+
+def _pin(
+    base_dir: Path, kind: str, ident: str, file: str, line: int, registry: Registry
+) -> str | Problem:
+    """A pinned workflow or app made an endpoint of the registry, or the problem."""
+    try:
+        return register(registry, read_pin(pin_path(base_dir, kind, ident), kind, ident))
+    except PinProblem as exc:
+        return Problem(file, line, str(exc), field=kind)
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from rhbatch.errors import Problem
 from rhbatch.models import Matrix, Point
 from rhbatch.spec import yaml_source
 
-RESERVED = ("id", "endpoint", "vars", "repeat", "matrix")  # keys a matrix cannot vary
+# Keys a matrix cannot vary.
+RESERVED = ("id", "endpoint", "workflow", "app", "vars", "repeat", "matrix")
 
 
 def is_note(key: str) -> bool:

@@ -27,6 +27,15 @@ _SAME = {"jpeg": "jpg", "tif": "tiff", "m4v": "mp4", "oga": "ogg", "mpeg": "mp3"
 _BASE64 = re.compile(r"[A-Za-z0-9+/=_-]*")
 
 
+# A file RunningHub's legacy upload named (a workflow's or app's input takes it as is).
+_UPLOADED = re.compile(r"^(api/)?[0-9a-f]{64}(\.[A-Za-z0-9]{1,8})?$")
+
+
+def uploaded_name(value: str) -> bool:
+    """``api/<sha256>.<ext>``: a file already uploaded for a workflow or app input."""
+    return bool(_UPLOADED.match(value))
+
+
 def canonical(fmt: str) -> str:
     fmt = fmt.lower().lstrip(".")
     return _SAME.get(fmt, fmt)

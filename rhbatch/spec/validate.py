@@ -20,7 +20,7 @@ from typing import Any
 from rhbatch.endpoints.pricing import PriceBook, defaults_of
 from rhbatch.endpoints.registry import Registry
 from rhbatch.errors import InvalidInput, Problem
-from rhbatch.models import OUTPUT_EXTENSIONS, Job
+from rhbatch.models import OUTPUT_EXTENSIONS, Job, pinned_kind
 from rhbatch.spec.expand import Expander
 from rhbatch.spec.load import Spec, line_at, load_spec
 from rhbatch.spec.naming import (
@@ -30,7 +30,7 @@ from rhbatch.spec.naming import (
     unknown_names,
 )
 from rhbatch.spec.problems import Findings
-from rhbatch.spec.refs import LocalFiles, kind_of
+from rhbatch.spec.refs import LocalFiles, kind_of, uploaded_name
 from rhbatch.store.files import path_key, path_problem
 
 
@@ -82,11 +82,14 @@ def check_spec(
             file, line = expander.locate(job, path_)
             findings.add(file, line, message, where=job.label, field=path_)
             valid = False
+        pinned = pinned_kind(job.endpoint) is not None
         for name, rule in schema.media.items():
             value = job.params.get(name)
             for i, item in _media_items(value):
                 if not isinstance(item, str):
                     continue  # the schema check has said what is wrong
+                if pinned and uploaded_name(item):
+                    continue  # a workflow input that names a file uploaded before
                 reason = files.check(item, rule)
                 if reason is not None:
                     where = name if i is None else f"{name}[{i}]"
@@ -144,7 +147,7 @@ def _unknown_defaults(
         return  # no job was expanded: nothing to tell a default's use from
     schemas = sorted((registry.schema(e) for e in endpoints), key=lambda schema: schema.label)
     for key in spec.defaults:
-        if any(key in schema.properties for schema in schemas):
+        if any(schema.knows(key) for schema in schemas):
             continue
         close = sorted({c for schema in schemas for c in schema.close_names(key)})
         message = f"unknown parameter {key!r}: no job's endpoint has it ("
@@ -189,7 +192,7 @@ class _Naming:
                 f"{names} in output.naming is a list or mapping for this job; "
                 "only text, numbers and true/false can name a file",
             )
-        output_type = self.registry.endpoints[job.endpoint].output_type
+        output_type = self.registry.info(job.endpoint).output_type
         relative = output_name(
             naming,
             job_id=job.id,
@@ -258,7 +261,7 @@ def _media_items(value: Any) -> list[tuple[int | None, Any]]:
 
 
 def _add_duration(report: Report, registry: Registry, job: Job) -> None:
-    if registry.endpoints[job.endpoint].output_type != "video":
+    if registry.info(job.endpoint).output_type != "video":
         return
     value: Any = job.params.get("duration")
     if value is None:

@@ -45,6 +45,12 @@ def record(job: dict[str, Any]) -> str:
         }
         for o in job["outputs"]
     ]
+    if '"nodeId"' in job["results"]:  # a workflow's or app's files: the node that made each
+        made = json.loads(job["results"])
+        for out in outputs:
+            n = int(out["n"]) - 1
+            if 0 <= n < len(made) and isinstance(made[n], dict) and "nodeId" in made[n]:
+                out["nodeId"] = made[n]["nodeId"]
     d = json.dumps
     return (
         f'{{"id": {d(job["id"])}, "index": {job["index"]}, "endpoint": {d(job["endpoint"])}, '

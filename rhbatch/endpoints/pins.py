@@ -1,0 +1,390 @@
+"""Pinned ComfyUI workflows and AI apps: their inputs, fetched once and kept in git.
+
+A workflow's inputs are the fields of its API-format graph (getJsonApiFormat);
+an AI app's are the editable fields its call example lists (apiCallDemo).
+``rhbatch pin`` writes what RunningHub answered into ``pins/<kind>-<id>.json``
+beside the spec, with the sha256 of the answer; validation then checks every
+input of every job offline against it, and a run asks RunningHub again once
+per pin and refuses to use one that no longer matches.
+
+A pin becomes an endpoint schema like any model's, named ``workflow:<id>`` or
+``app:<id>``, whose parameters are ``<nodeId>.<fieldName>`` (and
+``<node title>.<fieldName>`` where the title names one node only) plus the
+options the start call takes. So defaults, matrix, templates, rows and repeat
+work for them unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rhbatch.endpoints.registry import EndpointInfo, Registry
+from rhbatch.models import canonical_json
+
+PIN_FORMAT = "rhbatch-pin/1"
+PIN_DIR = "pins"
+MAX_PIN_BYTES = 16 * 1024 * 1024
+UPLOAD_MAX_MB = 30  # the legacy upload's limit, which workflow and app inputs go through
+
+# Field types as RunningHub names them (apiCallDemo's fieldType); SWITCH is BOOLEAN.
+TYPES = ("STRING", "INT", "FLOAT", "BOOLEAN", "LIST", "IMAGE", "VIDEO", "AUDIO", "ANY")
+_MEDIA = {"IMAGE": "image", "VIDEO": "video", "AUDIO": "audio"}
+_ACCEPT = {
+    "image": ("jpg", "jpeg", "png", "webp"),
+    "video": ("mp4", "avi", "mov", "mkv"),
+    "audio": ("mp3", "wav", "flac"),
+}
+# Graph nodes whose text field names an uploaded file.
+_MEDIA_INPUTS = {
+    ("LoadImage", "image"): "IMAGE",
+    ("LoadImageMask", "image"): "IMAGE",
+    ("LoadVideo", "video"): "VIDEO",
+    ("VHS_LoadVideo", "video"): "VIDEO",
+    ("LoadAudio", "audio"): "AUDIO",
+    ("VHS_LoadAudio", "audio"): "AUDIO",
+}
+# What a graph's output nodes make (the first kind found names the default extension).
+_OUTPUT_NODES = {
+    "VHS_VideoCombine": "video",
+    "SaveVideo": "video",
+    "SaveAnimatedWEBP": "video",
+    "SaveWEBM": "video",
+    "SaveImage": "image",
+    "PreviewImage": "image",
+    "SaveAudio": "audio",
+}
+# Options of the start calls (runninghub-api.md §10), besides nodeInfoList.
+_OPTIONS: dict[str, dict[str, Any]] = {
+    "instanceType": {
+        "enum": ["default", "plus"],
+        "description": "GPU of the run: default (24 GB) or plus (48 GB)",
+    },
+    "usePersonalQueue": {
+        "type": "boolean",
+        "description": "exclusive keys: queue on the server when every machine is busy",
+    },
+    "retainSeconds": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "seconds to keep the machine warm after the task (enterprise-shared)",
+    },
+    "webhookUrl": {
+        "type": "string",
+        "pattern": "^https?://",
+        "description": "RunningHub posts the task's end here (instead of rhbatch's receiver)",
+    },
+}
+_WORKFLOW_OPTIONS = {
+    "addMetadata": {"type": "boolean", "description": "embed the workflow in result images"},
+}
+OPTION_NAMES = frozenset(_OPTIONS) | frozenset(_WORKFLOW_OPTIONS)
+
+
+class PinProblem(Exception):
+    """A pin file that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One input a job may set: its node, name, type, and what the pin holds for it."""
+
+    node_id: str
+    name: str
+    type: str
+    title: str
+    node_class: str
+    default: Any
+    options: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.node_id}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Pin:
+    kind: str  # workflow | app
+    id: str
+    name: str
+    pinned_at: str
+    digest: str  # sha256 of the content as RunningHub answered it
+    content: Any  # the workflow graph, or the app's nodeInfoList
+    path: Path
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+    @property
+    def fields(self) -> list[Field]:
+        if self.kind == "workflow":
+            return workflow_fields(self.content)
+        return app_fields(self.content)
+
+
+def pin_path(base_dir: Path, kind: str, ident: str) -> Path:
+    return base_dir / PIN_DIR / f"{kind}-{ident}.json"
+
+
+def digest_of(content: Any) -> str:
+    return hashlib.sha256(canonical_json(content).encode()).hexdigest()
+
+
+def pin_text(kind: str, ident: str, name: str, content: Any, pinned_at: str) -> str:
+    """The pin file: stable key order and indentation, so that a change reads as a diff."""
+    data = {
+        "format": PIN_FORMAT,
+        "kind": kind,
+        "id": ident,
+        "name": name,
+        "pinnedAt": pinned_at,
+        "sha256": digest_of(content),
+        "workflow" if kind == "workflow" else "nodeInfoList": content,
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def read_pin(path: Path, kind: str, ident: str) -> Pin:
+    """The pin at ``path``; PinProblem when it is missing, unreadable or not this one's."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_PIN_BYTES:
+            raise PinProblem(f"{path} is {size:,} bytes; a pin may be {MAX_PIN_BYTES:,} at most")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PinProblem(
+            f"{kind} {ident} is not pinned: no {path}; run `rhbatch pin {kind} {ident} "
+            f"--dir {path.parent.parent}` to fetch its inputs (nothing is run or paid)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PinProblem(f"cannot read {path}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise PinProblem(f"{path} is not JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(data, dict) or data.get("format") != PIN_FORMAT:
+        raise PinProblem(f'{path} is not an rhbatch pin (no "format": "{PIN_FORMAT}")')
+    if data.get("kind") != kind or str(data.get("id")) != ident:
+        raise PinProblem(
+            f"{path} pins {data.get('kind')} {data.get('id')}, not {kind} {ident}; "
+            f"run `rhbatch pin {kind} {ident}` again"
+        )
+    content: Any = data.get("workflow" if kind == "workflow" else "nodeInfoList")
+    shape_ok = isinstance(content, dict) if kind == "workflow" else isinstance(content, list)
+    if not shape_ok:
+        raise PinProblem(f"{path} holds no {kind} inputs")
+    digest = str(data.get("sha256") or "")
+    if digest != digest_of(content):
+        raise PinProblem(
+            f"{path} was edited by hand (its sha256 does not match its content); "
+            f"run `rhbatch pin {kind} {ident}` again rather than editing it"
+        )
+    try:
+        fields = workflow_fields(content) if kind == "workflow" else app_fields(content)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise PinProblem(f"{path}: {exc}") from None
+    if not fields:
+        raise PinProblem(f"{path}: {kind} {ident} has no inputs a job could set")
+    name, pinned_at = str(data.get("name") or ""), str(data.get("pinnedAt") or "")
+    return Pin(kind, ident, name, pinned_at, digest, content, path)
+
+
+def workflow_fields(graph: Mapping[str, Any]) -> list[Field]:
+    """The inputs of an API-format graph a job can set: every input that is a value, not
+    a link to another node's output."""
+    out = []
+    for node_id, node in graph.items():
+        if not isinstance(node, Mapping):
+            raise ValueError(f"node {node_id!r} is not an object")
+        node_class = str(node.get("class_type") or "")
+        meta = node.get("_meta")
+        title = str(meta.get("title") or "") if isinstance(meta, Mapping) else ""
+        inputs = node.get("inputs") or {}
+        if not isinstance(inputs, Mapping):
+            raise ValueError(f"the inputs of node {node_id!r} are not an object")
+        for name, value in inputs.items():
+            if _is_link(value):
+                continue
+            kind = _MEDIA_INPUTS.get((node_class, name)) or _type_of(value)
+            out.append(Field(str(node_id), str(name), kind, title, node_class, value))
+    return out
+
+
+def app_fields(nodes: list[Any]) -> list[Field]:
+    """The editable inputs an AI app's call example lists."""
+    out = []
+    for i, item in enumerate(nodes):
+        if not isinstance(item, Mapping) or "nodeId" not in item or "fieldName" not in item:
+            raise ValueError(f"nodeInfoList[{i}] has no nodeId and fieldName")
+        kind = str(item.get("fieldType") or "STRING").upper()
+        kind = "BOOLEAN" if kind == "SWITCH" else kind if kind in TYPES else "ANY"
+        options = _options(item.get("fieldData")) if kind == "LIST" else ()
+        described = item.get("descriptionEn") or item.get("description") or ""
+        out.append(
+            Field(
+                node_id=str(item["nodeId"]),
+                name=str(item["fieldName"]),
+                type=kind,
+                title=str(item.get("nodeName") or ""),
+                node_class=str(item.get("nodeName") or ""),
+                default=item.get("fieldValue"),
+                options=options,
+                description=str(described),
+            )
+        )
+    return out
+
+
+def schema_of(pin: Pin) -> dict[str, Any]:
+    """The JSON Schema of a pinned workflow's or app's job parameters."""
+    fields = pin.fields
+    properties: dict[str, Any] = {}
+    for f in fields:
+        properties[f.key] = _field_schema(f)
+    titles = Counter(f.title for f in {(f.node_id, f.title): f for f in fields}.values())
+    aliases: dict[str, str] = {}
+    for f in fields:
+        if f.title and titles[f.title] == 1 and f.title != f.node_id:
+            alias = f"{f.title}.{f.name}"
+            if alias not in properties:
+                aliases[alias] = f.key
+    properties.update(_OPTIONS)
+    links = {}
+    if pin.kind == "workflow":
+        properties.update(_WORKFLOW_OPTIONS)
+        links = _links(pin.content)
+    return {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+        "x-rhbatch-aliases": aliases,
+        "x-rhbatch-links": links,
+    }
+
+
+def _links(graph: Mapping[str, Any]) -> dict[str, str]:
+    """Inputs fed by another node's output: ``<node>.<field>`` -> the node feeding it."""
+    out = {}
+    for node_id, node in graph.items():
+        inputs = node.get("inputs") if isinstance(node, Mapping) else None
+        for name, value in (inputs or {}).items():
+            if _is_link(value):
+                out[f"{node_id}.{name}"] = str(value[0])
+    return out
+
+
+def output_type_of(pin: Pin) -> str:
+    """What a pinned workflow makes, judged by its output nodes ("" when not told)."""
+    if pin.kind != "workflow":
+        return ""
+    found = [_OUTPUT_NODES.get(str(n.get("class_type"))) for n in pin.content.values()]
+    for kind in ("video", "image", "audio"):
+        if kind in found:
+            return kind
+    return ""
+
+
+def register(registry: Registry, pin: Pin) -> str:
+    """Make the pin an endpoint of ``registry``; its name (``workflow:<id>``)."""
+    label = f"{pin.kind} {pin.id}" + (f" ({pin.name})" if pin.name else "")
+    info = EndpointInfo(
+        endpoint=pin.endpoint,
+        title=label,
+        name_en=pin.name,
+        doc_title=None,
+        aliases=(),
+        task=pin.kind,
+        output_type=output_type_of(pin),
+        category=pin.kind,
+        file=str(pin.path),
+    )
+    registry.add(info, schema_of(pin))
+    return pin.endpoint
+
+
+def differences(old: list[Field], new: list[Field]) -> list[str]:
+    """What changed between two pins' inputs, one sentence each (at most 10)."""
+    before = {f.key: f for f in old}
+    after = {f.key: f for f in new}
+    out = [f"input {k} is gone" for k in before if k not in after]
+    out += [f"input {k} is new" for k in after if k not in before]
+    for key in before.keys() & after.keys():
+        a, b = before[key], after[key]
+        if a.type != b.type:
+            out.append(f"input {key} was {a.type}, is {b.type}")
+        elif a.options != b.options:
+            out.append(f"input {key} now takes {', '.join(b.options) or 'anything'}")
+        elif a.default != b.default:
+            out.append(f"input {key} defaults to {b.default!r} (was {a.default!r})")
+    if not out:
+        out.append("its graph changed (nodes or links, not the inputs a job sets)")
+    return sorted(out)[:10]
+
+
+def _field_schema(f: Field) -> dict[str, Any]:
+    where = f"node {f.node_id}" + (f" ({f.title})" if f.title else "")
+    description = f"{where}: {f.description or f.name}, {f.type}"
+    if f.type in _MEDIA:
+        kind = _MEDIA[f.type]
+        return {
+            "type": "string",
+            "minLength": 1,
+            "description": description + " (a local file, an uploaded api/ file or a URL)",
+            "x-rhbatch": {"media": kind, "maxSizeMB": UPLOAD_MAX_MB, "accept": _ACCEPT[kind]},
+        }
+    base: dict[str, Any] = {"description": description}
+    if f.type == "LIST":
+        if f.options:
+            return {**base, "enum": list(f.options)}
+        return {**base, "type": "string"}
+    json_type = {"STRING": "string", "INT": "integer", "FLOAT": "number", "BOOLEAN": "boolean"}
+    if f.type in json_type:
+        return {**base, "type": json_type[f.type]}
+    return base
+
+
+def _is_link(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and isinstance(value[0], str)
+        and isinstance(value[1], int)
+    )
+
+
+def _type_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "BOOLEAN"
+    if isinstance(value, int):
+        return "INT"
+    if isinstance(value, float):
+        return "FLOAT"
+    if isinstance(value, str):
+        return "STRING"
+    return "ANY"
+
+
+def _options(raw: Any) -> tuple[str, ...]:
+    """A LIST field's choices from its fieldData: a JSON text or a list, of strings, of
+    objects with a value or name, or ComfyUI's ``[[choices], {...}]``."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            return ()
+    if isinstance(raw, list) and raw and isinstance(raw[0], list):
+        raw = raw[0]
+    if not isinstance(raw, list):
+        return ()
+    out = []
+    for item in raw:
+        if isinstance(item, Mapping):
+            item = item.get("value", item.get("name", item.get("index")))
+        if item is not None and not isinstance(item, (list, dict)):
+            out.append(str(item))
+    return tuple(out)
