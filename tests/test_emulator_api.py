@@ -157,15 +157,18 @@ def test_rejections_as_http_statuses() -> None:
     assert run(go) == [(401, "1002"), (400, "1007")]
 
 
-def test_unknown_endpoint_is_404() -> None:
-    """A path that is no endpoint answers 404 with code 1001."""
+@pytest.mark.parametrize(("style", "status"), [("http200", 200), ("http", 404)])
+def test_unknown_model_endpoint_follows_reject_style(style: str, status: int) -> None:
+    """A POST to a model-shaped path that is no endpoint is refused with 1001, its HTTP
+    status as reject_style says (200 by default, 404 under http)."""
 
     async def go() -> tuple[int, Any]:
-        async with Emulator(config()) as emu, aiohttp.ClientSession() as s:
+        async with Emulator(config(reject_style=style)) as emu, aiohttp.ClientSession() as s:
             return await Api(emu, s).submit({"prompt": "x"}, "seedance-9/nothing")
 
-    status, data = run(go)
-    assert (status, data["errorCode"]) == (404, "1001")
+    code, data = run(go)
+    assert (code, data["errorCode"], data["taskId"]) == (status, "1001", None)
+    assert data["errorMessage"] == "Invalid URL: no model endpoint seedance-9/nothing"
 
 
 @pytest.mark.parametrize("style", ["v2", "envelope"])

@@ -1,9 +1,10 @@
-"""The account's calls: queue status, account status, and the legacy cancel.
+"""The account's calls: queue status, the key list, account status, and the cancel.
 
 These answer in the ``{code, msg, data}`` envelope and take the key their own
-way: Bearer for the queue status, ``apikey`` in the body (or Bearer) for the
-account status, ``apiKey`` in the body or Bearer for the cancel. An unknown
-key is ``802``; a task that is not the key's is ``807``.
+way: Bearer for the queue status and the key list, ``apikey`` in the body (or
+Bearer) for the account status, ``apiKey`` in the body or Bearer for the cancel,
+which cancels any task (model, workflow or app). An unknown key is ``802``; a
+task that is not the key's is ``807``. The key list shows the key masked.
 """
 
 from __future__ import annotations
@@ -33,6 +34,34 @@ async def queue_status(request: web.Request) -> web.StreamResponse:
         "queuedCount": str(state.queued),
         "totalCurrentTasks": str(state.running + state.queued),
     }
+    return await after(emu, request, "other", key, replies.envelope(0, "success", data))
+
+
+async def api_keys(request: web.Request) -> web.StreamResponse:
+    """``GET /openapi/v2/api-key/list``: the account's keys (here: the one asking), masked."""
+    emu = request.app[STATE]
+    key = f"keys#{emu.next_attempt('keys')}"
+    early = await before(emu, request, "other", key)
+    if early is not None:
+        return early
+    api_key = bearer(request)
+    if api_key is None or api_key not in emu.board.accounts:
+        return replies.envelope(802, "APIKEY_UNAUTHORIZED")
+    emu.board.advance(emu.now())
+    state = emu.board.accounts[api_key]
+    data = [
+        {
+            "key": replies.mask_key(api_key),
+            "apiKeyName": "rhbatch emulator",
+            "status": 1,
+            "quotaLimit": None,
+            "quotaUsed": round(state.account.balance - state.balance, 4),
+            "visible": True,
+            "expireAt": None,
+            "expireInMinute": None,
+            "createdAt": emu.started_at,
+        }
+    ]
     return await after(emu, request, "other", key, replies.envelope(0, "success", data))
 
 

@@ -1,7 +1,13 @@
 """The emulator's HTTP surface: the route table, and the model API's submit, query and preview.
 
 ``build_app`` maps every route to its handler: the model API here, the files
-in ``files.py``, the account's calls in ``account.py``. Each model-API handler
+in ``files.py``, the account's calls in ``account.py``, workflow and app starts
+in ``runs.py``, the legacy task calls in ``legacy.py``, what apps show in
+``apps.py``, webhooks in ``hooks.py``, assets and resources in ``assets.py``. A
+path that is none of these is 404, except a POST to ``/openapi/v2/<a>[/<b>...]``
+shaped like a model endpoint (segments of letters, digits, ``.``, ``_``, ``-``;
+the first not one of the v2 families' own), which is a model call: an endpoint
+that does not exist is refused with 1001 as ``reject_style`` says. Each model-API handler
 passes through ``gate.py`` (the early faults, then the Bearer key), does the
 work, and lets the late faults spoil its reply. A submit is checked against
 the endpoint's schema, our own upload URLs in it and the account's balance
@@ -12,17 +18,19 @@ failures in ``INTERNAL_ERRORS``, which the tests assert stays empty.
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from rhbatch.emulator import account, files, replies
+from rhbatch.emulator import account, apps, assets, files, hooks, legacy, replies, runs
 from rhbatch.emulator.config import TEXTS
 from rhbatch.emulator.context import STATE
 from rhbatch.emulator.gate import admit, after, read_json, rejected
 from rhbatch.emulator.outputs import make_text
+from rhbatch.emulator.refs import model_media_problem
 from rhbatch.emulator.tasks import Output, Task, body_hash
 from rhbatch.endpoints.pricing import defaults_of
 from rhbatch.models import OUTPUT_EXTENSIONS
@@ -38,16 +46,59 @@ def build_app(emu: Emulator) -> web.Application:
     app[STATE] = emu
     r = app.router
     r.add_get("/_emulator/stats", stats)
+    # The v2 API (Bearer).
     r.add_post("/openapi/v2/query", query)
     r.add_post("/openapi/v2/media/upload/binary", files.upload)
     r.add_get("/openapi/v2/queue/status", account.queue_status)
+    r.add_get("/openapi/v2/api-key/list", account.api_keys)
     r.add_post("/openapi/v2/price-preview/{endpoint:.+}", price_preview)
+    r.add_post("/openapi/v2/run/workflow/{id}", runs.v2_workflow)
+    r.add_post("/openapi/v2/run/ai-app/{id}", runs.v2_app)
+    r.add_post("/openapi/v2/aiapp/list", apps.app_list)
+    r.add_post("/openapi/v2/resource/list", assets.handler(assets.resources))
+    for action, fn in (
+        ("create", assets.create),
+        ("query", assets.query),
+        ("list", assets.listing),
+        ("update", assets.update),
+        ("delete", assets.delete),
+    ):
+        r.add_post(f"/openapi/v2/assets/{action}", assets.handler(fn))
+    # The legacy API (apiKey in the body, or Bearer).
     r.add_post("/uc/openapi/accountStatus", account.account_status)
+    r.add_post("/task/openapi/create", runs.legacy_create)
+    r.add_post("/task/openapi/ai-app/run", runs.legacy_app)
+    r.add_post("/task/openapi/quick-ai-app/run", runs.legacy_quick_app)
+    r.add_post("/task/openapi/status", legacy.status)
+    r.add_post("/task/openapi/outputs", legacy.outputs)
     r.add_post("/task/openapi/cancel", account.cancel)
+    r.add_post("/task/openapi/upload", legacy.upload)
+    r.add_post("/task/openapi/getWebhookDetail", hooks.get_detail)
+    r.add_post("/task/openapi/retryWebhook", hooks.retry)
+    r.add_post("/api/openapi/getLoraUploadUrl", legacy.lora_url)
+    r.add_post("/api/openapi/getJsonApiFormat", legacy.workflow_json)
+    r.add_get("/api/webapp/apiCallDemo", apps.api_call_demo)
+    # What the emulator serves in place of RunningHub's storage.
+    r.add_put("/api-lora-cn/{name}", legacy.lora_put)
     r.add_get("/media/input/{name}", files.input_file)
     r.add_get("/outputs/{task}/{name}", files.output_file)
-    r.add_post("/openapi/v2/{endpoint:.+}", submit)
+    r.add_get("/covers/{name}", apps.cover)
+    # Every other /openapi/v2/... path: a model endpoint, one that does not exist, or no API.
+    r.add_route("*", "/openapi/v2/{endpoint:.+}", model_call)
     return app
+
+
+# The first path segments under /openapi/v2/ that are not model endpoints: a path that
+# starts with one and is not routed above is no API at all (404).
+RESERVED = frozenset(
+    {"query", "media", "queue", "api-key", "price-preview", "run", "aiapp", "resource", "assets"}
+)
+# What a model endpoint's path looks like: 1 to 5 segments of letters, digits, . _ -
+MODEL_PATH = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*){0,4}")
+
+
+def is_model_path(name: str) -> bool:
+    return MODEL_PATH.fullmatch(name) is not None and name.split("/")[0] not in RESERVED
 
 
 # The emulator's own failures (not injected faults) in this process; tests assert it stays empty.
@@ -71,9 +122,21 @@ async def count_errors(request: web.Request, handler: Handler) -> web.StreamResp
         raise
 
 
-async def submit(request: web.Request) -> web.StreamResponse:
-    emu = request.app[STATE]
+async def model_call(request: web.Request) -> web.StreamResponse:
+    """A POST to a model endpoint's path; anything else under /openapi/v2/ is 404 (405 for
+    another method on an endpoint that exists)."""
     name = request.match_info["endpoint"]
+    if not is_model_path(name):
+        raise web.HTTPNotFound()
+    if request.method != "POST":
+        if name in request.app[STATE].registry.endpoints:
+            raise web.HTTPMethodNotAllowed(request.method, ["POST"])
+        raise web.HTTPNotFound()
+    return await submit(request, name)
+
+
+async def submit(request: web.Request, name: str) -> web.StreamResponse:
+    emu = request.app[STATE]
     body = await read_json(request)
     # The webhook URL says where to report, not what to make: the same request with
     # another URL is the same task (and paying for both is paying twice).
@@ -84,16 +147,14 @@ async def submit(request: web.Request) -> web.StreamResponse:
     if refused is not None:
         return refused
     endpoint = name if name in emu.registry.endpoints else None
-    if endpoint is None:
-        response = rejected(emu, "1001")
-        response.set_status(404)
-        return response
+    if endpoint is None:  # a model endpoint that does not exist: reject_style decides
+        return rejected(emu, "1001", f"no model endpoint {name}")
     refused = invalid_body(emu, endpoint, body)
     if refused is not None:
         return refused
     assert isinstance(body, dict)
     schema = emu.registry.schema(endpoint)
-    missing = emu_missing_media(emu, schema.media, body)
+    missing = model_media_problem(emu, api_key, schema.media, body)
     if missing:
         return rejected(emu, "1013", missing)
     listed = emu.prices.price(endpoint, body, defaults_of(schema)).amount or 0.0
@@ -147,22 +208,6 @@ def invalid_body(emu: Emulator, endpoint: str, body: Any) -> web.Response | None
     return None
 
 
-def emu_missing_media(emu: Emulator, media: dict[str, Any], body: dict[str, Any]) -> str | None:
-    """Our own upload URLs named in a body must exist and be unexpired."""
-    if not emu.config.check_media_urls:
-        return None
-    prefix = f"{emu.base_url}/media/input/"
-    for name in media:
-        value = body.get(name)
-        for url in value if isinstance(value, list) else [value]:
-            if isinstance(url, str) and url.startswith(prefix):
-                file = url[len(prefix) :].split("?")[0]
-                upload = emu.uploads.get(file)
-                if upload is None or upload.expires < emu.now():
-                    return f"{name}: {url} is not a live upload"
-    return None
-
-
 def outputs_for(emu: Emulator, task: Task, digest: str) -> list[Output]:
     kind = task.output_type
     ext = OUTPUT_EXTENSIONS.get(kind, "bin")
@@ -190,7 +235,7 @@ async def query(request: web.Request) -> web.StreamResponse:
     if isinstance(body, dict):
         task_id = str(body.get("taskId") or body.get("task_id") or "")
     key = f"{task_id}#{emu.next_attempt('query:' + task_id)}"
-    refused, api_key = await admit(emu, request, "query", key)
+    refused, api_key = await admit(emu, request, "query", key, model=False)
     if refused is not None:
         return refused
     task = emu.board.tasks.get(task_id)

@@ -107,9 +107,27 @@ TEXTS = {
     "812": "CORPAPIKEY_INSUFFICIENT_FUNDS",
     "415": "TASK_INSTANCE_MAXED",
     "814": "PERSONAL_QUEUE_COUNT_LIMIT",
+    # The legacy workflow / AI-app family answers ``msg`` with these identifiers.
+    "301": "PARAMS_INVALID",
+    "380": "WORKFLOW_NOT_EXISTS",
+    "433": "VALIDATE_PROMPT_FAILED",
+    "802": "APIKEY_UNAUTHORIZED",
+    "803": "APIKEY_INVALID_NODE_INFO",
+    "804": "APIKEY_TASK_IS_RUNNING",
+    "805": "APIKEY_TASK_STATUS_ERROR",
+    "809": "APIKEY_FILE_SIZE_EXCEEDED",
+    "810": "WORKFLOW_NOT_SAVED_OR_NOT_RUNNING",
+    "813": "APIKEY_TASK_IS_QUEUED",
+    "901": "WEBAPP_NOT_EXISTS",
 }
 # HTTP statuses used when rejections are not sent as HTTP 200 (reject_style "http").
 HTTP_FOR_CODE = {
+    "1001": 404,
+    "380": 404,
+    "901": 404,
+    "803": 400,
+    "810": 400,
+    "301": 400,
     "1002": 401,
     "1014": 403,
     "1007": 400,
@@ -171,6 +189,19 @@ class EmulatorConfig:
     # price preview answers the list price times its own factor.
     billing_factor: dict[str, float] = field(default_factory=dict)
     preview_factor: dict[str, float] = field(default_factory=dict)
+    # --- Workflows and AI apps (docs/emulator.md, "Every family") ---
+    # Workflows and apps by id, the shape of samples/*.json; each id here replaces the
+    # sample of that id, new ids are added.
+    workflows: dict[str, Any] = field(default_factory=dict)
+    apps: dict[str, Any] = field(default_factory=dict)
+    # A workflow or app task is billed on its run time (a guess: the price is not
+    # public): CNY per second by ``instanceType``; an instanceType not listed is refused.
+    run_prices: dict[str, float] = field(default_factory=lambda: {"default": 0.002, "plus": 0.004})
+    legacy_upload_max_mb: float = 30.0  # /task/openapi/upload: 809 beyond this (documented)
+    lora_url_ttl: float = 3600.0  # seconds a LoRA upload URL takes a PUT (scaled)
+    lora_max_mb: float = 2048.0  # a LoRA PUT larger than this is refused (413)
+    asset_ready_seconds: float = 5.0  # an asset is PROCESSING this long, then ACTIVE (scaled)
+    webhook_timeout: float = 10.0  # real seconds a webhook receiver has to answer
 
     def factor(self, table: dict[str, float], endpoint: str) -> float:
         """The first factor of ``table`` whose pattern matches ``endpoint`` (else 1)."""
@@ -217,6 +248,8 @@ class EmulatorConfig:
             kwargs["faults"] = faults
         if "durations" in kwargs:
             kwargs["durations"] = {**cls().durations, **kwargs["durations"]}
+        if "run_prices" in kwargs:
+            kwargs["run_prices"] = {**cls().run_prices, **kwargs["run_prices"]}
         return cls(**kwargs)
 
     def to_dict(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from aiohttp import BodyPartReader, web
 from rhbatch.emulator import replies
 from rhbatch.emulator.config import TEXTS
 from rhbatch.emulator.context import STATE, Upload
+from rhbatch.emulator.gate import bearer
 from rhbatch.emulator.outputs import CONTENT_TYPES, make_media
 
 _SAFE_EXT = re.compile(r"^[a-z0-9]{1,8}$")
@@ -42,8 +43,8 @@ async def upload(request: web.Request) -> web.StreamResponse:
         if fault is not None:
             await request.read()
             return replies.fault_status(kind, fault, emu.config)
-    auth = request.headers.get("Authorization", "")
-    if auth[:7].lower() != "bearer " or auth[7:].strip() not in emu.board.accounts:
+    api_key = bearer(request)
+    if api_key is None or api_key not in emu.board.accounts:
         return replies.upload_envelope(401, "ApiKey verification failed")
     if not request.content_type.startswith("multipart/"):
         return replies.upload_envelope(1007, "expected multipart/form-data with a 'file' part")
@@ -74,10 +75,15 @@ async def upload(request: web.Request) -> web.StreamResponse:
     content_type = part.headers.get("Content-Type", "application/octet-stream")
     expires = emu.now() + emu.config.scaled(emu.config.upload_ttl)
     emu.uploads[name] = Upload(emu.upload_dir / name, size, content_type, expires)
+    emu.issued.add(f"api/{name}")
+    kind = _kind(content_type, ext)
+    emu.add_resource(
+        api_key, "FILE" if kind == "file" else kind.upper(), filename, f"api/{name}", size
+    )
     emu.transfer["uploads"] += 1
     emu.transfer["upload_bytes"] += size
     data = {
-        "type": _kind(content_type, ext),
+        "type": kind,
         "download_url": f"{emu.base_url}/media/input/{name}?q-sign-time={emu.wall(expires)}",
         "fileName": f"api/{name}",
         "size": str(size),

@@ -3,7 +3,8 @@
 Every JSON handler passes through here twice. ``before`` rolls the early
 faults for its route (a 429 or a 5xx instead of doing anything, or, for a
 submit at stage ``after``, a 5xx noted to be sent once the task is made);
-``admit`` adds the Bearer key's check of the model API. ``after`` lets the
+``admit`` adds the Bearer key's check of the v2 API, ``legacy_key`` finds the
+key of a legacy call (in the body or the Bearer header). ``after`` lets the
 late faults spoil a finished reply: the noted 5xx, a lost submit reply, a
 delay, a connection dropped half-way through the body.
 """
@@ -69,15 +70,15 @@ async def after(
 
 
 async def admit(
-    emu: Emulator, request: web.Request, route: str, key: str
+    emu: Emulator, request: web.Request, route: str, key: str, *, model: bool = True
 ) -> tuple[web.Response | None, str]:
-    """A model-API call's gate: an early fault, else the Bearer key's check. Returns the
-    reply that ends the call (or None) and the key."""
+    """A v2 call's gate: an early fault, else the Bearer key's check (for the model API,
+    its tier's too). Returns the reply that ends the call (or None) and the key."""
     early = await before(emu, request, route, key)
     if early is not None:
         return early, ""
     api_key = bearer(request)
-    code = account_of(emu, api_key)
+    code = account_of(emu, api_key) if model else (None if known(emu, api_key) else "1002")
     if code is not None:
         return rejected(emu, code), ""
     assert api_key is not None
@@ -86,6 +87,18 @@ async def admit(
 
 def rejected(emu: Emulator, code: str, detail: str | None = None) -> web.Response:
     return replies.v2_error(emu.config, code, detail)
+
+
+def known(emu: Emulator, key: str | None) -> bool:
+    return key is not None and key in emu.board.accounts
+
+
+def legacy_key(emu: Emulator, request: web.Request, body: Any) -> str | None:
+    """The key of a legacy call: ``apiKey`` in the body, else the Bearer header; None
+    unless it is an account's."""
+    key = body.get("apiKey") if isinstance(body, dict) else None
+    key = key if isinstance(key, str) and key else bearer(request)
+    return key if known(emu, key) else None
 
 
 def account_of(emu: Emulator, key: str | None) -> str | None:

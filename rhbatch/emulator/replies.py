@@ -1,9 +1,10 @@
 """The shapes of RunningHub's answers, and the ways a reply can go wrong.
 
 Three envelope families (runninghub-api.md §2): the v2 task object (model
-submits, query), ``{code, msg, data}`` (legacy and account calls) and
+submits, v2 runs, query), ``{code, msg, data}`` (legacy and account calls) and
 ``{code, message, data}`` (v2 upload). ``query_body`` is a task as a query or
-a webhook shows it, with its results and usage. Rejections take the
+a v2 webhook shows it, with its results and usage; ``legacy_outputs`` is the
+same task as ``/task/openapi/outputs`` (and a legacy webhook) shows it. Rejections take the
 configured style: HTTP 200 with the error in the body, or an HTTP error status
 with the same body. Faults that hit a reply are applied here: an error status,
 a delay, a connection dropped half-way through a body, or no reply at all.
@@ -54,48 +55,144 @@ def task_object(task_id: str, status: str, **fields: Any) -> dict[str, Any]:
 
 
 def query_body(emu: Emulator, task: Task) -> dict[str, Any]:
-    """The v2 task object for a query (or a webhook) in the task's current state."""
+    """The v2 task object for a query (or a webhook) in the task's current state.
+
+    Every documented field is there whatever the state (§4.1): ``usage`` with null
+    values until the task ends, ``failedReason`` ``{}`` unless it failed,
+    ``parentTaskId`` and ``taskUsageList``. A cancelled task carries no error.
+    """
     fields: dict[str, Any] = {"clientId": task.client_id}
+    spent: dict[str, str | None] = dict.fromkeys(USAGE_KEYS)
+    failed_reason: dict[str, Any] = {}
     if task.status == "SUCCESS":
-        ttl_end = (task.ended or 0) + emu.config.scaled(emu.config.result_ttl)
-        results = []
-        for n, out in enumerate(task.outputs, start=1):
-            url = f"{emu.base_url}/outputs/{task.id}/{n}.{out.ext}?Expires={emu.wall(ttl_end)}"
-            if out.text is not None:
-                results.append(
-                    {
-                        "url": url if emu.config.text_result_url else None,
-                        "outputType": "txt",
-                        "text": out.text,
-                    }
-                )
-            else:
-                results.append({"url": url, "outputType": out.ext, "text": None})
-        fields.update(results=results, failedReason={}, usage=usage(emu, task, task.price))
-    elif task.status in ("FAILED", "CANCEL"):
+        fields["results"] = results(emu, task)
+        spent = usage(emu, task, task.price)
+    elif task.status == "FAILED":
         code = task.fail_code or ""
-        fields.update(
-            errorCode=code,
-            errorMessage=TEXTS.get(code, "Task cancelled" if task.status == "CANCEL" else ""),
-            failedReason={"exception_message": TEXTS.get(code, "")} if code else {},
-            usage=usage(emu, task, 0.0),
-        )
-    status = task.status
-    young = emu.now() - task.submitted < emu.config.scaled(emu.config.create_seconds)
-    if young and status in ("QUEUED", "RUNNING"):
-        status = "CREATE"
+        fields.update(errorCode=code, errorMessage=TEXTS.get(code, ""))
+        if task.failed_reason is not None:
+            failed_reason = task.failed_reason
+        elif code:
+            failed_reason = {"exception_message": TEXTS.get(code, "")}
+        spent = usage(emu, task, 0.0)
+    elif task.status == "CANCEL":
+        spent = usage(emu, task, 0.0)
+    status = visible_status(emu, task)
+    fields.update(
+        failedReason=failed_reason,
+        usage=spent,
+        parentTaskId=None,
+        taskUsageList=[
+            {"taskId": task.id, "parentTaskId": None, "taskStatus": status, "usage": spent}
+        ],
+    )
     return task_object(task.id, status, **fields)
 
 
-def usage(emu: Emulator, task: Task, money: float) -> dict[str, str]:
-    """What a task cost, as RunningHub reports it: all strings, the time in real seconds."""
-    ran = (task.ended or 0) - (task.started or task.ended or 0)
+def visible_status(emu: Emulator, task: Task) -> str:
+    """The task's status as the v2 API shows it: CREATE while it is young."""
+    young = emu.now() - task.submitted < emu.config.scaled(emu.config.create_seconds)
+    if young and task.status in ("QUEUED", "RUNNING"):
+        return "CREATE"
+    return task.status
+
+
+def results(emu: Emulator, task: Task) -> list[dict[str, Any]]:
+    """A succeeded task's ``results``: URL, extension, text (and the node, for ComfyUI tasks)."""
+    ttl_end = (task.ended or 0) + emu.config.scaled(emu.config.result_ttl)
+    out: list[dict[str, Any]] = []
+    for n, item in enumerate(task.outputs, start=1):
+        url = f"{emu.base_url}/outputs/{task.id}/{n}.{item.ext}?Expires={emu.wall(ttl_end)}"
+        if item.text is not None:
+            entry = {
+                "url": url if emu.config.text_result_url else None,
+                "outputType": "txt",
+                "text": item.text,
+            }
+        else:
+            entry = {"url": url, "outputType": item.ext, "text": None}
+        if item.node_id is not None:
+            entry["nodeId"] = item.node_id
+        out.append(entry)
+    return out
+
+
+USAGE_KEYS = ("consumeMoney", "consumeCoins", "taskCostTime", "thirdPartyConsumeMoney")
+
+
+def usage(emu: Emulator, task: Task, money: float) -> dict[str, str | None]:
+    """What a task cost, as RunningHub reports it: all strings, the time in real seconds.
+    A model task's price is a third party's fee; a workflow or app task pays for its
+    run time from the wallet (``consumeMoney``)."""
+    if task.origin != "model" and task.status == "SUCCESS":
+        seconds = task.cost_seconds
+    else:
+        ran = (task.ended or 0) - (task.started or task.ended or 0)
+        seconds = round(ran * emu.config.speed)
+    text = f"{money:.4f}".rstrip("0").rstrip(".")
+    model = task.origin == "model"
     return {
-        "consumeMoney": "0",
+        "consumeMoney": "0" if model else text,
         "consumeCoins": "0",
-        "taskCostTime": str(round(ran * emu.config.speed)),
-        "thirdPartyConsumeMoney": f"{money:.4f}".rstrip("0").rstrip("."),
+        "taskCostTime": str(seconds),
+        "thirdPartyConsumeMoney": text if model else "0",
     }
+
+
+def legacy_status(emu: Emulator, task: Task) -> str:
+    """The task's status as ``/task/openapi/status`` shows it: the documented four only."""
+    status = visible_status(emu, task)
+    return {"CREATE": "QUEUED", "CANCEL": "FAILED"}.get(status, status)
+
+
+def legacy_outputs(emu: Emulator, task: Task) -> dict[str, Any]:
+    """The ``/task/openapi/outputs`` envelope for a task, which a legacy webhook also sends."""
+    status = visible_status(emu, task)
+    if status == "SUCCESS":
+        spent = usage(emu, task, task.price)
+        data = [
+            {
+                "fileUrl": item["url"],
+                "fileType": item["outputType"],
+                "taskCostTime": spent["taskCostTime"],
+                "nodeId": item.get("nodeId", ""),
+                "thirdPartyConsumeMoney": spent["thirdPartyConsumeMoney"],
+                "consumeMoney": spent["consumeMoney"],
+                "consumeCoins": spent["consumeCoins"],
+            }
+            for item in results(emu, task)
+        ]
+        return {"code": 0, "msg": "success", "data": data}
+    if status in ("FAILED", "CANCEL"):
+        return {"code": 805, "msg": TEXTS["805"], "data": {"failedReason": failed_reason(task)}}
+    if status == "RUNNING":
+        return {"code": 804, "msg": TEXTS["804"], "data": None}
+    return {"code": 813, "msg": TEXTS["813"], "data": None}
+
+
+def failed_reason(task: Task) -> dict[str, Any]:
+    """ComfyUI's account of a failure (``failedReason``), for the legacy outputs call."""
+    if task.failed_reason is not None:
+        return task.failed_reason
+    node = task.outputs[0].node_id if task.outputs and task.outputs[0].node_id else ""
+    if task.status == "CANCEL":
+        message, kind = "Task cancelled", "InterruptProcessingException"
+    else:
+        message, kind = TEXTS.get(task.fail_code or "", "Task failed"), "RuntimeError"
+    return {
+        "current_outputs": "",
+        "exception_type": kind,
+        "node_name": "",
+        "current_inputs": "",
+        "traceback": f"{kind}: {message}",
+        "node_id": node,
+        "exception_message": message,
+    }
+
+
+def mask_key(key: str) -> str:
+    """An API key as a reply may show it: its first and last four characters."""
+    return key[:4] + "*" * max(0, len(key) - 8) + key[-4:] if len(key) > 8 else "****"
 
 
 def v2_error(config: EmulatorConfig, code: str, detail: str | None = None) -> web.Response:

@@ -1,11 +1,12 @@
 """The emulator as a running server: lifecycle, clock, webhooks and the ledger.
 
 ``Emulator`` owns one aiohttp application on a loopback port (its routes:
-``api.build_app``), the board of tasks, the fault dice, uploaded files (in a
-private temporary directory) and the counters that ``GET /_emulator/stats``
-reports. A single background
-coroutine wakes at the next task end, applies it, and delivers webhooks; no
-coroutine exists per task.
+``api.build_app``), the board of tasks, the fault dice, the workflows and apps
+it knows (``catalog.py``), uploaded files (in a private temporary directory),
+each key's resources and assets, webhook records, and the counters that
+``GET /_emulator/stats`` reports. A single background coroutine wakes at the
+next task end, applies it, and starts its webhook's delivery; no coroutine
+exists per task.
 
     async with Emulator(profile="flaky", speed=100) as emu:
         ...  # talk to emu.base_url with emu.api_key
@@ -17,14 +18,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
-import json
+import itertools
 import math
 import shutil
 import statistics
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -32,11 +33,12 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from rhbatch.emulator import hooks
 from rhbatch.emulator.api import build_app
+from rhbatch.emulator.catalog import Catalog
 from rhbatch.emulator.config import Duration, EmulatorConfig
-from rhbatch.emulator.context import Upload
+from rhbatch.emulator.context import Asset, Resource, Upload
 from rhbatch.emulator.faults import Faults, unit_hash
-from rhbatch.emulator.replies import query_body
 from rhbatch.emulator.tasks import INF, Board, Task, body_hash
 from rhbatch.endpoints.pricing import PriceBook
 from rhbatch.endpoints.registry import Registry, registry
@@ -69,6 +71,17 @@ class Emulator:
         self.uploads: dict[str, Upload] = {}
         self.transfer: Counter[str] = Counter()  # uploads, upload_bytes, downloads, download_bytes
         self.webhooks: Counter[str] = Counter()
+        self.catalog = Catalog.load(self.config)
+        self.issued: set[str] = set()  # fileNames an upload answered
+        self.resources: dict[str, list[Resource]] = {}  # per key, oldest first
+        self.assets: dict[str, Asset] = {}
+        self.lora_tickets: dict[str, tuple[str, str, str, float]] = {}  # (key, md5, name, expiry)
+        self.hooks: dict[str, hooks.Hook] = {}  # by task id
+        self.hooks_by_id: dict[str, hooks.Hook] = {}
+        self.hook_ids = itertools.count(1950000000000000001)
+        self._resource_ids = itertools.count(1960000000000000001)
+        self.app_runs: Counter[str] = Counter()
+        self.started_at = hooks.stamp(time.time())
         self._clock = clock
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -99,7 +112,8 @@ class Emulator:
         host, port = self._runner.addresses[0][:2]
         self.port = port
         self.base_url = f"http://{host}:{port}"
-        self._session = aiohttp.ClientSession()
+        timeout = aiohttp.ClientTimeout(total=self.config.webhook_timeout)
+        self._session = aiohttp.ClientSession(timeout=timeout)
         self._ticker = asyncio.create_task(self._tick(), name="emulator-clock")
 
     async def stop(self) -> None:
@@ -121,6 +135,27 @@ class Emulator:
     @property
     def api_key(self) -> str:
         return next(iter(self.config.accounts))
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The emulator's own HTTP client (webhook deliveries)."""
+        assert self._session is not None, "the emulator is not started"
+        return self._session
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background; it is cancelled when the emulator stops."""
+        job = asyncio.create_task(work)
+        self._deliveries.add(job)
+        job.add_done_callback(self._deliveries.discard)
+
+    def add_resource(
+        self, api_key: str, resource_type: str, name: str, file_name: str, size: int
+    ) -> None:
+        """Note something the key uploaded, for ``/openapi/v2/resource/list``."""
+        item = Resource(
+            str(next(self._resource_ids)), resource_type, name, file_name, size, time.time()
+        )
+        self.resources.setdefault(api_key, []).append(item)
 
     @property
     def upload_dir(self) -> Path:
@@ -164,6 +199,11 @@ class Emulator:
         self.board.add(task, self.now())
         self._wake.set()
 
+    def record_failed(self, task: Task) -> None:
+        """A task that failed before it could start: on the board, its webhook sent."""
+        self.board.add_failed(task, self.now())
+        self._wake.set()
+
     def next_attempt(self, key: str) -> int:
         """How many times a request with this key came before (0 the first time)."""
         n = self.attempts[key]
@@ -175,33 +215,12 @@ class Emulator:
             self.board.advance(self.now())
             for task in self.board.drain_finished():
                 if task.webhook_url:
-                    job = asyncio.create_task(self._deliver(task))
-                    self._deliveries.add(job)
-                    job.add_done_callback(self._deliveries.discard)
+                    hooks.task_ended(self, task)
             nxt = self.board.next_event()
             self._wake.clear()
             timeout = None if nxt == INF else max(0.0, nxt - self.now())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
-
-    async def _deliver(self, task: Task) -> None:
-        """POST TASK_END to the task's webhook, retrying a few times on failure."""
-        assert self._session is not None
-        assert task.webhook_url is not None
-        data = query_body(self, task)
-        event = json.dumps(data) if self.config.webhook_event_data == "string" else data
-        payload = {"event": "TASK_END", "taskId": task.id, "eventData": event}
-        for attempt in range(self.config.webhook_retries + 1):
-            self.webhooks["attempts"] += 1
-            try:
-                async with self._session.post(task.webhook_url, json=payload) as resp:
-                    if 200 <= resp.status < 300:
-                        self.webhooks["delivered"] += 1
-                        return
-            except (aiohttp.ClientError, TimeoutError):
-                pass
-            await asyncio.sleep(self.config.scaled(2.0**attempt))
-        self.webhooks["failed"] += 1
 
     # --- the ledger -----------------------------------------------------------------
 

@@ -6,7 +6,9 @@ and ``advance(now)`` replays every end and start that has happened since the
 last call, at the exact times they happened. So 100,000 tasks cost memory, not
 timers, and peak concurrency is exact. Balances are reserved at submit and
 charged on success, so they never go negative. ``body_hash`` names a request
-by its endpoint and body: the key of the ledger's submissions.
+by its endpoint and body: the key of the ledger's submissions. A task runs a
+model endpoint, a workflow or an AI app (``origin``), started through the v2
+API or the legacy one (``api``); the board treats them all alike.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Output:
     key: str
     output_type: str
     text: str | None = None
+    node_id: str | None = None  # the output node, for workflow and app tasks
 
 
 @dataclass
@@ -62,6 +65,10 @@ class Task:
     outputs: list[Output] = field(default_factory=list)
     polls: int = 0
     downloads: Counter[str] = field(default_factory=Counter)  # per output name
+    origin: str = "model"  # model | workflow | app
+    api: str = "v2"  # v2 | legacy: how it was started (the webhook's eventData follows it)
+    cost_seconds: int = 0  # workflow and app tasks: the run time billed
+    failed_reason: dict[str, Any] | None = None  # set for failures with node details
 
     @property
     def terminal(self) -> bool:
@@ -120,6 +127,14 @@ class Board:
         else:
             task.status = "QUEUED"
             state.queue.append(task)
+
+    def add_failed(self, task: Task, now: float) -> None:
+        """Record a task that failed before it could start (a ComfyUI validation error):
+        it holds no slot, reserves nothing and costs nothing."""
+        self.tasks[task.id] = task
+        self.submissions[task.body_hash] += 1
+        task.status, task.started, task.ended = "FAILED", now, now
+        self.finished.append(task)
 
     def advance(self, now: float) -> None:
         """Apply every task end (and the starts it frees) up to ``now``."""

@@ -1,0 +1,395 @@
+"""The workflows and AI apps the emulator knows, and a nodeInfoList checked against one.
+
+Samples ship in ``samples/workflows.json`` and ``samples/apps.json``; the config's
+``workflows`` and ``apps`` (the same shape) replace a sample of the same id or add
+new ones. A workflow is an API-format ComfyUI graph (``class_type``, ``inputs``,
+``_meta.title`` per node); its settable fields are the inputs holding a value
+(an input holding a link ``["4", 0]`` cannot be set), typed by that value, with
+``LoadImage.image``, ``LoadVideo.video``, ``VHS_LoadVideo.video`` and
+``LoadAudio.audio`` taking media. Its results come from its output nodes
+(``SaveImage`` and ``PreviewImage``: PNGs, as many as the ``batch_size`` found
+upstream; ``VHS_VideoCombine``, ``SaveVideo``: an MP4; ``SaveAudio``: a WAV), unless
+the entry lists ``outputs``. An app is its ``nodeInfoList`` (what ``apiCallDemo``
+shows) and the ``outputs`` it makes. ``check`` reads a request's nodeInfoList: a
+node or field that does not exist refuses the start (803); a value that does not
+fit its field is a ComfyUI validation error (``node_errors``), which fails the task.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from rhbatch.emulator.config import EmulatorConfig
+from rhbatch.models import OUTPUT_EXTENSIONS
+
+FIELD_TYPES = ("STRING", "INT", "FLOAT", "BOOLEAN", "SWITCH", "LIST", "IMAGE", "VIDEO", "AUDIO")
+MEDIA_TYPES = ("IMAGE", "VIDEO", "AUDIO")
+MEDIA_INPUTS = {
+    ("LoadImage", "image"): "IMAGE",
+    ("LoadVideo", "video"): "VIDEO",
+    ("VHS_LoadVideo", "video"): "VIDEO",
+    ("LoadAudio", "audio"): "AUDIO",
+}
+OUTPUT_CLASSES = {
+    "SaveImage": "image",
+    "PreviewImage": "image",
+    "VHS_VideoCombine": "video",
+    "SaveVideo": "video",
+    "SaveAudio": "audio",
+}
+MAX_IMAGES = 8
+_INT = re.compile(r"[+-]?\d+")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One settable input: a node's field, its type, its saved value."""
+
+    node_id: str
+    node_name: str  # the node's class_type (workflow) or nodeName (app)
+    field_name: str
+    field_type: str  # one of FIELD_TYPES
+    default: Any
+    options: tuple[str, ...] = ()  # LIST
+    description: str = ""
+    description_en: str = ""
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """An output node and what it makes."""
+
+    node_id: str
+    output_type: str  # image, video, audio, 3d, string
+    count: int = 1
+
+
+@dataclass
+class Workflow:
+    id: str
+    name: str
+    ran: bool  # saved and run once on the web (else 810)
+    graph: dict[str, Any]
+    outputs: tuple[OutputSpec, ...] | None = None  # None: from the graph's output nodes
+
+    def find(self, node_id: str, name: str) -> Field | str:
+        """The field ``node_id``.``name`` of the graph, or why it cannot be set."""
+        return field_of(self.graph, node_id, name)
+
+
+@dataclass
+class App:
+    id: str
+    name: str
+    ran: bool  # run once on the web (else apiCallDemo lists nothing and runs are refused)
+    description: str
+    description_en: str
+    fields: tuple[Field, ...]
+    outputs: tuple[OutputSpec, ...]
+    tags: list[Any] = field(default_factory=list)
+    statistics: dict[str, Any] = field(default_factory=dict)
+
+    def find(self, node_id: str, name: str) -> Field | str:
+        for f in self.fields:
+            if (f.node_id, f.field_name) == (node_id, name):
+                return f
+        if any(f.node_id == node_id for f in self.fields):
+            return f"node {node_id} has no field {name!r}"
+        return f"the app has no node {node_id}"
+
+
+class Catalog:
+    """Every workflow and app, by id."""
+
+    def __init__(self, workflows: dict[str, Workflow], apps: dict[str, App]) -> None:
+        self.workflows, self.apps = workflows, apps
+
+    @classmethod
+    def load(cls, config: EmulatorConfig) -> Catalog:
+        raw_workflows = {**_sample("workflows.json"), **config.workflows}
+        raw_apps = {**_sample("apps.json"), **config.apps}
+        workflows = {str(k): _workflow(str(k), v) for k, v in raw_workflows.items()}
+        apps = {str(k): _app(str(k), v) for k, v in raw_apps.items()}
+        return cls(workflows, apps)
+
+
+def _sample(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(
+        (resources.files("rhbatch.emulator") / "samples" / name).read_text(encoding="utf-8")
+    )
+    return data
+
+
+def _workflow(wid: str, raw: Any) -> Workflow:
+    where = f"workflows[{wid}]"
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: a workflow is a mapping with name, ran and prompt")
+    problem = graph_problem(raw.get("prompt"))
+    if problem:
+        raise ValueError(f"{where}.prompt: {problem}")
+    outputs = _outputs(where, raw["outputs"]) if "outputs" in raw else None
+    return Workflow(
+        wid, str(raw.get("name", wid)), bool(raw.get("ran", True)), raw["prompt"], outputs
+    )
+
+
+def _app(aid: str, raw: Any) -> App:
+    where = f"apps[{aid}]"
+    if not isinstance(raw, dict) or not isinstance(raw.get("nodeInfoList", []), list):
+        raise ValueError(f"{where}: an app is a mapping with name, ran, nodeInfoList and outputs")
+    fields = []
+    for n, item in enumerate(raw.get("nodeInfoList", [])):
+        kind = item.get("fieldType") if isinstance(item, dict) else None
+        if kind not in FIELD_TYPES or not {"nodeId", "fieldName", "fieldValue"} <= set(item):
+            raise ValueError(
+                f"{where}.nodeInfoList[{n}]: needs nodeId, fieldName, fieldValue and a "
+                f"fieldType of {', '.join(FIELD_TYPES)}"
+            )
+        options: tuple[str, ...] = ()
+        if kind == "LIST":
+            data = json.loads(item.get("fieldData") or "[]")
+            options = tuple(str(x) for x in data)
+        fields.append(
+            Field(
+                str(item["nodeId"]),
+                str(item.get("nodeName", "")),
+                str(item["fieldName"]),
+                kind,
+                str(item["fieldValue"]),
+                options,
+                str(item.get("description", "")),
+                str(item.get("descriptionEn", "")),
+            )
+        )
+    return App(
+        aid,
+        str(raw.get("name", aid)),
+        bool(raw.get("ran", True)),
+        str(raw.get("description", "")),
+        str(raw.get("descriptionEn", "")),
+        tuple(fields),
+        _outputs(where, raw.get("outputs", [])),
+        list(raw.get("tags", [])),
+        dict(raw.get("statisticsInfo", {})),
+    )
+
+
+def _outputs(where: str, raw: Any) -> tuple[OutputSpec, ...]:
+    out = []
+    for n, item in enumerate(raw if isinstance(raw, list) else [None]):
+        kind = item.get("outputType") if isinstance(item, dict) else None
+        if kind not in OUTPUT_EXTENSIONS or "nodeId" not in item:
+            raise ValueError(
+                f"{where}.outputs[{n}]: needs nodeId and an outputType of "
+                f"{', '.join(OUTPUT_EXTENSIONS)}"
+            )
+        out.append(OutputSpec(str(item["nodeId"]), kind, max(1, int(item.get("count", 1)))))
+    return tuple(out)
+
+
+def graph_problem(graph: Any) -> str | None:
+    """Why ``graph`` is not an API-format graph with an output node, or None."""
+    if not isinstance(graph, dict) or not graph:
+        return "an API-format graph is a mapping of node ids to nodes"
+    for node_id, node in graph.items():
+        if (
+            not isinstance(node, dict)
+            or not isinstance(node.get("class_type"), str)
+            or not isinstance(node.get("inputs"), dict)
+        ):
+            return f"node {node_id} needs a class_type and a mapping of inputs"
+    if not graph_outputs(graph):
+        return f"no output node ({', '.join(OUTPUT_CLASSES)})"
+    return None
+
+
+def field_of(graph: dict[str, Any], node_id: str, name: str) -> Field | str:
+    node = graph.get(node_id)
+    if node is None:
+        return f"the workflow has no node {node_id}"
+    inputs = node["inputs"]
+    if name not in inputs:
+        return f"node {node_id} ({node['class_type']}) has no input {name!r}"
+    value = inputs[name]
+    media = MEDIA_INPUTS.get((node["class_type"], name))
+    if isinstance(value, bool):
+        kind = "BOOLEAN"
+    elif isinstance(value, int):
+        kind = "INT"
+    elif isinstance(value, float):
+        kind = "FLOAT"
+    elif isinstance(value, str):
+        kind = media or "STRING"
+    else:
+        return f"node {node_id} input {name!r} is a link to another node, not a value"
+    title = (node.get("_meta") or {}).get("title", "")
+    return Field(node_id, node["class_type"], name, kind, value, description=str(title))
+
+
+def _node_order(node_id: str) -> tuple[int, str]:
+    return (int(node_id), "") if node_id.isdigit() else (1 << 62, node_id)
+
+
+def graph_outputs(graph: dict[str, Any]) -> tuple[OutputSpec, ...]:
+    """The output nodes of a graph, in node order, each making what its class makes."""
+    return tuple(
+        OutputSpec(node_id, OUTPUT_CLASSES[graph[node_id]["class_type"]])
+        for node_id in sorted(graph, key=_node_order)
+        if graph[node_id]["class_type"] in OUTPUT_CLASSES
+    )
+
+
+def image_count(graph: dict[str, Any], node_id: str) -> int:
+    """The first ``batch_size`` upstream of an image output node (else 1), at most 8."""
+    seen, todo = {node_id}, [node_id]
+    while todo:
+        node = graph.get(todo.pop(0)) or {"inputs": {}}
+        size = node["inputs"].get("batch_size")
+        if isinstance(size, int) and not isinstance(size, bool):
+            return max(1, min(MAX_IMAGES, size))
+        for value in node["inputs"].values():
+            if isinstance(value, list) and value and str(value[0]) not in seen:
+                seen.add(str(value[0]))
+                todo.append(str(value[0]))
+    return 1
+
+
+# --- a request's nodeInfoList ----------------------------------------------------------
+
+
+@dataclass
+class Checked:
+    """A nodeInfoList read against a workflow or app."""
+
+    refused: str | None = None  # why the start is refused (803), if it is
+    node_errors: dict[str, Any] = field(default_factory=dict)  # values that do not fit
+    values: list[tuple[Field, Any]] = field(default_factory=list)  # those that do, converted
+
+
+def check(
+    items: Any,
+    find: Callable[[str, str], Field | str],
+    media_ok: Callable[[str], bool],
+    outputs: list[str],
+) -> Checked:
+    """Each item of ``items`` found (else refused) and its value fitted to its field."""
+    out = Checked()
+    if items is None:
+        return out
+    if not isinstance(items, list):
+        out.refused = "nodeInfoList must be a list"
+        return out
+    for n, item in enumerate(items):
+        if not isinstance(item, dict) or "fieldValue" not in item:
+            out.refused = f"nodeInfoList[{n}] needs nodeId, fieldName and fieldValue"
+            return out
+        found = find(str(item.get("nodeId", "")), str(item.get("fieldName", "")))
+        if isinstance(found, str):
+            out.refused = found
+            return out
+        ok, value, why = fit(found, item["fieldValue"], media_ok)
+        if ok:
+            out.values.append((found, value))
+            continue
+        entry = out.node_errors.setdefault(
+            found.node_id,
+            {"errors": [], "dependent_outputs": outputs, "class_type": found.node_name},
+        )
+        entry["errors"].append(
+            {
+                "type": "value_not_valid",
+                "message": "Value not in list" if found.field_type == "LIST" else "Value not valid",
+                "details": f"{found.field_name}: {why}",
+                "extra_info": {
+                    "input_name": found.field_name,
+                    "received_value": item["fieldValue"],
+                },
+            }
+        )
+    return out
+
+
+def fit(f: Field, value: Any, media_ok: Callable[[str], bool]) -> tuple[bool, Any, str]:
+    """Whether ``value`` fits field ``f``: (fits, the value converted, why not)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    kind = f.field_type
+    if value == f.default and type(value) is type(f.default):
+        return True, value, ""
+    if kind == "INT":
+        if number and isinstance(value, int):
+            return True, value, ""
+        if isinstance(value, str) and _INT.fullmatch(value.strip()):
+            return True, int(value), ""
+        return False, None, f"{value!r} is not an integer"
+    if kind == "FLOAT":
+        try:
+            converted = float(value) if number or isinstance(value, str) else math.nan
+        except ValueError:
+            converted = math.nan
+        if math.isfinite(converted):
+            return True, converted, ""
+        return False, None, f"{value!r} is not a number"
+    if kind in ("BOOLEAN", "SWITCH"):
+        if isinstance(value, bool):
+            return True, value, ""
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return True, value.strip().lower() == "true", ""
+        return False, None, f"{value!r} is not true or false"
+    if kind == "LIST":
+        text = str(value) if number or isinstance(value, str) else None
+        if text is not None and text in f.options:
+            return True, text, ""
+        return False, None, f"{value!r} not in {list(f.options)}"
+    if kind in MEDIA_TYPES:
+        if isinstance(value, str) and (value == f.default or media_ok(value)):
+            return True, value, ""
+        return (
+            False,
+            None,
+            (
+                f"{value!r} is neither a file uploaded here (/task/openapi/upload) "
+                "nor a live http(s) URL"
+            ),
+        )
+    if isinstance(value, str) or number:
+        return True, str(value), ""
+    return False, None, f"{value!r} is not text"
+
+
+def applied(graph: dict[str, Any], values: list[tuple[Field, Any]]) -> dict[str, Any]:
+    """A copy of ``graph`` with the checked values set."""
+    out = copy.deepcopy(graph)
+    for f, value in values:
+        out[f.node_id]["inputs"][f.field_name] = value
+    return out
+
+
+def prompt_tips(outputs: list[str], node_errors: dict[str, Any]) -> str:
+    """ComfyUI's answer to a prompt, as RunningHub passes it on in ``promptTips``."""
+    if not node_errors:
+        tips: dict[str, Any] = {
+            "result": True,
+            "error": None,
+            "outputs_to_execute": outputs,
+            "node_errors": {},
+        }
+    else:
+        tips = {
+            "result": False,
+            "error": {
+                "type": "prompt_outputs_failed_validation",
+                "message": "Prompt outputs failed validation",
+                "details": "",
+                "extra_info": {},
+            },
+            "outputs_to_execute": [],
+            "node_errors": node_errors,
+        }
+    return json.dumps(tips, ensure_ascii=False)
