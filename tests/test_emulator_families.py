@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 
 from rhbatch.emulator import Emulator, EmulatorConfig
-from rhbatch.emulator.config import DEFAULT_KEY
+from rhbatch.emulator.config import DEFAULT_KEY, Fault
 from tests.emu_helpers import run
 
 T2I = "1990000000000000001"
@@ -836,6 +836,32 @@ def test_legacy_queue_and_balance_refusals() -> None:
         0,
         {"code": 421, "msg": "TASK_QUEUE_MAXED", "data": None},
         {"code": 416, "msg": "TASK_CREATE_FAILED_BY_NOT_ENOUGH_WALLET", "data": None},
+    ]
+
+
+def test_faults_meet_workflow_starts_too() -> None:
+    """A start meets the submit faults as a model submit does: a 429 (with Retry-After)
+    makes no task, a lost reply makes one that is paid for; the ledger says how each was
+    started."""
+    cfg = config(seconds=0, faults={"http_429": {"rate": 1.0, "seconds": 5}})
+
+    async def go() -> tuple[int, str | None, list[Any]]:
+        async with Emulator(cfg) as emu, aiohttp.ClientSession() as s:
+            url = f"{emu.base_url}/task/openapi/create"
+            async with s.post(url, json={"apiKey": emu.api_key, "workflowId": T2I}) as r:
+                limited = (r.status, r.headers.get("Retry-After"))
+            emu.config.faults = {"lost_submit": Fault(rate=1.0)}
+            with pytest.raises(aiohttp.ClientError):
+                await Client(emu, s).v2(
+                    f"/openapi/v2/run/workflow/{T2I}",
+                    {"retainSeconds": 60, "usePersonalQueue": False, "addMetadata": True},
+                )
+            return *limited, emu.stats(tasks=True)["taskList"]
+
+    status, retry_after, tasks = run(go)
+    assert (status, retry_after) == (429, "0.050")
+    assert [(t["endpoint"], t["origin"], t["api"], t["status"]) for t in tasks] == [
+        (f"workflow/{T2I}", "workflow", "v2", "SUCCESS")
     ]
 
 

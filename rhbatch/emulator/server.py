@@ -276,6 +276,8 @@ class Emulator:
                     "endedWall": None if t.ended is None else self.wall_exact(t.ended),
                     "polls": t.polls,
                     "price": t.price,
+                    "origin": t.origin,
+                    "api": t.api,
                 }
                 for t in self.board.tasks.values()
             ]
