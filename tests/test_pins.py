@@ -7,8 +7,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from rhbatch.endpoints.pins import app_fields, differences, schema_of, workflow_fields
 from rhbatch.api.wire import node_errors, node_info_body
+from rhbatch.endpoints.pins import app_fields, differences, schema_of, workflow_fields
 from tests.helpers import Result
 from tests.pin_helpers import APP, APP_INPUTS, GRAPH, WORKFLOW, write_pin
 
@@ -101,7 +101,8 @@ def test_a_workflow_spec_validates_and_plans(cli: Cli, write: Write, tmp_path: P
     params = first["params"]
     assert params["6.text"] == "a photo of a fox"  # the title became the node id
     assert "Positive.text" not in params
-    assert params["3.steps"] == 25 and params["instanceType"] == "plus"
+    assert params["3.steps"] == 25
+    assert params["instanceType"] == "plus"
     assert {j["id"] for j in jobs} == {"t2i-a-fox-1", "t2i-a-fox-2", "t2i-a-boat-1", "t2i-a-boat-2"}
 
 
@@ -135,17 +136,29 @@ def test_every_mistake_is_refused_at_once_with_its_line(
     result = cli("validate", str(spec))
     assert result.code == 2
     text = result.err
-    assert "bad.yaml:4" in text and "unknown parameter '99.text'" in text
-    assert "bad.yaml:5" in text and "did you mean '6.text'" in text
-    assert "bad.yaml:6" in text and "3.seed" in text and "integer" in text
-    assert "bad.yaml:7" in text and "3.model is a link from node 4" in text
+    assert "bad.yaml:4" in text
+    assert "unknown parameter '99.text'" in text
+    assert "bad.yaml:5" in text
+    assert "did you mean '6.text'" in text
+    assert "bad.yaml:6" in text
+    assert "3.seed" in text
+    assert "integer" in text
+    assert "bad.yaml:7" in text
+    assert "3.model is a link from node 4" in text
     assert "'Positive.text' and '6.text' are the same input" in text
-    assert "bad.yaml:11" in text and '"4:3"' in text and "16:9" in text
-    assert "bad.yaml:12" in text and "2.value" in text
-    assert "bad.yaml:13" in text and "4.enabled" in text
-    assert "bad.yaml:14" in text and "no such file" in text
-    assert "bad.yaml:15" in text and "rhbatch pin app 1990000000000000999" in text
-    assert "bad.yaml:16" in text and "both set" in text
+    assert "bad.yaml:11" in text
+    assert '"4:3"' in text
+    assert "16:9" in text
+    assert "bad.yaml:12" in text
+    assert "2.value" in text
+    assert "bad.yaml:13" in text
+    assert "4.enabled" in text
+    assert "bad.yaml:14" in text
+    assert "no such file" in text
+    assert "bad.yaml:15" in text
+    assert "rhbatch pin app 1990000000000000999" in text
+    assert "bad.yaml:16" in text
+    assert "both set" in text
 
 
 def test_a_pin_edited_by_hand_is_refused(cli: Cli, write: Write, tmp_path: Path) -> None:

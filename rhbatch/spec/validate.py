@@ -261,8 +261,8 @@ def _media_items(value: Any) -> list[tuple[int | None, Any]]:
 
 
 def _add_duration(report: Report, registry: Registry, job: Job) -> None:
-    if registry.info(job.endpoint).output_type != "video":
-        return
+    if registry.info(job.endpoint).output_type != "video" or pinned_kind(job.endpoint):
+        return  # a workflow's length is in its graph, not in a parameter rhbatch knows
     value: Any = job.params.get("duration")
     if value is None:
         value = registry.schema(job.endpoint).properties.get("duration", {}).get("default")
