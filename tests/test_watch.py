@@ -67,8 +67,9 @@ def test_shared_account_falls_back_to_polling(
 
 
 def test_receiver_checks_its_token_and_ignores_junk() -> None:
-    """A post with a token rhbatch never issued is refused; junk and legacy events are
-    acknowledged and ignored; a v2 task object is handed over with its attempt's token."""
+    """A post with a token rhbatch never issued is refused; junk is acknowledged and
+    ignored; a v2 task object, and a legacy task's outputs envelope, are handed over with
+    the attempt's token."""
     seen: list[tuple[str, TaskState]] = []
     issued = "attempt-token-1"
 
@@ -90,12 +91,15 @@ def test_receiver_checks_its_token_and_ignores_junk() -> None:
                 "usage": {},
             }
             event = {"event": "TASK_END", "taskId": task["taskId"], "eventData": json.dumps(task)}
+            file = {"fileUrl": "http://cdn/1.png", "fileType": "png", "nodeId": "9"}
+            legacy = json.dumps({"code": 0, "msg": "success", "data": [file]})
             posts = [
                 (receiver.url + "never-issued", event),
                 (receiver.url + "../x", event),
                 (url, "not json at all"),
                 (url, {"event": "TASK_END", "eventData": '{"code": 0, "data": []}'}),
                 (url, event),
+                (url, {"event": "TASK_END", "taskId": "2013508786110730242", "eventData": legacy}),
             ]
             codes = []
             async with aiohttp.ClientSession() as s:
@@ -107,10 +111,12 @@ def test_receiver_checks_its_token_and_ignores_junk() -> None:
         finally:
             await receiver.stop()
 
-    assert asyncio.run(go()) == [404, 404, 200, 200, 200]
+    assert asyncio.run(go()) == [404, 404, 200, 200, 200, 200]
     assert [(t, s.task_id, s.status) for t, s in seen] == [
-        (issued, "2013508786110730241", RemoteStatus.SUCCESS)
+        (issued, "2013508786110730241", RemoteStatus.SUCCESS),
+        (issued, "2013508786110730242", RemoteStatus.SUCCESS),
     ]
+    assert seen[1][1].results[0].node_id == "9"
 
 
 def test_bad_listen_address() -> None:

@@ -191,3 +191,23 @@ def test_kill_9_then_rerun_pays_each_workflow_job_once(tmp_path: Path) -> None:
     records = manifest(tmp_path / "out")
     assert {r["status"] for r in records} == {"succeeded"}
     assert verify_files(tmp_path / "out", records) == 12
+
+
+@pytest.mark.parametrize("api", ["v2", "legacy"])
+def test_webhooks_bring_workflow_ends(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api: str
+) -> None:
+    """With --webhook-listen, every app task's end is posted to rhbatch's receiver (the v2
+    task object, or the legacy outputs envelope) and taken: every job succeeds."""
+    spec = copy_example(tmp_path, "ai-app.yaml", f"run: {{api: {api}, poll_interval: 60}}\n")
+    with emulator(monkeypatch) as emu:
+        result = cli(
+            "run", str(spec), "--out", str(tmp_path / "out"), "--webhook-listen", "127.0.0.1:0",
+            "--log-json",
+        )  # fmt: skip
+        hooks = emu.stats()["webhooks"]
+    assert result.code == 0, result.err
+    assert hooks.get("delivered") == 3, hooks
+    events = [json.loads(line) for line in result.err.splitlines() if line.startswith("{")]
+    watched = next(e for e in events if e.get("event") == "watched")
+    assert watched["webhooks"] == 3  # every end came by webhook, none had to be polled for

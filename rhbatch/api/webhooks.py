@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from rhbatch.api.wire import parse_task
+from rhbatch.api.wire import legacy_failure, legacy_outputs, parse_task, task_id_of
 from rhbatch.errors import ProtocolError, UsageError
 from rhbatch.models import TaskState
 
@@ -78,9 +78,25 @@ class Receiver:
             data = payload.get("eventData") if isinstance(payload, dict) else None
             if isinstance(data, str):
                 data = json.loads(data)
-            state = parse_task(data) if isinstance(data, dict) else None
+            state = _state_of(payload, data) if isinstance(data, dict) else None
         except (ValueError, RecursionError, ProtocolError, web.HTTPException):
-            state = None  # not a v2 task object (a legacy outputs event): polling finds out
+            state = None  # not a task we can read: polling finds out
         if state is not None and not self.deliver(token, state):
             return web.Response(status=404)
         return web.Response(text="ok")
+
+
+def _state_of(payload: dict[str, Any], data: dict[str, Any]) -> TaskState | None:
+    """A webhook's task: a v2 task object, or (a task started by the legacy calls) the
+    ``/task/openapi/outputs`` envelope, whose task id is the event's."""
+    if "code" not in data or "taskId" in data:
+        return parse_task(data)
+    task_id = task_id_of(payload)
+    if task_id is None:
+        return None
+    code = str(data.get("code"))
+    if code == "0":
+        return legacy_outputs(task_id, data.get("data"))
+    if code == "805":
+        return legacy_failure(task_id, data, code, str(data.get("msg") or ""))
+    return None
