@@ -94,6 +94,7 @@ class Entry:
     vars: Mapping[str, Any] = field(default_factory=dict)
     repeat: int | None = None
     matrix: Matrix | None = None
+    uses: Mapping[str, str] = field(default_factory=dict)  # name -> id template of a job
     row: bool = False  # columns that are not parameters are variables
     text: bool = False  # values are CSV text, converted by the parameter's type
 
@@ -114,6 +115,7 @@ class Job:
     combo: tuple[Point, ...]
     variables: dict[str, Any]
     broken: bool = False  # a problem was found while expanding it (already reported)
+    uses: dict[str, str] = field(default_factory=dict)  # name -> id of a job it takes results of
 
     @property
     def label(self) -> str:
@@ -221,6 +223,7 @@ class JobStatus(StrEnum):
     FAILED = "failed"
     UNKNOWN = "unknown"  # a task may exist (and be paid) but its outcome is not known
     UNFETCHED = "unfetched"  # the task succeeded (paid) but its files could not be fetched
+    BLOCKED = "blocked"  # a job it uses did not succeed: not sent (a later run looks again)
 
     @property
     def terminal(self) -> bool:
@@ -230,7 +233,13 @@ class JobStatus(StrEnum):
 
 
 JOB_TERMINAL = frozenset(
-    {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.UNFETCHED}
+    {
+        JobStatus.SUCCEEDED,
+        JobStatus.FAILED,
+        JobStatus.UNKNOWN,
+        JobStatus.UNFETCHED,
+        JobStatus.BLOCKED,
+    }
 )
 
 
@@ -253,6 +262,8 @@ class JobRow:
     submitted_at: float | None = None  # Unix time of the current task's submit
     first_attempt: int = 1  # the attempt this round of tries began with (retries count from it)
     quoted: float | None = None  # what the job was quoted (CNY); None: no price known
+    uses: dict[str, str] = field(default_factory=dict)  # name -> id of a job whose results it takes
+    finished_at: float | None = None  # Unix time it ended (succeeded: its files were in)
 
 
 @dataclass(frozen=True)
@@ -302,6 +313,7 @@ class RunSettings:
     allow_unpriced: bool = False  # under a cap, run jobs no price is known for
     quote: str = "list"  # "list": the public price list; "online": also RunningHub's preview
     api: str = "v2"  # how workflow and app jobs start: "v2" (run/...) or "legacy" (task/openapi)
+    url_max_age: float = 3600.0  # pipelines: an older result URL is replaced by a fresh upload
 
     @classmethod
     def of(cls, run: Mapping[str, Any]) -> RunSettings:

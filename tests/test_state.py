@@ -646,3 +646,27 @@ def test_a_format_2_file_gains_the_quote_columns(out: Path) -> None:
         store.requote([("done", 5.5, "preview")])
         assert store.job("done").quoted == 5.5
         assert ("done", ENDPOINT, "succeeded", 5.5, 6.0) in store.ledger()
+
+
+def test_a_format_3_file_gains_the_uses_column(out: Path) -> None:
+    """A format-3 file (before pipelines) gains each job's `uses`, empty; a job synced with
+    one then keeps it, and changing it starts the job again."""
+    format_1(out, "TIMEOUT")
+    with contextlib.closing(sqlite3.connect(out / ".rhbatch" / "state.db")) as conn, conn:
+        for sql in (
+            "ALTER TABLE attempts ADD COLUMN hook TEXT",
+            "ALTER TABLE jobs ADD COLUMN first_attempt INTEGER NOT NULL DEFAULT 1",
+            "ALTER TABLE jobs ADD COLUMN quoted REAL",
+            "ALTER TABLE jobs ADD COLUMN quote_source TEXT",
+        ):
+            conn.execute(sql)
+        conn.execute("UPDATE meta SET value='3' WHERE key='schema'")
+    with Store.open(out) as store:
+        assert store.get_meta("schema") == str(SCHEMA_VERSION)
+        assert store.job("done").uses == {}
+        assert store.job("done").status is JobStatus.SUCCEEDED
+        job = ("clip", 9, ENDPOINT, {"prompt": "{f.url}"}, None, {"f": "done"})
+        store.sync([job])
+        assert store.job("clip").uses == {"f": "done"}
+        assert store.sync([job]).kept == 1
+        assert store.sync([(*job[:5], {"f": "lost"})]).changed == 1

@@ -68,6 +68,7 @@ def _summary(reg: Registry, report: Report) -> dict[str, Any]:
             "unpricedJobs": report.unpriced,
         },
         "localFiles": sorted(report.local_files),
+        "stages": {str(k): n for k, n in report.stages.items()},
     }
 
 
@@ -96,6 +97,9 @@ def _text(reg: Registry, report: Report, limit: int) -> None:
     print(line)
     if report.local_files:
         print(f"local files to upload: {len(report.local_files)}")
+    if len(report.stages) > 1:  # a pipeline: jobs that take other jobs' results
+        shown = " -> ".join(f"{k}: {plural(n, 'job')}" for k, n in report.stages.items())
+        print(f"stages: {shown} (a job starts as soon as the jobs it uses succeeded)")
     if not report.first:
         return
     print()

@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
                 job.endpoint,
                 job.params,
                 quoter.price(job.endpoint, job.params).amount,
+                job.uses,
             )
             for job in Expander(spec, reg, Findings()).jobs()
         )
@@ -329,6 +330,7 @@ def _options(args: argparse.Namespace, spec: Spec, account: int | None) -> Optio
         naming=spec.naming,
         download=bool(run.download) and not args.no_download,
         signal_interval=float(run.signal_interval),
+        url_max_age=float(run.url_max_age),
         limits=download_limits(run),
     )
 

@@ -114,6 +114,15 @@ def summary(
             f"  ... and {len(failed) - 10:,} more failed (rhbatch status {out_dir})",
             file=sys.stderr,
         )
+    blocked = store.jobs(JobStatus.BLOCKED)
+    for row in blocked[:10]:
+        print(f"  blocked   {row.id}: {_why(row, '')}", file=sys.stderr)
+    if blocked:
+        print(
+            f"  {plural(len(blocked), 'job')} were not sent: a job they use did not succeed. "
+            f"Once it has (e.g. with --retry-failed), the same command runs them: {resume}",
+            file=sys.stderr,
+        )
     unfetched = store.jobs(JobStatus.UNFETCHED)
     for row in unfetched[:10]:
         print(f"  unfetched {row.id}: {_why(row)}", file=sys.stderr)

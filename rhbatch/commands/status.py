@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
         failed = store.jobs(JobStatus.FAILED)
         unknown = store.jobs(JobStatus.UNKNOWN)
         unfetched = store.jobs(JobStatus.UNFETCHED)
+        blocked = store.jobs(JobStatus.BLOCKED)
         spec = store.get_meta("spec")
         ledger = store.ledger()
     total = sum(counts.values())
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
             "unfetched": [
                 {"id": r.id, "taskId": r.task_id, "message": r.error_message} for r in unfetched
             ],
+            "blocked": [{"id": r.id, "message": r.error_message, "uses": r.uses} for r in blocked],
         }
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -85,7 +87,11 @@ def run(args: argparse.Namespace) -> int:
         for row in unknown[:10]:
             task = f" task {row.task_id}:" if row.task_id else ""
             print(f"  {row.id}:{task} {(row.error_message or '')[:200]}")
-    for rows in (unfetched, unknown):
+    if blocked:
+        print("blocked (not sent: a job they use did not succeed):")
+        for row in blocked[:10]:
+            print(f"  {row.id}: {(row.error_message or '')[:200]}")
+    for rows in (unfetched, unknown, blocked):
         if len(rows) > 10:
             print(f"  ... and {len(rows) - 10:,} more (rhbatch status --json {out_dir})")
     return EXIT_OK

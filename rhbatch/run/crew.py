@@ -24,6 +24,7 @@ from rhbatch.errors import FatalError, NoConnection, Transient, Unreachable
 from rhbatch.run.budget import Budget
 from rhbatch.run.clock import Clock
 from rhbatch.run.ends import Watcher
+from rhbatch.run.inputs import URL_MAX_AGE, Inputs
 from rhbatch.run.limiter import Limiter
 from rhbatch.run.lost import LostReplies
 from rhbatch.run.progress import Reporter
@@ -53,6 +54,7 @@ class Options:
     webhook_url: str | None = None  # the receiver's address; each attempt adds its own token
     manifest_every: float = 1.0
     limits: DownloadLimits = field(default_factory=DownloadLimits)
+    url_max_age: float = URL_MAX_AGE  # a used job's result URL older than this is uploaded afresh
 
 
 class Health:
@@ -106,6 +108,7 @@ class Crew:
     watcher: Watcher
     lost: LostReplies
     uploader: Uploader
+    inputs: Inputs  # what a job takes from the jobs it uses (pipelines)
     budget: Budget
     health: Health
     stopping: asyncio.Event  # set: everything winds down now (Ctrl-C, a rejected key)

@@ -141,7 +141,11 @@ class JobRun:
         crew, tries = self.crew, 0
         while self._sent is None:
             try:
-                self._sent = await crew.uploader.resolve(self.row.endpoint, self.row.params)
+                params, taken = self.row.params, dict[str, Any]()
+                if self.row.uses:  # the results of the jobs it uses, filled in now
+                    params, taken = await crew.inputs.resolve(self.row)
+                sent, sources = await crew.uploader.resolve(self.row.endpoint, params)
+                self._sent = sent, {**sources, **taken}
             except UploadFailed as exc:
                 self.fail(exc.code, str(exc))
                 return None

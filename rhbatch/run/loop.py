@@ -38,6 +38,7 @@ from rhbatch.run.clock import Clock
 from rhbatch.run.crew import Crew, Health, Options
 from rhbatch.run.ends import Watcher
 from rhbatch.run.fetch import Fetcher
+from rhbatch.run.inputs import Inputs
 from rhbatch.run.job import JobRun, adopted
 from rhbatch.run.limiter import Limiter
 from rhbatch.run.lost import LostReplies
@@ -78,6 +79,9 @@ class Runner:
             sleep=clock.sleep,
             on_upload=lambda path, size: report.emit("uploaded", path=path, bytes=size),
         )
+        inputs = Inputs(
+            store, uploader, out_dir, speed=clock.speed, url_max_age=options.url_max_age
+        )
         self.stopping = asyncio.Event()  # set: everything winds down now (Ctrl-C, a rejected key)
         self.closed = asyncio.Event()  # set: no new submits; tasks in flight go on (no money)
         self.crew = Crew(
@@ -91,6 +95,7 @@ class Runner:
             watcher=watcher,
             lost=LostReplies(client, watcher, webhooks=webhooks, clock=clock),
             uploader=uploader,
+            inputs=inputs,
             budget=budget or Budget(None),
             health=Health(client.base_url, options.poll_interval, clock, self._halt),
             stopping=self.stopping,
@@ -118,6 +123,11 @@ class Runner:
             spent=lambda: (spend.billed, spend.cap),
         )
         self.fatal: FatalError | None = None
+        # Pipelines: jobs waiting for the jobs they use, by the id of each they wait for.
+        self._waiting: dict[str, set[str]] = {}
+        self._held: set[str] = set()
+        self._ready: asyncio.Queue[JobRow | None] = asyncio.Queue()
+        self._busy = 0  # jobs and fetches under way
         self._dirty = True
         self._tg: asyncio.TaskGroup | None = None
         self._commit_due: asyncio.Future[None] | None = None
@@ -177,18 +187,73 @@ class Runner:
         while not self.closed.is_set():
             batch = self.store.pending(after)
             if not batch:
-                return
+                break
             for row in batch:
+                after = row.idx
+                if row.uses and not self._may_start(row):
+                    continue  # it waits for the jobs it uses, without a slot
                 if not await self.crew.take_slot():
                     return
-                after = row.idx
                 self._spawn(self._job(row))
+        # The jobs that wait for others start as those end (the queue holds the ready ones).
+        while (self._held or not self._ready.empty()) and not self.closed.is_set():
+            if self._busy == 0 and self._ready.empty():
+                return  # nothing under way can free them (the next run takes them)
+            getter = asyncio.ensure_future(self._ready.get())
+            if not await self.crew.clock.first(getter, until=self.closed):
+                return  # the run is closing: the job stays pending for the next run
+            ready = getter.result()
+            if ready is None:
+                continue  # a wake-up: look again whether anything can still free them
+            if not await self.crew.take_slot():
+                return
+            self._spawn(self._job(ready))
+
+    def _may_start(self, row: JobRow) -> bool:
+        """Whether a job that uses others may start now; if not, it waits for them or is
+        blocked by one that did not succeed."""
+        verdict, detail = self.crew.inputs.verdict(row)
+        if verdict == "ready":
+            return True
+        if verdict == "blocked":
+            self._block(row.id, detail[0])
+            return False
+        self._held.add(row.id)
+        for job_id in detail:
+            self._waiting.setdefault(job_id, set()).add(row.id)
+        return False
+
+    def _block(self, job_id: str, reason: str) -> None:
+        self.store.block(job_id, reason)
+        self.report.emit("blocked", job=job_id, message=reason)
+        self._release(job_id)  # the jobs that use it are blocked in turn
+
+    def _release(self, job_id: str) -> None:
+        """A job ended (or was blocked): the jobs waiting for it start, or are blocked."""
+        for waiter in sorted(self._waiting.pop(job_id, ())):
+            if waiter not in self._held:
+                continue
+            row = self.store.job(waiter)
+            verdict, detail = self.crew.inputs.verdict(row)
+            if verdict == "wait":  # not done yet (its files are coming), or others are not
+                for other in detail:
+                    self._waiting.setdefault(other, set()).add(waiter)
+                continue
+            self._held.discard(waiter)
+            if verdict == "ready":
+                self._ready.put_nowait(row)
+            else:
+                self._block(waiter, detail[0])
+        if not self._held:
+            self._ready.put_nowait(None)  # none waits any more: the producer may finish
 
     async def _job(self, row: JobRow, *, resume: bool = False) -> None:
         try:
             await JobRun(self.crew, row).run(resume=resume)
         finally:
             self._dirty = True
+            if self._waiting:
+                self._release(row.id)
 
     def _fetch_later(self, job_id: str) -> None:
         self._spawn(self._fetch(self.store.job(job_id)))
@@ -202,6 +267,8 @@ class Runner:
             JobRun(self.crew, row).broken(exc)
         finally:
             self._dirty = True
+            if self._waiting:
+                self._release(row.id)
 
     def _halt(self, error: FatalError) -> None:
         """A systemic failure: out of money, finish what is in flight; otherwise stop now."""
@@ -220,7 +287,16 @@ class Runner:
         if self._tg is None:
             coro.close()  # the run is over: the next one takes it from the store
             return
-        self._tg.create_task(coro)
+        self._busy += 1
+        self._tg.create_task(self._counted(coro))
+
+    async def _counted(self, coro: Coroutine[Any, Any, None]) -> None:
+        try:
+            await coro
+        finally:
+            self._busy -= 1
+            if self._busy == 0 and self._ready.empty():
+                self._ready.put_nowait(None)  # wake the producer: nothing else will
 
     # --- committing ---------------------------------------------------------------------
 

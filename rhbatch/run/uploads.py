@@ -78,6 +78,11 @@ class Uploader:
                 sources[name] = value
         return sent, sources
 
+    async def upload_path(self, value: str, pinned: bool = False) -> str:
+        """A local file's URL (or, ``pinned``, the file name a workflow's input takes),
+        uploaded once per content."""
+        return await self._url(value, pinned)
+
     async def _url(self, value: str, pinned: bool = False) -> str:
         digest, size = self._hash(self._path(value))
         key = f"input:{digest}" if pinned else digest  # the two uploads name a file apart

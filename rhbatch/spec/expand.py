@@ -163,6 +163,8 @@ class Expander:
                 return
 
         base_vars = {**spec.vars, **entry.vars, **row_vars}
+        for name in entry.uses:  # another job's results: kept as placeholders until it ran
+            base_vars.update({f"{name}.{what}": templates.REF for what in templates.RESULTS})
         repeat = entry.repeat or spec.repeat
         for combo in itertools.product(*axes):
             values: dict[str, Any] = {}
@@ -208,12 +210,38 @@ class Expander:
             broken = broken or job_id is None
         if job_id is None:
             job_id = content_id(schema.endpoint, params, copy)
+        uses = self._uses(entry, index, variables) if entry.uses else {}
+        if uses is None:
+            broken, uses = True, {}
         seeds = schema.seed_range
         if repeat > 1 and seeds is not None:
             params["seed"] = _seed(schema.endpoint, params, copy, seeds)
         for key, value in schema.choice_defaults.items():
             params.setdefault(key, value)
-        return Job(index, job_id, schema.endpoint, params, copy, entry, combo, variables, broken)
+        return Job(
+            index, job_id, schema.endpoint, params, copy, entry, combo, variables, broken, uses
+        )
+
+    def _uses(self, entry: Entry, index: int, variables: dict[str, Any]) -> dict[str, str] | None:
+        """The ids of the jobs whose results this one takes, their templates filled as ids
+        are (values made file-name safe); None when one cannot be (reported)."""
+        out = {}
+        for name, template in entry.uses.items():
+            try:
+                safe = {
+                    k: slug(variables[k])
+                    for k in templates.names(template)
+                    if k in variables and not isinstance(variables[k], (list, dict))
+                }
+                job_id = templates.fill(template, safe)
+            except TemplateError as exc:
+                line = entry.line_of("uses")
+                self.findings.add(
+                    entry.file, line, str(exc), where=f"job {index + 1}", field=f"uses.{name}"
+                )
+                return None
+            out[name] = str(job_id)
+        return out
 
     def _canonical(
         self,

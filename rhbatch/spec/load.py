@@ -263,6 +263,7 @@ def _build(
                 vars=dict(item.get("vars") or {}),
                 repeat=item.get("repeat"),
                 matrix=job_matrix,
+                uses=dict(item.get("uses") or {}),
             )
         )
     sources = data.get("jobs_from")

@@ -14,7 +14,7 @@ from rhbatch.models import Matrix, Point
 from rhbatch.spec import yaml_source
 
 # Keys a matrix cannot vary.
-RESERVED = ("id", "endpoint", "workflow", "app", "vars", "repeat", "matrix")
+RESERVED = ("id", "endpoint", "workflow", "app", "uses", "vars", "repeat", "matrix")
 
 
 def is_note(key: str) -> bool:

@@ -255,12 +255,25 @@ def read_rows(
                 )
             )
             bad = True
+        uses = _uses_of(row)
+        if uses is None:
+            problems.append(
+                Problem(
+                    shown,
+                    line,
+                    'uses must map names to job ids (JSON Lines: "uses": {"frame": '
+                    '"frame-1"}; CSV: a column uses.frame)',
+                    field="uses",
+                )
+            )
+            bad = True
         if bad:
             continue
         params = {
             k: v
             for k, v in row.items()
-            if k not in ("id", "endpoint", "vars", "repeat") and not k.startswith(("_", "x-"))
+            if k not in ("id", "endpoint", "vars", "repeat", "uses")
+            and not k.startswith(("_", "x-", "uses."))
         }
         entries.append(
             Entry(
@@ -273,6 +286,7 @@ def read_rows(
                 id=row.get("id") or None,
                 vars=dict(row.get("vars") or {}),
                 repeat=int(repeat) if repeat is not None else None,
+                uses=uses or {},
                 row=True,
                 text=fmt == "csv",
             )
@@ -280,6 +294,20 @@ def read_rows(
     if not raw_rows and not any(p.file == shown for p in problems):
         problems.append(Problem(spec_file, spec_line, f"{rel!r} has no rows", field="jobs_from"))
     return entries
+
+
+def _uses_of(row: dict[str, Any]) -> dict[str, str] | None:
+    """A row's ``uses``: a JSON Lines mapping, or CSV columns ``uses.NAME``; None if bad."""
+    found = row.get("uses", {})
+    if not isinstance(found, dict):
+        return None
+    out = dict(found)
+    out.update({k[5:]: v for k, v in row.items() if k.startswith("uses.") and v not in ("", None)})
+    if not all(
+        isinstance(k, str) and k.isidentifier() and isinstance(v, str) and v for k, v in out.items()
+    ):
+        return None
+    return out
 
 
 def _csv(text: str, file: str, problems: list[Problem]) -> list[tuple[int, dict[str, Any]]]:

@@ -5,6 +5,12 @@ A string value anywhere in a job's parameters (or its id) may name variables:
 value that is exactly one placeholder (``"{refs}"``) takes the variable's value
 with its type, so a list of reference images can travel through a variable.
 
+A job's results may be named too: ``{frame.url}`` (its first file's URL),
+``{frame.urls}`` (all of them, as a list) and ``{frame.text}`` (its first text),
+where ``frame`` is a name of the job's ``uses``. They are known only when that
+job has run: expansion keeps them (a ``Ref`` stands for them), the runner fills
+them just before the submit.
+
 Parsing is cached per distinct string, and strings without braces are returned
 untouched, so filling 100,000 prompts costs little.
 """
@@ -18,12 +24,22 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+RESULTS = ("url", "urls", "text")  # what a placeholder may take of another job's results
 _formatter = string.Formatter()
 
 
 class TemplateError(ValueError):
     """A malformed template or a placeholder with no value."""
+
+
+class Ref:
+    """Stands for a result of another job while expanding: the placeholder is kept."""
+
+    __slots__ = ()
+
+
+REF = Ref()
 
 
 # A parsed template: literal text and placeholder names, in order; a bare
@@ -80,30 +96,40 @@ def names(value: Any) -> set[str]:
 
 
 def fill(value: Any, variables: Mapping[str, Any]) -> Any:
-    """The value with every placeholder replaced; raises TemplateError."""
+    """The value with every placeholder replaced; raises TemplateError. A placeholder whose
+    variable is ``REF`` is kept (the result is again a template: literal braces doubled)."""
     if isinstance(value, str):
         if "{" not in value and "}" not in value:
             return value
         parts = parse(value)
         if len(parts) == 1 and parts[0][0] == "" and parts[0][1] is not None:
-            return _lookup(parts[0][1], variables)  # whole value: keep the variable's type
+            found = _lookup(parts[0][1], variables)  # whole value: keep the variable's type
+            return value if found is REF else found
+        items = [(text, name, _lookup(name, variables) if name else None) for text, name in parts]
+        kept = any(item is REF for _, _, item in items)
         out = []
-        for literal, name in parts:
-            out.append(literal)
-            if name is not None:
-                item = _lookup(name, variables)
-                if isinstance(item, (list, dict)):
-                    raise TemplateError(
-                        f"{{{name}}} is a list; a list can only be the whole value, "
-                        f'as in "{{{name}}}"'
-                    )
-                out.append(_text(item))
+        for literal, name, item in items:
+            out.append(_escape(literal) if kept else literal)
+            if name is None:
+                continue
+            if item is REF:
+                out.append(f"{{{name}}}")
+                continue
+            if isinstance(item, (list, dict)):
+                raise TemplateError(
+                    f'{{{name}}} is a list; a list can only be the whole value, as in "{{{name}}}"'
+                )
+            out.append(_escape(_text(item)) if kept else _text(item))
         return "".join(out)
     if isinstance(value, list):
         return [fill(item, variables) for item in value]
     if isinstance(value, dict):
         return {key: fill(item, variables) for key, item in value.items()}
     return value
+
+
+def _escape(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def _text(item: Any) -> str:
@@ -122,4 +148,9 @@ def _lookup(name: str, variables: Mapping[str, Any]) -> Any:
         if close:
             msg += f" (did you mean {{{close[0]}}}?)"
         msg += "; known here: " + (", ".join(known) if known else "none")
+        if "." in name:
+            msg += (
+                f"; another job's results are {{NAME.{'}, {NAME.'.join(RESULTS)}}} "
+                "with NAME a key of this job's `uses`"
+            )
         raise TemplateError(msg) from None

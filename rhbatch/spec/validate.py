@@ -29,6 +29,7 @@ from rhbatch.spec.naming import (
     template_problem,
     unknown_names,
 )
+from rhbatch.spec.pipes import STAND_IN, Graph, refs_in, stand_in
 from rhbatch.spec.problems import Findings
 from rhbatch.spec.refs import LocalFiles, kind_of, uploaded_name
 from rhbatch.store.files import path_key, path_problem
@@ -46,6 +47,7 @@ class Report:
     cost_per_endpoint: dict[str, float] = field(default_factory=dict)
     first: list[Job] = field(default_factory=list)
     local_files: set[str] = field(default_factory=set)
+    stages: dict[int, int] = field(default_factory=dict)  # pipelines: jobs per stage
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -74,20 +76,27 @@ def check_spec(
     naming = _Naming(spec, registry, findings)
     prices = PriceBook.load()
     defaults: dict[str, dict[str, Any]] = {}  # endpoint -> its parameter defaults
+    graph = Graph() if any(entry.uses for entry in spec.entries) else None
     for job in expander.jobs():
         report.jobs += 1
         schema = registry.schema(job.endpoint)
         valid = not job.broken
-        for path_, message in schema.check(job.params):
+        checked = job.params
+        if graph is not None:  # results of other jobs: judged by their shape, then as a graph
+            refs = refs_in(job.params, job.uses) if job.uses else []
+            if refs:
+                checked = stand_in(job.params, job.uses, {})
+            graph.add(job, schema, refs, expander.locate)
+        for path_, message in schema.check(checked):
             file, line = expander.locate(job, path_)
             findings.add(file, line, message, where=job.label, field=path_)
             valid = False
         pinned = pinned_kind(job.endpoint) is not None
         for name, rule in schema.media.items():
-            value = job.params.get(name)
+            value = checked.get(name)
             for i, item in _media_items(value):
-                if not isinstance(item, str):
-                    continue  # the schema check has said what is wrong
+                if not isinstance(item, str) or item.startswith(STAND_IN):
+                    continue  # the schema check has said what is wrong; a result is no file
                 if pinned and uploaded_name(item):
                     continue  # a workflow input that names a file uploaded before
                 reason = files.check(item, rule)
@@ -132,6 +141,9 @@ def check_spec(
             report.first.append(job)
         if valid and on_job is not None:
             on_job(job)
+    if graph is not None:
+        graph.check(findings, report.jobs)
+        report.stages = dict(sorted(graph.stages.items()))
     _unknown_defaults(spec, registry, set(report.per_endpoint), findings)
     report.problems = findings.problems()
     report.cost = round(report.cost, 4)  # sums of four-decimal prices, without float dust

@@ -22,7 +22,7 @@ from typing import Any, Self, TextIO
 from rhbatch.errors import StateError
 from rhbatch.redact import scrub
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STATE_DIR = ".rhbatch"
 
 _SCHEMA = """
@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at REAL,
     first_attempt INTEGER NOT NULL DEFAULT 1,
     quoted REAL,
-    quote_source TEXT
+    quote_source TEXT,
+    uses TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (in_spec, status, idx);
 -- The tasks of attempts that ended without success (the current one is jobs.task_id).
@@ -236,6 +237,10 @@ _STEPS: dict[int, tuple[str, ...]] = {
         # Each job's quoted price, and where the quote came from.
         "ALTER TABLE jobs ADD COLUMN quoted REAL",
         "ALTER TABLE jobs ADD COLUMN quote_source TEXT",
+    ),
+    3: (
+        # The jobs whose results a job takes (pipelines): {name: job id}, JSON.
+        "ALTER TABLE jobs ADD COLUMN uses TEXT",
     ),
 }
 

@@ -61,7 +61,8 @@ def record(job: dict[str, Any]) -> str:
         f'"outputs": {d(outputs, ensure_ascii=False)}, "results": {job["results"]}, '
         f'"usage": {job["usage"]}, "cost": {d(job["cost"])}, "billed": {d(job["cost"])}, '
         f'"quoted": {d(job["quoted"])}, "quoteSource": {d(job["quoteSource"])}, '
-        f'"submittedAt": {d(iso(job["submittedAt"]))}, "finishedAt": {d(iso(job["finishedAt"]))}}}'
+        f'"submittedAt": {d(iso(job["submittedAt"]))}, "finishedAt": {d(iso(job["finishedAt"]))}, '
+        f'"uses": {job["uses"]}}}'
     )
 
 

@@ -53,25 +53,34 @@ class Store(Transitions):
     # --- jobs of the current spec -----------------------------------------------------
 
     def sync(self, jobs: Iterable[tuple[Any, ...]]) -> SyncReport:
-        """Make the store's job list the spec's: ``(id, index, endpoint, params[, quoted])``
-        per job. New jobs are added pending, known ones keep their state (and take their new
-        position and quote); a known id whose parameters changed starts again as pending.
-        Jobs no longer in the spec are kept, hidden. ``quoted``: the price by the public
-        list (None: it cannot price the job)."""
+        """Make the store's job list the spec's: ``(id, index, endpoint, params[, quoted
+        [, uses]])`` per job. New jobs are added pending, known ones keep their state (and
+        take their new position and quote); a known id whose parameters (or the jobs it
+        uses) changed starts again as pending. Jobs no longer in the spec are kept, hidden.
+        ``quoted``: the price by the public list (None: it cannot price the job); ``uses``:
+        {name: id} of the jobs whose results it takes."""
         new = kept = changed = 0
         with self._transaction() as db:
             db.execute("UPDATE jobs SET in_spec=0")
-            known = {r[0]: (r[1], r[2]) for r in db.execute("SELECT id, params, quoted FROM jobs")}
+            known = {
+                r[0]: (r[1], r[2], r[3] or None)
+                for r in db.execute("SELECT id, params, quoted, uses FROM jobs")
+            }
             inserts, moves, requotes, resets = [], [], [], []
             for job_id, idx, endpoint, params, *rest in jobs:
                 quoted = rest[0] if rest else None
+                uses = canonical_json(rest[1]) if len(rest) > 1 and rest[1] else None
                 text = canonical_json(params)
                 before = known.get(job_id)
                 if before is None:
-                    inserts.append((job_id, idx, endpoint, text, JobStatus.PENDING.value, quoted))
+                    inserts.append(
+                        (job_id, idx, endpoint, text, JobStatus.PENDING.value, quoted, uses)
+                    )
                     new += 1
-                elif before[0] != text:
-                    resets.append((idx, endpoint, text, JobStatus.PENDING.value, quoted, job_id))
+                elif before[0] != text or before[2] != uses:
+                    resets.append(
+                        (idx, endpoint, text, JobStatus.PENDING.value, quoted, uses, job_id)
+                    )
                     changed += 1
                 else:
                     if rest and before[1] != quoted:
@@ -79,8 +88,8 @@ class Store(Transitions):
                     moves.append((idx, job_id))
                     kept += 1
             db.executemany(
-                "INSERT INTO jobs (id, idx, endpoint, params, status, quoted, quote_source) "
-                "VALUES (?,?,?,?,?,?,'list')",
+                "INSERT INTO jobs (id, idx, endpoint, params, status, quoted, uses, "
+                "quote_source) VALUES (?,?,?,?,?,?,?,'list')",
                 inserts,
             )
             db.executemany("UPDATE jobs SET idx=?, in_spec=1 WHERE id=?", moves)
@@ -93,7 +102,7 @@ class Store(Transitions):
             )
             db.executemany(
                 "UPDATE jobs SET idx=?, in_spec=1, endpoint=?, params=?, status=?, quoted=?, "
-                "quote_source='list', task_id=NULL, remote_status=NULL, error_code=NULL, "
+                "uses=?, quote_source='list', task_id=NULL, remote_status=NULL, error_code=NULL, "
                 "error_message=NULL, results=NULL, usage=NULL, cost=NULL, finished_at=NULL, "
                 "first_attempt=attempts+1 WHERE id=?",
                 resets,
@@ -265,7 +274,7 @@ class Store(Transitions):
         cursor = self.conn.execute(
             "SELECT id, idx, endpoint, params, status, attempts, task_id, sent, sources, "
             "error_code, error_message, usage, cost, submitted_at, finished_at, results, "
-            "quoted, quote_source "
+            "quoted, quote_source, uses "
             "FROM jobs WHERE in_spec=1 ORDER BY idx"
         )
         for r in cursor:
@@ -290,6 +299,7 @@ class Store(Transitions):
                 "results": r[15] or "[]",
                 "quoted": r[16],
                 "quoteSource": r[17],
+                "uses": r[18] or "{}",
             }
 
 
@@ -299,7 +309,7 @@ def _with(earlier: list[str], current: str | None) -> list[str]:
 
 _JOB_COLUMNS = (
     "id, idx, endpoint, params, status, attempts, task_id, remote_status, error_code, "
-    "error_message, results, cost, submitted_at, first_attempt, quoted"
+    "error_message, results, cost, submitted_at, first_attempt, quoted, uses, finished_at"
 )
 
 
@@ -320,4 +330,6 @@ def _job(r: tuple[Any, ...]) -> JobRow:
         submitted_at=r[12],
         first_attempt=r[13],
         quoted=r[14],
+        uses=json.loads(r[15]) if r[15] else {},
+        finished_at=r[16],
     )

@@ -154,6 +154,13 @@ class Transitions(Database):
             (message, time.time(), job_id),
         )
 
+    def block(self, job_id: str, message: str) -> None:
+        """A job it uses did not succeed: this one is not sent (a later run looks again)."""
+        self._write(
+            "UPDATE jobs SET status='blocked', error_code='BLOCKED', error_message=? WHERE id=?",
+            (message, job_id),
+        )
+
     def note(self, job_id: str, code: str, message: str) -> None:
         """Say why a job is where it is, without moving it."""
         self._write(
@@ -176,6 +183,11 @@ class Transitions(Database):
             out["fetched_again"] = db.execute(
                 "UPDATE jobs SET status='downloading' WHERE status='unfetched' AND in_spec=1"
             ).rowcount
+            # A blocked job waits for the jobs it uses again: they may succeed this time.
+            db.execute(
+                "UPDATE jobs SET status='pending', error_code=NULL, error_message=NULL "
+                "WHERE status='blocked' AND in_spec=1"
+            )
             if resubmit_unknown:
                 out["resubmitted_unknown"] = db.execute(
                     "UPDATE jobs SET status='pending', first_attempt=attempts+1 "
