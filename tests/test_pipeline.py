@@ -275,3 +275,31 @@ def test_rows_name_the_jobs_they_use(
     assert result.code == 0, result.err
     records = by_id(Path("out"))
     assert records["clip-1"]["params"]["firstImageUrl"] == records["frame-1"]["outputs"][0]["url"]
+
+
+def test_a_caption_job_s_text_becomes_a_prompt(
+    cli: Cli, write: Callable[[str, str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """{NAME.text} inside a longer prompt: the caption job's text, literal braces kept."""
+    write(
+        "c.yaml",
+        """\
+version: 1
+jobs:
+  - id: caption
+    endpoint: rhart-text-g-25-flash/text-to-text
+    prompt: describe a red fox in one line
+  - id: still
+    endpoint: wan-2.7/text-to-image
+    uses: {cap: caption}
+    prompt: "{cap.text}, in {{braces}}"
+""",
+    )
+    with emulator(monkeypatch):
+        result = cli("run", "c.yaml", "--out", "out", "-q")
+    assert result.code == 0, result.err
+    records = by_id(Path("out"))
+    text = records["caption"]["results"][0]["text"]
+    assert text
+    assert records["still"]["params"]["prompt"] == f"{text}, in {{braces}}"
+    assert records["still"]["sources"] == {"prompt": "job caption"}
