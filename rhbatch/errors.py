@@ -98,15 +98,25 @@ class InvalidInput(RhbatchError):
 class UnknownEndpoint(InvalidInput):
     """An endpoint name that matches nothing in the registry."""
 
-    def __init__(self, name: str, suggestions: list[str], problem: Problem | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        suggestions: list[str],
+        problem: Problem | None = None,
+        reason: str | None = None,
+    ) -> None:
         self.name = name
         self.suggestions = suggestions
-        message = unknown_endpoint_message(name, suggestions)
+        message = unknown_endpoint_message(name, suggestions, reason)
         super().__init__([problem or Problem(file="", line=None, message=message)])
 
 
-def unknown_endpoint_message(name: str, suggestions: list[str]) -> str:
+def unknown_endpoint_message(name: str, suggestions: list[str], reason: str | None = None) -> str:
+    """Why a name is not an endpoint: the ``reason`` when one is known (a documented title
+    the registry lacks), else the names it may have meant."""
     msg = f"unknown endpoint {name!r}"
+    if reason:
+        return f"{msg}: {reason}"
     if suggestions:
         msg += "; did you mean " + ", ".join(repr(s) for s in suggestions) + "?"
     else:

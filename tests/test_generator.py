@@ -290,3 +290,137 @@ def test_extract_nav_lists_leaves_with_their_sections(gen: ModuleType) -> None:
         {"title": "hunyuan3d-v3.1/text-to-3d", "section": "text-to-3d"},
         {"title": "pixverse-v5.6/text-to-video", "section": "other"},
     ]
+
+
+TITLES = ROOT / "tools" / "data" / "doc-titles.json"
+
+
+def run_with_titles(
+    gen: ModuleType, tmp_path: Path, change: Any, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str]:
+    """Generate into tmp_path/out with a changed copy of doc-titles.json: (exit code, stderr)."""
+    titles = json.loads(TITLES.read_text(encoding="utf-8"))
+    change(titles)
+    path = tmp_path / "doc-titles.json"
+    path.write_text(json.dumps(titles), "utf-8")
+    capsys.readouterr()
+    code = run(gen, "--titles", str(path), "--out", str(tmp_path / "out"))
+    return code, capsys.readouterr().err
+
+
+def test_index_lists_the_unlisted_titles_with_sections(index: dict[str, Any]) -> None:
+    """index.json carries the 32 titles the registry lacks, in tree order, each with its
+    section and note."""
+    unlisted = index["unlisted"]
+    assert len(unlisted) == 32
+    assert unlisted[0] == {
+        "title": "wan-2.2/image-to-video",
+        "section": "image-to-video",
+        "note": "",
+    }
+    assert {u["section"] for u in unlisted} == {
+        "image-to-video",
+        "text-to-video",
+        "image-to-image",
+        "text-to-image",
+    }
+
+
+def test_an_alias_makes_the_title_the_endpoints_doc_title(index: dict[str, Any]) -> None:
+    """An aliased title is its endpoint's doc title and title; the registry's name stays an
+    alias."""
+    entry = next(
+        e for e in index["endpoints"] if e["endpoint"] == "rhart-image-g-1.5/edit-[Deprecated]"
+    )
+    assert entry["title"] == entry["docTitle"] == "gpt-image-1.5/edit-channel-low-price"
+    assert entry["nameEn"] in entry["aliases"]
+    assert entry["task"] == "image-to-image"
+
+
+def test_a_title_neither_matched_nor_listed_stops_generation(
+    gen: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A title of the tree that matches no model and is not in doc-titles.json: exit 1,
+    nothing written."""
+    code, err = run_with_titles(gen, tmp_path, lambda t: t["unlisted"].pop("z-image/turbo"), capsys)
+    assert code == 1
+    assert err == (
+        "gen_schemas: error: doc titles that match no registry model: z-image/turbo; add each "
+        "to doc-titles.json, under 'aliases' when its endpoint is certain, else 'unlisted'\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda t: t["unlisted"].update({"wan-2.7/image-to-video": ""}),
+            "doc-titles.json: unlisted 'wan-2.7/image-to-video' names "
+            "alibaba/wan-2.7/image-to-video now: remove it from unlisted",
+        ),
+        (
+            lambda t: t["unlisted"].update({"no-such/title": ""}),
+            "doc-titles.json: unlisted 'no-such/title' is not a title of the navigation tree",
+        ),
+        (
+            lambda t: t["aliases"].update(
+                {"wan-2.7/image-to-video": {"endpoint": "alibaba/wan-2.7/image-to-video"}}
+            ),
+            "doc-titles.json: alias 'wan-2.7/image-to-video' matches "
+            "alibaba/wan-2.7/image-to-video by name now: remove the alias",
+        ),
+        (
+            lambda t: t["aliases"].update({"z-image/turbo": {"endpoint": "z-image/turbo"}}),
+            "doc-titles.json: both an alias and unlisted: z-image/turbo",
+        ),
+        (
+            lambda t: t["aliases"]["gpt-image-1.5/edit-channel-low-price"].update(
+                endpoint="rhart-image-g-1.5/edit"
+            ),
+            "doc-titles.json: alias 'gpt-image-1.5/edit-channel-low-price' names "
+            "rhart-image-g-1.5/edit, which the registry lacks",
+        ),
+        (
+            lambda t: t["aliases"]["gpt-image-1.5/edit-channel-low-price"].update(
+                endpoint="rhart-image-g-1.5/text-to-image-[Deprecated]"
+            ),
+            "doc-titles.json: alias 'gpt-image-1.5/text-to-image-channel-low-price': "
+            "rhart-image-g-1.5/text-to-image-[Deprecated] already has the doc title "
+            "'gpt-image-1.5/edit-channel-low-price'",
+        ),
+    ],
+    ids=[
+        "unlisted-matches",
+        "unlisted-not-in-tree",
+        "alias-matches",
+        "alias-and-unlisted",
+        "alias-to-nothing",
+        "two-aliases-one-endpoint",
+    ],
+)
+def test_a_stale_doc_titles_entry_stops_generation(
+    gen: ModuleType,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    change: Any,
+    message: str,
+) -> None:
+    """An entry of doc-titles.json the data contradicts stops generation with exit 1."""
+    code, err = run_with_titles(gen, tmp_path, change, capsys)
+    assert code == 1
+    assert err == f"gen_schemas: error: {message}\n"
+
+
+def test_module_form_checks_the_committed_registry() -> None:
+    """`python -m tools.gen_schemas --check` (no registry argument) finds schemas/ current."""
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.gen_schemas", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, "")

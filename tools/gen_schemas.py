@@ -4,7 +4,8 @@ This script owns, and is the only writer of:
 
 - ``schemas/endpoints/<endpoint path>.json``: one JSON Schema (draft 2020-12) per registry
   endpoint, describing the flat request body of ``POST /openapi/v2/<endpoint>``;
-- ``schemas/index.json``: names, aliases, task and output type of every endpoint;
+- ``schemas/index.json``: names, aliases, task and output type of every endpoint, and the doc
+  titles the registry does not list (``unlisted``);
 - ``tools/data/doc-nav.json``, through ``--extract-nav``: the Standard Model API titles of the
   documentation's navigation tree, each with its task section.
 
@@ -12,9 +13,15 @@ Everything else in ``schemas/`` (such as the hand-written ``spec.schema.json``) 
 The registry is mapped mechanically; the documentation pages win where they disagree with it
 (``DOC_CORRECTIONS``). Registry data that cannot be mapped stops the run with exit status 1.
 
+Every title of the navigation tree ends up somewhere: it matches a registry model by name, or
+``tools/data/doc-titles.json`` (hand-kept) names its endpoint (``aliases``) or says the registry
+does not list it (``unlisted``). A title that is none of these, or an entry of that file the
+data has made stale, stops the run too.
+
 Usage::
 
     python tools/gen_schemas.py tools/data/runninghub-model-registry.json [--check]
+    python -m tools.gen_schemas [--check]     # the committed registry, tools/data/
     python tools/gen_schemas.py --extract-nav PAGE.txt > tools/data/doc-nav.json
 
 Standard library only, so it runs before the project is installed.
@@ -35,7 +42,9 @@ from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "schemas"
+DEFAULT_REGISTRY = ROOT / "tools" / "data" / "runninghub-model-registry.json"
 DEFAULT_NAV = ROOT / "tools" / "data" / "doc-nav.json"
+DEFAULT_TITLES = ROOT / "tools" / "data" / "doc-titles.json"
 ENDPOINTS_DIR = "endpoints"
 INDEX_FILE = "index.json"
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -254,14 +263,54 @@ def load_nav(path: Path) -> list[dict[str, str]]:
     return data
 
 
+@dataclass(frozen=True)
+class DocTitles:
+    """The decisions kept in doc-titles.json about titles that match no model by name."""
+
+    source: str  # the file, for messages
+    aliases: dict[str, str]  # title -> the registry endpoint it certainly names
+    unlisted: dict[str, str]  # title -> a note ("" for none): the registry lacks its model
+
+
+def load_titles(path: Path) -> DocTitles:
+    data = read_json(path)
+    aliases = data.get("aliases") if isinstance(data, dict) else None
+    unlisted = data.get("unlisted") if isinstance(data, dict) else None
+    if not (
+        isinstance(aliases, dict)
+        and all(
+            isinstance(entry, dict) and isinstance(entry.get("endpoint"), str)
+            for entry in aliases.values()
+        )
+        and isinstance(unlisted, dict)
+        and all(isinstance(note, str) for note in unlisted.values())
+    ):
+        raise GenerationError(
+            f"{path}: expected 'aliases' ({{title: {{'endpoint': ...}}}}) and "
+            "'unlisted' ({title: note})"
+        )
+    both = sorted(aliases.keys() & unlisted.keys())
+    if both:
+        raise GenerationError(f"{path.name}: both an alias and unlisted: {', '.join(both)}")
+    return DocTitles(
+        source=path.name,
+        aliases={title: entry["endpoint"] for title, entry in aliases.items()},
+        unlisted=dict(unlisted),
+    )
+
+
 def normalize(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
 def match_doc_titles(
-    models: Sequence[dict[str, Any]], nav: Sequence[dict[str, str]], ctx: Context
-) -> dict[str, tuple[str, str]]:
-    """endpoint -> (doc title, nav section), by exact name_en, else by normalized name/path."""
+    models: Sequence[dict[str, Any]],
+    nav: Sequence[dict[str, str]],
+    titles: DocTitles,
+    ctx: Context,
+) -> tuple[dict[str, tuple[str, str]], list[dict[str, str]]]:
+    """endpoint -> (doc title, nav section), by exact name_en, else by normalized name/path,
+    else by the aliases of doc-titles.json; and the unlisted titles with their sections."""
     by_name = {m["name_en"].strip(): m["endpoint"] for m in models}
     by_norm: dict[str, set[str]] = defaultdict(set)
     for m in models:
@@ -274,8 +323,8 @@ def match_doc_titles(
     exact: set[str] = set()
     unmatched: list[str] = []
     # Exact matches first, so a normalized match never takes a model an exact one names.
-    titles = sorted(sections, key=lambda t: t not in by_name)
-    for title in titles:
+    order = sorted(sections, key=lambda t: t not in by_name)
+    for title in order:
         if title in by_name:
             endpoint, how = by_name[title], "exact"
         else:
@@ -296,16 +345,68 @@ def match_doc_titles(
         result[endpoint] = (title, sections[title])
         if how == "exact":
             exact.add(endpoint)
+    aliased = add_title_aliases(result, models, sections, titles)
     for endpoint, title in DOC_PAGE_TITLES.items():
         if result.get(endpoint, ("", ""))[0] != title:
             raise GenerationError(
                 f"the navigation tree does not give {endpoint} its page title {title!r}"
             )
+    unlisted = unlisted_titles(result, sections, titles)
     ctx.info.append(
         f"doc titles: {len(sections)} in the navigation tree, {len(result)} matched "
-        f"({len(exact)} exact), {len(unmatched)} without a registry model"
+        f"({len(exact)} exact, {aliased} by alias), {len(unlisted)} unlisted in the registry"
     )
-    return result
+    return result, unlisted
+
+
+def add_title_aliases(
+    result: dict[str, tuple[str, str]],
+    models: Sequence[dict[str, Any]],
+    sections: dict[str, str],
+    titles: DocTitles,
+) -> int:
+    """Give each aliased title its endpoint; refuse an alias the data has made stale."""
+    known = {m["endpoint"] for m in models}
+    for title, endpoint in titles.aliases.items():
+        where = f"{titles.source}: alias {title!r}"
+        if title not in sections:
+            raise GenerationError(f"{where} is not a title of the navigation tree")
+        if endpoint not in known:
+            raise GenerationError(f"{where} names {endpoint}, which the registry lacks")
+        named = [e for e, (t, _) in result.items() if t == title]
+        if named:
+            raise GenerationError(f"{where} matches {named[0]} by name now: remove the alias")
+        if endpoint in result:
+            raise GenerationError(
+                f"{where}: {endpoint} already has the doc title {result[endpoint][0]!r}"
+            )
+        result[endpoint] = (title, sections[title])
+    return len(titles.aliases)
+
+
+def unlisted_titles(
+    result: dict[str, tuple[str, str]], sections: dict[str, str], titles: DocTitles
+) -> list[dict[str, str]]:
+    """The titles whose model the registry lacks, in tree order; every title of the tree
+    must be matched or listed, and every listed title must still be unmatched."""
+    titled = {title: endpoint for endpoint, (title, _) in result.items()}
+    for title in titles.unlisted:
+        where = f"{titles.source}: unlisted {title!r}"
+        if title not in sections:
+            raise GenerationError(f"{where} is not a title of the navigation tree")
+        if title in titled:
+            raise GenerationError(f"{where} names {titled[title]} now: remove it from unlisted")
+    missing = [t for t in sections if t not in titled and t not in titles.unlisted]
+    if missing:
+        raise GenerationError(
+            f"doc titles that match no registry model: {', '.join(missing)}; add each to "
+            f"{titles.source}, under 'aliases' when its endpoint is certain, else 'unlisted'"
+        )
+    return [
+        {"title": t, "section": sections[t], "note": titles.unlisted[t]}
+        for t in sections
+        if t in titles.unlisted
+    ]
 
 
 # --- tasks ---------------------------------------------------------------------------------------
@@ -665,7 +766,7 @@ def dump(obj: Any) -> bytes:
 
 
 def generate(
-    registry: dict[str, Any], nav: Sequence[dict[str, str]], ctx: Context
+    registry: dict[str, Any], nav: Sequence[dict[str, str]], titles: DocTitles, ctx: Context
 ) -> dict[str, bytes]:
     """Every output file, keyed by its path relative to --out."""
     version = registry.get("version")
@@ -684,7 +785,7 @@ def generate(
         if fix.endpoint.casefold() not in seen:
             raise GenerationError(f"correction for {fix.endpoint}, which the registry lacks")
 
-    docs = match_doc_titles(models, nav, ctx)
+    docs, unlisted = match_doc_titles(models, nav, titles, ctx)
     endpoints: list[Endpoint] = []
     for model in sorted(models, key=lambda m: m["endpoint"]):
         entry, notes = build_endpoint(model, docs.get(model["endpoint"]), version)
@@ -713,7 +814,14 @@ def generate(
                 "params": len(e.schema["properties"]),
             }
         )
-    files[INDEX_FILE] = dump({"registryVersion": version, "count": len(index), "endpoints": index})
+    files[INDEX_FILE] = dump(
+        {
+            "registryVersion": version,
+            "count": len(index),
+            "endpoints": index,
+            "unlisted": unlisted,
+        }
+    )
 
     tasks = Counter(e.task for e in endpoints)
     ctx.info.append(
@@ -777,8 +885,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="gen_schemas.py",
         description="Generate schemas/endpoints/** and schemas/index.json from the registry.",
     )
-    parser.add_argument("registry", nargs="?", type=Path, help="the model registry JSON file")
+    parser.add_argument(
+        "registry",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_REGISTRY,
+        help="the model registry JSON file (default: the committed tools/data/ copy)",
+    )
     parser.add_argument("--nav", type=Path, default=DEFAULT_NAV, help="doc-nav.json to use")
+    parser.add_argument(
+        "--titles", type=Path, default=DEFAULT_TITLES, help="doc-titles.json to use"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the schemas directory")
     parser.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 if --out is out of date"
@@ -789,10 +906,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="PAGE",
         help="print the navigation tree of a saved doc page as doc-nav.json and exit",
     )
-    args = parser.parse_args(argv)
-    if args.extract_nav is None and args.registry is None:
-        parser.error("the registry file is required (or use --extract-nav PAGE)")
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -809,7 +923,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         registry = read_json(args.registry)
         if not isinstance(registry, dict):
             raise GenerationError(f"{args.registry}: expected a JSON object")
-        files = generate(registry, load_nav(args.nav), ctx)
+        files = generate(registry, load_nav(args.nav), load_titles(args.titles), ctx)
     except GenerationError as exc:
         print(f"gen_schemas: error: {exc}", file=sys.stderr)
         return 1

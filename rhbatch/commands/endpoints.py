@@ -1,4 +1,8 @@
-"""``rhbatch endpoints [--task T] [--output-type O] [SEARCH...]``: what can be called."""
+"""``rhbatch endpoints [--task T] [--output-type O] [SEARCH...]``: what can be called.
+
+A search for a title of RunningHub's documentation that its public registry does not
+list says so (on stderr), besides listing what matches.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +33,10 @@ def run(args: argparse.Namespace) -> int:
         and (not args.output_type or info.output_type == args.output_type)
         and matches(info, args.search)
     ]
+    phrase = " ".join(args.search)
+    reason = reg.unlisted_reason(phrase) if phrase else None
+    if reason:
+        print(f"{phrase}: {reason}", file=sys.stderr)
     if args.json:
         json.dump(
             [
@@ -50,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         print()
         return EXIT_OK
     if not found:
+        if reason:
+            return EXIT_OK
         print(
             "no endpoint matches; try fewer words, or `rhbatch endpoints` for all", file=sys.stderr
         )

@@ -5,7 +5,8 @@ with ``describe.py`` the only user of ``jsonschema``:
 
 - ``Registry`` reads ``index.json`` (names, aliases, task, output type) and
   resolves any accepted name (path, English name, doc title; any case) to the
-  endpoint's path, with "did you mean" suggestions for names it does not know.
+  endpoint's path, with "did you mean" suggestions for names it does not know,
+  and the reason for titles of RunningHub's docs that its public registry lacks.
 - ``EndpointSchema`` loads one endpoint's schema lazily and checks request
   bodies against it. Generated schemas only use ``properties``, ``required``
   and ``additionalProperties: false`` at the top level, so a body is valid
@@ -86,6 +87,15 @@ class EndpointInfo:
     output_type: str
     category: str
     file: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnlistedTitle:
+    """A title of RunningHub's documentation whose model the public registry does not list."""
+
+    title: str
+    section: str
+    note: str
 
 
 class EndpointSchema:
@@ -268,6 +278,10 @@ class Registry:
                 self._by_alias.setdefault(alias.lower(), info.endpoint)
         for path in self.endpoints:  # the path itself always wins over another's alias
             self._by_alias[path.lower()] = path
+        self.unlisted: dict[str, UnlistedTitle] = {
+            item["title"].lower(): UnlistedTitle(item["title"], item["section"], item["note"])
+            for item in index.get("unlisted", ())
+        }
         self._schemas: dict[str, EndpointSchema] = {}
         self.pinned: dict[str, EndpointInfo] = {}  # workflows and apps of the specs loaded
 
@@ -284,8 +298,20 @@ class Registry:
     def resolve(self, name: str) -> str:
         found = self.lookup(name)
         if found is None:
-            raise UnknownEndpoint(name, self.suggest(name))
+            reason = self.unlisted_reason(name)
+            raise UnknownEndpoint(name, [] if reason else self.suggest(name), reason=reason)
         return found
+
+    def unlisted_reason(self, name: str) -> str | None:
+        """Why a title of RunningHub's docs names no endpoint here; None for other names."""
+        found = self.unlisted.get(name.strip().strip("/").lower())
+        if found is None:
+            return None
+        reason = (
+            f"RunningHub's documentation lists it under {found.section}, but its public "
+            f"model registry ({self.version}) does not, so rhbatch has no schema for it"
+        )
+        return f"{reason}; {found.note}" if found.note else reason
 
     def suggest(self, name: str, limit: int = 5) -> list[str]:
         """Names close to an unknown one: those containing it, else similar spellings."""
