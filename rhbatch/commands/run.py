@@ -67,7 +67,9 @@ from rhbatch.run.retry import Kind, classify, retrying
 from rhbatch.spec.expand import Expander
 from rhbatch.spec.load import Spec
 from rhbatch.spec.problems import Findings
+from rhbatch.spec.shard import Sharder, parse_shard
 from rhbatch.spec.validate import check_spec, require_valid
+from rhbatch.store.dataset import write_metadata
 from rhbatch.store.manifest import clean_temporaries, write_manifest, write_run
 from rhbatch.store.state import STATE_DIR, Store
 
@@ -91,6 +93,14 @@ def run(args: argparse.Namespace) -> int:
     if not args.emulator:  # a bad base URL or a missing key: said before anything is made
         credentials.base_url(args.base_url)
         credentials.api_key(args.api_key_env)
+    sharder = None
+    if getattr(args, "shard", None):  # this worker's part of the jobs, known before any is sent
+        index, count = parse_shard(args.shard)
+        piped = any(entry.uses for entry in spec.entries)
+        sharder = Sharder.of(index, count, Expander(spec, reg, Findings()).jobs() if piped else ())
+        if piped:  # a graph that cannot be split is refused before anything is sent
+            for job in Expander(spec, reg, Findings()).jobs():
+                sharder.keeps(job)
     started = time.time()
     with Store.open(out_dir) as store:
         logfile.use(out_dir / STATE_DIR)
@@ -106,7 +116,9 @@ def run(args: argparse.Namespace) -> int:
                 job.uses,
             )
             for job in Expander(spec, reg, Findings()).jobs()
+            if sharder is None or sharder.keeps(job)
         )
+        store.set_meta("shard", args.shard or "")
         spec_sha = _sha256(spec.path)
         store.set_meta("spec", str(spec.path))
         store.set_meta("spec_sha256", spec_sha)
@@ -144,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         with contextlib.suppress(StateError, OSError):
             store.set_meta("manifest_of", spec_sha)  # the manifest was written last, just now
             write_run(out_dir, run_info(spec, spec_sha, store, spend.cap, started, base, note))
+            write_metadata(out_dir)  # the files as a dataset (Hugging Face folder layout)
         summary(
             spec, store, out_dir, counts, cost, time.time() - started, resume_command(args, out_dir)
         )

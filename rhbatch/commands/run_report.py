@@ -180,6 +180,8 @@ def run_info(
     to_run = quote((i, e, q) for i, e, s, q, _ in ledger if JobStatus(s) is JobStatus.PENDING)
     return {
         "spec": str(spec.path),
+        "specPath": str(spec.path.resolve()),
+        "shard": store.get_meta("shard") or None,
         "specSha256": spec_sha,
         "name": spec.name,
         "rhbatch": __version__,

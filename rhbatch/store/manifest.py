@@ -69,7 +69,7 @@ def record(job: dict[str, Any]) -> str:
 def clean_temporaries(out_dir: Path) -> int:
     """Remove the temporary files of manifest and run.json writes that a kill interrupted."""
     removed = 0
-    for name in ("manifest.jsonl", "run.json"):
+    for name in ("manifest.jsonl", "run.json", "metadata.jsonl", "report.html"):
         for tmp in out_dir.glob(f".{name}.*"):  # .part, and the temporaries of older versions
             try:
                 tmp.unlink()

@@ -1,0 +1,27 @@
+"""``rhbatch export DIR --format jsonl|csv|parquet``: a run's results as one table for other
+tools: one row per result file, the columns of ``metadata.jsonl``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rhbatch.errors import UsageError
+from rhbatch.store.dataset import export
+
+
+def run(args: argparse.Namespace) -> int:
+    out_dir = Path(args.dir)
+    if not (out_dir / "manifest.jsonl").is_file():
+        raise UsageError(f"{out_dir} has no manifest.jsonl: is it a run's output directory?")
+    dest = Path(args.to) if args.to else out_dir / f"results.{args.format}"
+    if args.format == "parquet":
+        try:
+            import pyarrow  # noqa: F401  (an optional dependency)
+        except ImportError:
+            raise UsageError(
+                "Parquet needs pyarrow: pip install 'rhbatch[dataset]' (or use --format csv)"
+            ) from None
+    count = export(out_dir, dest, args.format)
+    print(f"{dest}: {count:,} rows ({args.format})")
+    return 0

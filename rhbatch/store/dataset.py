@@ -1,0 +1,190 @@
+"""The results as a dataset: ``metadata.jsonl`` beside the files, and the same table exported.
+
+Hugging Face ``datasets`` reads an image, video or audio folder with a
+``metadata.jsonl`` whose rows name a file (``file_name``, relative to the
+folder) and carry any other columns. rhbatch writes one row per result file,
+from the manifest: the prompt, every parameter as sent (``params``, JSON text,
+since batches mix endpoints whose parameters differ in name and type), the
+endpoint (or ``workflow:<id>`` / ``app:<id>``), job and task ids, the file's
+sha256 and size, the job's cost and the jobs it was made from. So
+``load_dataset("videofolder", data_dir=OUT)`` has those columns. A batch that
+made several kinds of files has a ``media`` column to keep one kind.
+
+``export`` writes the same rows as JSON Lines, CSV or Parquet (Parquet needs
+pyarrow: ``pip install 'rhbatch[dataset]'``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from rhbatch.models import pinned_kind
+from rhbatch.store.files import write_lines
+
+METADATA = "metadata.jsonl"
+COLUMNS = (
+    "file_name",
+    "media",
+    "job_id",
+    "n",
+    "status",
+    "endpoint",
+    "kind",
+    "prompt",
+    "params",
+    "task_id",
+    "node_id",
+    "sha256",
+    "bytes",
+    "cost",
+    "made_from",
+)
+MEDIA = {
+    "image": ("png", "jpg", "jpeg", "webp", "gif", "bmp"),
+    "video": ("mp4", "mov", "webm", "mkv", "avi"),
+    "audio": ("wav", "mp3", "flac", "ogg", "m4a"),
+    "text": ("txt",),
+}
+_MEDIA_OF = {ext: kind for kind, exts in MEDIA.items() for ext in exts}
+
+
+def rows(manifest: Path) -> Iterator[dict[str, Any]]:
+    """One row per result file of the manifest, in job order."""
+    with manifest.open(encoding="utf-8") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            job = json.loads(line)
+            params = job.get("params") or {}
+            pinned = pinned_kind(str(job.get("endpoint") or ""))
+            made_from = sorted(set((job.get("uses") or {}).values()))
+            for out in job.get("outputs") or []:
+                ext = str(out.get("type") or "").lower()
+                yield {
+                    "file_name": str(out["path"]).replace("\\", "/"),
+                    "media": _MEDIA_OF.get(ext, "other"),
+                    "job_id": job["id"],
+                    "n": out.get("n"),
+                    "status": job.get("status"),
+                    "endpoint": job.get("endpoint"),
+                    "kind": pinned[0] if pinned else "model",
+                    "prompt": prompt_of(params),
+                    "params": json.dumps(params, ensure_ascii=False, sort_keys=True),
+                    "task_id": job.get("taskId"),
+                    "node_id": out.get("nodeId"),
+                    "sha256": out.get("sha256"),
+                    "bytes": out.get("bytes"),
+                    "cost": job.get("cost"),
+                    "made_from": made_from,
+                }
+
+
+def prompt_of(params: dict[str, Any]) -> str | None:
+    """The text that describes a job: its ``prompt``, else a workflow's first text input
+    (``6.text``, ``2.prompt``), else None."""
+    for key in ("prompt", "text"):
+        if isinstance(params.get(key), str):
+            return str(params[key])
+    for key, value in params.items():
+        name = key.rpartition(".")[2]
+        if name in ("prompt", "text") and isinstance(value, str):
+            return value
+    return None
+
+
+def write_metadata(out_dir: Path) -> int:
+    """Write ``metadata.jsonl`` from the manifest (atomically); the number of rows."""
+    count = 0
+
+    def lines() -> Iterable[str]:
+        nonlocal count
+        for row in rows(out_dir / "manifest.jsonl"):
+            count += 1
+            yield json.dumps(row, ensure_ascii=False) + "\n"
+
+    write_lines(out_dir / METADATA, lines())
+    return count
+
+
+def export(out_dir: Path, dest: Path, fmt: str) -> int:
+    """The metadata table of a run directory as JSON Lines, CSV or Parquet at ``dest``."""
+    manifest = out_dir / "manifest.jsonl"
+    if fmt == "jsonl":
+        count = 0
+
+        def lines() -> Iterable[str]:
+            nonlocal count
+            for row in rows(manifest):
+                count += 1
+                yield json.dumps(row, ensure_ascii=False) + "\n"
+
+        write_lines(dest, lines())
+        return count
+    if fmt == "csv":
+        counted: list[int] = [0]
+
+        def each() -> Iterator[dict[str, Any]]:
+            for row in rows(manifest):
+                counted[0] += 1
+                yield row
+
+        write_lines(dest, _csv_lines(each()))
+        return counted[0]
+    if fmt == "parquet":
+        return _parquet(rows(manifest), dest)
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def _csv_lines(found: Iterable[dict[str, Any]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in found:
+        writer.writerow({**row, "made_from": "|".join(row["made_from"])})
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _parquet(found: Iterable[dict[str, Any]], dest: Path) -> int:
+    import pyarrow as pa  # an optional dependency: rhbatch[dataset]
+    import pyarrow.parquet as pq
+
+    schema = pa.schema(
+        [
+            ("file_name", pa.string()),
+            ("media", pa.string()),
+            ("job_id", pa.string()),
+            ("n", pa.int64()),
+            ("status", pa.string()),
+            ("endpoint", pa.string()),
+            ("kind", pa.string()),
+            ("prompt", pa.string()),
+            ("params", pa.string()),
+            ("task_id", pa.string()),
+            ("node_id", pa.string()),
+            ("sha256", pa.string()),
+            ("bytes", pa.int64()),
+            ("cost", pa.float64()),
+            ("made_from", pa.list_(pa.string())),
+        ]
+    )
+    tmp = dest.with_name(f".{dest.name}.part")
+    count = 0
+    with pq.ParquetWriter(tmp, schema) as writer:
+        batch: list[dict[str, Any]] = []
+        for row in found:
+            batch.append(row)
+            count += 1
+            if len(batch) >= 10_000:
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                batch = []
+        writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+    tmp.replace(dest)
+    return count
