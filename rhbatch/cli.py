@@ -67,6 +67,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="hash a run's files again and compare with the record")
     p.add_argument("dir", metavar="DIR")
 
+    p = sub.add_parser("export", help="a run's results as one table (JSON Lines, CSV, Parquet)")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("--format", choices=("jsonl", "csv", "parquet"), default="jsonl")
+    p.add_argument("--to", metavar="FILE", help="where to write it (default DIR/results.FORMAT)")
+
+    p = sub.add_parser(
+        "merge", help="join the output directories of a spec's shards, and prove nothing is missing"
+    )
+    p.add_argument("dirs", nargs="+", metavar="DIR")
+    p.add_argument("--out", required=True, metavar="DIR", help="where the merged results go")
+    p.add_argument(
+        "--spec", metavar="SPEC", help="the spec the shards ran (default: the one they name)"
+    )
+    p.add_argument(
+        "--no-files",
+        action="store_true",
+        help="merge the manifests and metadata only; leave the files in the shards' directories",
+    )
+
     p = sub.add_parser("cancel", help="cancel a run's tasks still in flight")
     p.add_argument("dir", metavar="DIR")
     p.add_argument("--base-url", metavar="URL")
@@ -202,6 +221,12 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
         "(a task may exist: it may be paid twice)",
     )
     p.add_argument("--retry-failed", action="store_true", help="run failed jobs again")
+    p.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="run only shard I of N (0-based) of the jobs, split by their ids: one per worker "
+        "of a Kubernetes Indexed Job, a Slurm array or a CI matrix; `rhbatch merge` joins them",
+    )
     p.add_argument(
         "--max-spend",
         type=float,
