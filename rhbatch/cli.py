@@ -130,9 +130,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("schema", help="show the parameters of an endpoint")
-    p.add_argument("endpoint", metavar="ENDPOINT")
+    p = sub.add_parser("schema", help="show the parameters of an endpoint, or the spec schema")
+    p.add_argument("endpoint", metavar="ENDPOINT", nargs="?")
     p.add_argument("--json", action="store_true", help="print the JSON Schema itself")
+    p.add_argument(
+        "--spec", action="store_true", help="print the JSON Schema of spec files (for editors)"
+    )
+    p.add_argument(
+        "--write", metavar="PATH", help="write the spec files' schema to PATH (implies --spec)"
+    )
+
+    p = sub.add_parser(
+        "new", help="print a starter spec for an endpoint, or a pinned workflow or app"
+    )
+    p.add_argument("target", metavar="ENDPOINT|workflow|app", help="an endpoint, or workflow/app")
+    p.add_argument("id", nargs="?", metavar="ID", help="the workflow's or app's id (pinned)")
+    p.add_argument("--dir", metavar="DIR", help="workflow/app: the spec's directory, with pins/")
+    p.add_argument("--out", metavar="FILE", help="write the spec to FILE instead of printing it")
+    p.add_argument("--force", action="store_true", help="with --out: replace an existing FILE")
 
     p = sub.add_parser("emulator", help="serve a local RunningHub API (for tests and rehearsals)")
     p.add_argument("--host", default="127.0.0.1")

@@ -1,20 +1,39 @@
-"""``rhbatch schema ENDPOINT``: an endpoint's parameters as a readable table."""
+"""``rhbatch schema ENDPOINT`` and ``rhbatch schema --spec [--write PATH]``.
+
+An endpoint's parameters as a readable table (or its JSON Schema), and the JSON Schema
+of spec files, for editors (docs/editors.md). ``param_type`` and ``allowed`` describe
+one parameter in words; ``rhbatch new`` writes its comments with them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from rhbatch.commands.table import render
 from rhbatch.endpoints.describe import show
 from rhbatch.endpoints.registry import registry
-from rhbatch.errors import EXIT_OK
+from rhbatch.errors import EXIT_OK, UsageError
+
+SCHEMA_COMMENT = "# yaml-language-server: $schema="
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.spec or args.write:
+        if args.endpoint:
+            raise UsageError("give an endpoint, or --spec for the schema of spec files; not both")
+        return spec_schema(args.write)
+    if not args.endpoint:
+        raise UsageError("name an endpoint (`rhbatch endpoints` lists them), or --spec")
     reg = registry()
+    if args.endpoint.strip().lower() == "spec" and reg.lookup(args.endpoint) is None:
+        raise UsageError(
+            "'spec' is not an endpoint: `rhbatch schema --spec` prints the schema of spec files"
+        )
     schema = reg.schema(reg.resolve(args.endpoint))
     if args.json:
         json.dump(schema.schema, sys.stdout, ensure_ascii=False, indent=2)
@@ -38,23 +57,50 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def spec_schema(write: str | None) -> int:
+    """Print the JSON Schema of spec files, or write it to ``write`` (replacing it)."""
+    text = json.dumps(registry().spec_schema(), ensure_ascii=False, indent=2) + "\n"
+    if write is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    target = Path(write)
+    if target.is_dir():
+        raise UsageError(
+            f"{target} is a directory; give a file name, e.g. {target}/spec.schema.json"
+        )
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
+    print(
+        f"wrote {target}; a spec whose first line is `{SCHEMA_COMMENT}PATH`, PATH being "
+        f"{target.name} as seen from the spec, is checked as you type (docs/editors.md)"
+    )
+    return EXIT_OK
+
+
 def _row(name: str, sub: dict[str, Any], required: bool) -> tuple[str, str, str, str, str]:
-    ext = sub.get("x-rhbatch", {})
     default = show(sub["default"], 24) if "default" in sub else ""
-    return name, _type(sub, ext), "yes" if required else "", default, allowed(sub, ext)
+    return name, param_type(sub), "yes" if required else "", default, allowed(sub)
 
 
-def _type(sub: dict[str, Any], ext: dict[str, Any]) -> str:
+def param_type(sub: dict[str, Any]) -> str:
+    """A parameter's type in a word or two: ``image list``, ``choice``, ``integer``."""
+    ext = sub.get("x-rhbatch", {})
     if "media" in ext:
-        return f"{ext['media']} list" if sub.get("type") == "array" else ext["media"]
+        return f"{ext['media']} list" if sub.get("type") == "array" else str(ext["media"])
     if "enum" in sub:
         return "choice"
     kind = sub.get("type", "any")
     return f"{sub.get('items', {}).get('type', 'any')} list" if kind == "array" else str(kind)
 
 
-def allowed(sub: dict[str, Any], ext: dict[str, Any]) -> str:
-    """What values a parameter takes, in words."""
+def allowed(sub: dict[str, Any]) -> str:
+    """What values a parameter takes, in words (media: count, formats, size)."""
+    ext = sub.get("x-rhbatch", {})
     parts = []
     if "enum" in sub:
         parts.append(", ".join(show(v) for v in sub["enum"]))
@@ -75,6 +121,7 @@ def allowed(sub: dict[str, Any], ext: dict[str, Any]) -> str:
             count = f"{lo}-{hi} " if hi is not None else f"at least {lo} "
         what = "URL or local file" if not count else "URLs or local files"
         fmt = "/".join(a.upper() for a in ext.get("accept", ()))
-        size = f", up to {ext['maxSizeMB']:g} MB each" if ext.get("maxSizeMB") else ""
+        each = " each" if count else ""
+        size = f", up to {ext['maxSizeMB']:g} MB{each}" if ext.get("maxSizeMB") else ""
         parts.append(f"{count}{what}" + (f"; {fmt}" if fmt else "") + size)
     return "; ".join(parts)
