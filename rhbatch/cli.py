@@ -180,8 +180,15 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     _max_jobs_argument(p)
     p.add_argument(
         "--out",
+        metavar="DIR|URL",
+        help="output directory (default: the spec's output.dir, else ./out/<name>), or an "
+        "object storage URL (s3://bucket/path, gs://, az://, file://)",
+    )
+    p.add_argument(
+        "--state",
         metavar="DIR",
-        help="output directory (default: the spec's output.dir, else ./out/<name>)",
+        help="with --out URL: where the state and local copies live "
+        "(default ~/.cache/rhbatch/<name>-<hash>)",
     )
     p.add_argument(
         "--concurrency",

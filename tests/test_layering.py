@@ -57,6 +57,8 @@ LIBRARY_USERS: dict[str, tuple[str, ...]] = {
     "tqdm": ("rhbatch.run.progress",),
     "jsonschema": ("rhbatch.endpoints", "rhbatch.spec"),
     "yaml": ("rhbatch.spec.yaml_source", "rhbatch.emulator.config"),
+    "fsspec": ("rhbatch.store.remote",),
+    "pyarrow": ("rhbatch.store.dataset", "rhbatch.commands.export"),
 }
 
 

@@ -43,6 +43,7 @@ from rhbatch.commands.spend import (
 from rhbatch.endpoints.pricing import Quoter
 from rhbatch.endpoints.registry import Registry, registry
 from rhbatch.errors import (
+    EXIT_FATAL,
     EXIT_INTERRUPTED,
     EXIT_JOB_FAILURES,
     EXIT_OK,
@@ -59,7 +60,7 @@ from rhbatch.errors import (
 )
 from rhbatch.models import JobStatus, RunSettings, pinned_kind
 from rhbatch.run.crew import Options
-from rhbatch.run.fetch import intact
+from rhbatch.run.fetch import Mirror, intact
 from rhbatch.run.loop import Runner
 from rhbatch.run.progress import Reporter, reporter
 from rhbatch.run.quote import Priced, money, preview
@@ -71,6 +72,7 @@ from rhbatch.spec.shard import Sharder, parse_shard
 from rhbatch.spec.validate import check_spec, require_valid
 from rhbatch.store.dataset import write_metadata
 from rhbatch.store.manifest import clean_temporaries, write_manifest, write_run
+from rhbatch.store.remote import Remote, is_url, local_path
 from rhbatch.store.state import STATE_DIR, Store
 
 DEFAULT_CONCURRENCY = 10
@@ -81,7 +83,11 @@ def run(args: argparse.Namespace) -> int:
     report = check_spec(args.spec, reg, max_jobs=getattr(args, "max_jobs", None))
     require_valid(report)
     spec = report.spec
-    out_dir = output_dir(args.out, spec)
+    remote = Remote(args.out) if args.out and is_url(args.out) else None
+    if remote is not None:  # object storage: the state (and a copy of each file) stays local
+        out_dir = remote.state_dir(getattr(args, "state", None))
+    else:
+        out_dir = output_dir(local_path(args.out) if args.out else None, spec)
     if args.dry_run:
         spend = Spend.of(args, RunSettings.of(spec.run))
         code, todo = dry_run(spec, reg, out_dir, report.jobs)
@@ -93,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.emulator:  # a bad base URL or a missing key: said before anything is made
         credentials.base_url(args.base_url)
         credentials.api_key(args.api_key_env)
+    if remote is not None:
+        remote.check()  # a location that cannot be written is said before anything is sent
     sharder = None
     if getattr(args, "shard", None):  # this worker's part of the jobs, known before any is sent
         index, count = parse_shard(args.shard)
@@ -145,8 +153,9 @@ def run(args: argparse.Namespace) -> int:
             shown.message(line)
         say_resume(shown, synced.kept, synced.changed, recovered, reopened)
         pinned = tuple(e for e in report.per_endpoint if pinned_kind(e))
+        mirror = remote.put if remote is not None else None
         code, note = asyncio.run(
-            _run(args, spec, reg, store, out_dir, shown, spend, current, pinned)
+            _run(args, spec, reg, store, out_dir, shown, spend, current, pinned, mirror)
         )
         counts = store.counts()
         cost = store.total_cost()
@@ -160,6 +169,13 @@ def run(args: argparse.Namespace) -> int:
         summary(
             spec, store, out_dir, counts, cost, time.time() - started, resume_command(args, out_dir)
         )
+    if remote is not None:
+        problems = remote.put_meta(out_dir)
+        for problem in problems:
+            print(f"rhbatch: {problem}", file=sys.stderr)
+        if problems and code == EXIT_OK:
+            code, note = EXIT_FATAL, note or "the results could not all be put in --out"
+        print(f"put in: {remote.url} (state: {out_dir})")
     if note:
         print(f"rhbatch: {note}", file=sys.stderr)
     if code != EXIT_OK:
@@ -203,6 +219,7 @@ async def _run(
     spend: Spend,
     manifest_current: bool = False,
     pinned: tuple[str, ...] = (),
+    mirror: Mirror | None = None,
 ) -> tuple[int, str | None]:
     """Run the batch; the exit code and a note for the end (interrupted, stopped by...)."""
     todo = store.counts()
@@ -245,6 +262,7 @@ async def _run(
             report=shown,
             clock=clock,
             budget=budget_for(store, spend),
+            mirror=mirror,
         )
         runners.append(runner)
         interrupted = _on_interrupt(runner)

@@ -33,6 +33,10 @@ CHUNK = 1 << 20  # most bytes per read; aiohttp hands over what it has, up to th
 SLOW_TRIES = 2  # tries of a file too slow for the limits
 
 
+# Puts a saved file (local path, path relative to the output) where --out names; why not.
+Mirror = Callable[[Path, str], Awaitable[str | None]]
+
+
 class Stopped(Exception):
     """The run is stopping: leave the job as it is for the next run."""
 
@@ -50,8 +54,10 @@ class Fetcher:
         pause: Callable[[float], Awaitable[bool]],
         emit: Callable[..., None],
         cap: float,
+        mirror: Mirror | None = None,
     ) -> None:
         self.store, self.client, self.out_dir = store, client, out_dir
+        self.mirror = mirror  # --out URL: each saved file is put there too
         self.naming, self.limits = naming, limits
         self.slots = asyncio.Semaphore(concurrency)
         self._pause = pause  # waits; True when the run stops meanwhile
@@ -67,8 +73,12 @@ class Fetcher:
                 for n, item in enumerate(row.results, start=1):
                     result = Result.of(item)
                     if n in have and intact(self.out_dir, have[n]):
-                        continue
-                    problem = await self._save(row, n, result)
+                        saved = have[n]
+                        problem = None
+                        if self.mirror is not None:  # it may not have reached --out yet
+                            problem = await self.mirror(self.out_dir / saved.path, saved.path)
+                    else:
+                        problem = await self._save(row, n, result)
                     if problem is not None:
                         self.store.unfetched(row.id, problem)
                         self._emit("unfetched", job=row.id, message=problem)
@@ -131,6 +141,10 @@ class Fetcher:
             raise StateError(f"cannot write {dest}: {exc.strerror or exc}") from None
         out = OutputRow(n, result.url, rel, saved.bytes, saved.sha256, ext, mtime)
         self.store.record_output(row.id, out)
+        if self.mirror is not None:
+            problem = await self.mirror(dest, rel)
+            if problem is not None:
+                return problem
         self._emit("downloaded", job=row.id, path=rel, bytes=saved.bytes)
         return None
 

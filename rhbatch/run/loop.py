@@ -37,7 +37,7 @@ from rhbatch.run.budget import Budget
 from rhbatch.run.clock import Clock
 from rhbatch.run.crew import Crew, Health, Options
 from rhbatch.run.ends import Watcher
-from rhbatch.run.fetch import Fetcher
+from rhbatch.run.fetch import Fetcher, Mirror
 from rhbatch.run.inputs import Inputs
 from rhbatch.run.job import JobRun, adopted
 from rhbatch.run.limiter import Limiter
@@ -64,6 +64,7 @@ class Runner:
         report: Reporter,
         clock: Clock | None = None,
         budget: Budget | None = None,
+        mirror: Mirror | None = None,
     ) -> None:
         self.store, self.out_dir, self.options, self.report = store, out_dir, options, report
         clock = clock or Clock()
@@ -115,6 +116,7 @@ class Runner:
             pause=self.crew.pause,
             emit=report.emit,
             cap=self.crew.cap,
+            mirror=mirror,
         )
         spend = self.crew.budget
         report.sources(

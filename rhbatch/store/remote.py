@@ -1,0 +1,115 @@
+"""``--out URL``: results in object storage through fsspec; the state stays on local disk.
+
+``--out s3://bucket/batch`` (or ``gs://``, ``az://``, ``memory://``, any
+protocol fsspec knows, with its package installed: s3fs, gcsfs, adlfs) puts the
+run's files, ``manifest.jsonl``, ``metadata.jsonl``, ``run.json`` and
+``report.html`` there. SQLite needs a local file, so the state store and a
+local copy of each file live in the state directory (``--state DIR``, default
+``~/.cache/rhbatch/<name>-<hash of the URL>``): each result is downloaded there
+and checksummed as always, then put at the same relative path under the URL,
+and its size read back; a file that could not be put leaves its job
+``unfetched`` (paid, kept; the next run puts it again). The manifest and the
+rest are put when the run ends. Credentials and endpoints are fsspec's
+(``AWS_*`` variables, or ``FSSPEC_S3_ENDPOINT_URL`` for an S3-compatible
+server); none is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from rhbatch.errors import UsageError
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+META_FILES = ("manifest.jsonl", "metadata.jsonl", "run.json", "report.html")
+
+
+def is_url(out: str) -> bool:
+    """Whether ``--out`` names object storage (``s3://...``) rather than a local path."""
+    m = _SCHEME.match(out)
+    return m is not None and m.group(1).lower() != "file"
+
+
+def local_path(out: str) -> str:
+    """A ``file://`` URL as a path; anything else unchanged."""
+    return out[len("file://") :] if out.lower().startswith("file://") else out
+
+
+class Remote:
+    """One ``--out`` URL: where the files go, through an fsspec file system."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+        try:
+            import fsspec
+            import fsspec.config
+        except ImportError:
+            raise UsageError(
+                f"--out {url}: object storage needs fsspec: pip install 'rhbatch[storage]'"
+            ) from None
+        # The environment as it is now (FSSPEC_S3_ENDPOINT_URL, ...), not as it was when
+        # fsspec was first imported.
+        fsspec.config.set_conf_env(fsspec.config.conf)
+        try:
+            self.fs, root = fsspec.core.url_to_fs(self.url)
+        except ValueError as exc:
+            scheme = _SCHEME.match(url)
+            raise UsageError(
+                f"--out {url}: {scheme.group(1) if scheme else url!r} is not a storage "
+                f"protocol fsspec knows ({exc}); use a local path, file://, s3://, gs://, az://"
+            ) from None
+        except ImportError as exc:
+            raise UsageError(
+                f"--out {url}: this protocol needs a package that is not installed ({exc}); "
+                "for s3:// pip install 'rhbatch[storage]'"
+            ) from None
+        self.root = str(root).rstrip("/")
+
+    def state_dir(self, flag: str | None) -> Path:
+        """Where the state store and the local copies live."""
+        if flag:
+            return Path(flag)
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rhbatch"
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", self.url.split("://", 1)[-1]).strip("-")[:60]
+        return base / f"{name}-{hashlib.sha256(self.url.encode()).hexdigest()[:12]}"
+
+    def check(self) -> None:
+        """Fail before anything is sent when the location cannot be written."""
+        probe = f"{self.root}/.rhbatch-probe"
+        try:
+            self.fs.makedirs(self.root, exist_ok=True)
+            self.fs.pipe_file(probe, b"ok")
+            self.fs.rm_file(probe)
+        except Exception as exc:  # fsspec back ends raise their own kinds
+            raise UsageError(f"--out {self.url} cannot be written: {exc}") from None
+
+    async def put(self, local: Path, rel: str) -> str | None:
+        """Put one file at ``rel`` under the URL; None when it is there whole, else why not."""
+        return await asyncio.to_thread(self._put, local, rel)
+
+    def _put(self, local: Path, rel: str) -> str | None:
+        target = f"{self.root}/{rel}"
+        try:
+            self.fs.put_file(str(local), target)
+            info: dict[str, Any] = self.fs.info(target)
+        except Exception as exc:  # fsspec back ends raise their own kinds
+            return f"cannot put {rel} to {self.url}: {exc}"
+        size = local.stat().st_size
+        if int(info.get("size") or 0) != size:
+            return f"{self.url}/{rel} holds {info.get('size')} bytes, not {size}"
+        return None
+
+    def put_meta(self, out_dir: Path) -> list[str]:
+        """Put the manifest, metadata, run.json and report; the problems met."""
+        problems = []
+        for name in META_FILES:
+            if (out_dir / name).is_file():
+                problem = self._put(out_dir / name, name)
+                if problem is not None:
+                    problems.append(problem)
+        return problems

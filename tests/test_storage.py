@@ -1,0 +1,140 @@
+"""--out s3://...: results, manifest and metadata put in a real S3-compatible server (moto's
+server mode, started here), the state kept on local disk; bad locations refused up front."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import ROOT, Result
+from tests.run_helpers import emulator
+
+Cli = Callable[..., Result]
+QUICKSTART = ROOT / "specs" / "quickstart.yaml"
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[str]:
+    server_mod = pytest.importorskip("moto.server", reason="moto[server] is not installed")
+    pytest.importorskip("s3fs", reason="s3fs is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """An s3fs file system on the local server, and the same settings in the environment
+    for rhbatch (fsspec reads FSSPEC_S3_*; botocore reads AWS_*)."""
+    import s3fs
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "FSSPEC_S3_ENDPOINT_URL": s3_server,
+    }.items():
+        monkeypatch.setenv(name, value)
+    fs = s3fs.S3FileSystem(endpoint_url=s3_server, key="testing", secret="testing")
+    fs.invalidate_cache()
+    return fs
+
+
+def test_a_run_puts_verified_files_manifest_and_metadata_in_a_bucket(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3: Any
+) -> None:
+    s3.mkdir("batches")
+    state = tmp_path / "state"
+    with emulator(monkeypatch):
+        result = cli(
+            "run", str(QUICKSTART), "--out", "s3://batches/quick", "--state", str(state), "-q"
+        )
+    assert result.code == 0, result.err
+    assert "put in: s3://batches/quick" in result.out
+    s3.invalidate_cache()
+    records = [json.loads(line) for line in s3.cat("batches/quick/manifest.jsonl").splitlines()]
+    assert [r["status"] for r in records] == ["succeeded"] * 4
+    for record in records:
+        for out in record["outputs"]:
+            data = s3.cat(f"batches/quick/{out['path']}")
+            assert len(data) == out["bytes"]
+            assert hashlib.sha256(data).hexdigest() == out["sha256"]
+    rows = s3.cat("batches/quick/metadata.jsonl").splitlines()
+    assert len(rows) == 4
+    assert json.loads(rows[0])["prompt"]
+    assert s3.exists("batches/quick/run.json")
+    assert (state / ".rhbatch" / "state.db").is_file()  # the state stays local
+    assert not s3.exists("batches/quick/.rhbatch")
+
+    # A rerun sends nothing and puts nothing new: the bucket already holds it all.
+    with emulator(monkeypatch) as emu:
+        again = cli("run", str(QUICKSTART), "--out", "s3://batches/quick", "--state", str(state))
+        assert emu.stats()["submissions"] == 0
+    assert again.code == 0, again.err
+
+
+def test_a_file_removed_from_the_bucket_is_put_again(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3: Any
+) -> None:
+    """A job whose file could not be put is unfetched; the next run puts it, sending
+    nothing to RunningHub."""
+    s3.mkdir("again")
+    state = tmp_path / "state"
+    args = ("run", str(QUICKSTART), "--out", "s3://again/q", "--state", str(state), "-q")
+    with emulator(monkeypatch):
+        assert cli(*args).code == 0
+    first = json.loads(s3.cat("again/q/manifest.jsonl").splitlines()[0])
+    path = f"again/q/{first['outputs'][0]['path']}"
+    s3.rm(path)
+    with (state / "manifest.jsonl").open() as fh:
+        job = json.loads(fh.readline())["id"]
+    from rhbatch.store.state import Store
+
+    with Store.open(state) as store:
+        store.unfetched(job, "not in the bucket")
+        store.commit()
+    with emulator(monkeypatch) as emu:
+        assert cli(*args).code == 0
+        assert emu.stats()["submissions"] == 0
+    s3.invalidate_cache()
+    assert s3.exists(path)
+
+
+@pytest.mark.parametrize(
+    ("out", "said"),
+    [
+        ("nope://bucket/x", "is not a storage protocol fsspec knows"),
+        ("gs://bucket/x", "needs a package that is not installed"),
+    ],
+)
+def test_bad_locations_are_refused_before_anything_is_sent(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3: Any, out: str, said: str
+) -> None:
+    with emulator(monkeypatch) as emu:
+        result = cli("run", str(QUICKSTART), "--out", out, "--state", str(tmp_path / "s"))
+        stats = emu.stats()
+    assert result.code == 2
+    assert said in result.err
+    assert stats["submissions"] == 0
+
+
+def test_file_urls_are_local_directories(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "local"
+    with emulator(monkeypatch):
+        result = cli("run", str(QUICKSTART), "--out", f"file://{out}", "-q")
+    assert result.code == 0, result.err
+    assert (out / "manifest.jsonl").is_file()
