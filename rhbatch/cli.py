@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", metavar="DIR")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("report", help="write a run's gallery, DIR/report.html (opens offline)")
+    p.add_argument("dir", metavar="DIR")
+
     p = sub.add_parser("verify", help="hash a run's files again and compare with the record")
     p.add_argument("dir", metavar="DIR")
 
