@@ -414,6 +414,12 @@ def naming_spec(
     write("n.yaml", HEAD + "jobs:\n" + jobs + f"output:\n  naming: {json.dumps(naming)}\n")
 
 
+OWN = (
+    "it is one of rhbatch's own files (.rhbatch/, manifest.jsonl, run.json, metadata.jsonl, "
+    "report.html)"
+)
+
+
 @pytest.mark.parametrize(
     ("naming", "problem"),
     [
@@ -427,9 +433,10 @@ def naming_spec(
         ("镜头" * 50 + "/{id}.{ext}", "a component is longer than 240 bytes in UTF-8"),
         (
             ".rhbatch/{id}.{ext}",
-            "it is one of rhbatch's own files (.rhbatch/, manifest.jsonl, run.json)",
+            OWN,
         ),
-        ("run.json", "it is one of rhbatch's own files (.rhbatch/, manifest.jsonl, run.json)"),
+        ("run.json", OWN),
+        ("report.html", OWN),
     ],
 )
 def test_naming_outside_the_output_directory(

@@ -73,6 +73,7 @@ from rhbatch.spec.validate import check_spec, require_valid
 from rhbatch.store.dataset import write_metadata
 from rhbatch.store.manifest import clean_temporaries, write_manifest, write_run
 from rhbatch.store.remote import Remote, is_url, local_path
+from rhbatch.store.report import write_report
 from rhbatch.store.state import STATE_DIR, Store
 
 DEFAULT_CONCURRENCY = 10
@@ -166,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
             store.set_meta("manifest_of", spec_sha)  # the manifest was written last, just now
             write_run(out_dir, run_info(spec, spec_sha, store, spend.cap, started, base, note))
             write_metadata(out_dir)  # the files as a dataset (Hugging Face folder layout)
+            write_report(out_dir)  # the gallery: every job as a card, offline
         summary(
             spec, store, out_dir, counts, cost, time.time() - started, resume_command(args, out_dir)
         )

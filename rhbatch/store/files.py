@@ -35,7 +35,7 @@ MAX_COMPONENT = 200
 MAX_COMPONENT_BYTES = 240
 # What rhbatch itself keeps in an output directory; no result may land there.
 RESERVED_DIR = ".rhbatch"
-RESERVED_FILES = frozenset({"manifest.jsonl", "run.json"})
+RESERVED_FILES = frozenset({"manifest.jsonl", "run.json", "metadata.jsonl", "report.html"})
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SEPARATORS = re.compile(r"[/\\]")
@@ -72,7 +72,10 @@ def path_problem(relative: str) -> str | None:
         if len(part.encode("utf-8", "surrogatepass")) > MAX_COMPONENT_BYTES:
             return f"a component is longer than {MAX_COMPONENT_BYTES} bytes in UTF-8"
     if parts[0].casefold() == RESERVED_DIR or (len(parts) == 1 and parts[0] in RESERVED_FILES):
-        return "it is one of rhbatch's own files (.rhbatch/, manifest.jsonl, run.json)"
+        return (
+            "it is one of rhbatch's own files (.rhbatch/, manifest.jsonl, run.json, "
+            "metadata.jsonl, report.html)"
+        )
     return None
 
 
