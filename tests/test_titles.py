@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -124,3 +125,14 @@ def test_other_unknown_names_keep_their_suggestions(cli: Cli) -> None:
         "rhbatch: unknown endpoint 'skyreels-v4/image-to-vid'; did you mean "
         "'skyreels-v4/image-to-video-fast', 'skyreels-v4/image-to-video-std'?\n"
     )
+
+
+def test_a_spec_naming_an_unlisted_title_is_told_why(
+    cli: Callable[..., Result], write: Callable[[str, str], Path]
+) -> None:
+    """A documented title the public registry lacks, in a spec: the reason, not guesses."""
+    write("u.yaml", "version: 1\nendpoint: ltx-2.3/image-to-video\n")
+    result = cli("validate", "u.yaml")
+    assert result.code == 2
+    assert "u.yaml:2: endpoint: unknown endpoint 'ltx-2.3/image-to-video': " in result.err
+    assert "did you mean" not in result.err

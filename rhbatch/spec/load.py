@@ -206,7 +206,10 @@ def _build(
             return found_pin
         found = registry.lookup(text)
         if found is None:
-            message = unknown_endpoint_message(text, registry.suggest(text))
+            reason = registry.unlisted_reason(text)  # a documented title the registry lacks
+            message = unknown_endpoint_message(
+                text, [] if reason else registry.suggest(text), reason
+            )
             problems.append(Problem(where_file, line, message, field="endpoint"))
         return found
 
