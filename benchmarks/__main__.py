@@ -1,10 +1,11 @@
 """``python -m benchmarks [SCENARIO...] [--quick]``: run scenarios, print and record them.
 
 Each scenario prints its figures, the emulator settings it used and the command
-that reproduces it. A full run writes ``benchmarks/results/<date>.json`` and
-rewrites ``docs/performance.md`` with charts in ``docs/img/``; ``--quick`` runs
-every scenario at a small size as a smoke test and writes nothing in the
-repository (unless ``--out`` says where).
+that reproduces it. A full run writes ``<date>.json`` to ``--out`` (default
+``benchmarks/results``) and nothing else; ``--docs`` also rewrites
+``docs/performance.md`` with charts in ``docs/img/`` from that day's results.
+``--quick`` runs every scenario at a small size as a smoke test and writes
+nothing unless ``--out`` says where.
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", metavar="DIR", help="where to write results (default: benchmarks/results)"
     )
+    parser.add_argument(
+        "--docs",
+        action="store_true",
+        help="also rewrite docs/performance.md and docs/img/ from the results",
+    )
     args = parser.parse_args(argv)
     chosen = args.scenarios or list(SCENARIOS)
     unknown = [s for s in chosen if s not in SCENARIOS]
@@ -84,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             doc["scenarios"] = [kept[n] for n in SCENARIOS if n in kept]
         path.write_text(json.dumps(doc, indent=2) + "\n")
         print(f"results: {path}")
-        if not args.quick:  # the page shows every scenario of the day's results
+        if args.docs and not args.quick:  # the page shows every scenario of the day's results
             everything = [Outcome.from_dict(s) for s in doc["scenarios"]]
             print(f"docs: {write_docs(doc, everything)}")
     missed = [f"{o.name}: {f.name}" for o in outcomes for f in o.figures if f.met is False]

@@ -16,7 +16,7 @@ def write_docs(doc: dict[str, Any], outcomes: list[Outcome]) -> Path:
     lines = [
         "# Performance",
         "",
-        f"Measured on {doc['date']} with Python {doc['python']} by `python -m benchmarks` "
+        f"Measured on {doc['date']} with Python {doc['python']} by `python -m benchmarks --docs` "
         "(2 cores, shared machine: compare ratios measured in one run, not absolute times). "
         "rhbatch and the emulator run as separate processes; CPU and memory figures are "
         "rhbatch's alone. Each scenario below names the command that reproduces it.",

@@ -299,6 +299,7 @@ class RunSettings:
     the download limits, which are real seconds and bytes."""
 
     concurrency: int | None = None  # None: the account's limit (or 10 when it is not told)
+    queue_ahead: int | None = None  # tasks queued on the server beyond the slots; None: auto
     poll_interval: float = 5.0
     timeout: float = 1800.0
     retries: int = 2

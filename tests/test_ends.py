@@ -77,13 +77,29 @@ def test_before_any_end_checks_double_from_the_minimum() -> None:
 
 
 def test_once_durations_are_known_the_first_check_waits_for_the_typical_one() -> None:
-    """The first check comes when the median duration has passed; later ones at a tenth of it."""
+    """The first check comes when the median duration has passed; later ones spread out:
+    a quarter of it, then as long as the task has overrun it (1.25, 1.5, 2, 3 x ...)."""
     learned = schedule(40.0, 60.0, 100.0, maximum=300.0)
     assert learned.typical(EP) == 60.0
     assert learned.next_delay(EP, 0.0, 0) == 60.0
     assert learned.next_delay(EP, 45.0, 0) == 15.0
-    assert learned.next_delay(EP, 60.0, 1) == 6.0
-    assert learned.next_delay(EP, 900.0, 9) == 6.0
+    assert learned.next_delay(EP, 60.0, 1) == 15.0
+    assert learned.next_delay(EP, 90.0, 2) == 30.0
+    assert learned.next_delay(EP, 900.0, 9) == 300.0  # the maximum
+
+
+def test_primed_checks_wait_for_most_tasks_to_have_ended() -> None:
+    """With the queue primed, checks come at the 70th, 90th, 97th and 99.5th percentile of
+    the durations seen (a task is mostly found in one query), then spread out as usual."""
+    durations = [float(d) for d in range(1, 101)]  # 1..100 s
+    primed = Schedule(1000.0, 0.5, primed=True)
+    for d in durations:
+        primed.observe(EP, d)
+    assert primed.next_delay(EP, 0.0, 0) == 70.0
+    assert primed.next_delay(EP, 70.0, 1) == 20.0  # to the 90th
+    assert primed.next_delay(EP, 90.0, 2) == 7.0  # to the 97th
+    assert primed.next_delay(EP, 99.8, 4) == pytest.approx(99.8 - 51)  # past them: overrun
+    assert primed.next_delay(EP, -20.0, 0) == 90.0  # queued: 20 s to wait for a slot first
 
 
 def test_learned_delays_stay_between_the_minimum_and_the_maximum() -> None:
@@ -122,7 +138,7 @@ def test_fallback_is_the_schedule_when_the_counts_cannot_be_trusted() -> None:
     """Unhealthy counts and no webhooks: a job checks on its own schedule."""
     w = watcher(schedule(100.0))
     assert w.fallback(EP, 0.0, 0, longest=1800.0) == 60.0
-    assert w.fallback(EP, 150.0, 4, longest=1800.0) == 10.0
+    assert w.fallback(EP, 150.0, 4, longest=1800.0) == 50.0  # overrun by 50 s: wait 50 more
 
 
 def test_fallback_is_a_safety_net_when_the_counts_are_healthy() -> None:

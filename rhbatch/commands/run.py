@@ -354,8 +354,18 @@ async def _preview_only(args: argparse.Namespace, reg: Registry, jobs: list[Pric
 def _options(args: argparse.Namespace, spec: Spec, account: int | None) -> Options:
     run = RunSettings.of(spec.run)
     limits = [n for n in (args.concurrency, run.concurrency, account) if n]
+    # A few tasks queued on the server beyond the running slots: a slot that frees starts
+    # the next task at once, however late rhbatch notices the end (back-pressure lowers it).
+    # Only where the account's slots are the limit: below it, more would run, not queue.
+    binding = bool(account) and min(limits) == account
+    ahead = run.queue_ahead
+    if ahead is None:
+        ahead = max(2, -(-account // 5)) if binding and account else 0
+    elif not binding:
+        ahead = 0
     return Options(
         concurrency=min(limits) if limits else DEFAULT_CONCURRENCY,
+        queue_ahead=int(ahead),
         poll_interval=float(run.poll_interval),
         timeout=float(run.timeout),
         retries=int(run.retries),

@@ -44,6 +44,7 @@ class Options:
     Times are RunningHub seconds, passed by the run's clock."""
 
     concurrency: int = 10
+    queue_ahead: int = 0  # tasks kept queued on the server beyond the running slots
     poll_interval: float = 5.0  # the longest wait between two checks of one task
     timeout: float = 1800.0  # seconds from submit to a final status
     retries: int = 2

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -80,6 +80,12 @@ class Watcher:
     counters: dict[str, int] = field(
         default_factory=lambda: {"samples": 0, "unhealthy": 0, "probes": 0, "webhooks": 0}
     )
+    # The queue is primed (tasks wait queued on the server beyond the running slots):
+    # ``cover(n)`` lets n more tasks in flight for the n ends the counts show unnoticed,
+    # so the queue stays primed without a query per end.
+    cover: Callable[[int], None] | None = None
+    counts: tuple[int, int] = (0, 0)  # the account's running and queued tasks, last read
+    tail: bool = False  # every job has been started: what is in flight is the batch's tail
     _stopped: bool = False
     _streak: int = 0  # samples in a row that found ends unnoticed
     _owed: int = 0  # ends the last counts showed that no probe has found yet
@@ -164,9 +170,20 @@ class Watcher:
             watch.wake.set_result(state)
         return True
 
+    def queue_wait(self, endpoint: str) -> float:
+        """About how long a task queued now waits for a slot: the tasks queued ahead of it
+        over the rate slots free (by the last counts and the typical duration); 0 unknown."""
+        typical = self.schedule.typical(endpoint)
+        running, queued = self.counts
+        if typical is None or running <= 0 or queued <= 0:
+            return 0.0
+        return typical * queued / running
+
     def fallback(self, endpoint: str, elapsed: float, polls: int, longest: float) -> float:
         """How long a job waits before checking on its own."""
         delay = self.schedule.next_delay(endpoint, elapsed, polls)
+        if self.cover is not None and not self.webhooks:
+            return delay  # primed: each task's own few checks find its end (see _sample)
         if self.healthy or (self.webhooks and self.counters["samples"] == 0):
             # The counts (or webhooks) will say when to look: this is only a safety net.
             typical = self.schedule.typical(endpoint) or longest
@@ -224,6 +241,7 @@ class Watcher:
             self.counters["unhealthy"] += 1
             return
         self.counters["samples"] += 1
+        self.counts = (status.running, status.queued)
         gone = sum(1 for w in counted if w.task_id not in self.watches)  # noticed meanwhile
         # Ours that the account no longer counts have ended unnoticed (submits on the wire
         # may already be counted by the server, so this is a lower bound).
@@ -231,16 +249,23 @@ class Watcher:
         self.healthy = unnoticed >= -(on_the_wire + gone)
         if not self.healthy:
             self.counters["unhealthy"] += 1
+        if self.cover is not None:  # ended but unnoticed: they hold no slot on the server
+            self.cover(max(0, unnoticed - gone) if self.healthy else 0)
         if unnoticed <= 0:
             self._streak = 0
             for watch in counted:  # every one of them was still going when counted
                 watch.checked = max(watch.checked, asked)
             return
-        # The longer an end stays unnoticed, the wider the net: the guesses were wrong.
         self._streak += 1
         if self.webhooks and self._streak < 2:
             return  # its webhook is probably on its way: give it one more look
         self._owed = unnoticed - gone
+        if self.cover is not None:
+            pass
+            # Otherwise tasks of ours wait queued on the server: the slot an end frees is
+            # filled at once, cover() keeps the queue primed, each task's checks find its end.
+            return
+        # The longer an end stays unnoticed, the wider the net: the guesses were wrong.
         self._wake(self._owed * FANOUT * 2 ** min(self._streak - 1, 4) - len(self.probing), asked)
 
     def _wake(self, n: int, now: float) -> None:

@@ -61,6 +61,9 @@ async def ask(crew: Crew, task_id: str) -> TaskState | Rejected | None:
     return None
 
 
+_WAITING = frozenset({RemoteStatus.QUEUED, RemoteStatus.CREATE})  # not running yet
+
+
 def ended(state: TaskState) -> bool:
     """A final status, or an error code on a task that does not say FAILED (unless the
     code means "wait")."""
@@ -76,6 +79,8 @@ async def _track(
     task_id, last = state.task_id, state.status
     problem: ApiError | None = None
     while not ended(state):
+        if state.status in _WAITING:  # the timeout counts from when the task starts running
+            started = clock.now() + crew.watcher.queue_wait(row.endpoint)
         elapsed = clock.now() - started
         left = options.timeout - elapsed
         if left <= 0:

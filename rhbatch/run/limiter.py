@@ -18,11 +18,18 @@ class Limiter:
         self.ceiling = max(1, ceiling)
         self.target = float(self.ceiling)
         self.in_flight = 0
+        self.covered = 0  # tasks in flight known ended (not yet noticed): they hold no slot
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._freed: asyncio.Future[None] | None = None
 
     def _allowed(self) -> int:
-        return max(1, int(self.target))
+        return max(1, int(self.target)) + self.covered
+
+    def cover(self, ended: int) -> None:
+        """``ended`` tasks in flight are known to have ended, not yet noticed: as many more
+        may start (they take the slots those freed)."""
+        self.covered = max(0, ended)
+        self._wake()
 
     async def acquire(self) -> None:
         """Take a slot, waiting in line for one. A waiter is handed its slot when it is

@@ -50,6 +50,8 @@ from rhbatch.store.state import Store
 
 __all__ = ["Options", "Runner"]
 
+PRIMED_SPREAD = 60  # the longest wait between checks of a task, in poll intervals, when primed
+
 
 class Runner:
     def __init__(
@@ -68,10 +70,16 @@ class Runner:
     ) -> None:
         self.store, self.out_dir, self.options, self.report = store, out_dir, options, report
         clock = clock or Clock()
-        limiter = Limiter(options.concurrency)
-        schedule = Schedule(options.poll_interval)
+        limiter = Limiter(options.concurrency + options.queue_ahead)
+        # With the queue primed, a late notice idles no slot: checks follow the durations
+        # learned, up to PRIMED_SPREAD poll intervals apart, rather than every poll interval.
+        primed = options.queue_ahead > 0
+        longest = options.poll_interval * (PRIMED_SPREAD if primed else 1)
+        schedule = Schedule(longest, min(1.0, options.poll_interval / 5), primed=primed)
         webhooks = bool(options.webhook_url)
         watcher = Watcher(client, schedule, options.signal_interval, clock=clock, webhooks=webhooks)
+        if options.queue_ahead > 0:
+            watcher.cover = limiter.cover
         uploader = Uploader(
             client,
             store,
@@ -197,6 +205,8 @@ class Runner:
                 if not await self.crew.take_slot():
                     return
                 self._spawn(self._job(row))
+        if not self._held:
+            self.crew.watcher.tail = True  # all started: the rest of the run is its tail
         # The jobs that wait for others start as those end (the queue holds the ready ones).
         while (self._held or not self._ready.empty()) and not self.closed.is_set():
             if self._busy == 0 and self._ready.empty():
