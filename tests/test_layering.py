@@ -53,7 +53,7 @@ EMULATOR_LOADERS = frozenset({"rhbatch.commands.emulator", "rhbatch.commands.con
 # Each heavy library and the only modules (or packages) that may import it.
 LIBRARY_USERS: dict[str, tuple[str, ...]] = {
     "aiohttp": ("rhbatch.api", "rhbatch.emulator"),
-    "sqlite3": ("rhbatch.store.db",),
+    "sqlite3": ("rhbatch.store.db", "rhbatch.store.seen"),
     "tqdm": ("rhbatch.run.progress",),
     "jsonschema": ("rhbatch.endpoints", "rhbatch.spec"),
     "yaml": ("rhbatch.spec.yaml_source", "rhbatch.emulator.config"),

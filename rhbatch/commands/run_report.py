@@ -175,9 +175,10 @@ def run_info(
     """What ``run.json`` says of the run: counts, money (quoted, billed, the cap), times."""
     ended = time.time()
     counts = store.counts()
-    ledger = store.ledger()
-    books = reconcile(ledger)
-    to_run = quote((i, e, q) for i, e, s, q, _ in ledger if JobStatus(s) is JobStatus.PENDING)
+    books = reconcile(store.ledger())
+    to_run = quote(
+        (i, e, q) for i, e, s, q, _ in store.ledger() if JobStatus(s) is JobStatus.PENDING
+    )
     return {
         "spec": str(spec.path),
         "specPath": str(spec.path.resolve()),

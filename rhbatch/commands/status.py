@@ -31,10 +31,11 @@ def run(args: argparse.Namespace) -> int:
         unfetched = store.jobs(JobStatus.UNFETCHED)
         blocked = store.jobs(JobStatus.BLOCKED)
         spec = store.get_meta("spec")
-        ledger = store.ledger()
+        books = reconcile(store.ledger())
+        to_run = quote(
+            (i, e, q) for i, e, s, q, _ in store.ledger() if JobStatus(s) is JobStatus.PENDING
+        )
     total = sum(counts.values())
-    books = reconcile(ledger)
-    to_run = quote((i, e, q) for i, e, s, q, _ in ledger if JobStatus(s) is JobStatus.PENDING)
     if args.json:
         doc = {
             "dir": str(out_dir),

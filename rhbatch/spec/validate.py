@@ -33,6 +33,7 @@ from rhbatch.spec.pipes import STAND_IN, Graph, refs_in, stand_in
 from rhbatch.spec.problems import Findings
 from rhbatch.spec.refs import LocalFiles, kind_of, uploaded_name
 from rhbatch.store.files import path_key, path_problem
+from rhbatch.store.seen import FirstSeen
 
 
 @dataclass(slots=True)
@@ -72,75 +73,77 @@ def check_spec(
     findings.extend(spec.problems)
     expander = Expander(spec, registry, findings)
     files = LocalFiles(spec.base_dir)
-    seen: dict[str, tuple[str, int]] = {}  # id -> label and line of its first job
+    seen = FirstSeen()  # id -> position and line of its first job
     naming = _Naming(spec, registry, findings)
     prices = PriceBook.load()
     defaults: dict[str, dict[str, Any]] = {}  # endpoint -> its parameter defaults
     graph = Graph() if any(entry.uses for entry in spec.entries) else None
-    for job in expander.jobs():
-        report.jobs += 1
-        schema = registry.schema(job.endpoint)
-        valid = not job.broken
-        checked = job.params
-        if graph is not None:  # results of other jobs: judged by their shape, then as a graph
-            refs = refs_in(job.params, job.uses) if job.uses else []
-            if refs:
-                checked = stand_in(job.params, job.uses, {})
-            graph.add(job, schema, refs, expander.locate)
-        for path_, message in schema.check(checked):
-            file, line = expander.locate(job, path_)
-            findings.add(file, line, message, where=job.label, field=path_)
-            valid = False
-        pinned = pinned_kind(job.endpoint) is not None
-        for name, rule in schema.media.items():
-            value = checked.get(name)
-            for i, item in _media_items(value):
-                if not isinstance(item, str) or item.startswith(STAND_IN):
-                    continue  # the schema check has said what is wrong; a result is no file
-                if pinned and uploaded_name(item):
-                    continue  # a workflow input that names a file uploaded before
-                reason = files.check(item, rule)
-                if reason is not None:
-                    where = name if i is None else f"{name}[{i}]"
-                    file, line = expander.locate(job, where)
-                    findings.add(file, line, reason, where=job.label, field=where)
-                    valid = False
-                elif kind_of(item) == "local":
-                    report.local_files.add(item)
-        first = seen.get(job.id)
-        if not naming.check(job, duplicate=first is not None):
-            valid = False
-        if first is not None:
-            label, first_line = first
-            if job.entry.id is not None:
-                message = (
-                    f"duplicate id {job.id!r}, also {label} (line {first_line}); give each job "
-                    "its own id (with a matrix, a template such as 'shot-{ratio}')"
-                )
+    try:
+        for job in expander.jobs():
+            report.jobs += 1
+            schema = registry.schema(job.endpoint)
+            valid = not job.broken
+            checked = job.params
+            if graph is not None:  # results of other jobs: judged by their shape, then as a graph
+                refs = refs_in(job.params, job.uses) if job.uses else []
+                if refs:
+                    checked = stand_in(job.params, job.uses, {})
+                graph.add(job, schema, refs, expander.locate)
+            for path_, message in schema.check(checked):
+                file, line = expander.locate(job, path_)
+                findings.add(file, line, message, where=job.label, field=path_)
+                valid = False
+            pinned = pinned_kind(job.endpoint) is not None
+            for name, rule in schema.media.items():
+                value = checked.get(name)
+                for i, item in _media_items(value):
+                    if not isinstance(item, str) or item.startswith(STAND_IN):
+                        continue  # the schema check has said what is wrong; a result is no file
+                    if pinned and uploaded_name(item):
+                        continue  # a workflow input that names a file uploaded before
+                    reason = files.check(item, rule)
+                    if reason is not None:
+                        where = name if i is None else f"{name}[{i}]"
+                        file, line = expander.locate(job, where)
+                        findings.add(file, line, reason, where=job.label, field=where)
+                        valid = False
+                    elif kind_of(item) == "local":
+                        report.local_files.add(item)
+            first = seen.add(job.id, (job.index, job.entry.line))
+            if not naming.check(job, duplicate=first is not None):
+                valid = False
+            if first is not None:
+                label, first_line = f"job {first[0] + 1} (id {job.id})", first[1]
+                if job.entry.id is not None:
+                    message = (
+                        f"duplicate id {job.id!r}, also {label} (line {first_line}); give each job "
+                        "its own id (with a matrix, a template such as 'shot-{ratio}')"
+                    )
+                else:
+                    message = (
+                        f"same endpoint and parameters as {label} (line {first_line}); "
+                        "use `repeat:` for copies, or give the jobs ids"
+                    )
+                findings.add(job.entry.file, job.entry.line, message, where=job.label, field="id")
+                valid = False
+            report.per_endpoint[job.endpoint] += 1
+            _add_duration(report, registry, job)
+            if job.endpoint not in defaults:
+                defaults[job.endpoint] = defaults_of(schema)
+            price = prices.price(job.endpoint, job.params, defaults[job.endpoint]).amount
+            if price is None:
+                report.unpriced += 1
             else:
-                message = (
-                    f"same endpoint and parameters as {label} (line {first_line}); "
-                    "use `repeat:` for copies, or give the jobs ids"
-                )
-            findings.add(job.entry.file, job.entry.line, message, where=job.label, field="id")
-            valid = False
-        else:
-            seen[job.id] = (job.label, job.entry.line)
-        report.per_endpoint[job.endpoint] += 1
-        _add_duration(report, registry, job)
-        if job.endpoint not in defaults:
-            defaults[job.endpoint] = defaults_of(schema)
-        price = prices.price(job.endpoint, job.params, defaults[job.endpoint]).amount
-        if price is None:
-            report.unpriced += 1
-        else:
-            report.cost += price
-            per = report.cost_per_endpoint
-            per[job.endpoint] = per.get(job.endpoint, 0.0) + price
-        if len(report.first) < keep:
-            report.first.append(job)
-        if valid and on_job is not None:
-            on_job(job)
+                report.cost += price
+                per = report.cost_per_endpoint
+                per[job.endpoint] = per.get(job.endpoint, 0.0) + price
+            if len(report.first) < keep:
+                report.first.append(job)
+            if valid and on_job is not None:
+                on_job(job)
+    finally:  # their scratch files, if the spec was big enough to need them
+        seen.close()
+        naming.paths.close()
     if graph is not None:
         graph.check(findings, report.jobs)
         report.stages = dict(sorted(graph.stages.items()))
@@ -177,7 +180,7 @@ class _Naming:
     def __init__(self, spec: Spec, registry: Registry, findings: Findings) -> None:
         self.spec, self.registry, self.findings = spec, registry, findings
         self.line = line_at(spec.data, ["output", "naming"]) or 1
-        self.paths: dict[str, tuple[str, int, str, int, str | None]] = {}  # key -> first job
+        self.paths = FirstSeen()  # key -> the first job's id, position, file, line, path
         self.broken = template_problem(spec.naming)
         if self.broken is not None:
             findings.add(spec.file, self.line, self.broken, field="output.naming")
@@ -224,10 +227,9 @@ class _Naming:
         if duplicate:
             return True
         key = path_key(relative)
-        first = self.paths.get(key)
-        if first is None:  # the path itself is kept only when the key differs from it
-            kept = None if key == relative else relative
-            self.paths[key] = (job.id, job.index, job.entry.file, job.entry.line, kept)
+        kept = None if key == relative else relative  # kept only when the key differs
+        first = self.paths.add(key, (job.id, job.index, job.entry.file, job.entry.line, kept))
+        if first is None:
             return True
         first_id, first_index, first_file, first_line, kept = first
         at = f"line {first_line}" if first_file == job.entry.file else f"{first_file}:{first_line}"

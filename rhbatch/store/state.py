@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from rhbatch.errors import StateError
@@ -62,60 +62,67 @@ class Store(Transitions):
         new = kept = changed = 0
         with self._transaction() as db:
             db.execute("UPDATE jobs SET in_spec=0")
-            known = {
-                r[0]: (r[1], r[2], r[3] or None)
-                for r in db.execute("SELECT id, params, quoted, uses FROM jobs")
-            }
-            inserts, moves, requotes, resets = [], [], [], []
-            for job_id, idx, endpoint, params, *rest in jobs:
-                quoted = rest[0] if rest else None
-                uses = canonical_json(rest[1]) if len(rest) > 1 and rest[1] else None
-                text = canonical_json(params)
-                before = known.get(job_id)
-                if before is None:
-                    inserts.append(
-                        (job_id, idx, endpoint, text, JobStatus.PENDING.value, quoted, uses)
-                    )
-                    new += 1
-                elif before[0] != text or before[2] != uses:
-                    resets.append(
-                        (idx, endpoint, text, JobStatus.PENDING.value, quoted, uses, job_id)
-                    )
-                    changed += 1
-                else:
-                    if rest and before[1] != quoted:
-                        requotes.append((quoted, job_id))
-                    moves.append((idx, job_id))
-                    kept += 1
-            db.executemany(
-                "INSERT INTO jobs (id, idx, endpoint, params, status, quoted, uses, "
-                "quote_source) VALUES (?,?,?,?,?,?,?,'list')",
-                inserts,
-            )
-            db.executemany("UPDATE jobs SET idx=?, in_spec=1 WHERE id=?", moves)
-            db.executemany("UPDATE jobs SET quoted=?, quote_source='list' WHERE id=?", requotes)
-            db.executemany(
-                "INSERT OR IGNORE INTO attempts (job_id, n, task_id, started_at, outcome) "
-                "SELECT id, attempts, task_id, COALESCE(submitted_at, 0), 'SUPERSEDED' "
-                "FROM jobs WHERE id=? AND task_id IS NOT NULL",
-                [(r[-1],) for r in resets],
-            )
-            db.executemany(
-                "UPDATE jobs SET idx=?, in_spec=1, endpoint=?, params=?, status=?, quoted=?, "
-                "uses=?, quote_source='list', task_id=NULL, remote_status=NULL, error_code=NULL, "
-                "error_message=NULL, results=NULL, usage=NULL, cost=NULL, finished_at=NULL, "
-                "first_attempt=attempts+1 WHERE id=?",
-                resets,
-            )
-            changed_ids = [(r[-1],) for r in resets]
-            # The tasks of the old parameters belong to no job now: never adopted later.
-            db.executemany(
-                "UPDATE attempts SET outcome='SUPERSEDED' WHERE job_id=? "
-                "AND COALESCE(outcome, '') NOT IN ('FAILED', 'CANCEL', 'SUCCESS')",
-                changed_ids,
-            )
-            db.executemany("DELETE FROM outputs WHERE job_id=?", changed_ids)
+            for chunk in _chunks(jobs, SYNC_CHUNK):  # a chunk at a time: flat memory
+                n, k, c = self._sync_chunk(db, chunk)
+                new, kept, changed = new + n, kept + k, changed + c
         return SyncReport(new, kept, changed)
+
+    def _sync_chunk(self, db: Any, jobs: list[tuple[Any, ...]]) -> tuple[int, int, int]:
+        new = kept = changed = 0
+        marks = ",".join("?" * len(jobs))
+        known = {
+            r[0]: (r[1], r[2], r[3] or None)
+            for r in db.execute(
+                f"SELECT id, params, quoted, uses FROM jobs WHERE id IN ({marks})",
+                [job[0] for job in jobs],
+            )
+        }
+        inserts, moves, requotes, resets = [], [], [], []
+        for job_id, idx, endpoint, params, *rest in jobs:
+            quoted = rest[0] if rest else None
+            uses = canonical_json(rest[1]) if len(rest) > 1 and rest[1] else None
+            text = canonical_json(params)
+            before = known.get(job_id)
+            if before is None:
+                inserts.append((job_id, idx, endpoint, text, JobStatus.PENDING.value, quoted, uses))
+                new += 1
+            elif before[0] != text or before[2] != uses:
+                resets.append((idx, endpoint, text, JobStatus.PENDING.value, quoted, uses, job_id))
+                changed += 1
+            else:
+                if rest and before[1] != quoted:
+                    requotes.append((quoted, job_id))
+                moves.append((idx, job_id))
+                kept += 1
+        db.executemany(
+            "INSERT INTO jobs (id, idx, endpoint, params, status, quoted, uses, "
+            "quote_source) VALUES (?,?,?,?,?,?,?,'list')",
+            inserts,
+        )
+        db.executemany("UPDATE jobs SET idx=?, in_spec=1 WHERE id=?", moves)
+        db.executemany("UPDATE jobs SET quoted=?, quote_source='list' WHERE id=?", requotes)
+        db.executemany(
+            "INSERT OR IGNORE INTO attempts (job_id, n, task_id, started_at, outcome) "
+            "SELECT id, attempts, task_id, COALESCE(submitted_at, 0), 'SUPERSEDED' "
+            "FROM jobs WHERE id=? AND task_id IS NOT NULL",
+            [(r[-1],) for r in resets],
+        )
+        db.executemany(
+            "UPDATE jobs SET idx=?, in_spec=1, endpoint=?, params=?, status=?, quoted=?, "
+            "uses=?, quote_source='list', task_id=NULL, remote_status=NULL, error_code=NULL, "
+            "error_message=NULL, results=NULL, usage=NULL, cost=NULL, finished_at=NULL, "
+            "first_attempt=attempts+1 WHERE id=?",
+            resets,
+        )
+        changed_ids = [(r[-1],) for r in resets]
+        # The tasks of the old parameters belong to no job now: never adopted later.
+        db.executemany(
+            "UPDATE attempts SET outcome='SUPERSEDED' WHERE job_id=? "
+            "AND COALESCE(outcome, '') NOT IN ('FAILED', 'CANCEL', 'SUCCESS')",
+            changed_ids,
+        )
+        db.executemany("DELETE FROM outputs WHERE job_id=?", changed_ids)
+        return new, kept, changed
 
     def requote(self, quotes: Iterable[tuple[str, float | None, str]]) -> None:
         """Set jobs' quotes: ``(job id, amount, source)``, the source "list" (the public
@@ -126,13 +133,14 @@ class Store(Transitions):
                 [(amount, source, job_id) for job_id, amount, source in quotes],
             )
 
-    def ledger(self) -> list[tuple[str, str, str, float | None, float | None]]:
+    def ledger(self) -> Iterator[tuple[str, str, str, float | None, float | None]]:
         """(job id, endpoint, status, quoted, billed) of every job of the spec, in order:
-        what the spend control and the reconciliation read."""
-        rows = self.conn.execute(
+        what the spend control and the reconciliation read (streamed: read it once, or
+        ask again)."""
+        for r in self.conn.execute(
             "SELECT id, endpoint, status, quoted, cost FROM jobs WHERE in_spec=1 ORDER BY idx"
-        ).fetchall()
-        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+        ):
+            yield (r[0], r[1], r[2], r[3], r[4])
 
     def counts(self) -> dict[JobStatus, int]:
         rows = self.conn.execute(
@@ -260,17 +268,23 @@ class Store(Transitions):
     def records(self) -> Iterator[dict[str, Any]]:
         """Every job of the current spec in spec order, with its task ids and outputs; the
         structured fields (params, sources, usage, results) as their stored JSON text."""
-        tasks: dict[str, list[str]] = {}
-        for job_id, task_id in self.conn.execute(
-            "SELECT job_id, task_id FROM attempts WHERE task_id IS NOT NULL ORDER BY job_id, n"
-        ):
-            tasks.setdefault(job_id, []).append(task_id)
-        outputs: dict[str, list[OutputRow]] = {}
-        for row in self.conn.execute(
-            "SELECT job_id, n, url, path, bytes, sha256, type, mtime_ns FROM outputs "
-            "ORDER BY job_id, n"
-        ):
-            outputs.setdefault(row[0], []).append(OutputRow(*row[1:]))
+        # Three cursors in spec order, merged job by job: memory stays flat however many
+        # jobs (a million jobs' task ids and outputs are never held at once).
+        tasks = _Grouped(
+            self.conn.execute(
+                "SELECT j.idx, a.task_id FROM attempts a JOIN jobs j ON j.id = a.job_id "
+                "WHERE j.in_spec=1 AND a.task_id IS NOT NULL ORDER BY j.idx, a.n"
+            ),
+            lambda row: row[1],
+        )
+        outputs = _Grouped(
+            self.conn.execute(
+                "SELECT j.idx, o.n, o.url, o.path, o.bytes, o.sha256, o.type, o.mtime_ns "
+                "FROM outputs o JOIN jobs j ON j.id = o.job_id WHERE j.in_spec=1 "
+                "ORDER BY j.idx, o.n"
+            ),
+            lambda row: OutputRow(*row[1:]),
+        )
         cursor = self.conn.execute(
             "SELECT id, idx, endpoint, params, status, attempts, task_id, sent, sources, "
             "error_code, error_message, usage, cost, submitted_at, finished_at, results, "
@@ -288,19 +302,50 @@ class Store(Transitions):
                 "status": r[4],
                 "attempts": r[5],
                 "taskId": r[6],
-                "taskIds": _with(tasks.get(r[0], []), r[6]),
+                "taskIds": _with(tasks.take(r[1]), r[6]),
                 "errorCode": r[9],
                 "errorMessage": r[10],
                 "usage": r[11] or "null",
                 "cost": r[12],
                 "submittedAt": r[13],
                 "finishedAt": r[14],
-                "outputs": outputs.get(r[0], []),
+                "outputs": outputs.take(r[1]),
                 "results": r[15] or "[]",
                 "quoted": r[16],
                 "quoteSource": r[17],
                 "uses": r[18] or "{}",
             }
+
+
+class _Grouped:
+    """Rows ordered by a job's position, handed out one job's worth at a time."""
+
+    def __init__(self, rows: Iterator[tuple[Any, ...]], value: Callable[[tuple[Any, ...]], Any]):
+        self._rows, self._value = rows, value
+        self._next: tuple[Any, ...] | None = next(self._rows, None)
+
+    def take(self, idx: int) -> list[Any]:
+        """The values of the rows of the job at position ``idx`` (those before it skipped)."""
+        out = []
+        while self._next is not None and self._next[0] <= idx:
+            if self._next[0] == idx:
+                out.append(self._value(self._next))
+            self._next = next(self._rows, None)
+        return out
+
+
+SYNC_CHUNK = 500  # jobs merged per query (under SQLite's limit of bound parameters)
+
+
+def _chunks(items: Iterable[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
+    chunk: list[tuple[Any, ...]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _with(earlier: list[str], current: str | None) -> list[str]:

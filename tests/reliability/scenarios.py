@@ -1088,10 +1088,10 @@ def _kill_at(
             120,
             every=0.002,
         )
-    elif mode == "burst":  # somewhere among the commits of a run in full swing
+    elif mode == "burst":  # in full swing, the moment a submit reaches the server
         target = before + rng.randint(1, step)
         wait_for(lambda: not running() or ledger.submits_seen() >= target, 120)
-        time.sleep(rng.uniform(0.0, 0.03))
+        time.sleep(rng.uniform(0.0, 0.002))  # the answer to that submit is still on its way
     else:  # anywhere from the start: imports, validation, the store's sync, the manifest
         end = time.monotonic() + rng.uniform(0.05, 1.2)
         wait_for(
