@@ -50,6 +50,9 @@ from rhbatch.store.state import Store
 
 __all__ = ["Options", "Runner"]
 
+# Transitions wait this long (real seconds) for company before their commit: many jobs'
+# intents and task ids then share one commit (a submit waits for it before it goes out).
+COMMIT_DELAY = 0.002
 PRIMED_SPREAD = 60  # the longest wait between checks of a task, in poll intervals, when primed
 
 
@@ -315,7 +318,7 @@ class Runner:
     def _commit_soon(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._commit_due is None:
             self._commit_due = loop.create_future()
-            loop.call_soon(self._commit_now)
+            loop.call_later(COMMIT_DELAY, self._commit_now)
 
     def _commit_now(self) -> None:
         due, self._commit_due = self._commit_due, None

@@ -31,6 +31,24 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_text = json.encoder.encode_basestring  # (C, keeps non-ASCII)
+
+
+def _j(value: Any) -> str:
+    """One scalar as JSON, without json.dumps' machinery (a manifest has many of them)."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return str(_text(value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float) and value == value and value not in (float("inf"), -float("inf")):
+        return float.__repr__(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
 def record(job: dict[str, Any]) -> str:
     """One manifest line. The stored JSON texts are spliced in as they are (no decoding
     and encoding of every job's parameters on every rewrite)."""
@@ -51,14 +69,14 @@ def record(job: dict[str, Any]) -> str:
             n = int(out["n"]) - 1
             if 0 <= n < len(made) and isinstance(made[n], dict) and "nodeId" in made[n]:
                 out["nodeId"] = made[n]["nodeId"]
-    d = json.dumps
+    d = _j
     return (
         f'{{"id": {d(job["id"])}, "index": {job["index"]}, "endpoint": {d(job["endpoint"])}, '
         f'"status": {d(job["status"])}, "params": {job["params"]}, "sources": {job["sources"]}, '
         f'"taskId": {d(job["taskId"])}, "taskIds": {d(job["taskIds"])}, '
         f'"attempts": {job["attempts"]}, "errorCode": {d(job["errorCode"])}, '
-        f'"errorMessage": {d(job["errorMessage"], ensure_ascii=False)}, '
-        f'"outputs": {d(outputs, ensure_ascii=False)}, "results": {job["results"]}, '
+        f'"errorMessage": {d(job["errorMessage"])}, '
+        f'"outputs": {json.dumps(outputs, ensure_ascii=False)}, "results": {job["results"]}, '
         f'"usage": {job["usage"]}, "cost": {d(job["cost"])}, "billed": {d(job["cost"])}, '
         f'"quoted": {d(job["quoted"])}, "quoteSource": {d(job["quoteSource"])}, '
         f'"submittedAt": {d(iso(job["submittedAt"]))}, "finishedAt": {d(iso(job["finishedAt"]))}, '
