@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}")
     outcomes: list[Outcome] = []
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="rhbatch-bench-") as tmp:
         for name in chosen:
             module = importlib.import_module(f"benchmarks.scenarios.{name}")
@@ -70,13 +71,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"   {figure.shown()}")
             print(f"   emulator: {json.dumps(outcome.settings, sort_keys=True)}")
             print(f"   reproduce: {outcome.command}")
-            print(f"   ({time.perf_counter() - began:.1f} s)", flush=True)
+            took = time.perf_counter() - began
+            outcome.details["seconds"] = round(took, 1)
+            print(f"   ({took:.1f} s)", flush=True)
             outcomes.append(outcome)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
     doc = {
         "date": stamp,
         "quick": args.quick,
         "python": sys.version.split()[0],
+        "seconds": round(time.perf_counter() - started, 1),
         "scenarios": [o.to_dict() for o in outcomes],
     }
     if args.out or not args.quick:
@@ -87,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             old = json.loads(path.read_text())
             kept = {s["name"]: s for s in old.get("scenarios", [])}
             kept.update({s["name"]: s for s in doc["scenarios"]})
+            if set(kept) - set(chosen):  # scenarios of an earlier run: no one run's time
+                doc.pop("seconds")
             doc["scenarios"] = [kept[n] for n in SCENARIOS if n in kept]
         path.write_text(json.dumps(doc, indent=2) + "\n")
         print(f"results: {path}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import ROOT, Outcome
+from benchmarks.harness import ROOT, Figure, Outcome
 
 DOC = ROOT / "docs" / "performance.md"
 IMG = ROOT / "docs" / "img"
@@ -19,17 +19,36 @@ def write_docs(doc: dict[str, Any], outcomes: list[Outcome]) -> Path:
         f"Measured on {doc['date']} with Python {doc['python']} by `python -m benchmarks --docs` "
         "(2 cores, shared machine: compare ratios measured in one run, not absolute times). "
         "rhbatch and the emulator run as separate processes; CPU and memory figures are "
-        "rhbatch's alone. Each scenario below names the command that reproduces it.",
+        "rhbatch's alone. Each scenario below names the command that reproduces it"
+        + (f"; the whole run took {_duration(doc['seconds'])}." if "seconds" in doc else "."),
+        "",
+        "## Goals",
+        "",
+        "| scenario | figure | value | goal | reproduce |",
+        "|---|---|---|---|---|",
+    ]
+    for o in outcomes:
+        for f in o.figures:
+            if f.goal:
+                lines.append(
+                    f"| {o.name} | {f.name} | {_value(f.value)} {f.unit} | {_goal(f)} "
+                    f"| `{o.command}` |"
+                )
+    lines += [
+        "",
+        "## Every figure",
         "",
         "| scenario | figure | value | goal |",
         "|---|---|---|---|",
     ]
     for o in outcomes:
         for f in o.figures:
-            goal = f"{f.goal} ({'met' if f.met else '**missed**'})" if f.goal else ""
+            goal = _goal(f) if f.goal else ""
             lines.append(f"| {o.name} | {f.name} | {_value(f.value)} {f.unit} | {goal} |")
     for o in outcomes:
-        lines += ["", f"## {o.name}: {o.title}", "", f"Reproduce: `{o.command}`", ""]
+        took = o.details.get("seconds")
+        took_text = f" ({_duration(took)} in this run)" if took is not None else ""
+        lines += ["", f"## {o.name}: {o.title}", "", f"Reproduce: `{o.command}`{took_text}", ""]
         if o.settings:
             lines.append(f"Emulator settings: `{_settings(o.settings)}`")
             lines.append("")
@@ -41,6 +60,16 @@ def write_docs(doc: dict[str, Any], outcomes: list[Outcome]) -> Path:
             lines.append("")
     DOC.write_text("\n".join(lines).rstrip() + "\n")
     return DOC
+
+
+def _goal(f: Figure) -> str:
+    return f"{f.goal} ({'met' if f.met else '**missed**'})"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"
 
 
 def _value(v: float) -> str:

@@ -1,14 +1,17 @@
 """What users would run instead of rhbatch, for the ``alternatives`` scenario.
 
-Each module here is a complete client, run as its own process with the same
-command line (``--base-url``, ``--jobs``, ``--out``, ``--poll``): the jobs
-file is a JSON list of ``{"id", "endpoint", "params"}`` objects (the jobs of
-``rhbatch plan --json``), results go to ``OUT/<id>/<n>.<ext>``, and
-``OUT/manifest.jsonl`` records per job its task id, status, and how many
-results the task had and how many files were written, so the scenario can check
-that every client really finished.
+The two alternatives, ``sequential`` and ``sdk_pool``, are complete clients,
+each run as its own process with the same command line (``--base-url``,
+``--jobs``, ``--out``, ``--poll``): the jobs file is a JSON list of ``{"id",
+"endpoint", "params"}`` objects (the jobs of ``rhbatch plan --json``), results
+go to ``OUT/<id>/<n>.<ext>``, and ``OUT/manifest.jsonl`` records per job its
+task id, status, and how many results the task had and how many files were
+written, so the scenario can check that every client really finished.
 
-This module holds only what both clients share; neither imports rhbatch.
+This module holds only what the clients share; none imports rhbatch.
+``fixed_poll`` (the ``polling`` scenario's reference) and ``floor`` (the
+``overhead`` scenario's) are not alternatives but yardsticks: they submit and
+query, download nothing and take their own command lines.
 """
 
 from __future__ import annotations
