@@ -358,6 +358,17 @@ def integrity(out: Path) -> str:
         return f"{type(exc).__name__}: {exc}"
 
 
+def _submitting(out: Path) -> bool:
+    """Whether a job of the store is between its intent to submit and its task id."""
+    path = out / ".rhbatch" / "state.db"
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            row = db.execute("SELECT 1 FROM jobs WHERE status='submitting' LIMIT 1").fetchone()
+    except sqlite3.Error:
+        return False
+    return row is not None
+
+
 def stored_jobs(out: Path) -> dict[str, tuple[str, float | None]]:
     """Each job's status and end time (Unix) in the state store, read-only."""
     path = out / ".rhbatch" / "state.db"
@@ -1088,10 +1099,11 @@ def _kill_at(
             120,
             every=0.002,
         )
-    elif mode == "burst":  # in full swing, the moment a submit reaches the server
+    elif mode == "burst":  # in full swing, while a submit's intent is on disk, its task not
         target = before + rng.randint(1, step)
         wait_for(lambda: not running() or ledger.submits_seen() >= target, 120)
-        time.sleep(rng.uniform(0.0, 0.002))  # the answer to that submit is still on its way
+        out = proc.out.parent / "out"  # the run's output directory (its stdout file is beside it)
+        wait_for(lambda: not running() or _submitting(out), 2, every=0.001)
     else:  # anywhere from the start: imports, validation, the store's sync, the manifest
         end = time.monotonic() + rng.uniform(0.05, 1.2)
         wait_for(
