@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,8 @@ def _charts(outcomes: list[Outcome]) -> dict[str, list[str]]:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-    except ImportError:
+    except ImportError:  # the page is still written, without its charts: say so
+        print("docs: no charts (matplotlib is missing: pip install -e '.[bench]')", file=sys.stderr)
         return {}
     IMG.mkdir(parents=True, exist_ok=True)
     made: dict[str, list[str]] = {}
