@@ -32,7 +32,7 @@ from rhbatch.spec.load import load_spec
 from rhbatch.spec.problems import Findings
 from rhbatch.spec.shard import parse_shard, shard_of
 from rhbatch.store.dataset import write_metadata
-from rhbatch.store.files import path_problem, write_lines
+from rhbatch.store.files import hash_file, path_problem, write_lines
 from rhbatch.store.manifest import write_run
 
 SHOWN = 20  # missing jobs named one by one; the rest are counted
@@ -157,11 +157,7 @@ def _bring(directory: Path, out: Path, output: dict[str, Any]) -> None:
         os.link(source, tmp)
     except OSError:
         shutil.copyfile(source, tmp)
-        digest = hashlib.sha256()
-        with tmp.open("rb") as fh:
-            while block := fh.read(1 << 20):
-                digest.update(block)
-        if digest.hexdigest() != output.get("sha256"):
+        if hash_file(tmp).sha256 != output.get("sha256"):
             tmp.unlink()
             raise UsageError(f"{source} does not match its sha256 in the manifest") from None
     tmp.replace(dest)

@@ -24,8 +24,10 @@ from rhbatch.spec.pipes import refs_in
 from rhbatch.store.state import Store
 
 URL_MAX_AGE = 3600.0  # RunningHub seconds after which a result URL is uploaded afresh
-_WAITING = frozenset({JobStatus.PENDING, JobStatus.SUBMITTING, JobStatus.RUNNING})
-_WAITING |= {JobStatus.DOWNLOADING}
+# A used job in these may still succeed in this run: the job that uses it waits.
+_WAITING = frozenset(
+    {JobStatus.PENDING, JobStatus.SUBMITTING, JobStatus.RUNNING, JobStatus.DOWNLOADING}
+)
 
 
 class Inputs:

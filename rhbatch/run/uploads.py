@@ -71,19 +71,18 @@ class Uploader:
             value = params.get(name)
             if isinstance(value, list):
                 if any(local(v) for v in value):
-                    sent[name] = [await self._url(v, pinned) if local(v) else v for v in value]
+                    sent[name] = [
+                        await self.upload_path(v, pinned) if local(v) else v for v in value
+                    ]
                     sources[name] = list(value)
             elif local(value):
-                sent[name] = await self._url(str(value), pinned)
+                sent[name] = await self.upload_path(str(value), pinned)
                 sources[name] = value
         return sent, sources
 
     async def upload_path(self, value: str, pinned: bool = False) -> str:
         """A local file's URL (or, ``pinned``, the file name a workflow's input takes),
         uploaded once per content."""
-        return await self._url(value, pinned)
-
-    async def _url(self, value: str, pinned: bool = False) -> str:
         digest, size = self._hash(self._path(value))
         key = f"input:{digest}" if pinned else digest  # the two uploads name a file apart
         lock = self._locks.setdefault(key, asyncio.Lock())

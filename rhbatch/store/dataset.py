@@ -99,16 +99,7 @@ def prompt_of(params: dict[str, Any]) -> str | None:
 
 def write_metadata(out_dir: Path) -> int:
     """Write ``metadata.jsonl`` from the manifest (atomically); the number of rows."""
-    count = 0
-
-    def lines() -> Iterable[str]:
-        nonlocal count
-        for row in rows(out_dir / "manifest.jsonl"):
-            count += 1
-            yield json.dumps(row, ensure_ascii=False) + "\n"
-
-    write_lines(out_dir / METADATA, lines())
-    return count
+    return export(out_dir, out_dir / METADATA, "jsonl")
 
 
 def export(out_dir: Path, dest: Path, fmt: str) -> int:
