@@ -170,8 +170,10 @@ class Runner:
                     for chore in chores:
                         chore.cancel()
         finally:
-            self.store.grouped(None)
-            self.report.emit("watched", **crew.watcher.counters, **crew.lost.counters)
+            try:
+                self.store.grouped(None)  # may meet a full disk: the run's error then
+            finally:
+                self.report.emit("watched", **crew.watcher.counters, **crew.lost.counters)
         self.write_manifest()
         if self.fatal is not None:
             raise self.fatal

@@ -155,9 +155,12 @@ class Database:
         """Group commit: from now on writes share one open transaction, and ``on_write``
         is called after each so its owner calls ``commit`` soon (the runner does it once
         per event-loop turn, and before any action that depends on a write). ``None``
-        goes back to one transaction per transition."""
-        self.commit()
-        self._on_write = on_write
+        goes back to one transaction per transition. The mode changes even when the commit
+        of what was pending fails (a full disk): its owner's loop may be gone by then."""
+        try:
+            self.commit()
+        finally:
+            self._on_write = on_write
 
     def commit(self) -> None:
         if self._open:
@@ -165,7 +168,17 @@ class Database:
             try:
                 self.conn.execute("COMMIT")
             except sqlite3.Error as exc:
+                self._abandon()
                 raise StateError(f"cannot write {self.path}: {exc}") from None
+
+    def _abandon(self) -> None:
+        """After a failed write or commit: drop the transaction, whose writes never reached
+        the disk, so that the next write (once there is room) starts clean. SQLite may or
+        may not have rolled it back itself (a full disk, an I/O error)."""
+        self._open = False
+        if self.conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
 
     def _write(self, sql: str, args: Iterable[Any] = ()) -> None:
         # The last net: no secret reaches the disk, whatever a server sent.
@@ -177,12 +190,17 @@ class Database:
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         try:
             if self._on_write is not None:
+                # A failed statement leaves the group to its commit: if SQLite dropped the
+                # transaction, that commit fails, and whoever waits on it learns it.
                 if not self._open:
                     self.conn.execute("BEGIN IMMEDIATE")
                     self._open = True
                 yield self.conn
                 self._on_write()
                 return
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot write {self.path}: {exc}") from None
+        try:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
@@ -191,6 +209,7 @@ class Database:
                 raise
             self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
+            self._abandon()
             raise StateError(f"cannot write {self.path}: {exc}") from None
 
     def get_meta(self, key: str) -> str | None:

@@ -1235,7 +1235,7 @@ def disk_full_store(
         wait_for(lambda: _all_running(out, ids), 60)
         written = (out / "manifest.jsonl").stat().st_mtime_ns
         wait_for(lambda: (out / "manifest.jsonl").stat().st_mtime_ns != written, 10)
-        filled = _fill(mount / "filler")
+        filled = fill(mount / "filler")
         code = first.wait(120)
         before = _stopped(out, ids, ledger, true_size)
         (mount / "filler").unlink()
@@ -1284,7 +1284,7 @@ def _all_running(out: Path, ids: list[str]) -> bool:
     return len(stored) == len(ids) and all(st == "running" for st, _ in stored.values())
 
 
-def _fill(path: Path) -> int:
+def fill(path: Path) -> int:
     """Write ``path`` until the disk it is on is full; the bytes written."""
     written, block = 0, 1 << 16
     with path.open("wb", buffering=0) as fh:

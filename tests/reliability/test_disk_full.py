@@ -17,7 +17,16 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.scenarios import MountRefused, Report, disk_full, disk_full_store
+from rhbatch.errors import StateError
+from rhbatch.store.db import Database
+from tests.reliability.scenarios import (
+    MountRefused,
+    Report,
+    disk_full,
+    disk_full_store,
+    fill,
+    tmpfs,
+)
 
 JOBS = 6
 
@@ -93,3 +102,33 @@ def test_with_room_the_tasks_are_followed_not_sent_again(store: Report) -> None:
 def test_a_full_store_prints_no_traceback(store: Report) -> None:
     """When the state store's write meets the full disk, stderr holds no traceback."""
     assert not store["traceback"], store.notes
+
+
+def test_a_group_commit_that_meets_the_full_disk_leaves_the_store_usable(
+    tmp_path: Path,
+) -> None:
+    """The runner groups its writes and commits them from its event loop. When the commit
+    that ends the grouping meets the full disk, the grouping ends all the same (the loop
+    that would commit is gone: a later write must not reach for it), the failed transaction
+    is dropped, and once there is room the next write lands and lasts."""
+    try:
+        with tmpfs(tmp_path / "disk", "2m") as mount:
+            calls: list[int] = []
+            with Database.open(mount / "out") as db:
+                db.grouped(lambda: calls.append(1))
+                db.set_meta("big", "x" * 600_000)  # pages wait in the cache for the commit
+                assert calls == [1]
+                fill(mount / "filler")
+                with pytest.raises(StateError, match="full"):
+                    db.grouped(None)
+                assert not db.conn.in_transaction
+                with pytest.raises(StateError):
+                    db.set_meta("small", "y" * 600_000)  # its own transaction, still no room
+                assert calls == [1]  # the grouping is over
+                (mount / "filler").unlink()
+                db.set_meta("after", "room")
+            with Database.open(mount / "out") as again:
+                assert again.get_meta("after") == "room"
+                assert again.get_meta("big") is None  # its commit failed: it never was
+    except MountRefused as exc:
+        pytest.skip(f"no tmpfs for a full disk: {exc}")
