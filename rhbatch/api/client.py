@@ -102,6 +102,7 @@ class Client:
         keep_secret(api_key)
         self._timeout = timeout
         self._connect_timeout = connect_timeout
+        self._timeouts = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
         self._max_reply = max_reply_bytes
         self._user_agent = user_agent
         self._pool: aiohttp.ClientSession | None = None
@@ -425,20 +426,17 @@ class Client:
         if body is not None:
             data = json.dumps(body, ensure_ascii=False).encode()
             headers["Content-Type"] = "application/json"
-        timeouts = timeouts or aiohttp.ClientTimeout(
-            total=self._timeout, connect=self._connect_timeout
-        )
         try:
             async with session.request(
                 method,
                 self.base_url + path,
                 data=data,
                 headers=headers,
-                timeout=timeouts,
+                timeout=timeouts or self._timeouts,
                 allow_redirects=False,
             ) as response:
                 raw = await read_capped(response, self._max_reply)
-                return replace(head_of(response), body=raw)
+                return head_of(response, raw)
         except TooLarge as exc:
             message = f"{what}: the reply is larger than {self._max_reply:,} bytes ({exc})"
             if fresh:

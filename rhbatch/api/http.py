@@ -112,8 +112,10 @@ class TooLarge(Exception):
 async def read_capped(response: aiohttp.ClientResponse, cap: int) -> bytes:
     """The body, or TooLarge as soon as it is known to exceed ``cap`` bytes."""
     declared = response.content_length
-    if declared is not None and declared > cap:
-        raise TooLarge(f"{declared:,} announced")
+    if declared is not None:
+        if declared > cap:
+            raise TooLarge(f"{declared:,} announced")
+        return await response.read()  # the parser stops at the announced length
     parts, total = [], 0
     async for chunk in response.content.iter_chunked(1 << 16):
         total += len(chunk)
@@ -244,14 +246,17 @@ def status_error(
     return ProtocolError(f"{what}: unexpected {reply.line()}")
 
 
-def head_of(response: aiohttp.ClientResponse) -> Reply:
-    """A reply's status and headers, its body unread (a download's)."""
+def head_of(response: aiohttp.ClientResponse, body: bytes = b"") -> Reply:
+    """A reply's status and headers, with ``body`` (a download's is left unread)."""
+    headers = response.headers
+    retry_after = headers.get("Retry-After")
+    location = headers.get("Location")
     return Reply(
         response.status,
-        clean(response.reason or "", 100),
-        parse_retry_after(response.headers.get("Retry-After")),
-        clean(response.headers.get("Location", ""), 200),
-        b"",
+        clean(response.reason, 100) if response.reason else "",
+        None if retry_after is None else parse_retry_after(retry_after),
+        clean(location, 200) if location else "",
+        body,
     )
 
 

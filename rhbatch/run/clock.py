@@ -8,7 +8,8 @@ download limits are real seconds and do not go through it.
 
 ``first`` is the one way rhbatch waits for something "unless the run stops
 first": it races a piece of work (or just time) against events, cancels what
-is left, and never swallows a cancellation of its caller.
+is left, and never swallows a cancellation of its caller. A ``Flag`` is an event
+that many such waits share without a task each.
 """
 
 from __future__ import annotations
@@ -19,6 +20,31 @@ from collections.abc import Awaitable
 from typing import Any
 
 SPEED = 1.0  # the speed of a ``Clock()`` made without one (tests raise it)
+
+
+class Flag(asyncio.Event):
+    """An event whose setting is also one future that every waiter shares: racing work
+    against it (``Clock.first``) costs no task per wait."""
+
+    _set_future: asyncio.Future[None] | None = None
+
+    def future(self) -> asyncio.Future[None]:
+        """Done once the flag is set (never cancelled by ``first``)."""
+        if self._set_future is None:
+            self._set_future = asyncio.get_running_loop().create_future()
+            if self.is_set():
+                self._set_future.set_result(None)
+        return self._set_future
+
+    def set(self) -> None:
+        super().set()
+        if self._set_future is not None and not self._set_future.done():
+            self._set_future.set_result(None)
+
+    def clear(self) -> None:
+        super().clear()
+        if self._set_future is not None and self._set_future.done():
+            self._set_future = None
 
 
 class Clock:
@@ -54,12 +80,15 @@ class Clock:
         seconds) passes first. True if ``work`` finished (what it raised is raised); with
         no work, True if the time passed. What is left of ``work`` is cancelled."""
         if until is not None and until.is_set():
-            if work is not None and asyncio.isfuture(work) and not work.done():
+            if asyncio.iscoroutine(work):
+                work.close()  # never started: nothing to cancel, nothing left un-awaited
+            elif work is not None and asyncio.isfuture(work) and not work.done():
                 work.cancel()
             return False
         job = asyncio.ensure_future(work) if work is not None else None
-        stop = asyncio.ensure_future(until.wait()) if until is not None else None
-        waits: set[asyncio.Future[Any]] = {f for f in (job, stop, also) if f is not None}
+        shared = until.future() if isinstance(until, Flag) else None
+        stop = None if until is None or shared is not None else asyncio.ensure_future(until.wait())
+        waits: set[asyncio.Future[Any]] = {f for f in (job, stop, shared, also) if f is not None}
         limit = None if within is None else self.real(within)
         try:
             if waits:
@@ -67,7 +96,7 @@ class Clock:
             elif limit is not None:
                 await asyncio.sleep(limit)
         finally:
-            if stop is not None:
+            if stop is not None:  # its own waiter on a plain event; a Flag's is shared
                 stop.cancel()
             if job is not None and not job.done():
                 job.cancel()

@@ -142,6 +142,8 @@ class Crew:
         held) if it does. A slot granted just as the caller is cancelled is given back."""
         if self.closed.is_set():
             return False
+        if self.limiter.try_acquire():
+            return True  # a free slot: no waiting, nothing to race
         acquire = asyncio.ensure_future(self.limiter.acquire())
         try:
             got = await self.clock.first(acquire, until=self.closed)

@@ -141,21 +141,24 @@ class Watcher:
             if self._owed > 0:
                 self._wake(1, self.clock.now())
 
-    async def wait(self, task_id: str, seconds: float) -> TaskState | Wake | None:
+    async def wait(
+        self, task_id: str, seconds: float, until: asyncio.Event | None = None
+    ) -> TaskState | Wake | None:
         """Until the task's final state arrives (returned), the counts say it may have ended
-        (``Wake.CHECK``), or ``seconds`` pass (None)."""
+        (``Wake.CHECK``), or ``seconds`` pass (None); ``Wake.STOPPED`` if ``until`` is set
+        first."""
         watch = self.watches.get(task_id)
-        if watch is None:
-            await self.clock.sleep(seconds)
-            return None
-        if watch.state is not None:
+        if watch is not None and watch.state is not None:
             return watch.state
+        if watch is None:
+            passed = await self.clock.first(until=until, within=seconds)
+            return None if passed or until is None or not until.is_set() else Wake.STOPPED
         wake: asyncio.Future[TaskState | Wake] = asyncio.get_running_loop().create_future()
         watch.wake = wake
         try:
-            if await self.clock.first(wake, within=seconds):
+            if await self.clock.first(wake, until=until, within=seconds):
                 return wake.result()
-            return None
+            return Wake.STOPPED if until is not None and until.is_set() else None
         finally:
             watch.wake = None
 
@@ -210,21 +213,26 @@ class Watcher:
         """How many intervals to wait until about ``likely`` ends are expected among the
         tasks in flight (by the durations seen so far), between 1 and ``most``."""
         now = self.clock.now()
-        ahead = [0.0] * most
+        tasks: list[tuple[list[float], float, int, int]] = []  # durations, age, gone, left
         for watch in self.watches.values():
             seen = self.schedule.durations(watch.endpoint)
             if len(seen) < 8 or watch.state is not None:
                 return 1  # too little known to wait: look every interval
             age = now - watch.since
-            alive = 1.0 - bisect.bisect_right(seen, age) / len(seen)
-            if alive <= 0.0:
+            gone = bisect.bisect_right(seen, age)
+            if gone >= len(seen):
                 return 1  # older than anything seen: it may end any moment
-            for step in range(most):
-                ended = bisect.bisect_right(seen, age + (step + 1) * self.interval) / len(seen)
-                ahead[step] += (ended - (1.0 - alive)) / alive
-        for step, expected in enumerate(ahead):
+            tasks.append((seen, age, gone, len(seen) - gone))
+        # Step by step, so that a busy run (an end expected within one interval, the usual
+        # case with many tasks in flight) looks at each task once.
+        for step in range(1, most + 1):
+            later = step * self.interval
+            expected = sum(
+                (bisect.bisect_right(seen, age + later) - gone) / left
+                for seen, age, gone, left in tasks
+            )
             if expected >= likely:
-                return step + 1
+                return step
         return most
 
     def stop(self) -> None:

@@ -11,8 +11,6 @@ leaves its job ``unknown`` with its task id; the next run asks again.
 
 from __future__ import annotations
 
-import asyncio
-
 from rhbatch.api.wire import NOT_FOUND_CODES
 from rhbatch.errors import ApiError, AuthError, ProtocolError, Rejected, Transient
 from rhbatch.models import JobRow, RemoteStatus, TaskState
@@ -175,8 +173,4 @@ async def _wait(crew: Crew, task_id: str, seconds: float) -> TaskState | Wake | 
     ``seconds``), or ``Wake.STOPPED`` if the run stops first."""
     if crew.stopping.is_set():
         return Wake.STOPPED
-    watch = asyncio.ensure_future(crew.watcher.wait(task_id, seconds))
-    if not await crew.clock.first(watch, until=crew.stopping):
-        return Wake.STOPPED
-    word: TaskState | Wake | None = watch.result()
-    return word
+    return await crew.watcher.wait(task_id, seconds, until=crew.stopping)

@@ -31,11 +31,17 @@ class Limiter:
         self.covered = max(0, ended)
         self._wake()
 
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free and nobody waits for it; False (nothing taken) if not."""
+        if self.in_flight < self._allowed() and not self._waiters:
+            self.in_flight += 1
+            return True
+        return False
+
     async def acquire(self) -> None:
         """Take a slot, waiting in line for one. A waiter is handed its slot when it is
         woken, so nobody who comes later takes it first."""
-        if self.in_flight < self._allowed() and not self._waiters:
-            self.in_flight += 1
+        if self.try_acquire():
             return
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)

@@ -34,7 +34,7 @@ from rhbatch.endpoints.registry import Registry
 from rhbatch.errors import FatalError, FundsError, SpendCapReached, StateError
 from rhbatch.models import JobRow, JobStatus, TaskState
 from rhbatch.run.budget import Budget
-from rhbatch.run.clock import Clock
+from rhbatch.run.clock import Clock, Flag
 from rhbatch.run.crew import Crew, Health, Options
 from rhbatch.run.ends import Watcher
 from rhbatch.run.fetch import Fetcher, Mirror
@@ -94,8 +94,8 @@ class Runner:
         inputs = Inputs(
             store, uploader, out_dir, speed=clock.speed, url_max_age=options.url_max_age
         )
-        self.stopping = asyncio.Event()  # set: everything winds down now (Ctrl-C, a rejected key)
-        self.closed = asyncio.Event()  # set: no new submits; tasks in flight go on (no money)
+        self.stopping = Flag()  # set: everything winds down now (Ctrl-C, a rejected key)
+        self.closed = Flag()  # set: no new submits; tasks in flight go on (no money)
         self.crew = Crew(
             store=store,
             client=client,
