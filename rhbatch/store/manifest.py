@@ -63,6 +63,7 @@ def record(job: dict[str, Any]) -> str:
         }
         for o in job["outputs"]
     ]
+    task_ids = "[" + ", ".join(_text(t) for t in job["taskIds"]) + "]"
     if '"nodeId"' in job["results"]:  # a workflow's or app's files: the node that made each
         made = json.loads(job["results"])
         for out in outputs:
@@ -73,10 +74,11 @@ def record(job: dict[str, Any]) -> str:
     return (
         f'{{"id": {d(job["id"])}, "index": {job["index"]}, "endpoint": {d(job["endpoint"])}, '
         f'"status": {d(job["status"])}, "params": {job["params"]}, "sources": {job["sources"]}, '
-        f'"taskId": {d(job["taskId"])}, "taskIds": {d(job["taskIds"])}, '
+        f'"taskId": {d(job["taskId"])}, "taskIds": {task_ids}, '
         f'"attempts": {job["attempts"]}, "errorCode": {d(job["errorCode"])}, '
         f'"errorMessage": {d(job["errorMessage"])}, '
-        f'"outputs": {json.dumps(outputs, ensure_ascii=False)}, "results": {job["results"]}, '
+        f'"outputs": {json.dumps(outputs, ensure_ascii=False) if outputs else "[]"}, '
+        f'"results": {job["results"]}, '
         f'"usage": {job["usage"]}, "cost": {d(job["cost"])}, "billed": {d(job["cost"])}, '
         f'"quoted": {d(job["quoted"])}, "quoteSource": {d(job["quoteSource"])}, '
         f'"submittedAt": {d(iso(job["submittedAt"]))}, "finishedAt": {d(iso(job["finishedAt"]))}, '
