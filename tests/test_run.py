@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import rhbatch.run.loop as run_loop
 from rhbatch.emulator.config import DEFAULT_KEY
 from tests.helpers import ROOT, Result
 from tests.run_helpers import emulator, manifest, occupy, spec_text, verify_files
@@ -247,6 +248,31 @@ def test_rerun_of_finished_batch_sends_nothing(
     assert stats["submissions"] == 6
     assert stats["requests"].get("download", 0) == before.get("download", 0) + 1
     assert verify_files(Path("out"), manifest(Path("out"))) == 6
+
+
+def test_a_manifest_the_run_could_not_write_is_written_by_the_next_run(
+    cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's own manifest writes fail (a fault of the disk): it stops with exit 3 and
+    does not mark the stale manifest as current, so the next run, with nothing left to
+    send, writes it and every job shows as succeeded."""
+
+    def refuse(store: object, out_dir: Path) -> int:
+        raise OSError(5, "Input/output error")
+
+    write("s.yaml", spec_text(3))
+    with emulator(monkeypatch) as emu:
+        with monkeypatch.context() as broken:
+            broken.setattr(run_loop, "write_manifest", refuse)
+            stopped = cli("run", "s.yaml", "--out", "out", "-q")
+        assert stopped.code == 3, stopped.err
+        assert "cannot write the manifest" in stopped.err
+        assert {r["status"] for r in manifest(Path("out"))} == {"pending"}  # written before
+        again = cli("run", "s.yaml", "--out", "out", "-q")
+        stats = emu.stats()
+    assert again.code == 0, again.err
+    assert stats["submissions"] == 3
+    assert [r["status"] for r in manifest(Path("out"))] == ["succeeded"] * 3
 
 
 def test_changed_spec_runs_only_changed_jobs(

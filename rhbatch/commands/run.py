@@ -164,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
         # A run stopped by a full disk has said so (the note); what follows may meet the
         # same full disk, and must not hide the note and the way to continue.
         with contextlib.suppress(StateError, OSError):
-            store.set_meta("manifest_of", spec_sha)  # the manifest was written last, just now
+            if code != EXIT_FATAL:  # the run's last act was to write the manifest
+                store.set_meta("manifest_of", spec_sha)
             write_run(out_dir, run_info(spec, spec_sha, store, spend.cap, started, base, note))
             write_metadata(out_dir)  # the files as a dataset (Hugging Face folder layout)
             write_report(out_dir)  # the gallery: every job as a card, offline
@@ -273,6 +274,9 @@ async def _run(
             for s in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.UNFETCHED)
         )
         shown.start(sum(todo.values()), done_before, store.total_cost())
+        # The run changes jobs: the manifest on disk is current again only once the run
+        # has written it at its end (a run stopped by a fault may not have).
+        store.set_meta("manifest_of", "")
         try:
             await runner.run()
         except FatalError as exc:
