@@ -126,3 +126,38 @@ def test_ctrl_c_then_resume(tmp_path: Path, spec: Path) -> None:
     assert code == 0, output
     assert stats["submissions"] == JOBS
     assert stats["duplicateSubmissions"] == {}
+
+
+@pytest.mark.parametrize("failing", [False, True])
+def test_a_reader_who_stops_reading_fails_no_job(tmp_path: Path, failing: bool) -> None:
+    """`rhbatch run ... | head`: the output's reader is gone before the first line. Every
+    job still runs to its true end and the exit code says how the jobs ended (0 when all
+    succeeded, 1 when they failed), not how the printing went."""
+    (tmp_path / "s.yaml").write_text(spec_text(6))
+    faults = {"task_failed": {"rate": 1.0, "codes": ["1505"]}} if failing else {}
+    with EmulatorThread(emulator_config(faults=faults)) as emu:
+        env = {**os.environ, "RUNNINGHUB_BASE_URL": emu.base_url, "RUNNINGHUB_API_KEY": emu.api_key}
+        read, write = os.pipe()
+        os.close(read)  # nobody will ever read what it prints
+        try:
+            code = subprocess.run(
+                [sys.executable, "-m", "rhbatch", "run", "s.yaml", "--out", "out"],
+                cwd=tmp_path,
+                env=env,
+                stdout=write,
+                stderr=write,
+                timeout=120,
+                check=False,
+            ).returncode
+        finally:
+            os.close(write)
+        stats = emu.stats()
+    records = manifest(tmp_path / "out")
+    assert stats["submissions"] == 6
+    if failing:
+        assert code == 1
+        assert [(r["status"], r["errorCode"]) for r in records] == [("failed", "1505")] * 6
+    else:
+        assert code == 0
+        assert [r["status"] for r in records] == ["succeeded"] * 6
+        assert verify_files(tmp_path / "out", records) == 6

@@ -62,7 +62,7 @@ from rhbatch.models import JobStatus, RunSettings, pinned_kind
 from rhbatch.run.crew import Options
 from rhbatch.run.fetch import Mirror, intact
 from rhbatch.run.loop import Runner
-from rhbatch.run.progress import Reporter, reporter
+from rhbatch.run.progress import Reporter, outlets, reporter
 from rhbatch.run.quote import Priced, money, preview
 from rhbatch.run.retry import Kind, classify, retrying
 from rhbatch.spec.expand import Expander
@@ -80,6 +80,11 @@ DEFAULT_CONCURRENCY = 10
 
 
 def run(args: argparse.Namespace) -> int:
+    with outlets():  # a reader who stops reading (| head) fails no job, changes no exit code
+        return _run_command(args)
+
+
+def _run_command(args: argparse.Namespace) -> int:
     reg = registry()
     report = check_spec(args.spec, reg, max_jobs=getattr(args, "max_jobs", None))
     require_valid(report)

@@ -5,15 +5,22 @@ The runner reports events (``submitted``, ``succeeded``, ``failed``, ...) to a
 total, with running, failed and cost so far, and an ETA. Elsewhere (a log
 file, CI) a plain line every few seconds; with ``--log-json`` one JSON object
 per event; with ``--quiet`` nothing. Nothing here ever sees the API key.
+
+Whoever reads the output may go away (``rhbatch run ... | head``, a closed
+terminal): the run's streams are ``Outlet``s, which fall silent on the first
+write that fails, so that what a person stopped reading never fails a job or
+changes the exit code.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 import time
-from collections.abc import Callable
-from typing import Any, TextIO
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO, cast
 
 from tqdm import tqdm
 
@@ -32,12 +39,65 @@ def age(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
+class Outlet:
+    """A text stream whose reader may go away. The first write or flush that fails
+    silences it for good; its file descriptor is then pointed at the null device, so
+    that nothing left in a buffer fails at exit either."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self.stream.write(text)
+            except (OSError, ValueError):  # a closed pipe or terminal, a closed file
+                self._silence()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except (OSError, ValueError):
+                self._silence()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+    def _silence(self) -> None:
+        self.gone = True
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(null, self.stream.fileno())
+            finally:
+                os.close(null)
+
+
+def outlet(stream: TextIO) -> TextIO:
+    """``stream`` as an Outlet (once)."""
+    return stream if isinstance(stream, Outlet) else cast(TextIO, Outlet(stream))
+
+
+@contextlib.contextmanager
+def outlets() -> Iterator[None]:
+    """Standard output and error as Outlets while a command runs."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = outlet(sys.stdout), outlet(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
 class Reporter:
     """Counts events; subclasses show them. The runner tells it where to read the tasks
     in flight and the age of the oldest (``sources``)."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stderr
+        self.stream = outlet(stream or sys.stderr)
         self.total = 0
         self.done = 0
         self.failed = 0
