@@ -266,7 +266,10 @@ _STEPS: dict[int, tuple[str, ...]] = {
 
 def _lock(path: Path) -> TextIO:
     """Hold an exclusive lock on ``path`` for as long as the returned file is open."""
-    handle = path.open("a+", encoding="utf-8")
+    try:
+        handle = path.open("a+", encoding="utf-8")
+    except OSError as exc:
+        raise StateError(f"cannot open {path}: {exc.strerror or exc}") from None
     try:
         import fcntl  # POSIX; on Windows the lock is not taken
 
@@ -283,6 +286,8 @@ def _lock(path: Path) -> TextIO:
         ) from None
     handle.seek(0)
     handle.truncate()
-    handle.write(f"pid {os.getpid()}\n")
-    handle.flush()
+    # Who holds the lock, for the message another run gives; a courtesy that a full disk
+    # may refuse (written past the buffer, so that closing the file cannot fail on it).
+    with contextlib.suppress(OSError):
+        os.write(handle.fileno(), f"pid {os.getpid()}\n".encode())
     return handle

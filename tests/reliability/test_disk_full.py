@@ -11,6 +11,8 @@ where it is refused.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -132,3 +134,40 @@ def test_a_group_commit_that_meets_the_full_disk_leaves_the_store_usable(
                 assert again.get_meta("big") is None  # its commit failed: it never was
     except MountRefused as exc:
         pytest.skip(f"no tmpfs for a full disk: {exc}")
+
+
+def test_a_disk_full_before_the_run_starts_is_said_as_such(tmp_path: Path) -> None:
+    """No room for the state store at all: the run exits 3 naming the full disk (not as a
+    fault of rhbatch), sends nothing, and runs once there is room."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "version: 1\nname: t\nendpoint: seedance-2.0/multimodal-video\n"
+        "jobs:\n  - id: one\n    prompt: a paper boat\n"
+    )
+    command = [sys.executable, "-m", "rhbatch", "run", str(spec), "--emulator", "-q"]
+    try:
+        with tmpfs(tmp_path / "disk", "1m") as mount:
+            fill(mount / "filler")
+            full = subprocess.run(
+                [*command, "--out", str(mount / "out")],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            (mount / "filler").unlink()
+            room = subprocess.run(
+                [*command, "--out", str(mount / "out")],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+    except MountRefused as exc:
+        pytest.skip(f"no tmpfs for a full disk: {exc}")
+    assert full.returncode == 3, full.stderr
+    assert "disk is full" in full.stderr or "No space left" in full.stderr
+    assert "internal error" not in full.stderr
+    assert "Traceback" not in full.stderr
+    assert room.returncode == 0, room.stderr
+    assert "1 succeeded of 1 job" in room.stdout
