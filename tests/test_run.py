@@ -11,6 +11,7 @@ import pytest
 
 import rhbatch.run.loop as run_loop
 from rhbatch.emulator.config import DEFAULT_KEY
+from rhbatch.store.state import Store
 from tests.helpers import ROOT, Result
 from tests.run_helpers import emulator, manifest, occupy, spec_text, verify_files
 
@@ -171,6 +172,32 @@ def test_missing_key(cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch) ->
     result = cli("run", "s.yaml", "--out", "out")
     assert result.code == 3
     assert "no API key: set $RUNNINGHUB_API_KEY (or $RH_API_KEY)" in result.err
+    assert "--emulator runs against the built-in emulator" in result.err
+
+
+def test_attach_and_cancel_without_a_key(
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """attach looks at the directory and the job before it asks for a key, and neither
+    attach nor cancel offers --emulator, which they do not have (their tasks are remote)."""
+    out = tmp_path / "out"
+    endpoint = "seedance-2.0/multimodal-video"
+    with Store.open(out) as store:
+        store.sync(
+            [("shot-1", 0, endpoint, {"prompt": "a"}), ("shot-2", 1, endpoint, {"prompt": "b"})]
+        )
+        attempt = store.begin_attempt("shot-2", {"prompt": "b"}, {})
+        store.record_task("shot-2", attempt, "2013508786110730241", "RUNNING")
+    monkeypatch.delenv("RUNNINGHUB_API_KEY", raising=False)
+    monkeypatch.delenv("RH_API_KEY", raising=False)
+    nowhere = cli("attach", str(tmp_path / "nodir"), "shot-1", "123")
+    assert nowhere.code == 3
+    assert "holds no rhbatch run" in nowhere.err
+    for command in (("attach", str(out), "shot-1", "123"), ("cancel", str(out))):
+        result = cli(*command)
+        assert result.code == 3, (command, result.err)
+        assert "no API key" in result.err
+        assert "--emulator" not in result.err
 
 
 def test_funds_stop_keeps_what_is_done(

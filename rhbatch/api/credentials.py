@@ -23,7 +23,14 @@ _UNSAFE_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
 _AUTHORITY = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://)?")
 
 
-def api_key(env_name: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+def api_key(
+    env_name: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    emulator: bool = True,
+) -> str:
+    """The key from the environment; AuthError (exit 3) without one. ``emulator``: the
+    command has --emulator, which the message then offers."""
     environ = os.environ if environ is None else environ
     names = (env_name,) if env_name else KEY_VARIABLES
     for name in names:
@@ -31,10 +38,8 @@ def api_key(env_name: str | None = None, environ: Mapping[str, str] | None = Non
         if value:
             return value
     where = f"${env_name}" if env_name else "$RUNNINGHUB_API_KEY (or $RH_API_KEY)"
-    raise AuthError(
-        f"no API key: set {where}, or name another variable with --api-key-env; "
-        "--emulator runs against the built-in emulator without one"
-    )
+    offer = "; --emulator runs against the built-in emulator without one" if emulator else ""
+    raise AuthError(f"no API key: set {where}, or name another variable with --api-key-env{offer}")
 
 
 def base_url(flag: str | None = None, environ: Mapping[str, str] | None = None) -> str:

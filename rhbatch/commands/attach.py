@@ -48,7 +48,6 @@ def run(args: argparse.Namespace) -> int:
     if not TASK_ID.match(task_id):
         raise UsageError(f"{args.task_id[:80]!r} is not a task id (digits, as RunningHub shows)")
     base = credentials.base_url(args.base_url)
-    key = credentials.api_key(args.api_key_env)
     with Store.open(out_dir, create=False) as store:
         logfile.use(out_dir / STATE_DIR)
         try:
@@ -63,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
                 f"job {row.id} is {row.status.value}{has}; attach gives a task to a job that "
                 "lost its own (unknown), or that never ran or failed"
             )
+        key = credentials.api_key(args.api_key_env, emulator=False)  # a task of RunningHub's
         code = asyncio.run(_attach(store, out_dir, row, task_id, base, key))
         write_manifest(store, out_dir)
     return code

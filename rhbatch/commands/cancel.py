@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{out_dir}: no task in flight")
         return EXIT_OK
     base = credentials.base_url(args.base_url)
-    key = credentials.api_key(args.api_key_env)
+    key = credentials.api_key(args.api_key_env, emulator=False)  # its tasks are remote
 
     async def cancel_all() -> list[tuple[str, str, str]]:
         async with Client(base, key) as client:
