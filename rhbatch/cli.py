@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import signal
 import sys
 from collections.abc import Sequence
@@ -162,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="faults: clean (none), flaky (transient), chaos (everything)",
     )
     p.add_argument("--config", metavar="FILE", help="JSON or YAML settings (see docs/emulator.md)")
-    p.add_argument("--speed", type=float, help="time scale: 100 makes a 60 s task take 0.6 s")
+    p.add_argument("--speed", type=positive, help="time scale: 100 makes a 60 s task take 0.6 s")
     p.add_argument("--seed", type=int, help="fault and duration dice (default 0)")
     p.add_argument("--key", help="the API key to accept (default: a fixed test key)")
     return parser
@@ -204,7 +205,7 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--emulator-speed",
-        type=float,
+        type=positive,
         default=DEFAULT_EMULATOR_SPEED,
         metavar="X",
         help=f"the emulator's time scale (default {DEFAULT_EMULATOR_SPEED:g}: "
@@ -274,6 +275,17 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--log-json", action="store_true", help="progress as one JSON object per event on stderr"
     )
+
+
+def positive(text: str) -> float:
+    """An argument that must be a finite number above 0 (not 'nan' nor 'inf')."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -543,6 +543,52 @@ def test_output_type_sets_the_first_extension(cli: Cli, write: Write) -> None:
     assert cli("validate", "n.yaml").code == 0
 
 
+def test_nan_and_infinity_are_refused_where_they_are_written(cli: Cli, write: Write) -> None:
+    """YAML's .nan and .inf and a CSV cell 'nan' pass JSON Schema's number checks (NaN is
+    neither below a minimum nor above a maximum) and no request body can carry them: each
+    is refused at its line, in a job's parameters, in a row file and in the run settings."""
+    head = (
+        "version: 1\nendpoint: kling-v2.5-turbo-std/text-to-video\n"
+        "defaults:\n  duration: '5'\n  aspectRatio: '16:9'\n"
+    )
+    write(
+        "n.yaml",
+        head + "jobs:\n"
+        "  - id: a\n    prompt: a boat\n    guidanceScale: .nan\n"
+        "  - id: b\n    prompt: a boat\n    guidanceScale: .inf\n"
+        "run:\n  poll_interval: .inf\n",
+    )
+    write("rows.csv", "id,prompt,guidanceScale\nc,a boat,nan\nd,a boat,-inf\n")
+    write("r.yaml", head + "jobs_from: rows.csv\n")
+    result = cli("validate", "n.yaml", "r.yaml")
+    assert result.code == 2
+    for where in (
+        "n.yaml:9: job 1 (id a): guidanceScale: NaN is not a finite number",
+        "n.yaml:12: job 2 (id b): guidanceScale: Infinity is not a finite number",
+        "n.yaml:14: run.poll_interval: Infinity is not a finite number",
+        "rows.csv:2: job 1 (id c): guidanceScale: NaN is not a finite number",
+        "rows.csv:3: job 2 (id d): guidanceScale: -Infinity is not a finite number",
+    ):
+        assert where in result.err, result.err
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--max-spend", "inf"), "--max-spend must be an amount above 0, not inf"),
+        (("--emulator", "--emulator-speed", "nan"), "must be a number above 0, not nan"),
+    ],
+)
+def test_flags_refuse_numbers_that_are_not_finite(
+    cli: Cli, write: Write, args: tuple[str, ...], said: str
+) -> None:
+    write("s.yaml", "version: 1\nendpoint: seedance-2.0/multimodal-video\njobs:\n  - prompt: x\n")
+    result = cli("run", "s.yaml", "--out", "out", *args)
+    assert result.code == 2
+    assert said in result.err
+    assert not Path("out").exists()
+
+
 # --- the base URL -----------------------------------------------------------------------------
 
 

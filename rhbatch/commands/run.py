@@ -94,8 +94,8 @@ def _run_command(args: argparse.Namespace) -> int:
         out_dir = remote.state_dir(getattr(args, "state", None))
     else:
         out_dir = output_dir(local_path(args.out) if args.out else None, spec)
+    spend = Spend.of(args, RunSettings.of(spec.run))  # a bad --max-spend: said first
     if args.dry_run:
-        spend = Spend.of(args, RunSettings.of(spec.run))
         code, todo = dry_run(spec, reg, out_dir, report.jobs)
         if spend.online and todo:
             asyncio.run(_preview_only(args, reg, todo))
@@ -142,7 +142,6 @@ def _run_command(args: argparse.Namespace) -> int:
         recovered = store.recover(
             resubmit_unknown=args.resubmit_unknown, retry_failed=args.retry_failed
         )
-        spend = Spend.of(args, RunSettings.of(spec.run))
         refuse_unpriced(store, spend)  # before anything is sent
         reopened = _check_files(store, out_dir)
         # The manifest on disk already says it all when nothing changed since it was written.

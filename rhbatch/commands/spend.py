@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass
 
 from rhbatch.api.client import Client
@@ -39,7 +40,7 @@ class Spend:
     @classmethod
     def of(cls, args: argparse.Namespace, run: RunSettings) -> Spend:
         cap = getattr(args, "max_spend", None)
-        if cap is not None and not cap > 0:
+        if cap is not None and not 0 < cap < math.inf:
             raise UsageError(f"--max-spend must be an amount above 0, not {cap:g}")
         mode = getattr(args, "quote", None) or run.quote
         return cls(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,6 +203,10 @@ class EmulatorConfig:
     lora_max_mb: float = 2048.0  # a LoRA PUT larger than this is refused (413)
     asset_ready_seconds: float = 5.0  # an asset is PROCESSING this long, then ACTIVE (scaled)
     webhook_timeout: float = 10.0  # real seconds a webhook receiver has to answer
+
+    def __post_init__(self) -> None:
+        if not 0 < float(self.speed) < math.inf:  # NaN fails too
+            raise ValueError(f"speed must be a number above 0, not {self.speed}")
 
     def factor(self, table: dict[str, float], endpoint: str) -> float:
         """The first factor of ``table`` whose pattern matches ``endpoint`` (else 1)."""

@@ -4,13 +4,16 @@
 "720p""); ``field_path`` names the field ("imageUrls[2]"); ``structure_errors``
 lists every error of a document against a schema (the spec schema), taking the
 most relevant branch of ``oneOf``/``anyOf``; ``best`` drops a type error that an
-enum error on the same value already explains.
+enum error on the same value already explains. ``not_finite`` finds the NaN and
+infinities that YAML (``.nan``, ``.inf``) and CSV cells can spell, which JSON
+Schema's number checks let through and no request body can carry.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import jsonschema
@@ -25,6 +28,22 @@ _TYPE_WORDS = {
     "object": "a mapping",
     "null": "null",
 }
+
+
+def not_finite(
+    value: Any, path: tuple[str | int, ...] = ()
+) -> Iterator[tuple[list[str | int], str]]:
+    """Every NaN or infinity inside ``value``: (its path, the problem in words)."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            shown = "NaN" if math.isnan(value) else ("-" if value < 0 else "") + "Infinity"
+            yield list(path), f"{shown} is not a finite number; give a number"
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from not_finite(item, (*path, str(key)))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from not_finite(item, (*path, i))
 
 
 def show(value: Any, limit: int = 60) -> str:

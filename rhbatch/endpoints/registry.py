@@ -38,6 +38,7 @@ from rhbatch.endpoints.describe import (
     describe,
     error_path,
     field_path,
+    not_finite,
 )
 from rhbatch.errors import UnknownEndpoint
 
@@ -193,6 +194,11 @@ class EndpointSchema:
             if name not in params:
                 problems.append((name, f"missing required parameter {name!r}"))
         for name, value in params.items():
+            if type(value) is not str:
+                odd = [(field_path([name, *at]), why) for at, why in not_finite(value)]
+                if odd:  # what JSON Schema's number checks let through, said plainly
+                    problems.extend(odd)
+                    continue
             validator = self._validators.get(name)
             if validator is None:
                 if self.closed:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rhbatch.endpoints.describe import describe, field_path, structure_errors
+from rhbatch.endpoints.describe import describe, field_path, not_finite, structure_errors
 from rhbatch.endpoints.pins import PinProblem, pin_path, read_pin, register
 from rhbatch.endpoints.registry import Registry
 from rhbatch.errors import InvalidInput, Problem, UsageError, unknown_endpoint_message
@@ -106,6 +106,10 @@ def _structure(
                 continue
             seen.add((line, message))
             problems.append(Problem(file, line, message, field=where or None))
+    run = data.get("run") if isinstance(data, Mapping) else None
+    for path, message in not_finite(run, ("run",)) if isinstance(run, Mapping) else ():
+        broken.add("run")
+        problems.append(Problem(file, line_at(data, path), message, field=field_path(path)))
     problems.sort(key=lambda p: p.line or 0)
     return problems, broken
 
