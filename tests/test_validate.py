@@ -572,6 +572,17 @@ def test_nan_and_infinity_are_refused_where_they_are_written(cli: Cli, write: Wr
         assert where in result.err, result.err
 
 
+def test_a_bound_that_excludes_its_limit_is_said_plainly(cli: Cli, write: Write) -> None:
+    write(
+        "z.yaml",
+        "version: 1\nendpoint: seedance-2.0/multimodal-video\njobs:\n  - prompt: x\n"
+        "run:\n  poll_interval: 0\n",
+    )
+    result = cli("validate", "z.yaml")
+    assert result.code == 2
+    assert "z.yaml:6: run.poll_interval: 0 is not allowed; it must be above 0" in result.err
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [

@@ -106,6 +106,9 @@ def describe(error: ValidationError) -> str:
         where = "below the minimum" if kw == "minimum" else "above the maximum"
         bounds = f"; allowed: {lo} to {hi}" if lo is not None and hi is not None else ""
         return f"{show(value)} is {where} {want}{bounds}"
+    if kw in ("exclusiveMinimum", "exclusiveMaximum"):
+        side = "above" if kw == "exclusiveMinimum" else "below"
+        return f"{show(value)} is not allowed; it must be {side} {want}"
     if kw == "const":
         return f"{show(value)} is not allowed; it must be {show(want)}"
     if kw == "pattern":
