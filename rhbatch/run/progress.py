@@ -278,7 +278,7 @@ class Bar(Reporter):
                 self._aged = now
                 oldest = self.oldest()
                 self._age = "" if oldest is None else age(oldest)
-            if self._age:
+            if self._age and parts["running"]:  # none in flight: no age to show
                 parts["oldest"] = self._age
             self.bar.set_postfix(parts, refresh=False)
 
