@@ -302,6 +302,22 @@ def test_a_manifest_the_run_could_not_write_is_written_by_the_next_run(
     assert [r["status"] for r in manifest(Path("out"))] == ["succeeded"] * 3
 
 
+def test_a_manifest_that_cannot_be_written_at_the_start_stops_the_run_before_sending(
+    cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manifest is written before anything is sent; when that fails (here a directory
+    stands where the file goes) the run says so and exits 3, not as a fault of rhbatch."""
+    write("s.yaml", spec_text(2))
+    (Path("out") / "manifest.jsonl").mkdir(parents=True)
+    with emulator(monkeypatch) as emu:
+        result = cli("run", "s.yaml", "--out", "out", "-q")
+        stats = emu.stats()
+    assert result.code == 3
+    assert "cannot write the manifest in out" in result.err
+    assert "internal error" not in result.err
+    assert stats["submissions"] == 0
+
+
 def test_changed_spec_runs_only_changed_jobs(
     cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rhbatch.errors import StateError
 from rhbatch.store.files import write_lines
 from rhbatch.store.state import Store
 
@@ -100,6 +101,7 @@ def clean_temporaries(out_dir: Path) -> int:
 
 
 def write_manifest(store: Store, out_dir: Path) -> int:
+    """Rewrite the manifest from the store; StateError (exit 3) if it cannot be written."""
     count = 0
 
     def lines() -> Iterable[str]:
@@ -108,7 +110,10 @@ def write_manifest(store: Store, out_dir: Path) -> int:
             count += 1
             yield record(job) + "\n"
 
-    write_lines(out_dir / "manifest.jsonl", lines())
+    try:
+        write_lines(out_dir / "manifest.jsonl", lines())
+    except OSError as exc:
+        raise StateError(f"cannot write the manifest in {out_dir}: {exc.strerror or exc}") from None
     return count
 
 
