@@ -316,6 +316,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `rhbatch plan --json | head`
         sys.stderr.close()
         return 0
+    except OSError as exc:
+        if exc.filename is None:  # not about a file: a fault of rhbatch's own
+            return internal_error(args.command, exc)
+        # A file the machine refused (no such directory, no room, no permission): said plainly.
+        where = str(exc.filename) + (f" -> {exc.filename2}" if exc.filename2 else "")
+        print(f"rhbatch: error: {where}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FATAL
     except Exception as exc:  # a fault of rhbatch itself: one line here, the rest in the log
         return internal_error(args.command, exc)
 

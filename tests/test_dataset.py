@@ -68,6 +68,32 @@ def test_export_writes_one_row_per_file(cli: Cli, quickstart: Path, fmt: str) ->
         assert all(p for p in table.column("prompt").to_pylist())
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_export_where_nothing_can_be_written_says_so(
+    cli: Cli, quickstart: Path, tmp_path: Path, fmt: str
+) -> None:
+    """A destination under a plain file: exit 3 naming it, not an internal error."""
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow", reason="pyarrow is not installed")
+    (tmp_path / "plain").write_text("")
+    dest = tmp_path / "plain" / f"table.{fmt}"
+    result = cli("export", str(quickstart), "--format", fmt, "--to", str(dest))
+    assert result.code == 3
+    assert f"cannot write {dest}" in result.err
+    assert "internal error" not in result.err
+
+
+def test_a_file_the_machine_refuses_is_named_not_called_a_fault(cli: Cli, quickstart: Path) -> None:
+    """Whatever command meets a path the machine refuses (here report.html is a
+    directory) says which path and why, exit 3, not 'a fault of rhbatch'."""
+    (quickstart / "report.html").unlink()
+    (quickstart / "report.html").mkdir()
+    result = cli("report", str(quickstart))
+    assert result.code == 3
+    assert "report.html: Is a directory" in result.err
+    assert "internal error" not in result.err
+
+
 def test_export_refuses_a_directory_that_is_no_run(cli: Cli, tmp_path: Path) -> None:
     result = cli("export", str(tmp_path))
     assert result.code == 2

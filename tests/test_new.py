@@ -278,3 +278,11 @@ def test_pinned_starter_needs_its_pin(cli: Cli, tmp_path: Path) -> None:
     )
     assert away.code == 2
     assert away.err.endswith("must sit in " + str(base) + ", beside pins/, to find its pin\n")
+
+
+def test_out_under_a_plain_file_is_said_plainly(cli: Cli, write: Write) -> None:
+    """The machine refuses the path: said with the file, not as an internal error."""
+    write("plain", "")
+    result = cli("new", "seedance-2.0/multimodal-video", "--out", "plain/s.yaml")
+    assert result.code == 2
+    assert "cannot write plain/s.yaml: Not a directory" in result.err

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rhbatch.errors import UsageError
+from rhbatch.errors import StateError, UsageError
 from rhbatch.store.dataset import export
 
 
@@ -22,6 +22,9 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(
                 "Parquet needs pyarrow: pip install 'rhbatch[dataset]' (or use --format csv)"
             ) from None
-    count = export(out_dir, dest, args.format)
+    try:
+        count = export(out_dir, dest, args.format)
+    except OSError as exc:  # pyarrow's errors name no file: name it here
+        raise StateError(f"cannot write {dest}: {exc.strerror or exc}") from None
     print(f"{dest}: {count:,} rows ({args.format})")
     return 0
