@@ -266,6 +266,11 @@ the same scenarios at a small size on every push and assert the same goals.
   is full` when the state store does); no partial file is accepted, no job is
   failed or finished without its file, the store stays sound, and once there
   is room the same command finishes the batch without a new submit.
+  A disk already full when the run starts is said the same way, before
+  anything is sent.
+- **Nobody reading changes nothing.** A run whose output nobody reads (`rhbatch
+  run ... | head`, a terminal gone) runs every job to its end; the exit code
+  says how the jobs ended, not how the printing went.
 
 ## What it cannot do
 
