@@ -38,12 +38,13 @@ def not_finite(
         if not math.isfinite(value):
             shown = "NaN" if math.isnan(value) else ("-" if value < 0 else "") + "Infinity"
             yield list(path), f"{shown} is not a finite number; give a number"
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from not_finite(item, (*path, str(key)))
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            yield from not_finite(item, (*path, i))
+            if type(item) is not str:  # most lists are of URLs: nothing to look into
+                yield from not_finite(item, (*path, i))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from not_finite(item, (*path, str(key)))
 
 
 def show(value: Any, limit: int = 60) -> str:

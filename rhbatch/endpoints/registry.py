@@ -194,7 +194,7 @@ class EndpointSchema:
             if name not in params:
                 problems.append((name, f"missing required parameter {name!r}"))
         for name, value in params.items():
-            if type(value) is not str:
+            if type(value) not in (str, int, bool):
                 odd = [(field_path([name, *at]), why) for at, why in not_finite(value)]
                 if odd:  # what JSON Schema's number checks let through, said plainly
                     problems.extend(odd)
