@@ -147,22 +147,11 @@ def test_a_disk_full_before_the_run_starts_is_said_as_such(tmp_path: Path) -> No
     command = [sys.executable, "-m", "rhbatch", "run", str(spec), "--emulator", "-q"]
     try:
         with tmpfs(tmp_path / "disk", "1m") as mount:
+            command += ["--out", str(mount / "out")]
             fill(mount / "filler")
-            full = subprocess.run(
-                [*command, "--out", str(mount / "out")],
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
+            full = subprocess.run(command, capture_output=True, text=True, timeout=120)
             (mount / "filler").unlink()
-            room = subprocess.run(
-                [*command, "--out", str(mount / "out")],
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
+            room = subprocess.run(command, capture_output=True, text=True, timeout=120)
     except MountRefused as exc:
         pytest.skip(f"no tmpfs for a full disk: {exc}")
     assert full.returncode == 3, full.stderr
