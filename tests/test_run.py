@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
 
-import rhbatch.run.loop as run_loop
+import rhbatch.store.manifest as manifest_module
 from rhbatch.emulator.config import DEFAULT_KEY
 from rhbatch.store.state import Store
 from tests.helpers import ROOT, Result
@@ -284,13 +284,20 @@ def test_a_manifest_the_run_could_not_write_is_written_by_the_next_run(
     does not mark the stale manifest as current, so the next run, with nothing left to
     send, writes it and every job shows as succeeded."""
 
-    def refuse(store: object, out_dir: Path) -> int:
-        raise OSError(5, "Input/output error")
+    real = manifest_module.write_lines
+    written: list[Path] = []
+
+    def refuse(path: Path, lines: Iterable[str]) -> None:
+        """The manifest written before the first submit lands; every later one fails."""
+        if path.name == "manifest.jsonl" and written:
+            raise OSError(5, "Input/output error")
+        written.append(path)
+        real(path, lines)
 
     write("s.yaml", spec_text(3))
     with emulator(monkeypatch) as emu:
         with monkeypatch.context() as broken:
-            broken.setattr(run_loop, "write_manifest", refuse)
+            broken.setattr(manifest_module, "write_lines", refuse)
             stopped = cli("run", "s.yaml", "--out", "out", "-q")
         assert stopped.code == 3, stopped.err
         assert "cannot write the manifest" in stopped.err

@@ -27,12 +27,18 @@ def parser(
     prog: str, description: str, poll_default: float, wait_default: float
 ) -> argparse.ArgumentParser:
     """The command line both clients take."""
-    p = argparse.ArgumentParser(prog=prog, description=description)
-    p.add_argument("--base-url", required=True, help="API base URL")
-    p.add_argument("--jobs", required=True, type=Path, help="JSON list of {id, endpoint, params}")
+    p = client_parser(prog, description)
     p.add_argument("--out", required=True, type=Path, help="where results are written")
     p.add_argument("--poll", type=float, default=poll_default, help="seconds between queries")
     p.add_argument("--max-wait", type=float, default=wait_default, help="seconds to wait per task")
+    return p
+
+
+def client_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """What every client is told: where the API is, the jobs, where the key is."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("--base-url", required=True, help="API base URL")
+    p.add_argument("--jobs", required=True, type=Path, help="JSON list of {id, endpoint, params}")
     p.add_argument("--api-key-env", default="RUNNINGHUB_API_KEY", help="variable holding the key")
     return p
 

@@ -16,18 +16,16 @@ bookkeeping costs beyond talking to the API.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from benchmarks.alternatives import read_jobs
+from benchmarks.alternatives import client_parser, read_jobs
 
 TERMINAL = frozenset({"SUCCESS", "FAILED", "CANCEL"})
 
@@ -70,13 +68,10 @@ async def run(
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(prog="floor", description=__doc__.splitlines()[0])
-    p.add_argument("--base-url", required=True, help="API base URL")
-    p.add_argument("--jobs", required=True, type=Path, help="JSON list of {id, endpoint, params}")
+    p = client_parser("floor", __doc__.splitlines()[0])
     p.add_argument("--concurrency", type=int, required=True, help="tasks in flight at once")
     p.add_argument("--first", type=float, required=True, help="seconds to the first query")
     p.add_argument("--poll", type=float, required=True, help="seconds between later queries")
-    p.add_argument("--api-key-env", default="RUNNINGHUB_API_KEY", help="variable holding the key")
     args = p.parse_args()
     base, key = args.base_url.rstrip("/"), os.environ[args.api_key_env]
     jobs = read_jobs(args.jobs)

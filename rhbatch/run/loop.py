@@ -398,9 +398,4 @@ class Runner:
                 every = max(self.options.manifest_every, 20 * (time.monotonic() - began))
 
     def write_manifest(self) -> None:
-        try:
-            write_manifest(self.store, self.out_dir)
-        except OSError as exc:
-            raise StateError(
-                f"cannot write the manifest in {self.out_dir}: {exc.strerror}"
-            ) from None
+        write_manifest(self.store, self.out_dir)  # StateError when it cannot be written

@@ -16,6 +16,7 @@ a reader never sees half a file. The API key is never part of either.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,7 +46,7 @@ def _j(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return int.__repr__(value)
-    if isinstance(value, float) and value == value and value not in (float("inf"), -float("inf")):
+    if isinstance(value, float) and math.isfinite(value):
         return float.__repr__(value)
     return json.dumps(value, ensure_ascii=False)
 
