@@ -9,11 +9,33 @@ its own choosing, so importing it as a module is fragile.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_BODIES = ROOT / "tests" / "data" / "doc_bodies"
+# Tools a run of the suite must have: a test that needs one fails without it instead of
+# skipping. CI sets it (.ci/run installs them); on a developer's machine they may skip.
+REQUIRED_TOOLS = frozenset(filter(None, os.environ.get("RHBATCH_TESTS_REQUIRE", "").split(",")))
+
+
+def tool(name: str, *, alternatives: tuple[str, ...] = (), install: str) -> str:
+    """The path of a program a test needs (``name`` or one of ``alternatives``). Without
+    it the test skips, saying how to get it, or fails if ``RHBATCH_TESTS_REQUIRE`` names it."""
+    found = next((p for p in map(shutil.which, (name, *alternatives)) if p), None)
+    if found is not None:
+        return found
+    why = f"{name} is not installed ({install} brings it)"
+    if name in REQUIRED_TOOLS:
+        pytest.fail(f"{why}, and RHBATCH_TESTS_REQUIRE says this run must have it")
+    pytest.skip(why)
 
 
 @dataclass
@@ -28,6 +50,16 @@ class Result:
     def problems(self) -> list[str]:
         """The problem lines of stderr (each starts with a file location)."""
         return [line for line in self.err.splitlines() if ":" in line and " invalid (" not in line]
+
+
+def ffprobe(path: Path) -> dict[str, Any]:
+    """What ffprobe reads in a media file: its format and streams (it must say no error)."""
+    probe = tool("ffprobe", install="Debian's ffmpeg package")
+    argv = [probe, "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)]
+    result = subprocess.run(argv, capture_output=True, text=True, check=True)
+    assert result.stderr == ""
+    probed: dict[str, Any] = json.loads(result.stdout)
+    return probed
 
 
 async def settle() -> None:

@@ -105,9 +105,11 @@ def test_slow_responses_exceed_a_client_timeout() -> None:
     """Slow faults delay replies beyond a client's timeout; the others answer at once."""
 
     async def go() -> tuple[int, int]:
-        timeout = aiohttp.ClientTimeout(total=0.2)
+        # A read timeout, not a total one: 200 queries at once wait for a connection of the
+        # pool, and a busy machine answers a prompt query in well under 2 s; a slow one takes 6.
+        timeout = aiohttp.ClientTimeout(sock_read=2)
         async with (
-            Emulator(with_fault("slow", seconds=50)) as emu,
+            Emulator(with_fault("slow", seconds=600)) as emu,
             aiohttp.ClientSession(timeout=timeout) as s,
         ):
             api = Api(emu, s)

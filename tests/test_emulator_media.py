@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import struct
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from rhbatch.emulator.outputs import (
     make_media,
     make_text,
 )
-from tests.helpers import ROOT
+from tests.helpers import ROOT, ffprobe
 
 TYPES = list(OUTPUT_EXTENSIONS)
 MB = 1_000_000
@@ -36,20 +35,6 @@ def write(media: MediaFile, path: Path) -> Path:
         for chunk in media.chunks():
             out.write(chunk)
     return path
-
-
-def ffprobe(path: Path) -> dict[str, Any]:
-    if shutil.which("ffprobe") is None:
-        pytest.skip("ffprobe is not installed")
-    result = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert result.stderr == ""
-    probed: dict[str, Any] = json.loads(result.stdout)
-    return probed
 
 
 def png_chunks(data: bytes) -> list[tuple[bytes, bytes, int]]:

@@ -6,6 +6,8 @@ import io
 import os
 import sys
 
+import pytest
+
 from rhbatch.run.progress import Bar, Lines, Outlet, outlet, outlets
 
 
@@ -72,3 +74,23 @@ def test_lines_say_the_end_at_once_and_otherwise_every_few_seconds() -> None:
     assert said[0].startswith("rhbatch: 1/2 done, 0 running, 1.50 CNY")
     assert said[-1].startswith("rhbatch: 2/2 done (1 failed), 0 running, 1.50 CNY")
     assert len(said) == 2
+
+
+def test_a_machine_just_booted_sees_the_first_line_and_the_oldest_age_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A monotonic clock counts from the boot: half a second after it, the first log line
+    and the bar's first age are shown at once, not after ``every`` seconds of uptime."""
+    monkeypatch.setattr("rhbatch.run.progress.time.monotonic", lambda: 0.5)
+    text = io.StringIO()
+    lines = Lines(text, every=10)
+    lines.sources(running=lambda: 1, oldest=lambda: None)
+    lines.start(3, 0, 0.0)
+    lines.emit("succeeded", cost=1.0)
+    assert text.getvalue().startswith("rhbatch: 1/3 done, 1 running, 1.00 CNY")
+    bar = Bar(io.StringIO(), "t")
+    bar.sources(running=lambda: 1, oldest=lambda: 5.0)
+    bar.start(3, 0, 0.0)
+    assert bar.bar is not None
+    assert "oldest=5s" in bar.bar.postfix
+    bar.close()

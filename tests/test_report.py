@@ -27,7 +27,7 @@ import pytest
 
 from rhbatch.store import report
 from rhbatch.store.report import prompt_of, write_report
-from tests.helpers import ROOT, Result
+from tests.helpers import ROOT, Result, tool
 
 Cli = Callable[..., Result]
 
@@ -367,18 +367,15 @@ def test_the_report_command_needs_a_manifest(cli: Cli, tmp_path: Path) -> None:
 # The page in headless Chromium, over the DevTools protocol
 
 
-def find_chromium() -> str | None:
-    names = [os.environ.get("RHBATCH_CHROMIUM", ""), "chromium", "chromium-browser"]
-    names += ["google-chrome", "google-chrome-stable"]
-    return next((shutil.which(n) for n in names if n and shutil.which(n)), None)
+def chromium() -> str:
+    """The browser the page tests drive (RHBATCH_CHROMIUM, or one on PATH)."""
+    given = os.environ.get("RHBATCH_CHROMIUM", "")
+    if given and shutil.which(given):
+        return str(shutil.which(given))
+    alternatives = ("chromium-browser", "google-chrome", "google-chrome-stable")
+    return tool("chromium", alternatives=alternatives, install="Debian's chromium package")
 
 
-CHROMIUM = find_chromium()
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="no Chromium found (chromium, chromium-browser or google-chrome on PATH, or "
-    "RHBATCH_CHROMIUM); `apt-get install chromium` brings it",
-)
 # No window, no sandbox (CI runs as root), and no traffic of its own on a closed network.
 FLAGS = (
     "--headless=new",
@@ -399,11 +396,11 @@ WIDTH, HEIGHT = 1280, 900
 @pytest.fixture(scope="module")
 def browser() -> Iterator[str]:
     """One headless Chromium for the module: the websocket URL of its DevTools endpoint."""
-    assert CHROMIUM is not None
+    browser = chromium()
     profile = Path(tempfile.mkdtemp(prefix="rhbatch-chromium-"))
     log = (profile / "chromium.log").open("wb")
     proc = subprocess.Popen(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", f"--window-size={WIDTH},{HEIGHT}"],
+        [browser, *FLAGS, f"--user-data-dir={profile}", f"--window-size={WIDTH},{HEIGHT}"],
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=log,
@@ -619,7 +616,6 @@ def gallery(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_report(out)
 
 
-@needs_chromium
 def test_the_page_loads_cleanly_and_draws_lazily(browser: str, gallery: Path) -> None:
     """No console error; a first batch of cards, then all 300 as the page is scrolled;
     images load from their relative paths; the hostile job's text is only text."""
@@ -679,7 +675,6 @@ def test_the_page_loads_cleanly_and_draws_lazily(browser: str, gallery: Path) ->
     assert seen["shown"] == "300 of 300 jobs"
 
 
-@needs_chromium
 def test_filters_hide_cards(browser: str, gallery: Path) -> None:
     """The status filter shows exactly the jobs of that status, the endpoint filter
     narrows further, the search finds a job by its prompt, and "all" brings them back."""
@@ -718,7 +713,6 @@ def test_filters_hide_cards(browser: str, gallery: Path) -> None:
     ]
 
 
-@needs_chromium
 def test_a_uses_link_reveals_its_job(browser: str, gallery: Path) -> None:
     """Clicking a job in `uses` shows its card, even when the filters had hidden it."""
 
@@ -738,7 +732,6 @@ def test_a_uses_link_reveals_its_job(browser: str, gallery: Path) -> None:
     assert errors == []
 
 
-@needs_chromium
 def test_a_screenshot_shows_the_gallery(browser: str, gallery: Path) -> None:
     """The page paints: many colours, among them the test images' own."""
 
@@ -755,7 +748,6 @@ def test_a_screenshot_shows_the_gallery(browser: str, gallery: Path) -> None:
     assert bytes(TEAL) in seen
 
 
-@needs_chromium
 @pytest.mark.usefixtures("fast_clock")
 def test_the_quickstart_run_in_chromium(cli: Cli, browser: str, tmp_path: Path) -> None:
     """A real emulator run of the quickstart: its report shows 4 cards, each a video of

@@ -75,10 +75,17 @@ async def _track(
     options, clock = crew.options, crew.clock
     polls = failures = unreadable = 0
     task_id, last = state.task_id, state.status
+    waiting = False
     problem: ApiError | None = None
     while not ended(state):
-        if state.status in _WAITING:  # the timeout counts from when the task starts running
-            started = clock.now() + crew.watcher.queue_wait(row.endpoint)
+        # The timeout counts from when the task starts running. While it waits, from when
+        # it is likely to start; once it is seen running after a wait, from that look: it
+        # started at some moment since the look before, and counting from the earlier end
+        # of that gap (polls can be minutes apart) would cancel a healthy, paid task.
+        if state.status in _WAITING:
+            started, waiting = clock.now() + crew.watcher.queue_wait(row.endpoint), True
+        elif waiting:
+            started, waiting = clock.now(), False
         elapsed = clock.now() - started
         left = options.timeout - elapsed
         if left <= 0:

@@ -199,7 +199,7 @@ class Lines(Reporter):
     def __init__(self, stream: TextIO | None = None, every: float = 10.0) -> None:
         super().__init__(stream)
         self.every = every
-        self._last = 0.0
+        self._last: float | None = None  # when the last line was printed (never yet: None)
         self._said_done = False
 
     def tick(self) -> None:
@@ -208,7 +208,8 @@ class Lines(Reporter):
     def show(self, event: str, fields: dict[str, Any]) -> None:
         now = time.monotonic()
         finished = self.done == self.total and self.total > 0
-        if now - self._last >= self.every or (finished and not self._said_done):
+        due = self._last is None or now - self._last >= self.every
+        if due or (finished and not self._said_done):
             self._last = now
             self._said_done = finished
             elapsed = now - self.started
@@ -234,7 +235,7 @@ class Bar(Reporter):
         super().__init__(stream)
         self.name = name
         self.bar: tqdm[Any] | None = None
-        self._aged = 0.0
+        self._aged: float | None = None  # when the oldest task's age was last read
         self._age = ""
 
     def start(self, total: int, done: int, cost: float) -> None:
@@ -274,7 +275,7 @@ class Bar(Reporter):
             if self.unfetched:
                 parts["unfetched"] = self.unfetched
             now = time.monotonic()
-            if now - self._aged >= 1.0:  # the oldest task's age, at most once a second
+            if self._aged is None or now - self._aged >= 1.0:  # the age at most once a second
                 self._aged = now
                 oldest = self.oldest()
                 self._age = "" if oldest is None else age(oldest)

@@ -24,11 +24,13 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import ROOT
 from tests.reliability.hostile import CASES, HostileServer, Ledger, Task
 
 RUN_LIMIT = 60.0  # seconds a run may take before it counts as hung (and is killed)
 PARALLEL = 8  # runs at once
 MAX_RSS = 250 << 20
+SPAWN = ROOT / "benchmarks" / "spawn.py"  # runs a command, writes its own resource usage
 MAX_MESSAGE = 2_100  # characters of an errorMessage kept in the manifest
 MAX_LINE = 2_500  # characters of one line rhbatch prints
 # Bytes one endless or oversized reply may have been sent before rhbatch hangs up: its
@@ -213,10 +215,19 @@ def execute(server: HostileServer, case: str, root: Path, tag: str, key: str) ->
         "XDG_CACHE_HOME": str(cache),
     }
     argv = [sys.executable, "-m", "rhbatch", "run", "s.yaml", "--out", "out", "-q"]
+    usage = logs / "usage.json"
+    usage.unlink(missing_ok=True)
     began = time.monotonic()
     with (logs / "stdout").open("wb") as out, (logs / "stderr").open("wb") as err:
-        proc = subprocess.Popen(argv, cwd=work, env=env, stdout=out, stderr=err)
-        code, max_rss, hung = reap(proc, RUN_LIMIT)
+        proc = subprocess.Popen(
+            [sys.executable, str(SPAWN), str(usage), *argv],
+            cwd=work,
+            env=env,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,  # a hung run is killed with its spawner, as a group
+        )
+        code, max_rss, hung = reap(proc, usage, RUN_LIMIT)
     return Run(
         case=case,
         tag=tag,
@@ -233,23 +244,22 @@ def execute(server: HostileServer, case: str, root: Path, tag: str, key: str) ->
     )
 
 
-def reap(proc: subprocess.Popen[bytes], limit: float) -> tuple[int, int, bool]:
-    """Wait for ``proc`` (killing it after ``limit`` seconds): its exit code, its peak
-    RSS in bytes (from wait4), and whether it had to be killed."""
-    deadline = time.monotonic() + limit
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            hung = False
-            break
-        if time.monotonic() > deadline:
-            proc.kill()
-            _, status, usage = os.wait4(proc.pid, 0)
-            hung = True
-            break
-        time.sleep(0.02)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, usage.ru_maxrss * 1024, hung
+def reap(proc: subprocess.Popen[bytes], usage: Path, limit: float) -> tuple[int, int, bool]:
+    """Wait for ``proc`` (killing its group after ``limit`` seconds): the run's exit code,
+    its peak RSS in bytes, and whether it had to be killed.
+
+    The run is started by ``benchmarks/spawn.py``, a small process of its own: Linux
+    charges a child with the peak memory of the process it was forked from, so a run
+    forked by this test process (hundreds of MiB once many tests have run in it) would
+    be charged with the test process's size, not its own."""
+    try:
+        proc.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        proc.wait()
+        return proc.returncode, 0, True
+    done = json.loads(usage.read_text(encoding="utf-8"))
+    return int(done["code"]), int(done["max_rss_kb"]) * 1024, False
 
 
 # --- every case, once per module --------------------------------------------------------
