@@ -56,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="jobs to show in the table (default 20)",
     )
     p.add_argument("--json", action="store_true", help="print every job as JSON")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="compare with what DIR holds: new, changed (field by field), unchanged and "
+        "dropped jobs, each group's price and what DIR would then have cost",
+    )
+    p.add_argument("--retry-failed", action="store_true", help="with --out: as run would")
+    p.add_argument("--resubmit-unknown", action="store_true", help="with --out: as run would")
     _max_jobs_argument(p)
 
     p = sub.add_parser("run", help="run a spec's jobs into an output directory (resumable)")

@@ -287,6 +287,8 @@ class SyncReport:
     new: int
     kept: int
     changed: int  # same id, different parameters: will run again
+    archived: int = 0  # of the changed, those whose version that ran was kept as history
+    gone: int = 0  # jobs in the directory that the spec does not name (kept, not run)
 
 
 # --- the run: settings ---------------------------------------------------------------------

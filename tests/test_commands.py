@@ -180,6 +180,6 @@ def test_plan_counts_jobs_without_a_price(cli: Cli, write: Write) -> None:
     lines = result.out.splitlines()
     assert ["meshy6/text-to-3d", "1", "3d", "-"] in [line.split() for line in lines]
     assert (
-        "quote: 0.00 CNY (public price list; `run --quote online` asks RunningHub); 1 job without a price"
+        "quote: unknown (no public price for 1 job) (public price list; `run --quote online` asks RunningHub)"
         in lines
     )

@@ -378,7 +378,8 @@ def test_dry_run_sends_nothing(cli: Cli, write: Write) -> None:
     write("s.yaml", spec_text(3))
     result = cli("run", "s.yaml", "--out", "out", "--dry-run")
     assert result.code == 0
-    assert "a run would submit 3 jobs; nothing was sent (--dry-run)" in result.out
+    assert "this run: 3 jobs to submit, 7.20 CNY (public price list)" in result.out
+    assert result.out.endswith("nothing was sent (--dry-run)\n")
     assert not Path("out").exists()
 
 

@@ -69,7 +69,7 @@ def test_the_cap_is_never_crossed_and_a_higher_cap_finishes_the_rest(
     assert "A rerun with a higher cap submits only the rest: rhbatch run s.yaml --out out" in (
         capped.err
     )
-    assert "--max-spend AMOUNT" in capped.err
+    assert "--max-spend 36.60" in capped.err  # what the rest is quoted, with what is billed
     assert rest.code == 0, rest.err
     records = manifest(Path("out"))
     assert {r["status"] for r in records} == {"succeeded"}
@@ -146,7 +146,7 @@ def test_dry_run_gives_the_quote(cli: Cli, write: Write) -> None:
     write("s.yaml", mixed_spec(6))
     result = cli("run", "s.yaml", "--out", "out", "--dry-run")
     assert result.code == 0
-    assert "quote: 18.30 CNY (public price list)" in result.out
+    assert "this run: 6 jobs to submit, 18.30 CNY (public price list)" in result.out
     assert "  seedance-2.0/multimodal-video: 16.80 CNY for 4 jobs" in result.out
 
 

@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from rhbatch.commands.common import plural
+from rhbatch.commands.plan_report import plan_against, print_plan, print_plan_json
 from rhbatch.commands.table import render, shorten, terminal_width
 from rhbatch.endpoints.describe import show
 from rhbatch.endpoints.pricing import CURRENCY
 from rhbatch.endpoints.registry import Registry, registry
-from rhbatch.errors import EXIT_OK
+from rhbatch.errors import EXIT_OK, UsageError
 from rhbatch.models import Job
+from rhbatch.run.quote import priced_text
 from rhbatch.spec.validate import Report, check_spec, require_valid
+from rhbatch.store.remote import is_url
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,6 +27,16 @@ def run(args: argparse.Namespace) -> int:
         args.spec, reg, keep=0 if args.json else max(args.limit, 0), max_jobs=args.max_jobs
     )
     require_valid(report)
+    if getattr(args, "out", None):  # against a directory: what a run into it would do
+        out_dir = Path(args.out)
+        if is_url(args.out):
+            raise UsageError("plan --out takes a local directory (a run's --state for a URL)")
+        planned = plan_against(report.spec, reg, out_dir, args)
+        if args.json:
+            print_plan_json(report.spec, out_dir, planned)
+        else:
+            print_plan(report.spec, reg, out_dir, planned)
+        return EXIT_OK
     if args.json:
         _json(args.spec, reg, report, args.max_jobs)
     else:
@@ -62,8 +76,8 @@ def _summary(reg: Registry, report: Report) -> dict[str, Any]:
         "endpoints": {reg.info(e).title: n for e, n in sorted(report.per_endpoint.items())},
         "videoSeconds": report.video_seconds,
         "videoJobsWithoutDuration": report.no_duration,
-        "estimatedCost": {
-            "amount": report.cost,
+        "estimatedCost": {  # amount None: no job has a known price (unknown, not free)
+            "amount": None if report.jobs and report.unpriced == report.jobs else report.cost,
             "currency": CURRENCY,
             "unpricedJobs": report.unpriced,
         },
@@ -88,13 +102,10 @@ def _text(reg: Registry, report: Report, limit: int) -> None:
         if report.no_duration:
             line += f"; {plural(report.no_duration, 'job')} without a duration"
         print(line)
-    line = (
-        f"quote: {_money(report.cost)} {CURRENCY} "
+    print(
+        f"quote: {priced_text(report.cost, report.unpriced, report.jobs)} "
         "(public price list; `run --quote online` asks RunningHub)"
     )
-    if report.unpriced:
-        line += f"; {plural(report.unpriced, 'job')} without a price"
-    print(line)
     if report.local_files:
         print(f"local files to upload: {len(report.local_files)}")
     if len(report.stages) > 1:  # a pipeline: jobs that take other jobs' results

@@ -14,8 +14,8 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
 import json
+import math
 import shlex
 import signal
 import sys
@@ -39,6 +39,7 @@ from rhbatch.commands.spend import (
     preview_lines,
     quote_lines,
     refuse_unpriced,
+    to_finish,
 )
 from rhbatch.endpoints.pricing import Quoter
 from rhbatch.endpoints.registry import Registry, registry
@@ -68,6 +69,7 @@ from rhbatch.run.retry import Kind, classify, retrying
 from rhbatch.spec.expand import Expander
 from rhbatch.spec.load import Spec
 from rhbatch.spec.problems import Findings
+from rhbatch.spec.provenance import provenance
 from rhbatch.spec.shard import Sharder, parse_shard
 from rhbatch.spec.validate import check_spec, require_valid
 from rhbatch.store.dataset import write_metadata
@@ -96,7 +98,7 @@ def _run_command(args: argparse.Namespace) -> int:
         out_dir = output_dir(local_path(args.out) if args.out else None, spec)
     spend = Spend.of(args, RunSettings.of(spec.run))  # a bad --max-spend: said first
     if args.dry_run:
-        code, todo = dry_run(spec, reg, out_dir, report.jobs)
+        code, todo = dry_run(spec, reg, out_dir, args)
         if spend.online and todo:
             asyncio.run(_preview_only(args, reg, todo))
         return code
@@ -116,24 +118,29 @@ def _run_command(args: argparse.Namespace) -> int:
             for job in Expander(spec, reg, Findings()).jobs():
                 sharder.keeps(job)
     started = time.time()
+    origin = provenance(spec.path)  # the spec's sha256, and its git commit if it has one
     with Store.open(out_dir) as store:
         logfile.use(out_dir / STATE_DIR)
         clean_temporaries(out_dir)
         quoter = Quoter(reg)
+        version = store.spec_version(origin)
         synced = store.sync(
             (
-                job.id,
-                job.index,
-                job.endpoint,
-                job.params,
-                quoter.price(job.endpoint, job.params).amount,
-                job.uses,
-            )
-            for job in Expander(spec, reg, Findings()).jobs()
-            if sharder is None or sharder.keeps(job)
+                (
+                    job.id,
+                    job.index,
+                    job.endpoint,
+                    job.params,
+                    quoter.price(job.endpoint, job.params).amount,
+                    job.uses,
+                )
+                for job in Expander(spec, reg, Findings()).jobs()
+                if sharder is None or sharder.keeps(job)
+            ),
+            spec=version,
         )
         store.set_meta("shard", args.shard or "")
-        spec_sha = _sha256(spec.path)
+        spec_sha = origin.sha256
         store.set_meta("spec", str(spec.path))
         store.set_meta("spec_sha256", spec_sha)
         limits = download_limits(RunSettings.of(spec.run))
@@ -156,26 +163,24 @@ def _run_command(args: argparse.Namespace) -> int:
         shown = reporter(quiet=args.quiet, log_json=args.log_json, name=spec.name)
         for line in quote_lines(store, reg, spend, "public price list"):
             shown.message(line)
-        say_resume(shown, synced.kept, synced.changed, recovered, reopened)
+        say_resume(shown, synced, recovered, reopened)
         pinned = tuple(e for e in report.per_endpoint if pinned_kind(e))
         mirror = remote.put if remote is not None else None
         code, note = asyncio.run(
             _run(args, spec, reg, store, out_dir, shown, spend, current, pinned, mirror)
         )
         counts = store.counts()
-        cost = store.total_cost()
         base = "emulator" if args.emulator else credentials.base_url(args.base_url)
         # A run stopped by a full disk has said so (the note); what follows may meet the
         # same full disk, and must not hide the note and the way to continue.
         with contextlib.suppress(StateError, OSError):
             if code != EXIT_FATAL:  # the run's last act was to write the manifest
                 store.set_meta("manifest_of", spec_sha)
-            write_run(out_dir, run_info(spec, spec_sha, store, spend.cap, started, base, note))
+            info = run_info(spec, store, version, spend.cap, started, base, note)
+            write_run(out_dir, info)
             write_metadata(out_dir)  # the files as a dataset (Hugging Face folder layout)
             write_report(out_dir)  # the gallery: every job as a card, offline
-        summary(
-            spec, store, out_dir, counts, cost, time.time() - started, resume_command(args, out_dir)
-        )
+        summary(spec, store, out_dir, counts, time.time() - started, resume_command(args, out_dir))
     if remote is not None:
         problems = remote.put_meta(out_dir)
         for problem in problems:
@@ -277,14 +282,14 @@ async def _run(
             todo.get(s, 0)
             for s in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.UNFETCHED)
         )
-        shown.start(sum(todo.values()), done_before, store.total_cost())
+        shown.start(sum(todo.values()), done_before, store.current_cost())
         # The run changes jobs: the manifest on disk is current again only once the run
         # has written it at its end (a run stopped by a fault may not have).
         store.set_meta("manifest_of", "")
         try:
             await runner.run()
         except FatalError as exc:
-            return exc.exit_code, f"stopped: {exc}{_resume_hint(exc, args, out_dir)}"
+            return exc.exit_code, f"stopped: {exc}{_resume_hint(exc, args, out_dir, store)}"
         except asyncio.CancelledError:
             # A second Ctrl-C (or SIGTERM): stop at once, but cleanly. The store holds every
             # transition already; the manifest is brought up to date.
@@ -312,7 +317,9 @@ async def _run(
     return EXIT_OK, None
 
 
-def _resume_hint(exc: FatalError, args: argparse.Namespace, out_dir: Path) -> str:
+def _resume_hint(
+    exc: FatalError, args: argparse.Namespace, out_dir: Path, store: Store | None = None
+) -> str:
     if isinstance(exc, Unreachable):
         return (
             "; every job is kept as it was: once it is reachable, run the same command "
@@ -320,9 +327,13 @@ def _resume_hint(exc: FatalError, args: argparse.Namespace, out_dir: Path) -> st
         )
     if isinstance(exc, SpendCapReached):
         again = resume_command(args, out_dir, drop=("--max-spend",))
+        # The cap that lets every job left be sent, at its quote: what the directory is
+        # billed, what may be, and the rest's quote (rounded up to the cent).
+        cap = math.ceil(to_finish(store) * 100) / 100 if store is not None else None
+        amount = f"{cap:.2f}" if cap is not None else "AMOUNT"
         return (
             "; nothing more was submitted, the tasks in flight were seen through. A rerun "
-            f"with a higher cap submits only the rest: {again} --max-spend AMOUNT"
+            f"with a higher cap submits only the rest: {again} --max-spend {amount}"
         )
     if isinstance(exc, StateError):
         return (
@@ -423,7 +434,3 @@ def _check_files(store: Store, out_dir: Path) -> int:
     for job_id in broken:
         store.reopen(job_id)
     return len(broken)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

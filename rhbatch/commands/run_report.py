@@ -8,6 +8,7 @@ to attach or to send again on purpose).
 
 from __future__ import annotations
 
+import argparse
 import shlex
 import sys
 import time
@@ -16,15 +17,13 @@ from typing import Any
 
 from rhbatch import __version__
 from rhbatch.commands.common import plural
-from rhbatch.endpoints.pricing import Quoter
+from rhbatch.commands.plan_report import job_lines, plan_against, print_plan
 from rhbatch.endpoints.registry import Registry
 from rhbatch.errors import EXIT_OK
-from rhbatch.models import JobStatus
+from rhbatch.models import JobStatus, SyncReport
 from rhbatch.run.progress import Reporter
-from rhbatch.run.quote import Priced, Quote, money, quote, reconcile
-from rhbatch.spec.expand import Expander
+from rhbatch.run.quote import Priced, quote, reconcile
 from rhbatch.spec.load import Spec
-from rhbatch.spec.problems import Findings
 from rhbatch.store.manifest import iso
 from rhbatch.store.state import Store
 
@@ -39,14 +38,25 @@ _RECOVERED = {
 
 
 def say_resume(
-    shown: Reporter, kept: int, changed: int, recovered: dict[str, int], reopened: int
+    shown: Reporter, synced: SyncReport, recovered: dict[str, int], reopened: int
 ) -> None:
     """What a rerun found: jobs known, changed, recovered, and files to fetch again."""
-    if kept:
-        shown.message(f"rhbatch: resuming: {plural(kept, 'job')} known from an earlier run")
-    if changed:
+    if synced.kept:
+        shown.message(f"rhbatch: resuming: {plural(synced.kept, 'job')} known from an earlier run")
+    if synced.changed:
+        kept = (
+            f"; the {plural(synced.archived, 'version')} that ran kept in history/"
+            if synced.archived
+            else ""
+        )
         shown.message(
-            f"rhbatch: {plural(changed, 'job')} changed since the last run and will run again"
+            f"rhbatch: {plural(synced.changed, 'job')} changed since the last run and will run "
+            f"again{kept}"
+        )
+    if synced.gone:
+        shown.message(
+            f"rhbatch: {plural(synced.gone, 'job')} in the directory the spec no longer names: "
+            "kept as they are, not run"
         )
     for key, meaning in _RECOVERED.items():
         if recovered.get(key):
@@ -57,34 +67,20 @@ def say_resume(
         )
 
 
-def dry_run(spec: Spec, reg: Registry, out_dir: Path, total: int) -> tuple[int, list[Priced]]:
-    """What a run would do, and what it would cost: nothing is sent. The exit code, and
-    the jobs a run would submit."""
-    counts: dict[JobStatus, int] = {}
-    known: dict[str, JobStatus] = {}
-    if (out_dir / ".rhbatch" / "state.db").exists():
-        with Store.open(out_dir, lock=False) as store:
-            known = {r.id: r.status for s in JobStatus for r in store.jobs(s)}
-    quoter, todo, jobs = Quoter(reg), Quote(), []
-    for job in Expander(spec, reg, Findings()).jobs():
-        status = known.get(job.id, JobStatus.PENDING)
-        counts[status] = counts.get(status, 0) + 1
-        if status is JobStatus.PENDING:
-            amount = quoter.amount(job.endpoint, job.params)
-            todo.add(job.id, job.endpoint, amount)
-            jobs.append(Priced(job.id, job.endpoint, job.params, amount))
-    print(f"{spec.file}: {plural(total, 'job')} into {out_dir}")
-    for status in JobStatus:
-        if counts.get(status):
-            print(f"  {status.value:<12} {counts[status]:>8,}")
-    print(f"a run would submit {plural(todo.jobs, 'job')}; nothing was sent (--dry-run)")
-    line = f"quote: {money(todo.total)} (public price list)"
-    if todo.unpriced:
-        line += f"; {plural(len(todo.unpriced), 'job')} without a known price"
-    print(line)
-    for endpoint, amount in sorted(todo.per_endpoint.items(), key=lambda kv: -kv[1]):
-        count = todo.jobs_per_endpoint[endpoint]
-        print(f"  {reg.info(endpoint).title}: {money(amount)} for {plural(count, 'job')}")
+def dry_run(
+    spec: Spec, reg: Registry, out_dir: Path, args: argparse.Namespace
+) -> tuple[int, list[Priced]]:
+    """What a run would do, and what it would cost: the plan against the directory;
+    nothing is sent. The exit code, and the jobs a run would submit (for a price preview)."""
+    planned = plan_against(spec, reg, out_dir, args)
+    print_plan(spec, reg, out_dir, planned)
+    print("nothing was sent (--dry-run)")
+    wanted = {*planned.new_ids, *(c.id for c in planned.changes), *planned.to_run_ids}
+    jobs = [
+        Priced(job_id, endpoint, params, amount)
+        for job_id, _, endpoint, params, amount, _ in job_lines(spec, reg)
+        if job_id in wanted
+    ]
     return EXIT_OK, jobs
 
 
@@ -93,7 +89,6 @@ def summary(
     store: Store,
     out_dir: Path,
     counts: dict[JobStatus, int],
-    cost: float,
     seconds: float,
     resume: str,
 ) -> None:
@@ -101,9 +96,13 @@ def summary(
     ``resume``: the command that runs it again."""
     total = sum(counts.values())
     parts = [f"{counts.get(s, 0):,} {s.value}" for s in JobStatus if counts.get(s)]
+    cost, spent = store.current_cost(), store.spent()
+    money_line = f"{cost:,.2f} CNY"
+    if spent > cost + 0.005:  # earlier versions, or jobs the spec dropped, cost too
+        money_line += f" ({spent:,.2f} CNY spent in this directory in all)"
     print(
         f"{spec.name}: {', '.join(parts) or 'nothing to do'} of {plural(total, 'job')}; "
-        f"{cost:,.2f} CNY; {seconds:,.1f} s"
+        f"{money_line}; {seconds:,.1f} s"
     )
     print(f"results: {out_dir}/manifest.jsonl")
     failed = store.jobs(JobStatus.FAILED)
@@ -165,25 +164,29 @@ def _why(row: Any, code: str | None = None) -> str:
 
 def run_info(
     spec: Spec,
-    spec_sha: str,
     store: Store,
+    version: int,
     cap: float | None,
     started: float,
     base: str,
     note: str | None,
 ) -> dict[str, Any]:
-    """What ``run.json`` says of the run: counts, money (quoted, billed, the cap), times."""
+    """What ``run.json`` says of the run: counts, money (quoted, billed, the cap; the
+    current versions and the whole directory), the spec version and its git commit, times."""
     ended = time.time()
     counts = store.counts()
     books = reconcile(store.ledger())
     to_run = quote(
         (i, e, q) for i, e, s, q, _ in store.ledger() if JobStatus(s) is JobStatus.PENDING
     )
+    origin = store.spec_versions()[version]
+    maybe = store.maybe_billed()
     return {
         "spec": str(spec.path),
         "specPath": str(spec.path.resolve()),
         "shard": store.get_meta("shard") or None,
-        "specSha256": spec_sha,
+        "specSha256": origin.sha256,
+        "specVersion": {"n": version, **origin.record()},
         "name": spec.name,
         "rhbatch": __version__,
         "baseUrl": base,
@@ -205,6 +208,11 @@ def run_info(
                 for e, (n, q, b) in sorted(books.per_endpoint.items())
             },
             "billedOverQuoted": [job for job, *_ in books.over],
+            # The whole directory: every version of every job ever run into it.
+            "spentInDirectory": store.spent(),
+            "maybeBilledInDirectory": round(sum(q or 0.0 for _, q, _ in maybe), 4),
+            "tasksOfUnknownBill": len(maybe),
         },
+        "versionsKept": store.version_count(),
         "note": note,
     }

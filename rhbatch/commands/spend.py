@@ -21,7 +21,7 @@ from rhbatch.commands.common import plural
 from rhbatch.endpoints.registry import Registry
 from rhbatch.errors import ApiError, UsageError
 from rhbatch.models import JobStatus, RunSettings
-from rhbatch.run.budget import Budget
+from rhbatch.run.budget import EPSILON, Budget
 from rhbatch.run.progress import Reporter
 from rhbatch.run.quote import Preview, Priced, Quote, money, preview, quote
 from rhbatch.store.state import Store
@@ -56,8 +56,21 @@ def to_run(store: Store) -> Quote:
 
 
 def billed(store: Store) -> float:
-    """What the batch's jobs have been billed so far, over every run."""
-    return round(sum(b or 0.0 for *_, b in store.ledger()), 4)
+    """What the directory has been billed so far, over every run and every version of its
+    spec: jobs the spec names now, jobs it no longer names, and earlier versions."""
+    return store.spent()
+
+
+def maybe_billed(store: Store) -> float:
+    """What tasks whose bill is not known may have cost (each at its quote): lost submits,
+    tasks whose end was not learned, earlier versions' tasks not yet settled."""
+    return round(sum(quoted or 0.0 for _, quoted, _ in store.maybe_billed()), 4)
+
+
+def to_finish(store: Store) -> float:
+    """The cap that would let every job still to run be submitted: what is billed, what
+    may be, and the quote of the rest."""
+    return round(billed(store) + maybe_billed(store) + to_run(store).total, 2)
 
 
 def refuse_unpriced(store: Store, spend: Spend) -> None:
@@ -78,15 +91,22 @@ def refuse_unpriced(store: Store, spend: Spend) -> None:
 def quote_lines(store: Store, registry: Registry, spend: Spend, source: str) -> list[str]:
     """What the run's first lines say of its price."""
     todo = to_run(store)
-    line = f"rhbatch: quote: {money(todo.total)} for {plural(todo.jobs, 'job')} to run ({source})"
-    if todo.unpriced:
-        line += f"; {plural(len(todo.unpriced), 'job')} without a known price"
-    so_far = billed(store)
+    line = f"rhbatch: quote: {todo.text()} for {plural(todo.jobs, 'job')} to run ({source})"
+    so_far, maybe = billed(store), maybe_billed(store)
     if so_far:
-        line += f"; {money(so_far)} billed so far"
+        line += f"; {money(so_far)} billed so far in this directory"
+    if maybe:
+        line += f" (and up to {money(maybe)} for tasks whose bill is not known)"
     if spend.cap is not None:
         line += f"; spending cap {money(spend.cap)}"
     lines = [line]
+    if spend.cap is not None and so_far + maybe + todo.total > spend.cap + EPSILON:
+        lines.append(
+            f"rhbatch: warning: {money(so_far + maybe)} spent and {money(todo.total)} "
+            f"quoted exceed the spending cap of {money(spend.cap)}: the run will stop at the "
+            f"cap (exit 4) before every job is sent; --max-spend {to_finish(store):.2f} "
+            "would let the whole batch run"
+        )
     if len(todo.per_endpoint) > 1:
         for endpoint, amount in sorted(todo.per_endpoint.items(), key=lambda kv: -kv[1]):
             title = registry.info(endpoint).title
@@ -141,7 +161,7 @@ async def check_balance(client: Client, store: Store, spend: Spend, shown: Repor
         return
     needed = to_run(store).total
     if spend.cap is not None:
-        needed = min(needed, max(0.0, spend.cap - billed(store)))
+        needed = min(needed, max(0.0, spend.cap - billed(store) - maybe_billed(store)))
     if needed > balance + 1e-9:
         shown.message(
             f"rhbatch: the account holds {money(balance)}, less than the {money(needed)} "
@@ -150,10 +170,10 @@ async def check_balance(client: Client, store: Store, spend: Spend, shown: Repor
 
 
 def budget_for(store: Store, spend: Spend) -> Budget:
-    """The run's budget: the cap, what is billed so far, and what unknown jobs may have
-    been billed (their quotes)."""
+    """The run's budget: the cap, what the directory is billed so far, and what tasks whose
+    bill is not known may have been billed (their quotes)."""
     budget = Budget(spend.cap, billed=billed(store))
-    for job_id, _, status, quoted, _ in store.ledger():
-        if JobStatus(status) is JobStatus.UNKNOWN and quoted:
+    for job_id, quoted, _ in store.maybe_billed():
+        if quoted:
             budget.maybe(job_id, quoted)
     return budget

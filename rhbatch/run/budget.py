@@ -79,10 +79,12 @@ class Budget:
         return job_id in self._holds
 
     def keep(self, job_id: str) -> None:
-        """The task's outcome is unknown: what it holds stays counted as maybe billed."""
+        """The task's outcome is unknown: what it holds stays counted as maybe billed. Jobs
+        waiting for this endpoint's first bill may go now (one at a time still)."""
         found = self._holds.pop(job_id, None)
         if found is not None:
             self._kept += found.amount
+            self.changed.set()
 
     def release(self, job_id: str) -> None:
         """No task was made (or it ended unbilled): it holds nothing more."""

@@ -40,6 +40,18 @@ class Quote:
     jobs_per_endpoint: dict[str, int] = field(default_factory=dict)
     unpriced: list[str] = field(default_factory=list)  # job ids
 
+    @property
+    def amount(self) -> float | None:
+        """The quote, None when no job of it has a known price (unknown, not free)."""
+        if self.jobs and len(self.unpriced) == self.jobs:
+            return None
+        return self.total
+
+    def text(self) -> str:
+        """The quote as said to a person: "12.40 CNY", "at least 12.40 CNY (2 jobs without
+        a known price)", or "unknown (no public price for 3 jobs)"."""
+        return priced_text(self.total, len(self.unpriced), self.jobs)
+
     def add(self, job_id: str, endpoint: str, quoted: float | None) -> None:
         self.jobs += 1
         self.jobs_per_endpoint[endpoint] = self.jobs_per_endpoint.get(endpoint, 0) + 1
@@ -173,3 +185,17 @@ def reconcile(rows: Iterable[tuple[str, str, str, float | None, float | None]]) 
 
 def money(amount: float) -> str:
     return f"{amount:,.2f} {CURRENCY}"
+
+
+def priced_text(total: float, unpriced: int, jobs: int) -> str:
+    """What ``jobs`` jobs cost when ``unpriced`` of them have no known price: an unknown
+    price is never shown as 0.00."""
+    if jobs and unpriced == jobs:
+        return f"unknown (no public price for {_jobs(unpriced)})"
+    if unpriced:
+        return f"at least {money(total)} ({_jobs(unpriced)} without a known price)"
+    return money(total)
+
+
+def _jobs(n: int) -> str:
+    return f"{n:,} job" + ("" if n == 1 else "s")

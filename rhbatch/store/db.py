@@ -22,10 +22,42 @@ from typing import Any, Self, TextIO
 from rhbatch.errors import StateError
 from rhbatch.redact import scrub
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 STATE_DIR = ".rhbatch"
 
-_SCHEMA = """
+# The earlier versions of jobs (the same id with other parameters): what each sent, how it
+# ended, what it cost and its files, never removed. The current version is the jobs row.
+_VERSIONS_DDL = """
+CREATE TABLE IF NOT EXISTS versions (
+    job_id TEXT NOT NULL,
+    v INTEGER NOT NULL,
+    endpoint TEXT NOT NULL,
+    params TEXT,
+    sent TEXT,
+    sources TEXT,
+    uses TEXT,
+    status TEXT NOT NULL,
+    first_attempt INTEGER NOT NULL,
+    last_attempt INTEGER NOT NULL,
+    task_id TEXT,
+    remote_status TEXT,
+    error_code TEXT,
+    error_message TEXT,
+    results TEXT,
+    usage TEXT,
+    cost REAL,
+    quoted REAL,
+    submitted_at REAL,
+    finished_at REAL,
+    superseded_at REAL NOT NULL,
+    spec INTEGER,
+    PRIMARY KEY (job_id, v)
+)
+"""
+
+_SCHEMA = (
+    _VERSIONS_DDL
+    + """;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -49,9 +81,37 @@ CREATE TABLE IF NOT EXISTS jobs (
     first_attempt INTEGER NOT NULL DEFAULT 1,
     quoted REAL,
     quote_source TEXT,
-    uses TEXT
+    uses TEXT,
+    version INTEGER NOT NULL DEFAULT 1,
+    spec INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (in_spec, status, idx);
+-- Every version of the spec that ran into the directory: its sha256 and, where it lives in a
+-- git repository, the commit, whether the working tree had changes, the branch (NULL when
+-- HEAD is detached) and the spec's path in the repository.
+CREATE TABLE IF NOT EXISTS specs (
+    n INTEGER PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    path TEXT NOT NULL,
+    git_commit TEXT,
+    git_dirty INTEGER,
+    git_branch TEXT,
+    git_path TEXT,
+    first_used REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS version_outputs (
+    job_id TEXT NOT NULL,
+    v INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    url TEXT,
+    path TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    type TEXT NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    was TEXT,
+    PRIMARY KEY (job_id, v, n)
+);
 -- The tasks of attempts that ended without success (the current one is jobs.task_id).
 CREATE TABLE IF NOT EXISTS attempts (
     job_id TEXT NOT NULL,
@@ -61,6 +121,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     outcome TEXT,
     error_code TEXT,
     hook TEXT,
+    held REAL,
     PRIMARY KEY (job_id, n)
 );
 CREATE INDEX IF NOT EXISTS attempts_by_hook ON attempts (hook) WHERE hook IS NOT NULL;
@@ -83,6 +144,7 @@ CREATE TABLE IF NOT EXISTS uploads (
     source TEXT NOT NULL
 );
 """
+)
 
 
 class Database:
@@ -260,6 +322,26 @@ _STEPS: dict[int, tuple[str, ...]] = {
     3: (
         # The jobs whose results a job takes (pipelines): {name: job id}, JSON.
         "ALTER TABLE jobs ADD COLUMN uses TEXT",
+    ),
+    4: (
+        # Versions: a job's number of parameter changes, and the spec version it is from.
+        "ALTER TABLE jobs ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE jobs ADD COLUMN spec INTEGER",
+        # What a lost submit's task may have been billed, once its job is sent again.
+        "ALTER TABLE attempts ADD COLUMN held REAL",
+        _VERSIONS_DDL,
+        # Format 4 dropped the version a changed job replaced, keeping only its task id
+        # (an attempt marked SUPERSEDED); its cost and files were forgotten. Each such task
+        # becomes an earlier version whose outcome is not known: the next run asks about it
+        # (its cost, and its files into the job's history folder, if RunningHub has them).
+        # Until its bill is learned it is held at the job's quote (the same endpoint).
+        "INSERT INTO versions (job_id, v, endpoint, status, first_attempt, last_attempt, "
+        "task_id, quoted, superseded_at) SELECT a.job_id, ROW_NUMBER() OVER (PARTITION BY "
+        "a.job_id ORDER BY a.n), j.endpoint, 'unknown', a.n, a.n, a.task_id, j.quoted, "
+        "a.started_at "
+        "FROM attempts a JOIN jobs j ON j.id = a.job_id "
+        "WHERE a.outcome = 'SUPERSEDED' AND a.task_id IS NOT NULL",
+        "UPDATE jobs SET version = 1 + (SELECT COUNT(*) FROM versions v WHERE v.job_id = jobs.id)",
     ),
 }
 

@@ -46,8 +46,9 @@ class Transitions(Database):
                 "error_message=NULL WHERE id=?",
                 (task_id, remote_status, job_id),
             )
-            db.execute(
-                "UPDATE attempts SET task_id=? WHERE job_id=? AND n=? AND hook IS NOT NULL",
+            db.execute(  # a lost submit's task found: what it is billed is now known
+                "UPDATE attempts SET task_id=?, outcome=CASE WHEN outcome='LOST' THEN NULL "
+                "ELSE outcome END WHERE job_id=? AND n=? AND (hook IS NOT NULL OR outcome='LOST')",
                 (task_id, job_id, attempt),
             )
 
@@ -189,6 +190,14 @@ class Transitions(Database):
                 "WHERE status='blocked' AND in_spec=1"
             )
             if resubmit_unknown:
+                # The lost submit may have made a task, and be billed: the attempt is kept
+                # as LOST, holding the job's quote, whatever sends the job again.
+                db.execute(
+                    "INSERT INTO attempts (job_id, n, task_id, started_at, outcome, held) "
+                    "SELECT id, attempts, NULL, COALESCE(submitted_at, 0), 'LOST', quoted "
+                    "FROM jobs WHERE status='unknown' AND in_spec=1 AND attempts > 0 "
+                    "ON CONFLICT (job_id, n) DO UPDATE SET outcome='LOST', held=excluded.held"
+                )
                 out["resubmitted_unknown"] = db.execute(
                     "UPDATE jobs SET status='pending', first_attempt=attempts+1 "
                     "WHERE status='unknown' AND in_spec=1"
