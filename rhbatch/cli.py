@@ -83,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", metavar="DIR")
     p.add_argument("--format", choices=("jsonl", "csv", "parquet"), default="jsonl")
     p.add_argument("--to", metavar="FILE", help="where to write it (default DIR/results.FORMAT)")
+    p.add_argument(
+        "--history",
+        action="store_true",
+        help="also the files of earlier versions of changed jobs (history/), current=false",
+    )
 
     p = sub.add_parser(
         "merge", help="join the output directories of a spec's shards, and prove nothing is missing"

@@ -415,8 +415,8 @@ def naming_spec(
 
 
 OWN = (
-    "it is one of rhbatch's own files (.rhbatch/, manifest.jsonl, run.json, metadata.jsonl, "
-    "report.html)"
+    "it is one of rhbatch's own files (.rhbatch/, history/, manifest.jsonl, run.json, "
+    "metadata.jsonl, report.html)"
 )
 
 
@@ -437,6 +437,7 @@ OWN = (
         ),
         ("run.json", OWN),
         ("report.html", OWN),
+        ("History/{id}.{ext}", OWN),  # where earlier versions of changed jobs are kept
     ],
 )
 def test_naming_outside_the_output_directory(

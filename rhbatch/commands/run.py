@@ -30,7 +30,7 @@ from rhbatch.api.webhooks import Receiver
 from rhbatch.commands.common import plural
 from rhbatch.commands.connection import connect
 from rhbatch.commands.pin import check_pins
-from rhbatch.commands.run_report import dry_run, run_info, say_resume, summary
+from rhbatch.commands.run_report import dry_run, run_info, say_resume, say_settled, summary
 from rhbatch.commands.spend import (
     Spend,
     ask_online,
@@ -66,6 +66,7 @@ from rhbatch.run.loop import Runner
 from rhbatch.run.progress import Reporter, outlets, reporter
 from rhbatch.run.quote import Priced, money, preview
 from rhbatch.run.retry import Kind, classify, retrying
+from rhbatch.run.settle import settle_earlier
 from rhbatch.spec.expand import Expander
 from rhbatch.spec.load import Spec
 from rhbatch.spec.problems import Findings
@@ -238,7 +239,8 @@ async def _run(
     active = sum(
         todo.get(s, 0) for s in (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.DOWNLOADING)
     )
-    if not active:  # everything is done: no request at all
+    earlier = store.unsettled_versions()  # tasks of replaced versions, bill not known
+    if not active and not earlier:  # everything is done: no request at all
         if not manifest_current:
             write_manifest(store, out_dir)
         return EXIT_OK, None
@@ -251,6 +253,8 @@ async def _run(
             return exc.exit_code, f"stopped: {exc}{_resume_hint(exc, args, out_dir)}"
         await check_pins(client, reg, pinned)  # a changed workflow or app is not run
         options = _options(args, spec, limit)
+        if earlier:  # before the budget is read: what they cost counts against the cap
+            say_settled(shown, await settle_earlier(client, store, options.limits))
         if spend.online:
             await ask_online(client, store, reg, shown)
         await check_balance(client, store, spend, shown)

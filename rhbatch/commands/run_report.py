@@ -23,6 +23,7 @@ from rhbatch.errors import EXIT_OK
 from rhbatch.models import JobStatus, SyncReport
 from rhbatch.run.progress import Reporter
 from rhbatch.run.quote import Priced, quote, reconcile
+from rhbatch.run.settle import Settled
 from rhbatch.spec.load import Spec
 from rhbatch.store.manifest import iso
 from rhbatch.store.state import Store
@@ -65,6 +66,26 @@ def say_resume(
         shown.message(
             f"rhbatch: {plural(reopened, 'job')} with missing or changed files: fetching again"
         )
+
+
+def say_settled(shown: Reporter, settled: Settled) -> None:
+    """What asking about the tasks of earlier versions found."""
+    parts = []
+    if settled.succeeded:
+        parts.append(
+            f"{settled.succeeded:,} succeeded ({settled.billed:,.2f} CNY billed, "
+            f"{plural(settled.files, 'file')} kept in history/)"
+        )
+    if settled.unbilled:
+        parts.append(f"{settled.unbilled:,} failed or cancelled (not billed)")
+    if settled.running:
+        parts.append(f"{settled.running:,} still running (asked again next run)")
+    if settled.unknown:
+        parts.append(f"{settled.unknown:,} not answered (counted at their quote)")
+    shown.message(
+        f"rhbatch: asked about the tasks of {plural(settled.asked, 'earlier version')}: "
+        + "; ".join(parts)
+    )
 
 
 def dry_run(

@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from rhbatch.commands.common import plural
+from rhbatch.commands.directory import Directory
 from rhbatch.commands.table import render
 from rhbatch.errors import EXIT_OK
 from rhbatch.models import JobStatus
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
         to_run = quote(
             (i, e, q) for i, e, s, q, _ in store.ledger() if JobStatus(s) is JobStatus.PENDING
         )
+        books_of_dir = Directory.of(store)
     total = sum(counts.values())
     if args.json:
         doc = {
@@ -64,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
                 {"id": r.id, "taskId": r.task_id, "message": r.error_message} for r in unfetched
             ],
             "blocked": [{"id": r.id, "message": r.error_message, "uses": r.uses} for r in blocked],
+            "directory": books_of_dir.record(),
         }
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -73,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {status.value:<12} {counts[status]:>8,}")
     print(f"  cost         {cost:>8,.2f} CNY")
     _money(books, to_run)
+    books_of_dir.show()
     if failed:
         print("failures:")
         reasons = Counter((r.error_code or "?", (r.error_message or "")[:100]) for r in failed)

@@ -90,7 +90,7 @@ class Fetcher:
 
     def destination(self, row: JobRow, n: int, result: Result) -> tuple[str, str]:
         """(path relative to the output directory, extension) of a job's result ``n``."""
-        ext = result.output_type or _ext_of(result.url) or ("txt" if result.text else "bin")
+        ext = result_ext(result)
         rel = output_name(
             self.naming,
             job_id=row.id,
@@ -203,6 +203,12 @@ def intact(out_dir: Path, out: OutputRow) -> bool:
     except OSError:
         return False
     return info.st_size == out.bytes and info.st_mtime_ns == out.mtime_ns
+
+
+def result_ext(result: Result) -> str:
+    """The extension a result's file is saved with: its type, else its URL's, else txt
+    for a text and bin for anything else."""
+    return result.output_type or _ext_of(result.url) or ("txt" if result.text else "bin")
 
 
 def _ext_of(url: str | None) -> str:

@@ -20,22 +20,12 @@ from typing import Any
 
 from rhbatch.models import JobStatus, canonical_json
 from rhbatch.run.quote import Quote
+from rhbatch.store.history import Change, fields_changed, shown_value
 from rhbatch.store.seen import FirstSeen
 from rhbatch.store.state import Store
 
 CHUNK = 500  # jobs looked up in the store per query
-SHOWN = 100  # characters of a changed value shown around the change
 EXAMPLES = 20  # ids kept per group for the text; --json lists them all
-
-
-@dataclass(frozen=True)
-class Change:
-    """One field of a job that changed: its name and the old and new values, shortened
-    around the difference."""
-
-    field: str
-    old: str
-    new: str
 
 
 @dataclass
@@ -135,7 +125,7 @@ def _place(
     if old_params != canonical_json(params) or old_uses != new_uses:
         changes = fields_changed(json.loads(old_params), params)
         if old_uses != new_uses:
-            changes.append(Change("uses", _show(old_uses), _show(new_uses)))
+            changes.append(Change("uses", shown_value(old_uses), shown_value(new_uses)))
         if old_endpoint != endpoint:
             changes.insert(0, Change("endpoint", old_endpoint, endpoint))
         plan.changed.add(job_id, endpoint, quoted)
@@ -175,46 +165,6 @@ def _not_named(store: Store, named: FirstSeen) -> Iterator[tuple[str, JobStatus,
     ):
         if named.add(job_id, ()) is None:
             yield job_id, JobStatus(status), cost
-
-
-def fields_changed(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
-    """Each parameter added, removed or changed, in the new order (removed ones last)."""
-    out = []
-    for name, value in new.items():
-        if name not in old:
-            out.append(Change(name, "(not set)", _show(value)))
-        elif canonical_json(old[name]) != canonical_json(value):
-            out.append(Change(name, *around_change(_text(old[name]), _text(value))))
-    for name, value in old.items():
-        if name not in new:
-            out.append(Change(name, _show(value), "(not set)"))
-    return out
-
-
-def around_change(old: str, new: str, width: int = SHOWN) -> tuple[str, str]:
-    """Two values, each cut to ``width`` characters around where they start to differ
-    when it is longer: "…in the snow" -> "…in the snow, at dawn, under a…"."""
-    head = 0
-    while head < min(len(old), len(new)) and old[head] == new[head]:
-        head += 1
-    return _window(old, head, width), _window(new, head, width)
-
-
-def _window(text: str, at: int, width: int) -> str:
-    if len(text) <= width:
-        return text
-    start = max(0, min(at - width // 4, len(text) - width))
-    end = start + width
-    return ("…" if start > 0 else "") + text[start:end] + ("…" if end < len(text) else "")
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else canonical_json(value)
-
-
-def _show(value: Any) -> str:
-    text = "(not set)" if value is None else _text(value)
-    return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
 
 
 def _chunks(jobs: Iterable[JobLine]) -> Iterator[list[JobLine]]:

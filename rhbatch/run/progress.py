@@ -123,11 +123,15 @@ class Reporter:
             self._spent = spent
 
     def money(self) -> str:
-        """What the batch has cost, against its cap if it has one: "12.40/100.00 CNY"."""
+        """What the batch has cost: the directory's total against its cap if it has one
+        ("32.40/100.00 CNY"); else what the current jobs cost, and the directory's total
+        when earlier versions cost more ("12.40 CNY, 32.40 in all")."""
         billed, cap = self._spent()
-        if cap is None:
-            return f"{max(self.cost, billed):,.2f} CNY"
-        return f"{billed:,.2f}/{cap:,.2f} CNY"
+        if cap is not None:
+            return f"{billed:,.2f}/{cap:,.2f} CNY"
+        if billed > self.cost + 0.005:
+            return f"{self.cost:,.2f} CNY, {billed:,.2f} in all"
+        return f"{self.cost:,.2f} CNY"
 
     @property
     def running(self) -> int:

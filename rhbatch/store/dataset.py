@@ -6,12 +6,14 @@ folder) and carry any other columns. rhbatch writes one row per result file,
 from the manifest: the prompt, every parameter as sent (``params``, JSON text,
 since batches mix endpoints whose parameters differ in name and type), the
 endpoint (or ``workflow:<id>`` / ``app:<id>``), job and task ids, the file's
-sha256 and size, the job's cost and the jobs it was made from. So
+sha256 and size, the job's cost, the jobs it was made from, its version and
+the git commit of the spec version it came from (``spec_commit``). So
 ``load_dataset("videofolder", data_dir=OUT)`` has those columns. A batch that
 made several kinds of files has a ``media`` column to keep one kind.
 
 ``export`` writes the same rows as JSON Lines, CSV or Parquet (Parquet needs
-pyarrow: ``pip install 'rhbatch[dataset]'``).
+pyarrow: ``pip install 'rhbatch[dataset]'``); ``--history`` adds the files of
+earlier versions (``current`` false), which metadata.jsonl leaves out.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ COLUMNS = (
     "bytes",
     "cost",
     "made_from",
+    "version",
+    "current",
+    "spec_commit",
 )
 MEDIA = {
     "image": ("png", "jpg", "jpeg", "webp", "gif", "bmp"),
@@ -81,7 +86,47 @@ def rows(manifest: Path) -> Iterator[dict[str, Any]]:
                     "bytes": out.get("bytes"),
                     "cost": job.get("cost"),
                     "made_from": made_from,
+                    "version": job.get("version") or 1,
+                    "current": True,
+                    "spec_commit": (job.get("spec") or {}).get("commit"),
                 }
+
+
+def history_rows(out_dir: Path) -> Iterator[dict[str, Any]]:
+    """One row per file of the earlier versions the directory keeps (``history/``), from
+    its store; none without one."""
+    from rhbatch.store.state import STATE_DIR, Store  # only an export with history reads it
+
+    if not (out_dir / STATE_DIR / "state.db").exists():
+        return
+    with Store.open(out_dir, lock=False, create=False) as store:
+        specs = store.spec_versions()
+        versions = store.versions()
+    for v in versions:
+        params = json.loads(v.params) if v.params else {}
+        pinned = pinned_kind(v.endpoint)
+        origin = specs.get(v.spec or 0)
+        for out in v.outputs:
+            yield {
+                "file_name": out.path,
+                "media": _MEDIA_OF.get(out.type.lower(), "other"),
+                "job_id": v.job_id,
+                "n": out.n,
+                "status": v.status,
+                "endpoint": v.endpoint,
+                "kind": pinned[0] if pinned else "model",
+                "prompt": prompt_of(params),
+                "params": json.dumps(params, ensure_ascii=False, sort_keys=True),
+                "task_id": v.task_id,
+                "node_id": None,
+                "sha256": out.sha256,
+                "bytes": out.bytes,
+                "cost": v.cost,
+                "made_from": [],
+                "version": v.v,
+                "current": False,
+                "spec_commit": origin.commit if origin is not None else None,
+            }
 
 
 def prompt_of(params: dict[str, Any]) -> str | None:
@@ -102,15 +147,22 @@ def write_metadata(out_dir: Path) -> int:
     return export(out_dir, out_dir / METADATA, "jsonl")
 
 
-def export(out_dir: Path, dest: Path, fmt: str) -> int:
-    """The metadata table of a run directory as JSON Lines, CSV or Parquet at ``dest``."""
+def export(out_dir: Path, dest: Path, fmt: str, *, history: bool = False) -> int:
+    """The metadata table of a run directory as JSON Lines, CSV or Parquet at ``dest``;
+    ``history``: with a row for each file of the earlier versions too."""
     manifest = out_dir / "manifest.jsonl"
+
+    def table() -> Iterator[dict[str, Any]]:
+        yield from rows(manifest)
+        if history:
+            yield from history_rows(out_dir)
+
     if fmt == "jsonl":
         count = 0
 
         def lines() -> Iterable[str]:
             nonlocal count
-            for row in rows(manifest):
+            for row in table():
                 count += 1
                 yield json.dumps(row, ensure_ascii=False) + "\n"
 
@@ -120,14 +172,14 @@ def export(out_dir: Path, dest: Path, fmt: str) -> int:
         counted: list[int] = [0]
 
         def each() -> Iterator[dict[str, Any]]:
-            for row in rows(manifest):
+            for row in table():
                 counted[0] += 1
                 yield row
 
         write_lines(dest, _csv_lines(each()))
         return counted[0]
     if fmt == "parquet":
-        return _parquet(rows(manifest), dest)
+        return _parquet(table(), dest)
     raise ValueError(f"unknown format {fmt!r}")
 
 
@@ -164,6 +216,9 @@ def _parquet(found: Iterable[dict[str, Any]], dest: Path) -> int:
             ("bytes", pa.int64()),
             ("cost", pa.float64()),
             ("made_from", pa.list_(pa.string())),
+            ("version", pa.int64()),
+            ("current", pa.bool_()),
+            ("spec_commit", pa.string()),
         ]
     )
     tmp = dest.with_name(f".{dest.name}.part")

@@ -35,6 +35,7 @@ MAX_COMPONENT = 200
 MAX_COMPONENT_BYTES = 240
 # What rhbatch itself keeps in an output directory; no result may land there.
 RESERVED_DIR = ".rhbatch"
+HISTORY_DIR = "history"  # the files of earlier versions of changed jobs (history.py)
 RESERVED_FILES = frozenset({"manifest.jsonl", "run.json", "metadata.jsonl", "report.html"})
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -71,9 +72,10 @@ def path_problem(relative: str) -> str | None:
             return f"a component is longer than {MAX_COMPONENT} characters"
         if len(part.encode("utf-8", "surrogatepass")) > MAX_COMPONENT_BYTES:
             return f"a component is longer than {MAX_COMPONENT_BYTES} bytes in UTF-8"
-    if parts[0].casefold() == RESERVED_DIR or (len(parts) == 1 and parts[0] in RESERVED_FILES):
+    first = parts[0].casefold()
+    if first in (RESERVED_DIR, HISTORY_DIR) or (len(parts) == 1 and parts[0] in RESERVED_FILES):
         return (
-            "it is one of rhbatch's own files (.rhbatch/, manifest.jsonl, run.json, "
+            "it is one of rhbatch's own files (.rhbatch/, history/, manifest.jsonl, run.json, "
             "metadata.jsonl, report.html)"
         )
     return None

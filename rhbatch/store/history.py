@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from rhbatch.errors import StateError
-from rhbatch.models import OutputRow
+from rhbatch.models import JobStatus, OutputRow, canonical_json
 from rhbatch.store.db import Database
+from rhbatch.store.files import HISTORY_DIR
 
-HISTORY_DIR = "history"
 _SAFE_FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # A job or version whose task may exist and whose bill is not known: maybe billed.
 _MAYBE = ("unknown", "running", "submitting")
@@ -112,6 +112,59 @@ def folder(job_id: str) -> str:
     if _SAFE_FOLDER.fullmatch(job_id) and job_id not in (".", ".."):
         return job_id
     return "id-" + hashlib.sha256(job_id.encode()).hexdigest()[:16]
+
+
+SHOWN = 100  # characters of a changed value shown around the change
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field of a job that changed: its name and the old and new values, shortened
+    around the difference."""
+
+    field: str
+    old: str
+    new: str
+
+
+def fields_changed(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+    """Each parameter added, removed or changed, in the new order (removed ones last)."""
+    out = []
+    for name, value in new.items():
+        if name not in old:
+            out.append(Change(name, "(not set)", shown_value(value)))
+        elif canonical_json(old[name]) != canonical_json(value):
+            out.append(Change(name, *around_change(_text(old[name]), _text(value))))
+    for name, value in old.items():
+        if name not in new:
+            out.append(Change(name, shown_value(value), "(not set)"))
+    return out
+
+
+def around_change(old: str, new: str, width: int = SHOWN) -> tuple[str, str]:
+    """Two values, each cut to ``width`` characters around where they start to differ
+    when it is longer: "…in the snow" -> "…in the snow, at dawn, under a…"."""
+    head = 0
+    while head < min(len(old), len(new)) and old[head] == new[head]:
+        head += 1
+    return _window(old, head, width), _window(new, head, width)
+
+
+def _window(text: str, at: int, width: int) -> str:
+    if len(text) <= width:
+        return text
+    start = max(0, min(at - width // 4, len(text) - width))
+    end = start + width
+    return ("…" if start > 0 else "") + text[start:end] + ("…" if end < len(text) else "")
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else canonical_json(value)
+
+
+def shown_value(value: Any) -> str:
+    text = "(not set)" if value is None else _text(value)
+    return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
 
 
 _VERSION_COLUMNS = (
@@ -227,6 +280,34 @@ class History(Database):
             )
             for r in rows
         ]
+
+    def unsettled_versions(self) -> list[VersionRow]:
+        """The earlier versions whose task may still be billed: asked about by a run."""
+        return [v for v in self.versions() if v.task_id and not v.settled]
+
+    def settle_version(
+        self,
+        job_id: str,
+        v: int,
+        status: JobStatus,
+        *,
+        cost: float | None = None,
+        results: str | None = None,
+        usage: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """What became of an earlier version's task, learned later."""
+        self._write(
+            "UPDATE versions SET status=?, cost=COALESCE(?, cost), results=COALESCE(?, results), "
+            "usage=COALESCE(?, usage), error_message=?, finished_at=? WHERE job_id=? AND v=?",
+            (status.value, cost, results, usage, message, time.time(), job_id, v),
+        )
+
+    def record_version_output(self, job_id: str, v: int, out: OutputRow) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO version_outputs VALUES (?,?,?,?,?,?,?,?,?,NULL)",
+            (job_id, v, out.n, out.url, out.path, out.bytes, out.sha256, out.type, out.mtime_ns),
+        )
 
     def version_count(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM versions").fetchone()[0])

@@ -7,7 +7,10 @@ relative to the output directory, bytes, sha256, type), usage, what it was
 quoted (``quoted``, from the public price list or RunningHub's price preview:
 ``quoteSource``) and billed (``billed``; ``cost`` is the same figure, kept for
 readers of older manifests), timestamps, and the results as the task reported
-them (url, outputType, text; the only record of them when downloads are off).
+them (url, outputType, text; the only record of them when downloads are off), the
+job's version (1, then one more each time its parameters changed: earlier versions
+are in ``history/``) and the spec version its parameters came from (``spec``: sha256,
+path, and in a git repository the commit, whether the tree was dirty, the branch).
 ``run.json`` sums the run up.
 Both are written to a temporary file, fsynced and renamed over the old one, so
 a reader never sees half a file. The API key is never part of either.
@@ -51,9 +54,10 @@ def _j(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def record(job: dict[str, Any]) -> str:
+def record(job: dict[str, Any], specs: dict[int, str] | None = None) -> str:
     """One manifest line. The stored JSON texts are spliced in as they are (no decoding
-    and encoding of every job's parameters on every rewrite)."""
+    and encoding of every job's parameters on every rewrite). ``specs``: each spec
+    version's record as JSON text (``spec_records``)."""
     outputs = [
         {
             "n": o.n,
@@ -84,8 +88,15 @@ def record(job: dict[str, Any]) -> str:
         f'"usage": {job["usage"]}, "cost": {d(job["cost"])}, "billed": {d(job["cost"])}, '
         f'"quoted": {d(job["quoted"])}, "quoteSource": {d(job["quoteSource"])}, '
         f'"submittedAt": {d(iso(job["submittedAt"]))}, "finishedAt": {d(iso(job["finishedAt"]))}, '
-        f'"uses": {job["uses"]}}}'
+        f'"uses": {job["uses"]}, "version": {job.get("version") or 1}, '
+        f'"spec": {(specs or {}).get(job.get("spec") or 0, "null")}}}'
     )
+
+
+def spec_records(store: Store) -> dict[int, str]:
+    """Each spec version of the directory as the manifest names it (JSON text): sha256,
+    path, and the git commit, dirty flag, branch and path in the repository."""
+    return {n: json.dumps(v.record(), ensure_ascii=False) for n, v in store.spec_versions().items()}
 
 
 def clean_temporaries(out_dir: Path) -> int:
@@ -105,11 +116,13 @@ def write_manifest(store: Store, out_dir: Path) -> int:
     """Rewrite the manifest from the store; StateError (exit 3) if it cannot be written."""
     count = 0
 
+    specs = spec_records(store)
+
     def lines() -> Iterable[str]:
         nonlocal count
         for job in store.records():
             count += 1
-            yield record(job) + "\n"
+            yield record(job, specs) + "\n"
 
     try:
         write_lines(out_dir / "manifest.jsonl", lines())

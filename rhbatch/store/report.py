@@ -28,7 +28,10 @@ params as sent, ``so`` local sources, ``bi`` billed and ``qu`` quoted CNY,
 ``ec``/``em`` error code and message, ``us`` uses {name: job id}, ``tk`` task
 ids, ``at`` attempts, ``fi`` finished at, ``f`` files: ``k`` kind (image,
 video, audio, text, file, link), ``p`` path (or ``u`` a remote URL), ``b``
-bytes, ``x`` the start of a text, ``n`` the workflow node that made it.
+bytes, ``x`` the start of a text, ``n`` the workflow node that made it;
+``vs`` its earlier versions (``version_cards``) and ``vn`` its version number:
+a job with versions shows them side by side, oldest first, the parameters that
+differ from the neighbouring version marked.
 """
 
 from __future__ import annotations
@@ -46,8 +49,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from rhbatch import __version__
+from rhbatch.errors import StateError
 from rhbatch.models import JobStatus
+from rhbatch.store.db import STATE_DIR
 from rhbatch.store.files import PartFile, safe_path
+from rhbatch.store.state import Store
 
 REPORT = "report.html"
 TEXT_PREVIEW = 2000  # characters of a text result shown on its card
@@ -77,6 +83,7 @@ class Totals:
     files: int = 0
     bytes: int = 0
     unreadable: int = 0  # manifest lines that are not a JSON object
+    versions: int = 0  # earlier versions shown beside their job
 
     @property
     def jobs(self) -> int:
@@ -85,20 +92,28 @@ class Totals:
 
 def write_report(out_dir: Path) -> Path:
     """Write ``out_dir/report.html`` from its ``manifest.jsonl`` (and ``run.json``, if
-    any), whole or not at all; its path. A missing manifest is FileNotFoundError."""
+    any, and the earlier versions its store keeps), whole or not at all; its path. A
+    missing manifest is FileNotFoundError."""
     manifest = out_dir / "manifest.jsonl"
     run = _run_info(out_dir / "run.json")
+    versions = version_cards(out_dir)
     dest = out_dir / REPORT
     with manifest.open(encoding="utf-8", errors="replace") as lines, PartFile(dest) as out:
-        for piece in page(lines, out_dir, run):
+        for piece in page(lines, out_dir, run, versions):
             # A lone surrogate (from a "\ud800" in the manifest) becomes that escape again.
             out.write(piece.encode("utf-8", "backslashreplace"))
         out.finish()
     return dest
 
 
-def page(lines: Iterator[str], out_dir: Path, run: dict[str, Any]) -> Iterator[str]:
-    """The page in pieces: the head, the cards' data as they come, then the totals."""
+def page(
+    lines: Iterator[str],
+    out_dir: Path,
+    run: dict[str, Any],
+    versions: dict[str, list[dict[str, Any]]] | None = None,
+) -> Iterator[str]:
+    """The page in pieces: the head, the cards' data as they come, then the totals.
+    ``versions``: the cards of earlier versions, by job id (``version_cards``)."""
     totals = Totals()
     name = _text(run.get("name")) or out_dir.resolve().name or str(out_dir)
     yield (
@@ -121,7 +136,12 @@ def page(lines: Iterator[str], out_dir: Path, run: dict[str, Any]) -> Iterator[s
         if not isinstance(job, dict):
             totals.unreadable += 1
             continue
-        data = json.dumps(card(job, out_dir, totals), ensure_ascii=False, separators=(",", ":"))
+        shown = card(job, out_dir, totals)
+        if versions and shown["id"] in versions:
+            shown["vs"] = versions[shown["id"]]
+            shown["vn"] = job.get("version") if isinstance(job.get("version"), int) else None
+            totals.versions += len(shown["vs"])
+        data = json.dumps(shown, ensure_ascii=False, separators=(",", ":"))
         batch.append(data.translate(_UNSAFE_IN_SCRIPT))
         if len(batch) >= CHUNK:
             yield ("" if first else ",\n") + ",\n".join(batch)
@@ -168,6 +188,35 @@ def card(job: dict[str, Any], out_dir: Path, totals: Totals) -> dict[str, Any]:
         if value:
             c[key] = value
     return c
+
+
+def version_cards(out_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """The earlier versions of each job that has some, oldest first, as its card shows
+    them: ``v``, ``st``, ``bi`` billed, ``pa`` params (None: not recorded), ``f`` files
+    (in ``history/``), ``tk`` task id. From the directory's store; none without one."""
+    if not (out_dir / STATE_DIR / "state.db").exists():
+        return {}
+    try:
+        with Store.open(out_dir, lock=False, create=False) as store:
+            rows = store.versions()
+    except StateError:
+        return {}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for v in rows:
+        outputs = [{"n": o.n, "path": o.path, "type": o.type, "bytes": o.bytes} for o in v.outputs]
+        results = json.loads(v.results) if v.results else []
+        shown: dict[str, Any] = {
+            "v": v.v,
+            "st": v.status,
+            "pa": json.loads(v.params) if v.params else None,
+            "f": files_of({"outputs": outputs, "results": results}, out_dir, Totals()),
+        }
+        if v.cost is not None:
+            shown["bi"] = v.cost
+        if v.task_id:
+            shown["tk"] = v.task_id
+        out.setdefault(v.job_id, []).append(shown)
+    return out
 
 
 def prompt_of(params: object) -> str:
@@ -243,6 +292,14 @@ def header(name: str, run: dict[str, Any], totals: Totals) -> str:
         f"<li><b>{totals.files:,}</b> {_plural(totals.files, 'file')}</li>"
         f"<li><b>{_size(totals.bytes)}</b></li>"
     )
+    spent = _number((run.get("money") or {}).get("spentInDirectory"))
+    if spent is not None and spent > totals.billed + 0.005:
+        items.append(f"<li><b>{spent:,.2f}</b> CNY spent in the directory in all</li>")
+    if totals.versions:
+        items.append(
+            f"<li><b>{totals.versions:,}</b> earlier {_plural(totals.versions, 'version')} "
+            "shown beside their jobs</li>"
+        )
     if totals.unreadable:
         items.append(
             f'<li class="bad"><b>{totals.unreadable:,}</b> unreadable manifest '
@@ -384,6 +441,17 @@ word-break:break-all}
 .st-downloading{--st:#1565c0}.st-pending{--st:#757575}
 .card[class*=st-]{border-left-color:var(--st,#999)}.badge[class*=st-]{background:var(--st,#777)}
 .totals .st b{color:var(--st)}.totals .bad b{color:#c62828}
+.card.has-versions{grid-column:1/-1}
+.versions{padding:6px 12px 12px;border-top:1px solid var(--line)}
+.vrow{display:grid;grid-template-columns:repeat(auto-fit,minmax(260px,1fr));gap:10px}
+.vcol{border:1px solid var(--line);border-top:4px solid var(--st,#999);border-radius:6px;
+overflow:hidden;min-width:0}
+.vcol.now{box-shadow:0 0 0 2px var(--st,#999)}
+.vhead{padding:4px 8px;font-size:12px;color:var(--dim)}
+.vpa{margin:0;padding:6px 8px;display:grid;grid-template-columns:max-content 1fr;gap:2px 8px;
+font-size:12px}
+.vpa dt{color:var(--dim)}.vpa dd{margin:0;white-space:pre-wrap;word-break:break-word}
+.vpa .diff{background:#fff1a8;color:#1d1d1f;border-radius:3px;padding:0 3px}
 """
 
 SCRIPT = """
@@ -479,7 +547,51 @@ SCRIPT = """
     if (j.tk) all.appendChild(el("pre", "", "tasks " + j.tk.join(", ")));
     body.appendChild(all);
     c.append(files, body);
+    if (j.vs && j.vs.length) {
+      c.classList.add("has-versions");
+      c.appendChild(versions(j));
+    }
     return c;
+  }
+
+  // A job's versions side by side, oldest first, the current one last: each with its
+  // files, status and bill, and its parameters, those that differ from its neighbour's
+  // marked.
+  function versions(j) {
+    const all = j.vs.concat([{ v: j.vn || j.vs.length + 1, st: j.st, bi: j.bi, pa: j.pa,
+      f: j.f, now: true }]);
+    const box = el("details", "versions");
+    box.open = true;
+    box.appendChild(el("summary", "", all.length + " versions of " + j.id + ", side by side"));
+    const row = el("div", "vrow");
+    all.forEach((x, k) => {
+      const col = el("section", "vcol st-" + x.st + (x.now ? " now" : ""));
+      const bill = typeof x.bi === "number" ? "billed " + money(x.bi) + " CNY" : "bill not known";
+      col.appendChild(el("div", "vhead", "v" + x.v + (x.now ? " (current)" : "") + " · " +
+        x.st + " · " + bill));
+      const files = el("div", "files");
+      for (const f of x.f) files.appendChild(file(f));
+      if (!x.f.length) files.appendChild(el("div", "none", "no files"));
+      col.appendChild(files);
+      const other = all[k === 0 ? 1 : k - 1];
+      if (!x.pa) {
+        col.appendChild(el("p", "meta", "parameters not recorded (an older rhbatch)"));
+      } else {
+        const list = el("dl", "vpa");
+        const names = new Set(Object.keys(x.pa).concat(Object.keys((other && other.pa) || {})));
+        for (const name of names) {
+          const a = x.pa[name], b = other && other.pa ? other.pa[name] : undefined;
+          const differs = JSON.stringify(a) !== JSON.stringify(b);
+          const text = a === undefined ? "(not set)" : typeof a === "string" ? a :
+            JSON.stringify(a);
+          list.append(el("dt", differs ? "diff" : "", name), el("dd", differs ? "diff" : "", text));
+        }
+        col.appendChild(list);
+      }
+      row.appendChild(col);
+    });
+    box.appendChild(row);
+    return box;
   }
 
   function draw() {

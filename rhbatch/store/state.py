@@ -215,6 +215,15 @@ class Store(Transitions, History):
         ):
             yield row[0], OutputRow(*row[1:])
 
+    def all_outputs(self) -> Iterator[tuple[str, OutputRow]]:
+        """Every output file the store records, of every job (the spec's first, in order;
+        then those it no longer names)."""
+        for row in self.conn.execute(
+            "SELECT o.job_id, o.n, o.url, o.path, o.bytes, o.sha256, o.type, o.mtime_ns "
+            "FROM outputs o JOIN jobs j ON j.id = o.job_id ORDER BY j.in_spec DESC, j.idx, o.n"
+        ):
+            yield row[0], OutputRow(*row[1:])
+
     def outputs(self, job_id: str) -> list[OutputRow]:
         rows = self.conn.execute(
             "SELECT n, url, path, bytes, sha256, type, mtime_ns FROM outputs "
@@ -319,7 +328,7 @@ class Store(Transitions, History):
         cursor = self.conn.execute(
             "SELECT id, idx, endpoint, params, status, attempts, task_id, sent, sources, "
             "error_code, error_message, usage, cost, submitted_at, finished_at, results, "
-            "quoted, quote_source, uses "
+            "quoted, quote_source, uses, version, spec "
             "FROM jobs WHERE in_spec=1 ORDER BY idx"
         )
         for r in cursor:
@@ -345,6 +354,8 @@ class Store(Transitions, History):
                 "quoted": r[16],
                 "quoteSource": r[17],
                 "uses": r[18] or "{}",
+                "version": r[19],
+                "spec": r[20],
             }
 
 
