@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from rhbatch.cli import main
+from tests.browser import start_browser
 from tests.helpers import Result
 
 
@@ -56,3 +57,9 @@ def fast_clock(monkeypatch: pytest.MonkeyPatch) -> float:
     speed = 20.0
     monkeypatch.setattr("rhbatch.run.clock.SPEED", speed)
     return speed
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[str]:
+    """One headless Chromium for the module: the websocket URL of its DevTools endpoint."""
+    yield from start_browser()

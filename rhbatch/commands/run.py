@@ -17,7 +17,6 @@ import dataclasses
 import json
 import math
 import shlex
-import signal
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from rhbatch.commands.common import plural
 from rhbatch.commands.connection import connect
 from rhbatch.commands.pin import check_pins
 from rhbatch.commands.run_report import dry_run, run_info, say_resume, say_settled, summary
+from rhbatch.commands.signals import Interrupts
 from rhbatch.commands.spend import (
     Spend,
     ask_online,
@@ -59,7 +59,7 @@ from rhbatch.errors import (
     Unreachable,
     UsageError,
 )
-from rhbatch.models import JobStatus, RunSettings, pinned_kind
+from rhbatch.models import JobStatus, OutputRow, RunSettings, pinned_kind
 from rhbatch.run.crew import Options
 from rhbatch.run.fetch import Mirror, intact
 from rhbatch.run.loop import Runner
@@ -74,6 +74,7 @@ from rhbatch.spec.provenance import provenance
 from rhbatch.spec.shard import Sharder, parse_shard
 from rhbatch.spec.validate import check_spec, require_valid
 from rhbatch.store.dataset import write_metadata
+from rhbatch.store.files import hash_file
 from rhbatch.store.manifest import clean_temporaries, write_manifest, write_run
 from rhbatch.store.remote import Remote, is_url, local_path
 from rhbatch.store.report import write_report
@@ -83,11 +84,13 @@ DEFAULT_CONCURRENCY = 10
 
 
 def run(args: argparse.Namespace) -> int:
-    with outlets():  # a reader who stops reading (| head) fails no job, changes no exit code
-        return _run_command(args)
+    # A reader who stops reading (| head) fails no job, changes no exit code; Ctrl-C and
+    # SIGTERM are handled from the first line to the last (signals.py).
+    with outlets(), Interrupts() as interrupts:
+        return _run_command(args, interrupts)
 
 
-def _run_command(args: argparse.Namespace) -> int:
+def _run_command(args: argparse.Namespace, interrupts: Interrupts) -> int:
     reg = registry()
     report = check_spec(args.spec, reg, max_jobs=getattr(args, "max_jobs", None))
     require_valid(report)
@@ -99,7 +102,7 @@ def _run_command(args: argparse.Namespace) -> int:
         out_dir = output_dir(local_path(args.out) if args.out else None, spec)
     spend = Spend.of(args, RunSettings.of(spec.run))  # a bad --max-spend: said first
     if args.dry_run:
-        code, todo = dry_run(spec, reg, out_dir, args)
+        code, todo = dry_run(spec, reg, out_dir, args, spend.cap)
         if spend.online and todo:
             asyncio.run(_preview_only(args, reg, todo))
         return code
@@ -168,8 +171,9 @@ def _run_command(args: argparse.Namespace) -> int:
         pinned = tuple(e for e in report.per_endpoint if pinned_kind(e))
         mirror = remote.put if remote is not None else None
         code, note = asyncio.run(
-            _run(args, spec, reg, store, out_dir, shown, spend, current, pinned, mirror)
+            _run(args, spec, reg, store, out_dir, shown, spend, current, pinned, mirror, interrupts)
         )
+        interrupts.winding_down()  # what follows is brief, and says how to go on
         counts = store.counts()
         base = "emulator" if args.emulator else credentials.base_url(args.base_url)
         # A run stopped by a full disk has said so (the note); what follows may meet the
@@ -233,6 +237,7 @@ async def _run(
     manifest_current: bool = False,
     pinned: tuple[str, ...] = (),
     mirror: Mirror | None = None,
+    interrupts: Interrupts | None = None,
 ) -> tuple[int, str | None]:
     """Run the batch; the exit code and a note for the end (interrupted, stopped by...)."""
     todo = store.counts()
@@ -281,7 +286,7 @@ async def _run(
             mirror=mirror,
         )
         runners.append(runner)
-        interrupted = _on_interrupt(runner)
+        interrupted = _on_interrupt(runner, interrupts)
         done_before = sum(
             todo.get(s, 0)
             for s in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.UNFETCHED)
@@ -410,10 +415,9 @@ def download_limits(run: RunSettings) -> DownloadLimits:
     )
 
 
-def _on_interrupt(runner: Runner) -> asyncio.Event:
+def _on_interrupt(runner: Runner, interrupts: Interrupts | None) -> asyncio.Event:
     """First Ctrl-C (or SIGTERM): stop starting jobs and wind down. Second: stop at once."""
     interrupted = asyncio.Event()
-    loop = asyncio.get_running_loop()
     main = asyncio.current_task()
 
     def handle() -> None:
@@ -426,15 +430,36 @@ def _on_interrupt(runner: Runner) -> asyncio.Event:
         runner.report.message("rhbatch: stopping: no new jobs; Ctrl-C again to quit at once")
         runner.stop()
 
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGINT, handle)
-        loop.add_signal_handler(signal.SIGTERM, handle)
+    if interrupts is not None:
+        interrupts.during(handle)
     return interrupted
 
 
 def _check_files(store: Store, out_dir: Path) -> int:
-    """Finished jobs whose files are missing or changed go back to downloading."""
-    broken = {job_id for job_id, out in store.finished_outputs() if not intact(out_dir, out)}
+    """Finished jobs whose files are missing or changed go back to downloading. A file of
+    the recorded size whose time changed (a copy, a restore, a checkout) is hashed: the
+    same bytes are kept (their new time recorded), not fetched again."""
+    broken: set[str] = set()
+    for job_id, out in store.finished_outputs():
+        if job_id in broken or intact(out_dir, out):
+            continue
+        same = _same_bytes(out_dir, out)
+        if same is None:
+            broken.add(job_id)
+        else:
+            store.retime_output(job_id, out.n, same)
     for job_id in broken:
         store.reopen(job_id)
     return len(broken)
+
+
+def _same_bytes(out_dir: Path, out: OutputRow) -> int | None:
+    """The file's modification time if it holds exactly the recorded bytes, else None."""
+    path = out_dir / out.path
+    try:
+        if path.stat().st_size != out.bytes:
+            return None
+        saved = hash_file(path)
+        return path.stat().st_mtime_ns if saved.sha256 == out.sha256 else None
+    except OSError:
+        return None

@@ -22,7 +22,7 @@ from rhbatch.endpoints.registry import Registry
 from rhbatch.errors import EXIT_OK
 from rhbatch.models import JobStatus, SyncReport
 from rhbatch.run.progress import Reporter
-from rhbatch.run.quote import Priced, quote, reconcile
+from rhbatch.run.quote import Priced, money, quote, reconcile
 from rhbatch.run.settle import Settled
 from rhbatch.spec.load import Spec
 from rhbatch.store.manifest import iso
@@ -89,12 +89,22 @@ def say_settled(shown: Reporter, settled: Settled) -> None:
 
 
 def dry_run(
-    spec: Spec, reg: Registry, out_dir: Path, args: argparse.Namespace
+    spec: Spec, reg: Registry, out_dir: Path, args: argparse.Namespace, cap: float | None
 ) -> tuple[int, list[Priced]]:
-    """What a run would do, and what it would cost: the plan against the directory;
-    nothing is sent. The exit code, and the jobs a run would submit (for a price preview)."""
+    """What a run would do, and what it would cost: the plan against the directory, and
+    whether it fits the spending cap; nothing is sent. The exit code, and the jobs a run
+    would submit (for a price preview)."""
     planned = plan_against(spec, reg, out_dir, args)
     print_plan(spec, reg, out_dir, planned)
+    if cap is not None:
+        needed = round(planned.after + planned.maybe, 2)
+        if needed > cap + 1e-9:
+            print(
+                f"spending cap {money(cap)}: the run would stop at it (exit 4) before every "
+                f"job is sent; --max-spend {needed:.2f} would let the whole batch run"
+            )
+        else:
+            print(f"spending cap {money(cap)}: the run fits within it")
     print("nothing was sent (--dry-run)")
     wanted = {*planned.new_ids, *(c.id for c in planned.changes), *planned.to_run_ids}
     jobs = [

@@ -113,7 +113,7 @@ async def _fetch(
     for n, result in enumerate(state.results, start=1):
         ext = result_ext(result)
         rel = history_path(version.job_id, version.v, f"{n}.{ext}")
-        dest = files.safe_path(out_dir, rel)
+        dest = files.safe_path(out_dir, rel, history=True)
         try:
             if result.url is None:
                 saved = files.write_text(dest, result.text or "")

@@ -87,15 +87,21 @@ def path_key(relative: str) -> str:
     return ("/".join(_SEPARATORS.split(relative)) if "\\" in relative else relative).casefold()
 
 
-def safe_path(root: Path, relative: str) -> Path:
+def safe_path(root: Path, relative: str, *, history: bool = False) -> Path:
     """``root / relative``, refusing anything that could land outside ``root``.
 
     Both "/" and "\\" separate components; absolute paths, drive letters, "." and
     "..", empty components, control characters and components over 200
     characters are refused with ValueError, as is a path that resolves (through
-    symlinks) outside ``root``.
+    symlinks) outside ``root``. ``history``: a path in ``history/``, where only
+    the files of earlier versions go (any other result path there is refused).
     """
-    problem = path_problem(relative)
+    if history:
+        head, _, rest = relative.partition("/")
+        if head != HISTORY_DIR or not rest:
+            raise ValueError(f"unsafe history path {relative!r}: not inside {HISTORY_DIR}/")
+        safe_path(root / HISTORY_DIR, rest)
+    problem = None if history else path_problem(relative)
     if problem:
         raise ValueError(f"unsafe output path {relative!r}: {problem}")
     path = root.joinpath(*_SEPARATORS.split(relative))

@@ -33,7 +33,7 @@ from typing import Any
 from rhbatch.errors import StateError
 from rhbatch.models import JobStatus, OutputRow, canonical_json
 from rhbatch.store.db import Database
-from rhbatch.store.files import HISTORY_DIR
+from rhbatch.store.files import HISTORY_DIR, safe_path
 
 _SAFE_FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # A job or version whose task may exist and whose bill is not known: maybe billed.
@@ -364,7 +364,10 @@ class History(Database):
 def _move(out_dir: Path, was: str, path: str, size: int, mtime: int) -> bool:
     """Move ``was`` to ``path`` (both inside ``out_dir``) if it is the recorded file and
     nothing is at ``path`` yet."""
-    source, target = out_dir / was, out_dir / path
+    try:  # both were checked when recorded; a store edited by hand is not trusted
+        source, target = safe_path(out_dir, was), safe_path(out_dir, path, history=True)
+    except ValueError:
+        return False
     try:
         info = source.stat()
     except OSError:

@@ -86,9 +86,10 @@ class Store(Transitions, History):
         new = kept = 0
         marks = ",".join("?" * len(jobs))
         known = {
-            r[0]: (r[1], r[2], r[3] or None, int(r[4]))
+            r[0]: (r[1], r[2], r[3] or None, bool(r[4]))
             for r in db.execute(
-                f"SELECT id, params, quoted, uses, attempts FROM jobs WHERE id IN ({marks})",
+                "SELECT id, params, quoted, uses, sent IS NOT NULL OR task_id IS NOT NULL "
+                f"FROM jobs WHERE id IN ({marks})",
                 [job[0] for job in jobs],
             )
         }
@@ -106,7 +107,7 @@ class Store(Transitions, History):
                 resets.append(
                     (idx, endpoint, text, JobStatus.PENDING.value, quoted, uses, spec, job_id)
                 )
-                if before[3] > 0:  # it sent something: that version is kept
+                if before[3]:  # this version sent something: it is kept
                     archived.append(job_id)
             else:
                 if rest and before[1] != quoted:

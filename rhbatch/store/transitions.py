@@ -98,6 +98,11 @@ class Transitions(Database):
             (job_id, out.n, out.url, out.path, out.bytes, out.sha256, out.type, out.mtime_ns),
         )
 
+    def retime_output(self, job_id: str, n: int, mtime_ns: int) -> None:
+        """A result file found with its recorded bytes but another time (copied, restored):
+        the time it has now, so it is known intact without hashing it again."""
+        self._write("UPDATE outputs SET mtime_ns=? WHERE job_id=? AND n=?", (mtime_ns, job_id, n))
+
     def finish(self, job_id: str) -> None:
         self._write(
             "UPDATE jobs SET status='succeeded', error_code=NULL, error_message=NULL, "

@@ -772,7 +772,7 @@ CASES: list[Case] = [
         "naming",
         GOOD + "output: {naming: '.rhbatch/{id}.{ext}'}\n",
         f"s.yaml:5: output.naming: '.rhbatch/{{id}}.{{ext}}' {OUTSIDE}: it is one of rhbatch's "
-        "own files (.rhbatch/, manifest.jsonl, run.json, metadata.jsonl, report.html)",
+        "own files (.rhbatch/, history/, manifest.jsonl, run.json, metadata.jsonl, report.html)",
     ),
     spec(
         "naming-dotdot-from-value",
