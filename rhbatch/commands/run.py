@@ -17,7 +17,6 @@ import dataclasses
 import hashlib
 import json
 import shlex
-import signal
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from rhbatch.commands.common import plural
 from rhbatch.commands.connection import connect
 from rhbatch.commands.pin import check_pins
 from rhbatch.commands.run_report import dry_run, run_info, say_resume, summary
+from rhbatch.commands.signals import Interrupts
 from rhbatch.commands.spend import (
     Spend,
     ask_online,
@@ -80,11 +80,13 @@ DEFAULT_CONCURRENCY = 10
 
 
 def run(args: argparse.Namespace) -> int:
-    with outlets():  # a reader who stops reading (| head) fails no job, changes no exit code
-        return _run_command(args)
+    # A reader who stops reading (| head) fails no job, changes no exit code; Ctrl-C and
+    # SIGTERM are handled from the first line to the last (signals.py).
+    with outlets(), Interrupts() as interrupts:
+        return _run_command(args, interrupts)
 
 
-def _run_command(args: argparse.Namespace) -> int:
+def _run_command(args: argparse.Namespace, interrupts: Interrupts) -> int:
     reg = registry()
     report = check_spec(args.spec, reg, max_jobs=getattr(args, "max_jobs", None))
     require_valid(report)
@@ -160,8 +162,9 @@ def _run_command(args: argparse.Namespace) -> int:
         pinned = tuple(e for e in report.per_endpoint if pinned_kind(e))
         mirror = remote.put if remote is not None else None
         code, note = asyncio.run(
-            _run(args, spec, reg, store, out_dir, shown, spend, current, pinned, mirror)
+            _run(args, spec, reg, store, out_dir, shown, spend, current, pinned, mirror, interrupts)
         )
+        interrupts.winding_down()  # what follows is brief, and says how to go on
         counts = store.counts()
         cost = store.total_cost()
         base = "emulator" if args.emulator else credentials.base_url(args.base_url)
@@ -227,6 +230,7 @@ async def _run(
     manifest_current: bool = False,
     pinned: tuple[str, ...] = (),
     mirror: Mirror | None = None,
+    interrupts: Interrupts | None = None,
 ) -> tuple[int, str | None]:
     """Run the batch; the exit code and a note for the end (interrupted, stopped by...)."""
     todo = store.counts()
@@ -272,7 +276,7 @@ async def _run(
             mirror=mirror,
         )
         runners.append(runner)
-        interrupted = _on_interrupt(runner)
+        interrupted = _on_interrupt(runner, interrupts)
         done_before = sum(
             todo.get(s, 0)
             for s in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.UNFETCHED)
@@ -395,10 +399,9 @@ def download_limits(run: RunSettings) -> DownloadLimits:
     )
 
 
-def _on_interrupt(runner: Runner) -> asyncio.Event:
+def _on_interrupt(runner: Runner, interrupts: Interrupts | None) -> asyncio.Event:
     """First Ctrl-C (or SIGTERM): stop starting jobs and wind down. Second: stop at once."""
     interrupted = asyncio.Event()
-    loop = asyncio.get_running_loop()
     main = asyncio.current_task()
 
     def handle() -> None:
@@ -411,9 +414,8 @@ def _on_interrupt(runner: Runner) -> asyncio.Event:
         runner.report.message("rhbatch: stopping: no new jobs; Ctrl-C again to quit at once")
         runner.stop()
 
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGINT, handle)
-        loop.add_signal_handler(signal.SIGTERM, handle)
+    if interrupts is not None:
+        interrupts.during(handle)
     return interrupted
 
 
