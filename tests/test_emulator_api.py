@@ -615,3 +615,30 @@ def test_config_file_and_unknown_settings(tmp_path: Any) -> None:
     with pytest.raises(ValueError, match="unknown fault 'gremlins'"):
         EmulatorConfig.from_dict({"faults": {"gremlins": {"rate": 1}}})
     assert Duration().kind == "uniform"
+
+
+def test_a_task_starts_at_the_moment_it_was_submitted() -> None:
+    """Time passes while a submit is handled (a busy machine): the task's start, or its
+    place in the queue, is judged at its submit time, not some milliseconds later."""
+    ticks = [0.0]
+
+    def clock() -> float:  # every reading of the clock takes 10 ms
+        ticks[0] += 0.01
+        return ticks[0]
+
+    async def go() -> list[dict[str, Any]]:
+        accounts = {DEFAULT_KEY: {"concurrency": 2}}
+        long = {"video": {"kind": "fixed", "value": 1000}}  # 10 s at speed 100
+        async with (
+            Emulator(config(accounts=accounts, durations=long), clock=clock) as emu,
+            aiohttp.ClientSession() as s,
+        ):
+            api = Api(emu, s)
+            for i in range(3):
+                await api.submit(doc_body() | {"prompt": f"boat {i}"})
+            listed: list[dict[str, Any]] = emu.stats(tasks=True)["taskList"]
+            return listed
+
+    listed = run(go)
+    assert [t["started"] == t["submitted"] for t in listed] == [True, True, False]
+    assert [t["status"] for t in listed] == ["RUNNING", "RUNNING", "QUEUED"]

@@ -196,12 +196,15 @@ class Emulator:
         return self.config.scaled(max(seconds, 0.0))
 
     def accept(self, task: Task) -> None:
-        self.board.add(task, self.now())
+        """A task on the board at the moment it was submitted (``task.submitted``): its
+        start, or its place in the queue, is judged at that same moment, however long
+        the request took to handle on a busy machine."""
+        self.board.add(task, task.submitted)
         self._wake.set()
 
     def record_failed(self, task: Task) -> None:
         """A task that failed before it could start: on the board, its webhook sent."""
-        self.board.add_failed(task, self.now())
+        self.board.add_failed(task, task.submitted)
         self._wake.set()
 
     def next_attempt(self, key: str) -> int:

@@ -1,0 +1,50 @@
+"""Ctrl-C and SIGTERM during a run, from its first line to its last (commands/signals.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import pytest
+
+from rhbatch.commands.signals import Interrupts
+
+
+def deliver(sig: int = signal.SIGINT) -> None:
+    """Send ``sig`` to this process (its Python handler runs at the next bytecode)."""
+    os.kill(os.getpid(), sig)
+
+
+def test_before_the_loop_a_signal_stops_at_once() -> None:
+    with Interrupts(), pytest.raises(KeyboardInterrupt):
+        deliver(signal.SIGTERM)
+
+
+def test_during_the_loop_each_signal_reaches_the_runner() -> None:
+    """Both signals are handed to the loop, in order; none is raised."""
+    seen: list[int] = []
+
+    async def run(interrupts: Interrupts) -> None:
+        interrupts.during(lambda: seen.append(len(seen) + 1))
+        deliver()
+        deliver(signal.SIGTERM)
+        for _ in range(20):
+            await asyncio.sleep(0)
+
+    with Interrupts() as interrupts:
+        asyncio.run(run(interrupts))
+    assert seen == [1, 2]
+
+
+def test_winding_down_a_signal_is_noted_and_a_second_stops() -> None:
+    """After the loop (the last writes and the resume line), the first signal lets them
+    finish; a second one stops at once. Python's handlers come back afterwards."""
+    before = signal.getsignal(signal.SIGINT)
+    with Interrupts() as interrupts:
+        asyncio.run(asyncio.sleep(0))  # a loop came and went: no moment falls between
+        interrupts.winding_down()
+        deliver()  # noted
+        with pytest.raises(KeyboardInterrupt):
+            deliver()
+    assert signal.getsignal(signal.SIGINT) is before
