@@ -239,7 +239,7 @@ async def _run(
         return EXIT_OK, None
     legacy = RunSettings.of(spec.run).api == "legacy"
     async with contextlib.AsyncExitStack() as stack:
-        client, clock = await connect(args, stack, legacy=legacy)
+        client, clock = await connect(args, stack, legacy=legacy, state=out_dir / STATE_DIR)
         try:
             limit = await _account_limit(client)
         except Unreachable as exc:
