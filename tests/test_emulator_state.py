@@ -198,6 +198,7 @@ def test_time_away_counts_as_running_time(tmp_path: Path) -> None:
     assert 19.0 < left <= 20.5
     assert ledger["byStatus"] == {"SUCCESS": 1, "RUNNING": 1}
     assert ledger["charged"] > 0
+    # the running one's price is reserved, the same as the first one's charge
     assert ledger["accounts"][DEFAULT_KEY[:4] + "…"]["reserved"] == ledger["charged"]
 
 
