@@ -179,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=positive, help="time scale: 100 makes a 60 s task take 0.6 s")
     p.add_argument("--seed", type=int, help="fault and duration dice (default 0)")
     p.add_argument("--key", help="the API key to accept (default: a fixed test key)")
+    p.add_argument(
+        "--state",
+        metavar="DIR",
+        help="keep tasks and uploads in DIR, taken up again by the next emulator started on it",
+    )
     return parser
 
 
@@ -214,7 +219,10 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
         help="most tasks in flight (also capped by the spec and the account)",
     )
     p.add_argument(
-        "--emulator", action="store_true", help="run against the built-in emulator, in this process"
+        "--emulator",
+        action="store_true",
+        help="run against the built-in emulator, in this process; its tasks are kept in "
+        "DIR/.rhbatch/emulator/, so a rerun finds them",
     )
     p.add_argument(
         "--emulator-speed",

@@ -217,6 +217,27 @@ def test_funds_stop_keeps_what_is_done(
     assert stats["submissions"] == 4
 
 
+def test_a_result_no_longer_served_is_unfetched_with_the_reason(
+    cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Results that expire as their tasks end: refused (403) on a fresh URL too, each job
+    is unfetched saying RunningHub no longer serves it; a rerun tries again, paying for
+    nothing new."""
+    write("s.yaml", spec_text(2))
+    with emulator(monkeypatch, result_ttl=0) as emu:
+        first = cli("run", "s.yaml", "--out", "out", "-q")
+        again = cli("run", "s.yaml", "--out", "out", "-q")
+        stats = emu.stats()
+    records = manifest(Path("out"))
+    assert (first.code, again.code) == (1, 1)
+    reason = (
+        "result 1: RunningHub no longer serves it (HTTP 403 on a fresh URL too); result URLs expire"
+    )
+    assert [(r["status"], r["errorMessage"]) for r in records] == [("unfetched", reason)] * 2
+    assert stats["submissions"] == 2
+    assert stats["byStatus"] == {"SUCCESS": 2}
+
+
 def test_lost_submit_becomes_unknown_and_is_not_resent(
     cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch
 ) -> None:

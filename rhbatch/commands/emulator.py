@@ -1,4 +1,5 @@
-"""``rhbatch emulator``: serve the built-in RunningHub emulator until Ctrl-C."""
+"""``rhbatch emulator``: serve the built-in RunningHub emulator until Ctrl-C; with
+``--state DIR``, its tasks and uploads kept in DIR and taken up again next time."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import contextlib
 import signal
 import sys
 
+from rhbatch.commands.common import plural
 from rhbatch.errors import EXIT_OK, UsageError
 
 PROFILES = ("clean", "flaky", "chaos")
@@ -23,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"emulator config: {exc}") from None
     if args.key:
         config.accounts = {args.key: next(iter(config.accounts.values()), Account())}
-    emu = Emulator(config, host=args.host, port=args.port)
+    state = getattr(args, "state", None)
+    emu = Emulator(config, host=args.host, port=args.port, state_dir=state)
 
     async def serve() -> None:
         try:
@@ -38,6 +41,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"API key: {emu.api_key}")
             print(f"  export RUNNINGHUB_BASE_URL={emu.base_url} RUNNINGHUB_API_KEY={emu.api_key}")
             print(f"  stats: {emu.base_url}/_emulator/stats")
+            if state:
+                kept = emu.restored
+                print(
+                    f"State kept in {state} ({plural(kept['tasks'], 'task')} and "
+                    f"{plural(kept['uploads'], 'upload')} taken up again)"
+                )
             print("Ctrl-C stops it.", flush=True)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()

@@ -251,7 +251,7 @@ async def _run(
         return EXIT_OK, None
     legacy = RunSettings.of(spec.run).api == "legacy"
     async with contextlib.AsyncExitStack() as stack:
-        client, clock = await connect(args, stack, legacy=legacy)
+        client, clock = await connect(args, stack, legacy=legacy, state=out_dir / STATE_DIR)
         try:
             limit = await _account_limit(client)
         except Unreachable as exc:
@@ -311,14 +311,10 @@ async def _run(
             shown.close()
         if interrupted.is_set():
             running = store.counts().get(JobStatus.RUNNING, 0)
-            if args.emulator:
-                tail = (
-                    f"{plural(running, 'emulated task')} ended with the emulator; "
-                    if running
-                    else ""
-                )
-            else:
-                tail = f"{plural(running, 'task')} keep running remotely; " if running else ""
+            # The built-in emulator keeps its tasks in DIR/.rhbatch/emulator/: they go on,
+            # in its time, as RunningHub's do, and the command below finds them again.
+            where = "in the emulator's saved state" if args.emulator else "remotely"
+            tail = f"{plural(running, 'task')} keep running {where}; " if running else ""
             return (
                 EXIT_INTERRUPTED,
                 f"interrupted: {tail}resume with: {resume_command(args, out_dir)}",

@@ -102,5 +102,5 @@ async def cancel(request: web.Request) -> web.StreamResponse:
     task = emu.board.tasks.get(task_id)
     if task is None or task.api_key != api_key:
         return replies.legacy_error("807")
-    emu.board.cancel(task, emu.now())
+    emu.cancel(task)
     return await after(emu, request, "other", key, replies.envelope(0, "success"))

@@ -179,6 +179,7 @@ async def submit(request: web.Request, name: str) -> web.StreamResponse:
         price=price,
         webhook_url=webhook if isinstance(webhook, str) else None,
         client_id=secrets.token_hex(16),
+        dice=key,
     )
     failed = emu.faults.hit("task_failed", "submit", key)
     if failed is not None:

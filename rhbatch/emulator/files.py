@@ -1,11 +1,11 @@
 """Files in and out: the v2 binary upload, uploaded inputs, and task results.
 
-Uploads are stored under the emulator's private temporary directory by
-content hash and answered with the ``{code, message, data}`` envelope; their
-``download_url`` works until the upload TTL passes. Result files are made on
-the fly by ``outputs.py`` and streamed, so a 20 MB result costs no memory; the
-download faults (a few 404s before the file appears, a body cut short) are
-applied here.
+Uploads are stored under the emulator's upload directory (a private temporary
+one, or its state directory's) by content hash and answered with the ``{code,
+message, data}`` envelope; their ``download_url`` works until the upload TTL
+passes. Result files are made on the fly by ``outputs.py`` and streamed, so a
+20 MB result costs no memory; the download faults (a few 404s before the file
+appears, a body cut short) are applied here.
 """
 
 from __future__ import annotations
@@ -74,14 +74,10 @@ async def upload(request: web.Request) -> web.StreamResponse:
     tmp.replace(emu.upload_dir / name)
     content_type = part.headers.get("Content-Type", "application/octet-stream")
     expires = emu.now() + emu.config.scaled(emu.config.upload_ttl)
-    emu.uploads[name] = Upload(emu.upload_dir / name, size, content_type, expires)
-    emu.issued.add(f"api/{name}")
+    served = Upload(emu.upload_dir / name, size, content_type, expires)
     kind = _kind(content_type, ext)
-    emu.add_resource(
-        api_key, "FILE" if kind == "file" else kind.upper(), filename, f"api/{name}", size
-    )
-    emu.transfer["uploads"] += 1
-    emu.transfer["upload_bytes"] += size
+    resource_type = "FILE" if kind == "file" else kind.upper()
+    emu.note_upload(api_key, f"api/{name}", size, resource_type, filename, served)
     data = {
         "type": kind,
         "download_url": f"{emu.base_url}/media/input/{name}?q-sign-time={emu.wall(expires)}",

@@ -118,10 +118,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
     # its name is kept.
     sha, ext, size, original = stored
     file_name = sha if ext == "zip" else f"api/{sha}.{ext}"
-    emu.issued.add(file_name)
-    emu.add_resource(api_key, LEGACY_FORMATS[ext], original, file_name, size)
-    emu.transfer["uploads"] += 1
-    emu.transfer["upload_bytes"] += size
+    emu.note_upload(api_key, file_name, size, LEGACY_FORMATS[ext], original, None)
     data = {"fileName": file_name, "fileType": fields.get("fileType") or "input"}
     return replies.envelope(0, "success", data)
 

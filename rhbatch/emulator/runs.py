@@ -184,6 +184,7 @@ def make_task(
         outputs=outputs,
         origin=origin,
         api=api,
+        dice=key,
     )
     tips = prompt_tips(nodes, checked.node_errors)
     if checked.node_errors:

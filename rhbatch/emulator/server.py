@@ -8,6 +8,11 @@ each key's resources and assets, webhook records, and the counters that
 next task end, applies it, and starts its webhook's delivery; no coroutine
 exists per task.
 
+With a ``state_dir`` its tasks outlive it, as RunningHub's outlive a client: the
+tasks it accepts, the cancels and the uploaded files are kept there as they
+happen (``journal.py``) and taken up again by the next emulator started on that
+directory, which listens on the same port when it is free.
+
     async with Emulator(profile="flaky", speed=100) as emu:
         ...  # talk to emu.base_url with emu.api_key
         emu.stats()
@@ -39,6 +44,7 @@ from rhbatch.emulator.catalog import Catalog
 from rhbatch.emulator.config import Duration, EmulatorConfig
 from rhbatch.emulator.context import Asset, Resource, Upload
 from rhbatch.emulator.faults import Faults, unit_hash
+from rhbatch.emulator.journal import UPLOADS, Journal, replay, task_record
 from rhbatch.emulator.tasks import INF, Board, Task, body_hash
 from rhbatch.endpoints.pricing import PriceBook
 from rhbatch.endpoints.registry import Registry, registry
@@ -58,6 +64,7 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], float] | None = None,
+        state_dir: str | Path | None = None,
         **overrides: Any,
     ) -> None:
         self.config = config if config is not None else EmulatorConfig.load(profile, **overrides)
@@ -89,6 +96,9 @@ class Emulator:
         self._deliveries: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
         self._dir: Path | None = None
+        self.state_dir = None if state_dir is None else Path(state_dir)
+        self.journal: Journal | None = None
+        self.restored: Counter[str] = Counter()  # what the state directory gave back
         self.base_url = ""
 
     # --- lifecycle -----------------------------------------------------------------
@@ -103,18 +113,47 @@ class Emulator:
         await self.stop()
 
     async def start(self) -> None:
-        self._dir = Path(tempfile.mkdtemp(prefix="rhbatch-emulator-"))
-        app = build_app(self)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.port = port
-        self.base_url = f"http://{host}:{port}"
+        try:
+            self._take_state()
+            await self._listen()
+            assert self._runner is not None
+            host, port = self._runner.addresses[0][:2]
+            self.port = port
+            self.base_url = f"http://{host}:{port}"
+            self._note({"event": "listen", "wall": time.time(), "port": port})
+        except BaseException:
+            await self.stop()
+            raise
         timeout = aiohttp.ClientTimeout(total=self.config.webhook_timeout)
         self._session = aiohttp.ClientSession(timeout=timeout)
         self._ticker = asyncio.create_task(self._tick(), name="emulator-clock")
+
+    def _take_state(self) -> None:
+        """The directory of uploads; with a state directory, what it holds replayed."""
+        if self.state_dir is None:
+            self._dir = Path(tempfile.mkdtemp(prefix="rhbatch-emulator-"))
+            return
+        self.journal, records = Journal.open(self.state_dir)
+        self._dir = self.state_dir / UPLOADS
+        for stale in self._dir.glob("incoming-*"):  # uploads a kill cut short
+            stale.unlink(missing_ok=True)
+        self.started_at = hooks.stamp(self.journal.created)
+        self.restored = replay(self, self.journal, records)
+
+    async def _listen(self) -> None:
+        """Listen on the port asked for; with none asked, on the state directory's last
+        port when it is free (its URLs keep working), else on any free port."""
+        self._runner = web.AppRunner(build_app(self), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        last = self.journal.port if self.journal is not None else None
+        site = web.TCPSite(self._runner, self.host, self.port or last or 0)
+        try:
+            await site.start()
+        except OSError:
+            if self.port or not last:
+                raise
+            await site.stop()  # the last port is taken: any free one
+            await web.TCPSite(self._runner, self.host, 0).start()
 
     async def stop(self) -> None:
         if self._ticker is not None:
@@ -129,7 +168,10 @@ class Emulator:
             await self._session.close()
         if self._runner is not None:
             await self._runner.cleanup()
-        if self._dir is not None:
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+        if self._dir is not None and self.state_dir is None:  # a state directory stays
             shutil.rmtree(self._dir, ignore_errors=True)
 
     @property
@@ -149,13 +191,66 @@ class Emulator:
         job.add_done_callback(self._deliveries.discard)
 
     def add_resource(
-        self, api_key: str, resource_type: str, name: str, file_name: str, size: int
+        self,
+        api_key: str,
+        resource_type: str,
+        name: str,
+        file_name: str,
+        size: int,
+        created: float | None = None,
     ) -> None:
         """Note something the key uploaded, for ``/openapi/v2/resource/list``."""
-        item = Resource(
-            str(next(self._resource_ids)), resource_type, name, file_name, size, time.time()
-        )
+        when = time.time() if created is None else created
+        item = Resource(str(next(self._resource_ids)), resource_type, name, file_name, size, when)
         self.resources.setdefault(api_key, []).append(item)
+
+    def note_upload(
+        self,
+        api_key: str,
+        file_name: str,
+        size: int,
+        resource_type: str,
+        name: str,
+        served: Upload | None,
+    ) -> None:
+        """An input file was uploaded (either call): kept in the state directory, then
+        taken (``take_upload``)."""
+        wall = time.time()
+        self._note(
+            {
+                "event": "upload",
+                "wall": wall,
+                "api_key": api_key,
+                "file_name": file_name,
+                "size": size,
+                "resource_type": resource_type,
+                "name": name,
+                "stored": None if served is None else served.path.name,
+                "content_type": None if served is None else served.content_type,
+                "expires": None if served is None else self.wall_exact(served.expires),
+            }
+        )
+        self.take_upload(api_key, file_name, size, resource_type, name, served, created=wall)
+
+    def take_upload(
+        self,
+        api_key: str,
+        file_name: str,
+        size: int,
+        resource_type: str,
+        name: str,
+        served: Upload | None,
+        *,
+        created: float,
+    ) -> None:
+        """An upload's ``fileName`` issued, its file served until it expires (a v2 upload;
+        ``served`` None for a legacy one, whose file is not kept) and listed as the key's."""
+        if served is not None:
+            self.uploads[served.path.name] = served
+        self.issued.add(file_name)
+        self.add_resource(api_key, resource_type, name, file_name, size, created)
+        self.transfer["uploads"] += 1
+        self.transfer["upload_bytes"] += size
 
     @property
     def upload_dir(self) -> Path:
@@ -198,14 +293,30 @@ class Emulator:
     def accept(self, task: Task) -> None:
         """A task on the board at the moment it was submitted (``task.submitted``): its
         start, or its place in the queue, is judged at that same moment, however long
-        the request took to handle on a busy machine."""
+        the request took to handle on a busy machine. Journaled first (state_dir)."""
+        self._note(task_record(task, "accepted", self.wall_exact(task.submitted)))
         self.board.add(task, task.submitted)
         self._wake.set()
 
     def record_failed(self, task: Task) -> None:
         """A task that failed before it could start: on the board, its webhook sent."""
+        self._note(task_record(task, "failed", self.wall_exact(task.submitted)))
         self.board.add_failed(task, task.submitted)
         self._wake.set()
+
+    def cancel(self, task: Task) -> None:
+        """Cancel a task (one that has ended stays as it ended)."""
+        now = self.now()
+        self.board.advance(now)
+        if not task.terminal:
+            self._note({"event": "cancel", "wall": time.time(), "task": task.id})
+        self.board.cancel(task, now)
+        self._wake.set()
+
+    def _note(self, record: dict[str, Any]) -> None:
+        """Keep a record in the state directory's journal, before anyone hears of it."""
+        if self.journal is not None:
+            self.journal.write(record)
 
     def next_attempt(self, key: str) -> int:
         """How many times a request with this key came before (0 the first time)."""
@@ -265,6 +376,8 @@ class Emulator:
             ),
             "config": {"seed": self.config.seed, "speed": self.config.speed},
         }
+        if self.state_dir is not None:
+            out["state"] = {"dir": str(self.state_dir), "restored": dict(self.restored)}
         if tasks:
             out["taskList"] = [
                 {

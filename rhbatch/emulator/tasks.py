@@ -69,6 +69,7 @@ class Task:
     api: str = "v2"  # v2 | legacy: how it was started (the webhook's eventData follows it)
     cost_seconds: int = 0  # workflow and app tasks: the run time billed
     failed_reason: dict[str, Any] | None = None  # set for failures with node details
+    dice: str = ""  # the request key its duration and fault dice were cast with (body#n)
 
     @property
     def terminal(self) -> bool:
@@ -104,7 +105,7 @@ class Board:
         self.config = config
         self.accounts = {key: AccountState(key, acc) for key, acc in config.accounts.items()}
         self.tasks: dict[str, Task] = {}
-        self._ids = itertools.count(2013508786110730241 + config.seed % 1000 * 10**12)
+        self._next_id = 2013508786110730241 + config.seed % 1000 * 10**12
         self._seq = itertools.count()
         self.finished: list[Task] = []  # ended since last drained (for webhooks)
         # The ledger.
@@ -113,14 +114,23 @@ class Board:
         self.running_now = 0
 
     def new_id(self) -> str:
-        return str(next(self._ids))
+        task_id = self._next_id
+        self._next_id += 1
+        return str(task_id)
+
+    def _register(self, task: Task) -> None:
+        """Put a task on the board by its id; ids handed out later come after it (a task
+        replayed from a journal keeps its id, and no new one can collide with it)."""
+        self.tasks[task.id] = task
+        self.submissions[task.body_hash] += 1
+        if task.id.isdigit():
+            self._next_id = max(self._next_id, int(task.id) + 1)
 
     def add(self, task: Task, now: float) -> None:
         """Accept a task: start it if a slot is free, else queue it."""
         state = self.accounts[task.api_key]
         self.advance(now)
-        self.tasks[task.id] = task
-        self.submissions[task.body_hash] += 1
+        self._register(task)
         state.reserved += task.price
         if state.running < state.account.concurrency:
             self._start(state, task, now)
@@ -131,8 +141,7 @@ class Board:
     def add_failed(self, task: Task, now: float) -> None:
         """Record a task that failed before it could start (a ComfyUI validation error):
         it holds no slot, reserves nothing and costs nothing."""
-        self.tasks[task.id] = task
-        self.submissions[task.body_hash] += 1
+        self._register(task)
         task.status, task.started, task.ended = "FAILED", now, now
         self.finished.append(task)
 

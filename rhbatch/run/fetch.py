@@ -4,11 +4,15 @@ A job whose task succeeded has been paid for; what is left is to bring its
 files home. Each result is saved under ``output.naming`` (kept inside the
 output directory), streamed through a part file, length-checked, hashed and
 renamed into place (``downloads.py``). Trouble that may pass (a 5xx, a file not
-there yet, a connection dropped) is retried; a URL that expired is refreshed
-with a query. What cannot be fetched (a URL that is not http(s), a redirect
-loop, a body over the size limit, a host too slow for the deadline) leaves the
-job ``unfetched`` with the reason: paid, kept, and tried again by the next run,
-which sends nothing new. A full disk stops the run (``StateError``).
+there yet, a connection dropped) is retried. A URL that expired (403, 410), one
+whose host cannot be reached a few times in a row (a CDN host gone, an emulator
+on another port) or whose file stays missing (404) is replaced by a fresh one
+from a query of the task; when the fresh URL is refused too, the reason says
+RunningHub no longer serves the result. What cannot be fetched (that, a URL
+that is not http(s), a redirect loop, a body over the size limit, a host too
+slow for the deadline) leaves the job ``unfetched`` with the reason: paid, kept,
+and tried again by the next run, which sends nothing new (a succeeded task is
+never submitted again). A full disk stops the run (``StateError``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,15 @@ from typing import Any
 
 from rhbatch.api.client import Client
 from rhbatch.api.http import DownloadLimits
-from rhbatch.errors import ApiError, ProtocolError, Rejected, StateError, TooSlow, Transient
+from rhbatch.errors import (
+    ApiError,
+    NoConnection,
+    ProtocolError,
+    Rejected,
+    StateError,
+    TooSlow,
+    Transient,
+)
 from rhbatch.models import JobRow, OutputRow, Result
 from rhbatch.run.retry import backoff, wait_for
 from rhbatch.spec.naming import output_name
@@ -29,6 +41,9 @@ from rhbatch.store import files
 from rhbatch.store.state import Store
 
 DOWNLOAD_TRIES = 8  # tries of one file against passing trouble
+UNREACHED_TRIES = 3  # connections refused in a row before the task is asked for a fresh URL
+MISSING_TRIES = 4  # 404s (storage can lag) before the task is asked for a fresh URL
+GONE = ("HTTP403", "HTTP404", "HTTP410")  # a URL refused: expired, or not (or no longer) there
 CHUNK = 1 << 20  # most bytes per read; aiohttp hands over what it has, up to this
 SLOW_TRIES = 2  # tries of a file too slow for the limits
 
@@ -149,7 +164,9 @@ class Fetcher:
         return None
 
     async def _fetch(self, row: JobRow, n: int, result: Result, dest: Path) -> files.Saved | str:
-        url, slow = result.url or "", 0
+        url, slow, unreached, missing = result.url or "", 0, 0, 0
+        asked = False  # whether the task was asked for a fresh URL
+        last: ApiError | None = None
         for attempt in range(DOWNLOAD_TRIES):
             try:
                 return await download(self.client, url, dest, self.limits)
@@ -157,23 +174,49 @@ class Fetcher:
                 slow += 1
                 if slow >= SLOW_TRIES:
                     return f"result {n}: {exc}"
-                wait = backoff(attempt, cap=self._cap)
+                last, wait = exc, backoff(attempt, cap=self._cap)
+            except NoConnection as exc:
+                # The URL's host is gone (a CDN host, an emulator's old port): after a few
+                # tries in a row, the task may name another.
+                unreached += 1
+                if unreached % UNREACHED_TRIES == 0 and row.task_id:
+                    asked = True
+                    fresh = await self._fresh_url(row.task_id, n)
+                    if fresh and fresh != url:
+                        url, unreached = fresh, 0
+                        continue
+                last, wait = exc, wait_for(exc.retry_after, attempt, cap=self._cap)
             except Transient as exc:
-                wait = wait_for(exc.retry_after, attempt, cap=self._cap)
+                unreached = 0
+                last, wait = exc, wait_for(exc.retry_after, attempt, cap=self._cap)
             except Rejected as exc:
-                if exc.code in ("HTTP403", "HTTP410") and row.task_id:
+                unreached = 0
+                if exc.code not in GONE:
+                    return f"result {n}: {exc}"
+                # 403 and 410: the URL expired; ask for a fresh one at once. 404: storage can
+                # lag, so wait, and ask only after a few.
+                lagging = exc.code == "HTTP404"
+                missing += lagging
+                if asked:
+                    if not lagging or attempt == DOWNLOAD_TRIES - 1:
+                        return gone(n, exc)
+                elif row.task_id and (not lagging or missing >= MISSING_TRIES):
+                    asked = True
                     fresh = await self._fresh_url(row.task_id, n)
                     if fresh and fresh != url:
                         url = fresh
                         continue
-                if exc.code != "HTTP404" or attempt == DOWNLOAD_TRIES - 1:
+                    if not lagging:
+                        return gone(n, exc, fresh=fresh is not None)
+                elif not lagging or attempt == DOWNLOAD_TRIES - 1:
                     return f"result {n}: {exc}"
-                wait = backoff(attempt, cap=self._cap)  # not there yet: storage can lag
+                last, wait = exc, backoff(attempt, cap=self._cap)
             except ProtocolError as exc:
                 return f"result {n}: {exc}"
             if await self._pause(wait):
                 raise Stopped
-        return f"result {n} could not be downloaded in {DOWNLOAD_TRIES} tries"
+        tail = f"; the last: {last}" if last is not None else ""
+        return f"result {n} could not be downloaded in {DOWNLOAD_TRIES} tries{tail}"
 
     async def _fresh_url(self, task_id: str, n: int) -> str | None:
         with contextlib.suppress(ApiError):
@@ -181,6 +224,14 @@ class Fetcher:
             if len(state.results) >= n:
                 return state.results[n - 1].url
         return None
+
+
+def gone(n: int, exc: Rejected, *, fresh: bool = True) -> str:
+    """Why a result is not fetched: its URL refused after a fresh one was asked for (and
+    refused too, or ``fresh`` False: the task gave none)."""
+    status = f"HTTP {exc.http_status or exc.code.removeprefix('HTTP')}"
+    how = f"{status} on a fresh URL too" if fresh else f"{status}; the task gave no fresh URL"
+    return f"result {n}: RunningHub no longer serves it ({how}); result URLs expire"
 
 
 async def download(client: Client, url: str, dest: Path, limits: DownloadLimits) -> files.Saved:
