@@ -398,3 +398,22 @@ def test_verify_never_calls_a_file_verified_that_could_not_be_fetched_again(
     record = {r["id"]: r for r in manifest(Path("out"))}["fox"]
     assert record["status"] == "unfetched"
     assert "403" in record["errorMessage"]
+
+
+def test_a_file_fetched_again_is_counted_once_in_the_progress(
+    cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deleted result is fetched again by a plain rerun, sending nothing; the progress
+    line counts its job's cost once, not again."""
+    write("s.yaml", spec({"fox": "a fox"}))
+    with emulator(monkeypatch) as emu:
+        assert cli("run", "s.yaml", "--out", "out", "-q").code == 0
+        Path("out/fox/1.mp4").unlink()
+        again = cli("run", "s.yaml", "--out", "out")
+        sent = emu.stats()["submissions"]
+    assert again.code == 0, again.err
+    assert sent == 1
+    assert "1 job with missing or changed files: fetching again" in again.err
+    last = [line for line in again.err.splitlines() if line.startswith("rhbatch: 1/1 done")][-1]
+    assert "2.40 CNY" in last
+    assert Path("out/fox/1.mp4").exists()

@@ -291,7 +291,9 @@ async def _run(
             todo.get(s, 0)
             for s in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.UNFETCHED)
         )
-        shown.start(sum(todo.values()), done_before, store.current_cost())
+        # What the jobs counted done cost: a job to fetch again counts once it is in.
+        refetch = sum(r.cost or 0.0 for r in store.jobs(JobStatus.DOWNLOADING))
+        shown.start(sum(todo.values()), done_before, store.current_cost() - refetch)
         # The run changes jobs: the manifest on disk is current again only once the run
         # has written it at its end (a run stopped by a fault may not have).
         store.set_meta("manifest_of", "")
