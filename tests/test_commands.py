@@ -183,3 +183,5 @@ def test_plan_counts_jobs_without_a_price(cli: Cli, write: Write) -> None:
         "quote: unknown (no public price for 1 job) (public price list; `run --quote online` asks RunningHub)"
         in lines
     )
+    doc = json.loads(cli("plan", "mesh.yaml", "--json").out)
+    assert doc["estimatedCost"] == {"amount": None, "currency": "CNY", "unpricedJobs": 1}

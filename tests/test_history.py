@@ -417,3 +417,54 @@ def test_a_file_fetched_again_is_counted_once_in_the_progress(
     last = [line for line in again.err.splitlines() if line.startswith("rhbatch: 1/1 done")][-1]
     assert "2.40 CNY" in last
     assert Path("out/fox/1.mp4").exists()
+
+
+def test_an_id_given_to_other_content_keeps_the_job_it_named_before(
+    cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spec that names another job with an id the directory already knows (here another
+    endpoint): the plan shows every field that changed, the run keeps what the id named
+    before as its earlier version, and both bills count."""
+    write("s.yaml", spec({"a": "a fox"}))
+    other = (
+        "version: 1\njobs:\n  - {id: a, endpoint: seedance-v1-lite/reference-to-video, "
+        "prompt: a raft, imageUrls: ['https://example.com/a.png']}\n"
+    )
+    with emulator(monkeypatch) as emu:
+        assert cli("run", "s.yaml", "--out", "out", "-q").code == 0
+        write("s.yaml", other)
+        plan = json.loads(cli("plan", "s.yaml", "--out", "out", "--json").out)
+        assert cli("run", "s.yaml", "--out", "out", "-q").code == 0
+        ledger = charged(emu)
+    [item] = plan["changed"]["items"]
+    fields = [c["field"] for c in item["changes"]]
+    assert fields[0] == "endpoint"
+    assert {"prompt", "imageUrls", "resolution", "duration"} <= set(fields)
+    books = status(cli)["directory"]
+    assert books["spent"] == pytest.approx(ledger) == pytest.approx(PRICE + 0.75)
+    assert [(v["id"], v["version"]) for v in books["versions"]] == [("a", 1)]
+
+
+def test_a_history_folder_edited_by_hand(
+    cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files of earlier versions deleted or changed by hand: verify names each one and
+    exits 1; runs go on as before (history is never fetched again nor written over), and
+    the books still count what those versions cost."""
+    write("s.yaml", spec({"fox": "a fox", "owl": "an owl"}))
+    with emulator(monkeypatch):
+        assert cli("run", "s.yaml", "--out", "out", "-q").code == 0
+        write("s.yaml", spec({"fox": "a fox, again", "owl": "an owl, again"}))
+        assert cli("run", "s.yaml", "--out", "out", "-q").code == 0
+        Path("out/history/fox/v1/fox/1.mp4").unlink()
+        Path("out/history/owl/v1/owl/1.mp4").write_bytes(b"edited")
+        (Path("out/history") / "notes.txt").write_text("mine")
+        again = cli("run", "s.yaml", "--out", "out", "-q")
+    assert again.code == 0, again.err
+    check = cli("verify", "out")
+    assert check.code == 1
+    assert "missing  history/fox/v1/fox/1.mp4 (job fox v1)" in check.err
+    assert "corrupt  history/owl/v1/owl/1.mp4 (job owl v1): 6 bytes" in check.err
+    assert "2 file(s) of earlier versions missing or changed in history/" in check.out
+    assert Path("out/history/notes.txt").read_text() == "mine"
+    assert status(cli)["directory"]["spent"] == pytest.approx(4 * PRICE)

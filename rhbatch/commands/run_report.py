@@ -232,7 +232,7 @@ def run_info(
             "quoted": books.quoted,  # of the jobs billed, what they were quoted
             "billed": books.billed,
             "maxSpend": cap,
-            "quotedToRun": to_run.total,  # the jobs still to run
+            "quotedToRun": to_run.amount,  # the jobs still to run (None: none has a price)
             "unpricedToRun": len(to_run.unpriced),
             "perEndpoint": {
                 e: {"jobs": n, "quoted": q, "billed": b}

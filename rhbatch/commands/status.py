@@ -18,7 +18,7 @@ from rhbatch.commands.directory import Directory
 from rhbatch.commands.table import render
 from rhbatch.errors import EXIT_OK
 from rhbatch.models import JobStatus
-from rhbatch.run.quote import Quote, Reconciliation, money, quote, reconcile
+from rhbatch.run.quote import Quote, Reconciliation, quote, reconcile
 from rhbatch.store.state import Store
 
 
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
             "currency": "CNY",
             "quoted": books.quoted,
             "billed": books.billed,
-            "quotedToRun": to_run.total,
+            "quotedToRun": to_run.amount,  # None: no job to run has a known price
             "perEndpoint": {
                 e: {"jobs": n, "quoted": q, "billed": b}
                 for e, (n, q, b) in sorted(books.per_endpoint.items())
@@ -124,10 +124,7 @@ def _money(books: Reconciliation, to_run: Quote) -> None:
             )
         )
     if to_run.jobs:
-        line = f"still to run: {plural(to_run.jobs, 'job')}, quoted {money(to_run.total)}"
-        if to_run.unpriced:
-            line += f" ({plural(len(to_run.unpriced), 'job')} without a known price)"
-        print(line)
+        print(f"still to run: {plural(to_run.jobs, 'job')}, quoted {to_run.text()}")
     if books.over:
         print(f"billed more than quoted: {plural(len(books.over), 'job')}")
         for job_id, endpoint, quoted, billed in books.over[:10]:
