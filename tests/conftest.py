@@ -15,6 +15,32 @@ from rhbatch.cli import main
 from tests.browser import start_browser
 from tests.helpers import Result
 
+# Modules whose tests start processes, kill runs, drive a browser or run big batches: the
+# whole suite runs them, `python -m pytest -m "not slow" --no-cov` leaves them out.
+SLOW = frozenset(
+    {
+        "test_pipeline.py",
+        "test_dataset.py",
+        "test_run_kill.py",
+        "test_workflow_run.py",
+        "test_emulator_faults.py",
+        "test_report.py",
+        "test_run.py",
+        "test_specs.py",
+        "test_storage.py",
+        "test_packaging.py",
+        "test_public_clients.py",
+        "test_history.py",
+        "test_emulator_state.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in SLOW or item.path.parent.name == "reliability":
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True)
 def no_emulator_bugs() -> Iterator[None]:

@@ -27,7 +27,7 @@ from rhbatch.emulator.thread import EmulatorThread
 from rhbatch.spec.provenance import provenance
 from rhbatch.store.state import Store
 from tests.browser import DRAW_ALL, Tab, visit
-from tests.helpers import ROOT, Result
+from tests.helpers import ROOT, Result, tool
 from tests.run_helpers import emulator, emulator_config, manifest
 
 pytestmark = pytest.mark.usefixtures("fast_clock")
@@ -53,11 +53,12 @@ EDITED = {k: v + ", at dawn" for k, v in FIRST.items()}
 
 
 def git(where: Path, *argv: str) -> str:
+    program = tool("git", install="Debian's git package")
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env |= {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t"}
     env |= {"GIT_COMMITTER_EMAIL": "t@e"}
     done = subprocess.run(
-        ["git", *argv], cwd=where, env=env, capture_output=True, text=True, check=True
+        [program, *argv], cwd=where, env=env, capture_output=True, text=True, check=True
     )
     return done.stdout.strip()
 
