@@ -22,7 +22,7 @@ from rhbatch.models import JobStatus, canonical_json
 from rhbatch.run.quote import Quote
 from rhbatch.store.history import Change, fields_changed, shown_value
 from rhbatch.store.seen import FirstSeen
-from rhbatch.store.state import Store
+from rhbatch.store.state import Store, chunks
 
 CHUNK = 500  # jobs looked up in the store per query
 EXAMPLES = 20  # ids kept per group for the text; --json lists them all
@@ -90,7 +90,7 @@ def compare(
     ``store`` (None: a directory with nothing in it yet). Reads only."""
     plan = Planned()
     with FirstSeen() as named:
-        for chunk in _chunks(jobs):
+        for chunk in chunks(jobs, CHUNK):
             known = _known(store, [job[0] for job in chunk])
             for job in chunk:
                 named.add(job[0], ())
@@ -165,14 +165,3 @@ def _not_named(store: Store, named: FirstSeen) -> Iterator[tuple[str, JobStatus,
     ):
         if named.add(job_id, ()) is None:
             yield job_id, JobStatus(status), cost
-
-
-def _chunks(jobs: Iterable[JobLine]) -> Iterator[list[JobLine]]:
-    chunk: list[JobLine] = []
-    for job in jobs:
-        chunk.append(job)
-        if len(chunk) >= CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from rhbatch.errors import StateError
 from rhbatch.models import JobRow, JobStatus, OutputRow, SyncReport, canonical_json
@@ -42,7 +42,9 @@ from rhbatch.store.db import STATE_DIR
 from rhbatch.store.history import History
 from rhbatch.store.transitions import Transitions
 
-__all__ = ["STATE_DIR", "StateError", "Store"]
+__all__ = ["STATE_DIR", "StateError", "Store", "chunks"]
+
+T = TypeVar("T")
 
 # How a task ended, or what became of it, as an attempt's row says: nothing more to ask.
 _SETTLED = frozenset({"FAILED", "CANCEL", "SUCCESS", "SUPERSEDED", "NOTFOUND"})
@@ -67,7 +69,7 @@ class Store(Transitions, History):
         moves: list[tuple[str, str]] = []
         with self._transaction() as db:
             db.execute("UPDATE jobs SET in_spec=0")
-            for chunk in _chunks(jobs, SYNC_CHUNK):  # a chunk at a time: flat memory
+            for chunk in chunks(jobs, SYNC_CHUNK):  # a chunk at a time: flat memory
                 n, k, resets, archived = self._sync_chunk(db, chunk, spec)
                 new, kept, changed = new + n, kept + k, changed + len(resets)
                 kept_versions += len(archived)
@@ -380,8 +382,9 @@ class _Grouped:
 SYNC_CHUNK = 500  # jobs merged per query (under SQLite's limit of bound parameters)
 
 
-def _chunks(items: Iterable[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
-    chunk: list[tuple[Any, ...]] = []
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last one shorter): a chunk at a time, flat memory."""
+    chunk: list[T] = []
     for item in items:
         chunk.append(item)
         if len(chunk) >= size:
