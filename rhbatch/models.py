@@ -53,6 +53,48 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+# Inputs that hold a job's prompt, by their name (after the node id of a workflow's
+# ``NODE.FIELD``): ComfyUI's text encoders and the common custom prompt nodes.
+PROMPT_FIELDS = (
+    "prompt",
+    "text",
+    "positive_prompt",
+    "positive",
+    "text_positive",
+    "t5xxl",
+    "clip_l",
+    "text_g",
+    "clip_g",
+    "text_l",
+    "wildcard_text",
+)
+
+
+def prompt_of(params: object, field: str | None = None) -> str:
+    """The one answer to "what is this job's prompt": the parameter ``field`` (a spec's
+    ``output.prompt``) if given and set; else ``prompt``; else the first text of a known
+    prompt input (``6.text``, ``12.positive_prompt``, ``t5xxl``; never a negative one),
+    in the job's order; else the first text that reads like words; else ""."""
+    if not isinstance(params, Mapping):
+        return ""
+    if field is not None:
+        chosen = params.get(field)
+        return chosen if isinstance(chosen, str) else ""
+    texts = [(str(k), v) for k, v in params.items() if isinstance(v, str) and v.strip()]
+    texts = [(k, v) for k, v in texts if "negative" not in k.lower()]
+    for wanted in PROMPT_FIELDS:
+        for key, value in texts:
+            if key.rpartition(".")[2].lower() == wanted:
+                return value
+    for key, value in texts:  # named like one: positivePrompt, 2.user_text
+        if key.lower().endswith(("prompt", "text")):
+            return value
+    for _, value in texts:
+        if " " in value.strip() and "://" not in value:
+            return value
+    return ""
+
+
 @dataclass(frozen=True, slots=True)
 class Point:
     """One position on a matrix axis: the keys it sets, their values and lines."""

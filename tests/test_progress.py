@@ -94,3 +94,14 @@ def test_a_machine_just_booted_sees_the_first_line_and_the_oldest_age_at_once(
     assert bar.bar is not None
     assert "oldest=5s" in bar.bar.postfix
     bar.close()
+
+
+def test_a_job_that_fails_at_its_start_leaves_nothing_running() -> None:
+    """The only job fails before its slot is handed back: the line says 1/1 done (1
+    failed), 0 running, not 1 running."""
+    text = io.StringIO()
+    lines = Lines(text, every=3600)
+    lines.sources(running=lambda: 1, oldest=lambda: None)  # the slot is still held
+    lines.start(1, 0, 0.0)
+    lines.emit("failed")
+    assert text.getvalue().startswith("rhbatch: 1/1 done (1 failed), 0 running, 0.00 CNY")

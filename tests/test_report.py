@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from rhbatch.store import report
-from rhbatch.store.report import prompt_of, write_report
+from rhbatch.models import prompt_of
+from rhbatch.store.report import write_report
 from tests.browser import CARDS, DRAW_ALL, HEIGHT, Tab, choose, until, visit
 from tests.helpers import ROOT, Result
 
@@ -269,11 +270,26 @@ def test_a_text_path_outside_the_directory_is_not_read(tmp_path: Path) -> None:
         ({"imageUrl": "https://x.invalid/a b.png", "style": "oil on canvas"}, "oil on canvas"),
         ({"seed": 3, "ratio": "16:9"}, ""),
         (None, ""),
+        # Workflows whose prompt input is not .text (metadata.jsonl said null for these).
+        ({"13.negative_prompt": "bad", "12.positive_prompt": "a cat, oil"}, "a cat, oil"),
+        (
+            {"5.clip_l": "a dog", "5.t5xxl": "a dog on a beach, at dusk", "3.seed": 1},
+            "a dog on a beach, at dusk",
+        ),
+        ({"7.wildcard_text": "a __animal__ in the rain"}, "a __animal__ in the rain"),
     ],
 )
 def test_the_prompt_of_a_job(params: object, prompt: str) -> None:
-    """`prompt`, else a NODE.text-like or *Prompt parameter (not a negative one), else words."""
+    """`prompt`, else a known prompt input (NODE.text, positive_prompt, t5xxl, ...; never
+    a negative one), else a *Prompt or *text parameter, else words."""
     assert prompt_of(params) == prompt
+
+
+def test_the_prompt_the_spec_names() -> None:
+    """A spec's output.prompt names the parameter that is the prompt, whatever else is set."""
+    params = {"prompt": "not this", "9.caption": "a boat on a lake"}
+    assert prompt_of(params, "9.caption") == "a boat on a lake"
+    assert prompt_of(params, "9.missing") == ""
 
 
 def test_without_run_json(tmp_path: Path) -> None:

@@ -181,7 +181,9 @@ def _run_command(args: argparse.Namespace, interrupts: Interrupts) -> int:
         with contextlib.suppress(StateError, OSError):
             if code != EXIT_FATAL:  # the run's last act was to write the manifest
                 store.set_meta("manifest_of", spec_sha)
-            info = run_info(spec, store, version, spend.cap, started, base, note)
+            info = run_info(
+                spec, store, version, spend.cap, started, base, note, report.prompt_field
+            )
             write_run(out_dir, info)
             write_metadata(out_dir)  # the files as a dataset (Hugging Face folder layout)
             write_report(out_dir)  # the gallery: every job as a card, offline

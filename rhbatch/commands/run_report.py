@@ -201,6 +201,7 @@ def run_info(
     started: float,
     base: str,
     note: str | None,
+    prompt_field: str | None = None,
 ) -> dict[str, Any]:
     """What ``run.json`` says of the run: counts, money (quoted, billed, the cap; the
     current versions and the whole directory), the spec version and its git commit, times."""
@@ -218,6 +219,7 @@ def run_info(
         "shard": store.get_meta("shard") or None,
         "specSha256": origin.sha256,
         "specVersion": {"n": version, **origin.record()},
+        "promptField": prompt_field,  # output.prompt: the parameter that is each job's prompt
         "name": spec.name,
         "rhbatch": __version__,
         "baseUrl": base,

@@ -208,7 +208,7 @@ def workflow_fields(graph: Mapping[str, Any]) -> list[Field]:
         if not isinstance(inputs, Mapping):
             raise ValueError(f"the inputs of node {node_id!r} are not an object")
         for name, value in inputs.items():
-            if _is_link(value):
+            if _is_link(value) or _fixed(value):
                 continue
             kind = _MEDIA_INPUTS.get((node_class, name)) or _type_of(value)
             out.append(Field(str(node_id), str(name), kind, title, node_class, value))
@@ -246,7 +246,11 @@ def schema_of(pin: Pin) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     for f in fields:
         properties[f.key] = _field_schema(f)
-    titles = Counter(f.title for f in {(f.node_id, f.title): f for f in fields}.values())
+    titles: Counter[str] = Counter()
+    if pin.kind == "workflow":  # every node's title, settable inputs or not
+        titles.update(_title(node) for node in pin.content.values())
+    else:
+        titles.update(f.title for f in {(f.node_id, f.title): f for f in fields}.values())
     aliases: dict[str, str] = {}
     for f in fields:
         if f.title and titles[f.title] == 1 and f.title != f.node_id:
@@ -254,28 +258,70 @@ def schema_of(pin: Pin) -> dict[str, Any]:
             if alias not in properties:
                 aliases[alias] = f.key
     properties.update(_OPTIONS)
-    links = {}
-    if pin.kind == "workflow":
-        properties.update(_WORKFLOW_OPTIONS)
-        links = _links(pin.content)
-    return {
+    schema: dict[str, Any] = {
         "type": "object",
         "properties": properties,
         "additionalProperties": False,
         "x-rhbatch-aliases": aliases,
-        "x-rhbatch-links": links,
+        "x-rhbatch-links": {},
     }
+    if pin.kind == "workflow":
+        properties.update(_WORKFLOW_OPTIONS)
+        schema["x-rhbatch-links"] = _links(pin.content, titles)
+        schema["x-rhbatch-graph"] = _graph(pin.content, titles)
+    return schema
 
 
-def _links(graph: Mapping[str, Any]) -> dict[str, str]:
-    """Inputs fed by another node's output: ``<node>.<field>`` -> the node feeding it."""
+def _title(node: Any) -> str:
+    meta = node.get("_meta") if isinstance(node, Mapping) else None
+    return str(meta.get("title") or "") if isinstance(meta, Mapping) else ""
+
+
+def _links(graph: Mapping[str, Any], titles: Counter[str]) -> dict[str, str]:
+    """Inputs fed by another node's output: ``<node>.<field>`` (and ``<title>.<field>``
+    where the title names one node) -> the node feeding it."""
     out = {}
     for node_id, node in graph.items():
         inputs = node.get("inputs") if isinstance(node, Mapping) else None
+        title = _title(node)
         for name, value in (inputs or {}).items():
             if _is_link(value):
                 out[f"{node_id}.{name}"] = str(value[0])
+                if title and titles[title] == 1 and title != node_id:
+                    out.setdefault(f"{title}.{name}", str(value[0]))
     return out
+
+
+def _graph(graph: Mapping[str, Any], titles: Counter[str]) -> dict[str, Any]:
+    """The graph as validation explains names by it: each node's class and title, the
+    titles several nodes share, and the inputs no job can set (with why)."""
+    nodes = {str(i): [str(n.get("class_type") or ""), _title(n)] for i, n in graph.items()}
+    shared: dict[str, list[str]] = {}
+    for node_id, (_, title) in nodes.items():
+        if title and titles[title] > 1:
+            shared.setdefault(title, []).append(node_id)
+    fixed = {}
+    for node_id, node in graph.items():
+        for name, value in (node.get("inputs") or {}).items():
+            why = _fixed(value)
+            if why:
+                fixed[f"{node_id}.{name}"] = why
+                if titles[_title(node)] == 1:
+                    fixed.setdefault(f"{_title(node)}.{name}", why)
+    return {"nodes": nodes, "shared": shared, "fixed": fixed}
+
+
+def _fixed(value: Any) -> str | None:
+    """Why a graph input that is not a link cannot be set by a job, or None. A widget
+    whose value is an object or a list (rgthree's image comparer keeps its images so)
+    is the widget's own state: nodeInfoList sets a field to one value."""
+    if _is_link(value):
+        return None
+    if isinstance(value, dict):
+        return "holds an object (a widget's own state), not a value nodeInfoList can set"
+    if isinstance(value, list):
+        return "holds a list (a widget's own state), not a value nodeInfoList can set"
+    return None
 
 
 def output_type_of(pin: Pin) -> str:

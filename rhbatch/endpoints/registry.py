@@ -111,7 +111,9 @@ class EndpointSchema:
         # Other names of parameters (a pinned workflow's node titles): alias -> parameter.
         self.aliases: dict[str, str] = dict(schema.get("x-rhbatch-aliases", {}))
         self._links: dict[str, str] = dict(schema.get("x-rhbatch-links", {}))
-        self._exact = set(schema) - {"x-rhbatch-aliases", "x-rhbatch-links"} <= _DECOMPOSABLE
+        # A pinned workflow's graph, for what a name that is not an input means.
+        self._graph = Graph.of(schema.get("x-rhbatch-graph"))
+        self._exact = set(schema) - _EXTENSIONS <= _DECOMPOSABLE
         self._full = jsonschema.Draft202012Validator(schema)
         self._validators = {
             name: jsonschema.Draft202012Validator(sub) for name, sub in self.properties.items()
@@ -238,11 +240,78 @@ class EndpointSchema:
                 f"{name} is a link from node {self._links[name]}'s output in {self.label}, "
                 "not a value: it cannot be set"
             )
+        told = self._graph.why_not(name, self.label, self.properties) if self._graph else None
+        if told is not None:
+            return told
         msg = f"unknown parameter {name!r} for {self.label}"
         close = self.close_names(name)
         if close:
-            msg += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
-        return msg + " Allowed: " + ", ".join(self.properties)
+            return (
+                msg
+                + "; did you mean "
+                + " or ".join(repr(c) for c in close)
+                + "? "
+                + ("Allowed: " + ", ".join(self.properties))
+            )
+        return msg + "; allowed: " + ", ".join(self.properties)
+
+
+_EXTENSIONS = {"x-rhbatch-aliases", "x-rhbatch-links", "x-rhbatch-graph"}
+
+
+@dataclass(frozen=True)
+class Graph:
+    """What a pinned workflow's schema says of its graph: each node's class and title,
+    titles shared by several nodes, and inputs that hold what no job can set."""
+
+    nodes: dict[str, tuple[str, str]]  # id -> (class, title)
+    shared: dict[str, list[str]]  # a title of several nodes -> their ids
+    fixed: dict[str, str]  # "<node>.<input>" -> why it cannot be set
+
+    @classmethod
+    def of(cls, raw: Any) -> Graph | None:
+        if not isinstance(raw, dict):
+            return None
+        nodes = {str(k): (str(v[0]), str(v[1])) for k, v in raw.get("nodes", {}).items()}
+        return cls(nodes, dict(raw.get("shared", {})), dict(raw.get("fixed", {})))
+
+    def why_not(self, name: str, label: str, inputs: Mapping[str, Any]) -> str | None:
+        """What ``<node>.<input>`` names in the graph when it is no settable input: a node
+        that is not there, a title of several nodes, an input no job can set."""
+        node, dot, field = name.rpartition(".")
+        if not dot:
+            return None
+        if name in self.fixed:
+            return f"{name} in {label} {self.fixed[name]}: it cannot be set"
+        ids = self.shared.get(node)
+        if ids:
+            nodes = ", ".join(f"{i} ({self.nodes[i][0]})" for i in ids if i in self.nodes)
+            forms = " or ".join(f"'{i}.{field}'" for i in ids)
+            return (
+                f"{node!r} is the title of {len(ids)} nodes of {label}: {nodes}; name the "
+                f"node by its id: {forms}"
+            )
+        node_id = node if node in self.nodes else self._by_title(node)
+        if node_id is None:
+            known = ", ".join(
+                f"{i}" + (f" ({t})" if t else "") for i, (_, t) in list(self.nodes.items())[:20]
+            )
+            more = f", ... ({len(self.nodes) - 20} more)" if len(self.nodes) > 20 else ""
+            return f"{label} has no node {node!r} (by id or title); its nodes: {known}{more}"
+        own = sorted(k.partition(".")[2] for k in inputs if k.partition(".")[0] == node_id)
+        kind, title = self.nodes[node_id]
+        about = f"node {node_id} ({kind}" + (f", {title!r})" if title else ")")
+        msg = f"{about} of {label} has no input {field!r} a job can set"
+        listed = "its inputs: " + ", ".join(own) if own else "it has none"
+        close = difflib.get_close_matches(field, own, n=3, cutoff=0.6)
+        if close:
+            guesses = " or ".join(repr(f"{node}.{c}") for c in close)
+            return f"{msg}; did you mean {guesses}? {listed[0].upper()}{listed[1:]}"
+        return f"{msg}; {listed}"
+
+    def _by_title(self, title: str) -> str | None:
+        found = [i for i, (_, t) in self.nodes.items() if t == title]
+        return found[0] if len(found) == 1 else None
 
 
 _CHOICE_TYPES = {"boolean", "integer", "number"}

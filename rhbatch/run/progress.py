@@ -135,7 +135,9 @@ class Reporter:
 
     @property
     def running(self) -> int:
-        return max(self._running(), 0)
+        """Tasks in flight: never more than the jobs not done (a job that failed at its
+        start says so before it hands back its slot)."""
+        return max(0, min(self._running(), self.total - self.done))
 
     def oldest(self) -> float | None:
         return self._oldest()

@@ -200,14 +200,15 @@ class Expander:
                 self.findings.add(file, line, str(exc), where=f"job {index + 1}", field=key)
                 params[key] = value  # checked as written, so its other problems show too
                 broken = True
-        if schema.aliases:
-            broken = self._canonical(params, schema, entry, combo, index) or broken
         job_id = None
         if entry.id is not None:
             job_id = self._explicit_id(entry, index, variables)
             if job_id is not None and repeat > 1 and "copy" not in templates.names(entry.id):
                 job_id = f"{job_id}-{copy}"
             broken = broken or job_id is None
+        if schema.aliases:
+            where = f"job {index + 1}" + (f" (id {job_id})" if job_id is not None else "")
+            broken = self._canonical(params, schema, entry, combo, where) or broken
         if job_id is None:
             job_id = content_id(schema.endpoint, params, copy)
         uses = self._uses(entry, index, variables) if entry.uses else {}
@@ -249,10 +250,10 @@ class Expander:
         schema: EndpointSchema,
         entry: Entry,
         combo: tuple[Point, ...],
-        index: int,
+        where: str,
     ) -> bool:
         """Inputs written by their node's title renamed to ``<nodeId>.<field>``, in place;
-        True when one is set under both names (reported)."""
+        True when one is set under both names (reported for the job ``where`` names)."""
         broken = False
         for key in [k for k in params if k in schema.aliases]:
             target = schema.aliases[key]
@@ -260,7 +261,7 @@ class Expander:
             if target in params:
                 file, line = self._locate(entry, combo, key)
                 message = f"{key!r} and {target!r} are the same input; set it once"
-                self.findings.add(file, line, message, where=f"job {index + 1}", field=key)
+                self.findings.add(file, line, message, where=where, field=key)
                 broken = True
                 continue
             params[target] = value

@@ -47,6 +47,7 @@ class Spec:
     repeat: int
     output_dir: str | None
     naming: str
+    prompt_field: str | None  # output.prompt: the parameter that is each job's prompt
     run: Mapping[str, Any]
     data: Mapping[str, Any]
     problems: list[Problem]  # found while loading; the jobs they spare are still expanded
@@ -313,6 +314,7 @@ def _build(
         repeat=repeat,
         output_dir=_text(out.get("dir")),
         naming=_text(out.get("naming")) or DEFAULT_NAMING,
+        prompt_field=_text(out.get("prompt")) or None,
         run=_mapping(data.get("run")),
         data=data,
         problems=_sorted(problems, file),

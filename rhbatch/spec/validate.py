@@ -49,6 +49,7 @@ class Report:
     first: list[Job] = field(default_factory=list)
     local_files: set[str] = field(default_factory=set)
     stages: dict[int, int] = field(default_factory=dict)  # pipelines: jobs per stage
+    prompt_field: str | None = None  # output.prompt as the jobs' parameters name it
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -126,6 +127,9 @@ def check_spec(
                     )
                 findings.add(job.entry.file, job.entry.line, message, where=job.label, field="id")
                 valid = False
+            if spec.prompt_field and report.prompt_field is None:
+                wanted = schema.aliases.get(spec.prompt_field, spec.prompt_field)
+                report.prompt_field = wanted if wanted in job.params else None
             report.per_endpoint[job.endpoint] += 1
             _add_duration(report, registry, job)
             if job.endpoint not in defaults:
@@ -148,6 +152,15 @@ def check_spec(
         graph.check(findings, report.jobs)
         report.stages = dict(sorted(graph.stages.items()))
     _unknown_defaults(spec, registry, set(report.per_endpoint), findings)
+    if spec.prompt_field and report.jobs and report.prompt_field is None:
+        line = line_at(spec.data, ["output", "prompt"]) or 1
+        findings.add(
+            spec.file,
+            line,
+            f"no job has a parameter {spec.prompt_field!r} (output.prompt names the parameter "
+            "that is each job's prompt, e.g. 6.text or 12.positive_prompt)",
+            field="output.prompt",
+        )
     report.problems = findings.problems()
     report.cost = round(report.cost, 4)  # sums of four-decimal prices, without float dust
     report.cost_per_endpoint = {e: round(c, 4) for e, c in report.cost_per_endpoint.items()}

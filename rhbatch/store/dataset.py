@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from rhbatch.models import pinned_kind
+from rhbatch.models import pinned_kind, prompt_of
 from rhbatch.store.files import write_lines
 
 METADATA = "metadata.jsonl"
@@ -58,8 +58,9 @@ MEDIA = {
 _MEDIA_OF = {ext: kind for kind, exts in MEDIA.items() for ext in exts}
 
 
-def rows(manifest: Path) -> Iterator[dict[str, Any]]:
-    """One row per result file of the manifest, in job order."""
+def rows(manifest: Path, prompt_field: str | None = None) -> Iterator[dict[str, Any]]:
+    """One row per result file of the manifest, in job order. ``prompt_field``: the
+    parameter the spec names as the prompt (``output.prompt``, in run.json)."""
     with manifest.open(encoding="utf-8") as lines:
         for line in lines:
             if not line.strip():
@@ -78,7 +79,7 @@ def rows(manifest: Path) -> Iterator[dict[str, Any]]:
                     "status": job.get("status"),
                     "endpoint": job.get("endpoint"),
                     "kind": pinned[0] if pinned else "model",
-                    "prompt": prompt_of(params),
+                    "prompt": prompt_of(params, prompt_field) or None,
                     "params": json.dumps(params, ensure_ascii=False, sort_keys=True),
                     "task_id": job.get("taskId"),
                     "node_id": out.get("nodeId"),
@@ -115,7 +116,7 @@ def history_rows(out_dir: Path) -> Iterator[dict[str, Any]]:
                 "status": v.status,
                 "endpoint": v.endpoint,
                 "kind": pinned[0] if pinned else "model",
-                "prompt": prompt_of(params),
+                "prompt": prompt_of(params) or None,
                 "params": json.dumps(params, ensure_ascii=False, sort_keys=True),
                 "task_id": v.task_id,
                 "node_id": None,
@@ -129,19 +130,6 @@ def history_rows(out_dir: Path) -> Iterator[dict[str, Any]]:
             }
 
 
-def prompt_of(params: dict[str, Any]) -> str | None:
-    """The text that describes a job: its ``prompt``, else a workflow's first text input
-    (``6.text``, ``2.prompt``), else None."""
-    for key in ("prompt", "text"):
-        if isinstance(params.get(key), str):
-            return str(params[key])
-    for key, value in params.items():
-        name = key.rpartition(".")[2]
-        if name in ("prompt", "text") and isinstance(value, str):
-            return value
-    return None
-
-
 def write_metadata(out_dir: Path) -> int:
     """Write ``metadata.jsonl`` from the manifest (atomically); the number of rows."""
     return export(out_dir, out_dir / METADATA, "jsonl")
@@ -153,7 +141,7 @@ def export(out_dir: Path, dest: Path, fmt: str, *, history: bool = False) -> int
     manifest = out_dir / "manifest.jsonl"
 
     def table() -> Iterator[dict[str, Any]]:
-        yield from rows(manifest)
+        yield from rows(manifest, _prompt_field(out_dir))
         if history:
             yield from history_rows(out_dir)
 
@@ -181,6 +169,16 @@ def export(out_dir: Path, dest: Path, fmt: str, *, history: bool = False) -> int
     if fmt == "parquet":
         return _parquet(table(), dest)
     raise ValueError(f"unknown format {fmt!r}")
+
+
+def _prompt_field(out_dir: Path) -> str | None:
+    """The parameter the spec names as each job's prompt (run.json's ``promptField``)."""
+    try:
+        info = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    field = info.get("promptField") if isinstance(info, dict) else None
+    return field if isinstance(field, str) and field else None
 
 
 def _csv_lines(found: Iterable[dict[str, Any]]) -> Iterator[str]:

@@ -40,7 +40,6 @@ import base64
 import hashlib
 import html
 import json
-import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -50,7 +49,7 @@ from typing import Any
 
 from rhbatch import __version__
 from rhbatch.errors import StateError
-from rhbatch.models import JobStatus
+from rhbatch.models import JobStatus, prompt_of
 from rhbatch.store.db import STATE_DIR
 from rhbatch.store.files import PartFile, safe_path
 from rhbatch.store.state import Store
@@ -65,8 +64,6 @@ KINDS: dict[str, str] = {
     **dict.fromkeys(("wav", "mp3", "ogg", "oga", "flac", "m4a", "aac", "opus"), "audio"),
     **dict.fromkeys(("txt", "string"), "text"),
 }
-# A parameter named like a prompt: prompt, positivePrompt, 6.text, Positive.text, 2.prompt.
-_PROMPTISH = re.compile(r"(?:prompt|(?:^|[._])text)$", re.IGNORECASE)
 # < > & as JSON escapes: no "</script" nor "<!--" can appear inside the data element.
 _UNSAFE_IN_SCRIPT = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 
@@ -136,7 +133,7 @@ def page(
         if not isinstance(job, dict):
             totals.unreadable += 1
             continue
-        shown = card(job, out_dir, totals)
+        shown = card(job, out_dir, totals, _text(run.get("promptField")) or None)
         if versions and shown["id"] in versions:
             shown["vs"] = versions[shown["id"]]
             shown["vn"] = job.get("version") if isinstance(job.get("version"), int) else None
@@ -152,8 +149,11 @@ def page(
     yield "</body>\n</html>\n"
 
 
-def card(job: dict[str, Any], out_dir: Path, totals: Totals) -> dict[str, Any]:
-    """One job's card (the keys are in the module's docstring); counted into ``totals``."""
+def card(
+    job: dict[str, Any], out_dir: Path, totals: Totals, prompt_field: str | None = None
+) -> dict[str, Any]:
+    """One job's card (the keys are in the module's docstring); counted into ``totals``.
+    ``prompt_field``: the parameter the spec names as the prompt (``output.prompt``)."""
     status, endpoint = _text(job.get("status")) or "?", _text(job.get("endpoint"))
     billed = _number(job.get("billed", job.get("cost")))
     quoted = _number(job.get("quoted"))
@@ -168,7 +168,7 @@ def card(job: dict[str, Any], out_dir: Path, totals: Totals) -> dict[str, Any]:
         "id": _text(job.get("id")),
         "ep": endpoint,
         "st": status,
-        "pr": prompt_of(params),
+        "pr": prompt_of(params, prompt_field),
         "pa": params if isinstance(params, dict) else {},
         "f": files_of(job, out_dir, totals),
     }
@@ -217,26 +217,6 @@ def version_cards(out_dir: Path) -> dict[str, list[dict[str, Any]]]:
             shown["tk"] = v.task_id
         out.setdefault(v.job_id, []).append(shown)
     return out
-
-
-def prompt_of(params: object) -> str:
-    """The text a job was asked for: ``prompt``, else the first prompt-like parameter
-    (``NODE.text``, ``positivePrompt``; never a negative one), else the first string
-    that reads like words."""
-    if not isinstance(params, dict):
-        return ""
-    prompt = params.get("prompt")
-    if isinstance(prompt, str) and prompt.strip():
-        return prompt
-    words = ""
-    for key, value in params.items():
-        if not isinstance(value, str) or not value.strip() or "negative" in str(key).lower():
-            continue
-        if _PROMPTISH.search(str(key)):
-            return value
-        if not words and " " in value.strip() and "://" not in value:
-            words = value
-    return words
 
 
 def files_of(job: dict[str, Any], out_dir: Path, totals: Totals) -> list[dict[str, Any]]:
