@@ -137,7 +137,7 @@ def test_every_mistake_is_refused_at_once_with_its_line(
     assert result.code == 2
     text = result.err
     assert "bad.yaml:4" in text
-    assert "unknown parameter '99.text'" in text
+    assert f"workflow {WORKFLOW} has no node '99' (by id or title)" in text
     assert "bad.yaml:5" in text
     assert "did you mean '6.text'" in text
     assert "bad.yaml:6" in text

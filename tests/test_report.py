@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from rhbatch.store import report
 from rhbatch.models import prompt_of
+from rhbatch.store import report
 from rhbatch.store.report import write_report
 from tests.browser import CARDS, DRAW_ALL, HEIGHT, Tab, choose, until, visit
 from tests.helpers import ROOT, Result

@@ -42,6 +42,9 @@ OUTPUT_CLASSES = {
     "PreviewImage": "image",
     "VHS_VideoCombine": "video",
     "SaveVideo": "video",
+    "SaveAnimatedWEBP": "video",
+    "SaveAnimatedPNG": "video",
+    "SaveWEBM": "video",
     "SaveAudio": "audio",
 }
 MAX_IMAGES = 8
@@ -131,10 +134,10 @@ def _workflow(wid: str, raw: Any) -> Workflow:
     where = f"workflows[{wid}]"
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: a workflow is a mapping with name, ran and prompt")
-    problem = graph_problem(raw.get("prompt"))
+    outputs = _outputs(where, raw["outputs"]) if "outputs" in raw else None
+    problem = graph_problem(raw.get("prompt"), needs_output=outputs is None)
     if problem:
         raise ValueError(f"{where}.prompt: {problem}")
-    outputs = _outputs(where, raw["outputs"]) if "outputs" in raw else None
     return Workflow(
         wid, str(raw.get("name", wid)), bool(raw.get("ran", True)), raw["prompt"], outputs
     )
@@ -194,8 +197,9 @@ def _outputs(where: str, raw: Any) -> tuple[OutputSpec, ...]:
     return tuple(out)
 
 
-def graph_problem(graph: Any) -> str | None:
-    """Why ``graph`` is not an API-format graph with an output node, or None."""
+def graph_problem(graph: Any, *, needs_output: bool = True) -> str | None:
+    """Why ``graph`` is not an API-format graph (with an output node, unless the config
+    says what it outputs), or None."""
     if not isinstance(graph, dict) or not graph:
         return "an API-format graph is a mapping of node ids to nodes"
     for node_id, node in graph.items():
@@ -205,8 +209,8 @@ def graph_problem(graph: Any) -> str | None:
             or not isinstance(node.get("inputs"), dict)
         ):
             return f"node {node_id} needs a class_type and a mapping of inputs"
-    if not graph_outputs(graph):
-        return f"no output node ({', '.join(OUTPUT_CLASSES)})"
+    if needs_output and not graph_outputs(graph):
+        return f"no output node ({', '.join(OUTPUT_CLASSES)}); or give the workflow `outputs`"
     return None
 
 
@@ -227,8 +231,10 @@ def field_of(graph: dict[str, Any], node_id: str, name: str) -> Field | str:
         kind = "FLOAT"
     elif isinstance(value, str):
         kind = media or "STRING"
-    else:
+    elif isinstance(value, list) and len(value) == 2 and isinstance(value[1], int):
         return f"node {node_id} input {name!r} is a link to another node, not a value"
+    else:  # an object or a list: the widget's own state (rgthree's image comparer)
+        return f"node {node_id} input {name!r} holds a widget's own state, not a value to set"
     title = (node.get("_meta") or {}).get("title", "")
     return Field(node_id, node["class_type"], name, kind, value, description=str(title))
 
