@@ -73,6 +73,9 @@ class MediaRule:
     multiple: bool
     max_bytes: int | None
     accept: tuple[str, ...]
+    # A workflow input that takes a URL (or a path), not an uploaded file's name: a local
+    # file goes up by the upload that answers a URL.
+    url: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +154,7 @@ class EndpointSchema:
                 multiple=sub.get("type") == "array",
                 max_bytes=int(size * MB) if size else None,
                 accept=tuple(a.lower() for a in ext.get("accept", ())),
+                url=bool(ext.get("url")),
             )
         return rules
 

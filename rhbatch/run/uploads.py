@@ -67,16 +67,17 @@ class Uploader:
         def local(value: Any) -> bool:
             return _local(value) and not (pinned and uploaded_name(value))
 
-        for name in self.registry.schema(endpoint).media:
+        for name, rule in self.registry.schema(endpoint).media.items():
             value = params.get(name)
+            by_name = pinned and not rule.url  # a loader that takes an uploaded file's name
             if isinstance(value, list):
                 if any(local(v) for v in value):
                     sent[name] = [
-                        await self.upload_path(v, pinned) if local(v) else v for v in value
+                        await self.upload_path(v, by_name) if local(v) else v for v in value
                     ]
                     sources[name] = list(value)
             elif local(value):
-                sent[name] = await self.upload_path(str(value), pinned)
+                sent[name] = await self.upload_path(str(value), by_name)
                 sources[name] = value
         return sent, sources
 
