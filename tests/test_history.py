@@ -268,8 +268,14 @@ def test_a_task_in_flight_when_its_job_changed_is_settled_later(
     """Ctrl-C with a task running, the prompt edited, run again: the old task is asked about
     once; it succeeded meanwhile, so its bill is recorded and its file kept in history/."""
     write("s.yaml", spec({"fox": "a fox"}))
-    slow = {"video": {"kind": "fixed", "value": 2000}}  # a second at speed 2000
-    with EmulatorThread(emulator_config(durations=slow)) as emu:
+    # The emulator's clock stands still (its task runs on) until the test lets it go on,
+    # ten seconds later (well within a result's lifetime), and from there at its own pace.
+    moved: list[float] = []
+
+    def clock() -> float:
+        return 10.0 + time.monotonic() - moved[0] if moved else 0.0
+
+    with EmulatorThread(emulator_config(), clock=clock) as emu:
         env = {**os.environ, "RUNNINGHUB_BASE_URL": emu.base_url}
         env["RUNNINGHUB_API_KEY"] = emu.api_key
         argv = [sys.executable, "-m", "rhbatch", "run", "s.yaml", "--out", "out"]
@@ -282,8 +288,8 @@ def test_a_task_in_flight_when_its_job_changed_is_settled_later(
             proc.send_signal(signal.SIGINT)
             proc.wait(30)
         write("s.yaml", spec({"fox": "a fox, again"}))
-        while emu.stats()["byStatus"].get("SUCCESS", 0) < 1:  # the old task ends meanwhile
-            time.sleep(0.02)
+        moved.append(time.monotonic())  # the old task has ended meanwhile
+        assert emu.stats()["byStatus"] == {"SUCCESS": 1}
         monkeypatch.setenv("RUNNINGHUB_BASE_URL", emu.base_url)
         monkeypatch.setenv("RUNNINGHUB_API_KEY", emu.api_key)
         again = cli("run", "s.yaml", "--out", "out")
