@@ -87,9 +87,9 @@ class Inputs:
                 if ref.what == "url"
                 else (f"job {row.uses[ref.name]}")
             )
-        params = dict(row.params)
-        for key in {ref.path.split("[")[0] for ref in refs}:
-            params[key] = templates.fill(params[key], variables)
+        # One pass over the template the expansion left: the results go in, literal braces
+        # become single again; no text put in is read as a placeholder.
+        params = {key: templates.fill(value, variables) for key, value in row.params.items()}
         return params, sources
 
     async def _files(self, used: JobRow, pinned: bool) -> list[tuple[str, str]]:

@@ -192,9 +192,12 @@ class Expander:
         self.count += 1
         params: dict[str, Any] = {}
         broken = False
+        # A job that uses another's results is filled again by the runner, once they are
+        # known: it stays a template in which only those placeholders are live.
+        template = bool(entry.uses)
         for key, value in raw.items():
             try:
-                params[key] = templates.fill(value, variables)
+                params[key] = templates.fill(value, variables, template=template)
             except TemplateError as exc:
                 file, line = self._locate(entry, combo, key)
                 self.findings.add(file, line, str(exc), where=f"job {index + 1}", field=key)

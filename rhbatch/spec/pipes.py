@@ -264,9 +264,8 @@ def _strings(key: str, value: Any) -> Iterator[tuple[str, str]]:
 
 
 def _fill_refs(value: Any, variables: dict[str, Any]) -> Any:
-    if isinstance(value, str) and "{" in value:
-        names = templates.names(value)
-        if names and names <= set(variables):
+    if isinstance(value, str) and ("{" in value or "}" in value):
+        if templates.names(value) <= set(variables):  # as the runner will fill it
             return templates.fill(value, variables)
         return value
     if isinstance(value, list):

@@ -95,21 +95,26 @@ def names(value: Any) -> set[str]:
     return out
 
 
-def fill(value: Any, variables: Mapping[str, Any]) -> Any:
+def fill(value: Any, variables: Mapping[str, Any], *, template: bool = False) -> Any:
     """The value with every placeholder replaced; raises TemplateError. A placeholder whose
-    variable is ``REF`` is kept (the result is again a template: literal braces doubled)."""
+    variable is ``REF`` is kept. ``template``: the result is again a template, to be
+    filled once more by the runner (a job that uses another's results): literal braces
+    stay doubled and every text put in is escaped, so that nothing but the kept
+    placeholders can be filled then, neither a literal ``{{x}}`` nor braces in data."""
     if isinstance(value, str):
         if "{" not in value and "}" not in value:
             return value
         parts = parse(value)
         if len(parts) == 1 and parts[0][0] == "" and parts[0][1] is not None:
             found = _lookup(parts[0][1], variables)  # whole value: keep the variable's type
-            return value if found is REF else found
+            if found is REF:
+                return value
+            return literal(found) if template else found
         items = [(text, name, _lookup(name, variables) if name else None) for text, name in parts]
-        kept = any(item is REF for _, _, item in items)
+        kept = template or any(item is REF for _, _, item in items)
         out = []
-        for literal, name, item in items:
-            out.append(_escape(literal) if kept else literal)
+        for text, name, item in items:
+            out.append(_escape(text) if kept else text)
             if name is None:
                 continue
             if item is REF:
@@ -122,9 +127,21 @@ def fill(value: Any, variables: Mapping[str, Any]) -> Any:
             out.append(_escape(_text(item)) if kept else _text(item))
         return "".join(out)
     if isinstance(value, list):
-        return [fill(item, variables) for item in value]
+        return [fill(item, variables, template=template) for item in value]
     if isinstance(value, dict):
-        return {key: fill(item, variables) for key, item in value.items()}
+        return {key: fill(item, variables, template=template) for key, item in value.items()}
+    return value
+
+
+def literal(value: Any) -> Any:
+    """A value as text that no fill changes: its braces doubled (in lists and mappings
+    too). Data (a row's cells) goes through it, so that braces in data stay text."""
+    if isinstance(value, str):
+        return _escape(value)
+    if isinstance(value, list):
+        return [literal(item) for item in value]
+    if isinstance(value, dict):
+        return {key: literal(item) for key, item in value.items()}
     return value
 
 
