@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also the files of earlier versions of changed jobs (history/), current=false",
     )
+    p.add_argument(
+        "--keep-formulas",
+        action="store_true",
+        help="CSV: write text that starts with = + - @ as it is (by default such a cell gets "
+        "a leading ' so that a spreadsheet shows it rather than running it)",
+    )
 
     p = sub.add_parser(
         "merge", help="join the output directories of a spec's shards, and prove nothing is missing"

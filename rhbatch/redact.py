@@ -11,17 +11,49 @@ on disk or on a terminal.
 
 from __future__ import annotations
 
+import base64
+import re
+import urllib.parse
 from typing import Any
 
 LIMIT = 2000  # characters of a server's text that are kept
 MASK = "***"
 _SECRETS: set[str] = set()
+# A URL's scheme and authority ("s3://" and "user:pass@bucket"), up to the path.
+_AUTHORITY = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)")
 
 
 def keep_secret(secret: str) -> None:
-    """From now on, ``secret`` is blanked out of every text this module cleans."""
-    if len(secret) >= 4:  # a shorter "secret" would blank out ordinary words
-        _SECRETS.add(secret)
+    """From now on, ``secret`` is blanked out of every text this module cleans, in the
+    forms a server or a library may echo it in: as it is, upper or lower case, base64
+    (standard or URL-safe, padded or not) and URL-encoded."""
+    if len(secret) < 4:  # a shorter "secret" would blank out ordinary words
+        return
+    raw = secret.encode()
+    forms = {secret, secret.upper(), secret.lower(), urllib.parse.quote(secret, safe="")}
+    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        text = encoded.decode()
+        forms |= {text, text.rstrip("=")}
+    _SECRETS.update(f for f in forms if len(f) >= 4)
+
+
+def masked_url(url: str) -> str:
+    """The one way a URL or path is shown: anything that may be a user name or password
+    (up to the last "@" of its authority) replaced by ``***``, and registered secrets
+    blanked out."""
+    found = _AUTHORITY.match(url)
+    if found is not None and "@" in found.group(2):
+        url = found.group(1) + MASK + "@" + url[found.end(2) :]
+    return scrub(url)
+
+
+def userinfo(url: str) -> list[str]:
+    """The user name and password a URL holds (``s3://KEY:SECRET@bucket``), decoded."""
+    found = _AUTHORITY.match(url)
+    if found is None or "@" not in found.group(2):
+        return []
+    info = found.group(2).rsplit("@", 1)[0]
+    return [urllib.parse.unquote(part) for part in info.split(":", 1) if part]
 
 
 def scrub(text: str) -> str:

@@ -16,11 +16,11 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from rhbatch.errors import AuthError, UsageError
+from rhbatch.redact import masked_url
 
 DEFAULT_BASE_URL = "https://www.runninghub.ai"
 KEY_VARIABLES = ("RUNNINGHUB_API_KEY", "RH_API_KEY")
 _UNSAFE_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
-_AUTHORITY = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://)?")
 
 
 def api_key(
@@ -63,7 +63,7 @@ def base_url(flag: str | None = None, environ: Mapping[str, str] | None = None) 
         elif "?" in url or "#" in url:
             problem = "must not have a query (?...) or a fragment (#...)"
     if problem is not None:
-        raise UsageError(f"{source} {masked(url)!r} {problem}")
+        raise UsageError(f"{source} {masked_url(url)!r} {problem}")
     return url.rstrip("/")
 
 
@@ -89,13 +89,3 @@ def url_problem(url: str) -> str | None:
     if port == 0:
         return "has an invalid port; ports are 1 to 65535"
     return None
-
-
-def masked(url: str) -> str:
-    """``url`` with anything that may be a user name or password (up to the last "@")
-    replaced by ``***``."""
-    if "@" not in url:
-        return url
-    start = _AUTHORITY.match(url)
-    head = start.group(0) if start else ""
-    return head + "***" + url[url.rindex("@") :]

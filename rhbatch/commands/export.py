@@ -23,7 +23,13 @@ def run(args: argparse.Namespace) -> int:
                 "Parquet needs pyarrow: pip install 'rhbatch[dataset]' (or use --format csv)"
             ) from None
     try:
-        count = export(out_dir, dest, args.format, history=bool(getattr(args, "history", False)))
+        count = export(
+            out_dir,
+            dest,
+            args.format,
+            history=bool(getattr(args, "history", False)),
+            formulas=bool(getattr(args, "keep_formulas", False)),
+        )
     except OSError as exc:  # pyarrow's errors name no file: name it here
         raise StateError(f"cannot write {dest}: {exc.strerror or exc}") from None
     print(f"{dest}: {count:,} rows ({args.format})")

@@ -3,8 +3,13 @@
 Each shard's directory holds its manifest and ``run.json`` (which names the
 spec, its sha256 and the shard ``i/N``). The spec is expanded again (``--spec``,
 else the path the shards name, if its content is the one they ran) to list
-every planned job; the merge is complete when every planned job has exactly one
-terminal record across the shards. Otherwise it lists what is missing (with
+every planned job, and every record of every shard is checked against it before
+anything is merged: the same id and endpoint, the parameters the spec makes
+(local files as the sources the record names), and each file hashed again (size
+and sha256 as recorded); a record edited by hand, a changed file or a shard of
+another spec is refused, with the job and the field (exit 2). The merge is
+complete when every planned job has exactly one terminal record across the
+shards. Otherwise it lists what is missing (with
 the shards they belong to), what is still unfinished, and ids that appear
 twice, and exits 1. The merged directory gets the records in spec order, the
 files (hard links where the file system allows, else copies checked against
@@ -20,13 +25,15 @@ import os
 import shutil
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rhbatch import readers
 from rhbatch.commands.common import plural
 from rhbatch.endpoints.registry import registry
-from rhbatch.errors import EXIT_JOB_FAILURES, EXIT_OK, UsageError
-from rhbatch.models import JOB_TERMINAL, JobStatus
+from rhbatch.errors import EXIT_JOB_FAILURES, EXIT_OK, InvalidInput, Problem, UsageError
+from rhbatch.models import JOB_TERMINAL, Job, JobStatus, canonical_json
 from rhbatch.spec.expand import Expander
 from rhbatch.spec.load import load_spec
 from rhbatch.spec.problems import Findings
@@ -56,17 +63,25 @@ def run(args: argparse.Namespace) -> int:
 
     reg = registry()
     spec = load_spec(spec_path, reg)
-    planned = {job.id: job.index for job in Expander(spec, reg, Findings()).jobs()}
+    jobs = {job.id: job for job in Expander(spec, reg, Findings()).jobs()}
+    planned = {job_id: job.index for job_id, job in jobs.items()}
     records: dict[str, tuple[dict[str, Any], Path]] = {}
     twice: list[str] = []
+    problems: list[Problem] = []
     for directory in dirs:
-        for line in (directory / "manifest.jsonl").read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            record = json.loads(line)
+        for record, where in _records(directory, problems):
+            job = jobs.get(record["id"])
+            if job is not None:  # a job of another spec is said below, as not in the spec
+                problems += _tampered(record, job, directory, where)
             if record["id"] in records:
                 twice.append(record["id"])
             records[record["id"]] = (record, directory)
+    if problems:  # nothing is merged from shards that do not hold what the spec ran
+        raise InvalidInput(
+            problems,
+            f"{plural(len(problems), 'record')} of the shards cannot be "
+            "merged: they are not what the spec ran, or their files changed",
+        )
     unfinished = sorted(i for i, (r, _) in records.items() if r["status"] not in _TERMINAL)
     missing = sorted((i for i in planned if i not in records), key=planned.__getitem__)
     strangers = sorted(i for i in records if i not in planned)
@@ -120,8 +135,117 @@ def _run_json(directory: Path) -> dict[str, Any]:
     path = directory / "run.json"
     if not (directory / "manifest.jsonl").is_file() or not path.is_file():
         raise UsageError(f"{directory} has no manifest.jsonl and run.json: not a run's directory")
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = readers.read_json(path)
+    except readers.FileProblem as exc:
+        raise UsageError(f"{path} {exc.reason}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path} is not a run's summary (a JSON object)")
     return data
+
+
+def _records(directory: Path, problems: list[Problem]) -> Iterator[tuple[dict[str, Any], str]]:
+    """Each record of a shard's manifest, with where it is ("manifest.jsonl:12"); lines that
+    are no record are problems."""
+    path = directory / "manifest.jsonl"
+    try:
+        for number, line in readers.lines(path):
+            if not line.strip():
+                continue
+            try:
+                record = readers.parse_json(line)
+            except readers.FileProblem as exc:
+                problems.append(Problem(str(path), number, f"the line {exc.reason}"))
+                continue
+            if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+                problems.append(Problem(str(path), number, "not a manifest record (no id)"))
+                continue
+            yield record, f"{path}:{number}"
+    except readers.FileProblem as exc:
+        problems.append(Problem(str(path), exc.line, exc.reason))
+
+
+def _tampered(record: dict[str, Any], job: Job, directory: Path, where: str) -> list[Problem]:
+    """Why a shard's record is not what the spec ran for its job: another endpoint, other
+    parameters than the spec makes (local files as their sources, results of used jobs as
+    they were), a file that is not there or whose bytes changed since the run."""
+    file, _, line = where.rpartition(":")
+    label = f"job {job.index + 1} (id {job.id})"
+
+    def problem(field: str, message: str) -> Problem:
+        return Problem(file, int(line), message, where=label, field=field)
+
+    out = []
+    if record.get("endpoint") != job.endpoint:
+        out.append(
+            problem(
+                "endpoint", f"{record.get('endpoint')!r} in the shard, {job.endpoint!r} in the spec"
+            )
+        )
+    sent: dict[str, Any] = _mapping(record.get("params"))
+    sources: dict[str, Any] = _mapping(record.get("sources"))
+    for name in sorted(set(sent) | set(job.params)):
+        if name in sources or _filled_later(job.params.get(name)):
+            continue  # a local file (the sent value is its upload) or another job's result
+        if canonical_json(sent.get(name)) != canonical_json(job.params.get(name)):
+            out.append(
+                problem(
+                    f"params.{name}",
+                    f"{_shown(sent.get(name))} in the shard, "
+                    f"{_shown(job.params.get(name))} in the spec",
+                )
+            )
+    for name, source in sorted(sources.items()):
+        planned = job.params.get(name)
+        if not _filled_later(planned) and canonical_json(source) != canonical_json(planned):
+            out.append(
+                problem(
+                    f"sources.{name}",
+                    f"{_shown(source)} in the shard, {_shown(planned)} in the spec",
+                )
+            )
+    for n, output in enumerate(record.get("outputs") or []):
+        why = _file_problem(directory, output)
+        if why is not None:
+            out.append(problem(f"outputs[{n}]", why))
+    return out
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _filled_later(value: Any) -> bool:
+    """A parameter the runner fills in (another job's results): not comparable offline."""
+    return (isinstance(value, str) and "{" in value) or (
+        isinstance(value, list) and any(_filled_later(v) for v in value)
+    )
+
+
+def _file_problem(directory: Path, output: Any) -> str | None:
+    """Why a record's output file is not the one the run wrote (hashed again), or None."""
+    if not isinstance(output, dict):
+        return "not an output record"
+    rel = str(output.get("path") or "")
+    problem = path_problem(rel)
+    if problem is not None:
+        return f"output path {rel!r}: {problem}"
+    try:
+        saved = hash_file(directory / rel)
+    except OSError as exc:
+        return f"{rel}: cannot be read ({exc.strerror or exc})"
+    if saved.sha256 != output.get("sha256") or saved.bytes != output.get("bytes"):
+        return (
+            f"{rel}: its bytes are not the ones the run recorded ({saved.bytes:,} bytes, "
+            f"sha256 {saved.sha256[:12]}...; the record says {output.get('bytes')} bytes, "
+            f"{str(output.get('sha256'))[:12]}...)"
+        )
+    return None
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _count(shards: list[Any]) -> int | None:
@@ -157,9 +281,9 @@ def _bring(directory: Path, out: Path, output: dict[str, Any]) -> None:
         os.link(source, tmp)
     except OSError:
         shutil.copyfile(source, tmp)
-        if hash_file(tmp).sha256 != output.get("sha256"):
-            tmp.unlink()
-            raise UsageError(f"{source} does not match its sha256 in the manifest") from None
+    if hash_file(tmp).sha256 != output.get("sha256"):  # hashed before; changed since?
+        tmp.unlink()
+        raise UsageError(f"{source} does not match its sha256 in the manifest") from None
     tmp.replace(dest)
 
 

@@ -60,6 +60,7 @@ from rhbatch.errors import (
     UsageError,
 )
 from rhbatch.models import JobStatus, OutputRow, RunSettings, pinned_kind
+from rhbatch.redact import masked_url
 from rhbatch.run.crew import Options
 from rhbatch.run.fetch import Mirror, intact
 from rhbatch.run.loop import Runner
@@ -194,7 +195,7 @@ def _run_command(args: argparse.Namespace, interrupts: Interrupts) -> int:
             print(f"rhbatch: {problem}", file=sys.stderr)
         if problems and code == EXIT_OK:
             code, note = EXIT_FATAL, note or "the results could not all be put in --out"
-        print(f"put in: {remote.url} (state: {out_dir})")
+        print(f"put in: {remote.shown} (state: {out_dir})")
     if note:
         print(f"rhbatch: {note}", file=sys.stderr)
     if code != EXIT_OK:
@@ -216,7 +217,11 @@ def resume_command(args: argparse.Namespace, out_dir: Path, *, drop: tuple[str, 
         argv = [a for a in argv if not a.startswith(option + "=")]
     if not args.out:
         argv += ["--out", str(out_dir)]
-    return shlex.join(["rhbatch", *argv])
+    shown = [masked_url(a) for a in argv]  # never a credential of a URL on the screen
+    command = shlex.join(["rhbatch", *shown])
+    if shown != argv:
+        command += " (with the credentials of the URL, shown as ***, put back)"
+    return command
 
 
 def output_dir(flag: str | None, spec: Spec) -> Path:
@@ -288,7 +293,8 @@ async def _run(
             mirror=mirror,
         )
         runners.append(runner)
-        interrupted = _on_interrupt(runner, interrupts)
+        in_run = asyncio.Event()  # while set, a second signal cancels the runner
+        interrupted = _on_interrupt(runner, interrupts, in_run)
         done_before = sum(
             todo.get(s, 0)
             for s in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.UNFETCHED)
@@ -299,6 +305,7 @@ async def _run(
         # The run changes jobs: the manifest on disk is current again only once the run
         # has written it at its end (a run stopped by a fault may not have).
         store.set_meta("manifest_of", "")
+        in_run.set()
         try:
             await runner.run()
         except FatalError as exc:
@@ -312,6 +319,7 @@ async def _run(
             task.uncancel()
             runner.write_manifest()
         finally:
+            in_run.clear()
             shown.close()
         if interrupted.is_set():
             running = store.counts().get(JobStatus.RUNNING, 0)
@@ -415,15 +423,19 @@ def download_limits(run: RunSettings) -> DownloadLimits:
     )
 
 
-def _on_interrupt(runner: Runner, interrupts: Interrupts | None) -> asyncio.Event:
-    """First Ctrl-C (or SIGTERM): stop starting jobs and wind down. Second: stop at once."""
+def _on_interrupt(
+    runner: Runner, interrupts: Interrupts | None, running: asyncio.Event
+) -> asyncio.Event:
+    """First Ctrl-C (or SIGTERM): stop starting jobs and wind down. Second: stop at once,
+    while the runner runs (``running``); after it, what is left is brief (the manifest,
+    closing the connections) and a cancellation there would cut it short: it finishes."""
     interrupted = asyncio.Event()
     main = asyncio.current_task()
 
     def handle() -> None:
         if interrupted.is_set():
             runner.report.message("rhbatch: stopping now")
-            if main is not None:
+            if main is not None and running.is_set():
                 main.cancel()
             return
         interrupted.set()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rhbatch import readers
 from rhbatch.endpoints.registry import EndpointInfo, Registry
 from rhbatch.models import canonical_json
 
@@ -153,20 +154,16 @@ def pin_text(kind: str, ident: str, name: str, content: Any, pinned_at: str) -> 
 
 def read_pin(path: Path, kind: str, ident: str) -> Pin:
     """The pin at ``path``; PinProblem when it is missing, unreadable or not this one's."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_PIN_BYTES:
-            raise PinProblem(f"{path} is {size:,} bytes; a pin may be {MAX_PIN_BYTES:,} at most")
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PinProblem(
-            f"{kind} {ident} is not pinned: no {path}; run `rhbatch pin {kind} {ident} "
-            f"--dir {path.parent.parent}` to fetch its inputs (nothing is run or paid)"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PinProblem(f"cannot read {path}: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise PinProblem(f"{path} is not JSON (line {exc.lineno}: {exc.msg})") from None
+    try:  # bounded: a regular file (not a FIFO, nor a link to a device), its size, its depth
+        data = readers.read_json(path, MAX_PIN_BYTES)
+    except readers.FileProblem as exc:
+        if exc.missing:
+            raise PinProblem(
+                f"{kind} {ident} is not pinned: no {path}; run `rhbatch pin {kind} {ident} "
+                f"--dir {path.parent.parent}` to fetch its inputs (nothing is run or paid)"
+            ) from None
+        where = f"{path}:{exc.line}" if exc.line else str(path)
+        raise PinProblem(f"{where} {exc.reason}") from None
     if not isinstance(data, dict) or data.get("format") != PIN_FORMAT:
         raise PinProblem(f'{path} is not an rhbatch pin (no "format": "{PIN_FORMAT}")')
     if data.get("kind") != kind or str(data.get("id")) != ident:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from rhbatch import readers
 from rhbatch.endpoints.describe import describe, field_path, not_finite, structure_errors
 from rhbatch.endpoints.pins import PinProblem, pin_path, read_pin, register
 from rhbatch.endpoints.registry import Registry
@@ -69,8 +70,8 @@ def load_spec(path: str | Path, registry: Registry, *, max_jobs: int | None = No
     path = Path(path)
     file = str(path)
     try:
-        text = rows.read_text(path)
-    except rows.FileProblem as exc:
+        text = readers.read_text(path)
+    except readers.FileProblem as exc:
         message = "no such spec file" if exc.missing else exc.reason
         raise InvalidInput([Problem(file, exc.line, message)]) from None
     data = yaml_source.load(text, file)

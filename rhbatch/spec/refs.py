@@ -19,7 +19,7 @@ from pathlib import Path
 
 from rhbatch.api.credentials import url_problem
 from rhbatch.endpoints.registry import MB, MediaRule
-from rhbatch.spec.rows import FileProblem, stat_regular
+from rhbatch.readers import FileProblem, stat_regular
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
 # Names that mean the same format.

@@ -7,10 +7,9 @@ their JSON types. Columns named like the reserved job keys (``id``,
 ``endpoint``, ``repeat``, ``vars``) play that role; ``matrix`` is not allowed
 in a row.
 
-Input files (spec files and row files) are read by ``read_text``: the file is
-looked at with ``os.stat`` before it is opened (opening a FIFO would block),
-must be a regular file of at most ``MAX_FILE_BYTES``, and must be UTF-8 text;
-each refusal says why, with the line where it can.
+Input files (spec files and row files) are read by ``readers.read_text``: a
+regular file of bounded size, UTF-8 text; each refusal says why, with the line
+where it can.
 """
 
 from __future__ import annotations
@@ -18,37 +17,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from rhbatch.errors import Problem
 from rhbatch.models import Entry
+from rhbatch.readers import MAX_DEPTH, FileProblem, depth, read_text
 
 EndpointOf = Callable[[Any, str, int], "str | None"]
-MiB = 1024 * 1024
-MAX_FILE_BYTES = 256 * MiB  # the largest spec or row file read
 MAX_REPEAT = 10_000  # as for `repeat` in a spec
-MAX_DEPTH = 64  # lists and objects inside each other in a JSON Lines row, as in YAML
-_BOMS = (
-    (b"\xff\xfe\x00\x00", "UTF-32"),
-    (b"\x00\x00\xfe\xff", "UTF-32"),
-    (b"\xff\xfe", "UTF-16"),
-    (b"\xfe\xff", "UTF-16"),
-)
-
-
-class FileProblem(Exception):
-    """Why an input file cannot be read. Without a ``line``, ``reason`` completes
-    "<file> ..."; with one, it stands after "<file>:<line>: "."""
-
-    def __init__(self, reason: str, line: int | None = None, *, missing: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.line = line
-        self.missing = missing
 
 
 class TooManyRows(Exception):
@@ -57,96 +35,6 @@ class TooManyRows(Exception):
     def __init__(self, rows: int) -> None:
         super().__init__(rows)
         self.rows = rows
-
-
-def not_regular(mode: int) -> str | None:
-    """What a file is when it is not a regular file ("a directory", ...), else None."""
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
-
-
-def stat_regular(path: Path) -> os.stat_result:
-    """``os.stat`` of a path that must be a regular file; raises FileProblem."""
-    try:
-        found = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        raise FileProblem(f"does not exist (looked at {path})", missing=True) from None
-    except ValueError:  # an embedded NUL
-        raise FileProblem("is not a usable path: it contains a NUL character") from None
-    except OSError as exc:
-        raise FileProblem(f"cannot be read: {_reason(exc)}") from None
-    kind = not_regular(found.st_mode)
-    if kind is not None:
-        raise FileProblem(f"is {kind}, not a regular file")
-    return found
-
-
-def read_text(path: Path, limit: int = MAX_FILE_BYTES) -> str:
-    """The UTF-8 text of a regular file of at most ``limit`` bytes; raises FileProblem.
-
-    A UTF-8 byte order mark is dropped; UTF-16 and UTF-32 (by their mark, or NUL
-    bytes) and bytes that are not UTF-8 are refused with their line.
-    """
-    found = stat_regular(path)
-    if found.st_size > limit:
-        raise FileProblem(
-            f"is {found.st_size / MiB:,.1f} MiB; rhbatch reads files of at most "
-            f"{limit / MiB:,.0f} MiB"
-        )
-    blocks: list[bytes] = []
-    total, want = 0, found.st_size + 1  # read(n) sets n bytes aside: ask for what is there
-    try:
-        with open(path, "rb") as fh:
-            while block := fh.read(want):
-                blocks.append(block)
-                total += len(block)
-                if total > limit:  # it grew after the stat
-                    raise FileProblem(
-                        f"is over {limit / MiB:,.0f} MiB; rhbatch reads files of at most that"
-                    )
-                want = min(MiB, limit + 1 - total)
-    except OSError as exc:
-        raise FileProblem(f"cannot be read: {_reason(exc)}") from None
-    data = b"".join(blocks)
-    for mark, name in _BOMS:
-        if data.startswith(mark):
-            raise FileProblem(f"{name} text, not UTF-8; save the file as UTF-8", 1)
-    skip = 3 if data.startswith(b"\xef\xbb\xbf") else 0
-    nul = data.find(b"\0")
-    if nul >= 0:
-        line, column = _position(data, nul)
-        raise FileProblem(
-            f"a NUL byte at column {column} (UTF-16 text?); save the file as UTF-8", line
-        )
-    try:
-        return data[skip:].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        at = exc.start + skip
-        line, column = _position(data, at)
-        raise FileProblem(
-            f"not UTF-8 text (byte 0x{data[at]:02x} at column {column}); save the file as UTF-8",
-            line,
-        ) from None
-
-
-def _position(data: bytes, offset: int) -> tuple[int, int]:
-    """1-based line and column (in bytes) of a byte offset."""
-    return data.count(b"\n", 0, offset) + 1, offset - (data.rfind(b"\n", 0, offset) + 1) + 1
-
-
-def _reason(exc: OSError) -> str:
-    return (exc.strerror or str(exc)).lower()
 
 
 def rows_over(text: str, fmt: str, most: int) -> int | None:
@@ -354,7 +242,7 @@ def _jsonl(text: str, file: str, problems: list[Problem]) -> list[tuple[int, dic
             continue
         try:
             row = json.loads(raw)
-            too_deep = _depth(row) > MAX_DEPTH
+            too_deep = depth(row) > MAX_DEPTH
         except json.JSONDecodeError as exc:
             problems.append(Problem(file, number, f"invalid JSON: {exc.msg}", column=exc.colno))
             continue
@@ -369,16 +257,3 @@ def _jsonl(text: str, file: str, problems: list[Problem]) -> list[tuple[int, dic
             continue
         out.append((number, row))
     return out
-
-
-def _depth(value: Any) -> int:
-    """How deeply lists and objects nest in a JSON value (a scalar is 0)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        node, level = stack.pop()
-        if isinstance(node, (dict, list)):
-            deepest = max(deepest, level)
-            stack.extend(
-                (c, level + 1) for c in (node.values() if isinstance(node, dict) else node)
-            )
-    return deepest

@@ -19,10 +19,10 @@ from typing import Any
 import yaml
 
 from rhbatch.errors import InvalidInput, Problem
+from rhbatch.readers import MAX_DEPTH  # mappings and lists inside each other
 
 # libyaml's parser when present; construction stays in Python either way.
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-MAX_DEPTH = 64  # mappings and lists inside each other
 MAX_VALUES = 10_000_000  # values a document stands for, counting each alias in full
 
 

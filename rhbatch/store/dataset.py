@@ -135,9 +135,12 @@ def write_metadata(out_dir: Path) -> int:
     return export(out_dir, out_dir / METADATA, "jsonl")
 
 
-def export(out_dir: Path, dest: Path, fmt: str, *, history: bool = False) -> int:
+def export(
+    out_dir: Path, dest: Path, fmt: str, *, history: bool = False, formulas: bool = False
+) -> int:
     """The metadata table of a run directory as JSON Lines, CSV or Parquet at ``dest``;
-    ``history``: with a row for each file of the earlier versions too."""
+    ``history``: with a row for each file of the earlier versions too; ``formulas``: CSV
+    text cells as they are, even those a spreadsheet would run as formulas."""
     manifest = out_dir / "manifest.jsonl"
 
     def table() -> Iterator[dict[str, Any]]:
@@ -164,7 +167,7 @@ def export(out_dir: Path, dest: Path, fmt: str, *, history: bool = False) -> int
                 counted[0] += 1
                 yield row
 
-        write_lines(dest, _csv_lines(each()))
+        write_lines(dest, _csv_lines(each(), formulas))
         return counted[0]
     if fmt == "parquet":
         return _parquet(table(), dest)
@@ -181,12 +184,30 @@ def _prompt_field(out_dir: Path) -> str | None:
     return field if isinstance(field, str) and field else None
 
 
-def _csv_lines(found: Iterable[dict[str, Any]]) -> Iterator[str]:
+# A cell a spreadsheet would run as a formula starts with one of these (OWASP's list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def defused(value: Any) -> Any:
+    """A text cell a spreadsheet would read as a formula, made plain text by a leading
+    apostrophe (which spreadsheets show as nothing); other values as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _csv_lines(found: Iterable[dict[str, Any]], formulas: bool = False) -> Iterator[str]:
+    """RFC 4180 CSV: CRLF between rows, so that a cell holding a CR or an LF is quoted (a
+    bare CR split rows before); text cells that would run as formulas in a spreadsheet
+    are defused unless ``formulas`` (for tools that want the raw text)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for row in found:
-        writer.writerow({**row, "made_from": "|".join(row["made_from"])})
+        cells = {**row, "made_from": "|".join(row["made_from"])}
+        if not formulas:
+            cells = {k: defused(v) for k, v in cells.items()}
+        writer.writerow(cells)
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rhbatch.errors import UsageError
+from rhbatch.redact import keep_secret, masked_url, scrub, userinfo
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 META_FILES = ("manifest.jsonl", "metadata.jsonl", "run.json", "report.html")
@@ -45,12 +46,15 @@ class Remote:
 
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
+        for secret in userinfo(self.url):  # s3://KEY:SECRET@bucket: never shown, anywhere
+            keep_secret(secret)
+        self.shown = masked_url(self.url)  # the URL as every message names it
         try:
             import fsspec
             import fsspec.config
         except ImportError:
             raise UsageError(
-                f"--out {url}: object storage needs fsspec: pip install 'rhbatch[storage]'"
+                f"--out {self.shown}: object storage needs fsspec: pip install 'rhbatch[storage]'"
             ) from None
         # The environment as it is now (FSSPEC_S3_ENDPOINT_URL, ...), not as it was when
         # fsspec was first imported.
@@ -60,12 +64,14 @@ class Remote:
         except ValueError as exc:
             scheme = _SCHEME.match(url)
             raise UsageError(
-                f"--out {url}: {scheme.group(1) if scheme else url!r} is not a storage "
-                f"protocol fsspec knows ({exc}); use a local path, file://, s3://, gs://, az://"
+                f"--out {self.shown}: {scheme.group(1) if scheme else self.shown!r} is not a "
+                f"storage protocol fsspec knows ({scrub(str(exc))}); use a local path, file://, "
+                "s3://, gs://, az://"
             ) from None
         except ImportError as exc:
             raise UsageError(
-                f"--out {url}: this protocol needs a package that is not installed ({exc}); "
+                f"--out {self.shown}: this protocol needs a package that is not installed "
+                f"({scrub(str(exc))}); "
                 "for s3:// pip install 'rhbatch[storage]'"
             ) from None
         self.root = str(root).rstrip("/")
@@ -75,7 +81,8 @@ class Remote:
         if flag:
             return Path(flag)
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rhbatch"
-        name = re.sub(r"[^A-Za-z0-9._-]+", "-", self.url.split("://", 1)[-1]).strip("-")[:60]
+        shown = masked_url(self.url).split("://", 1)[-1]  # no credential in a folder name
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", shown.replace("***@", "")).strip("-")[:60]
         return base / f"{name}-{hashlib.sha256(self.url.encode()).hexdigest()[:12]}"
 
     def check(self) -> None:
@@ -86,7 +93,7 @@ class Remote:
             self.fs.pipe_file(probe, b"ok")
             self.fs.rm_file(probe)
         except Exception as exc:  # fsspec back ends raise their own kinds
-            raise UsageError(f"--out {self.url} cannot be written: {exc}") from None
+            raise UsageError(f"--out {self.shown} cannot be written: {scrub(str(exc))}") from None
 
     async def put(self, local: Path, rel: str) -> str | None:
         """Put one file at ``rel`` under the URL; None when it is there whole, else why not."""
@@ -98,10 +105,10 @@ class Remote:
             self.fs.put_file(str(local), target)
             info: dict[str, Any] = self.fs.info(target)
         except Exception as exc:  # fsspec back ends raise their own kinds
-            return f"cannot put {rel} to {self.url}: {exc}"
+            return f"cannot put {rel} to {self.shown}: {scrub(str(exc))}"
         size = local.stat().st_size
         if int(info.get("size") or 0) != size:
-            return f"{self.url}/{rel} holds {info.get('size')} bytes, not {size}"
+            return f"{self.shown}/{rel} holds {info.get('size')} bytes, not {size}"
         return None
 
     def put_meta(self, out_dir: Path) -> list[str]:
