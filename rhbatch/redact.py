@@ -20,7 +20,7 @@ LIMIT = 2000  # characters of a server's text that are kept
 MASK = "***"
 _SECRETS: set[str] = set()
 # A URL's scheme and authority ("s3://" and "user:pass@bucket"), up to the path.
-_AUTHORITY = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)")
+_AUTHORITY = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*://)?)([^/?#]*)")
 
 
 def keep_secret(secret: str) -> None:
@@ -43,7 +43,8 @@ def masked_url(url: str) -> str:
     blanked out."""
     found = _AUTHORITY.match(url)
     if found is not None and "@" in found.group(2):
-        url = found.group(1) + MASK + "@" + url[found.end(2) :]
+        host = found.group(2).rsplit("@", 1)[1]
+        url = f"{found.group(1)}{MASK}@{host}{url[found.end(2) :]}"
     return scrub(url)
 
 

@@ -27,6 +27,7 @@ the machine's memory or disk; stalls end when the client goes, the server stops,
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import itertools
 import json
@@ -77,6 +78,8 @@ QUERY_CASES = frozenset(
         "reason-1mb",
         "key-error",
         "key-reason",
+        "key-upper",
+        "key-base64",
     }
 )
 # SUCCESS with a result item that lies: outputType and URL tricks.
@@ -418,6 +421,13 @@ class HostileServer:
             return await self._padded(request, task, failed, "failedReason.traceback", mb)
         if case == "key-error":
             failed["errorMessage"] = f"Content verification failed for key {task.key}"
+            return self._reply("query", task, json_response(failed), "FAILED")
+        if case == "key-upper":  # the key echoed in another form than it was sent
+            failed["errorMessage"] = f"invalid credential {task.key.upper()}"
+            return self._reply("query", task, json_response(failed), "FAILED")
+        if case == "key-base64":
+            echoed = base64.b64encode(task.key.encode()).decode()
+            failed["errorMessage"] = f"Authorization: Basic {echoed}"
             return self._reply("query", task, json_response(failed), "FAILED")
         if case == "key-reason":
             failed["failedReason"] = {"exception_message": f"Authorization: Bearer {task.key}"}

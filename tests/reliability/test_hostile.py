@@ -8,6 +8,7 @@ once per module, and each test checks one property of every case's run.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -101,6 +102,8 @@ EXPECT: dict[str, Expect] = {
     "reason-1mb": FAILED,
     "key-error": Expect("failed", "1501", ("***",)),
     "key-reason": FAILED,
+    "key-upper": Expect("failed", "1501", ("invalid credential ***",)),
+    "key-base64": Expect("failed", "1501", ("authorization: basic ***",)),
     # a task whose state cannot be read
     "error-10mb": UNKNOWN,
     "query-50mb": UNKNOWN,
@@ -433,12 +436,19 @@ def test_nothing_written_outside_dir(batch: Batch, run: Run, case: str) -> None:
 def test_key_appears_nowhere(run: Run, case: str) -> None:
     """The API key is in no file under DIR (state.db included) or rhbatch's cache, nor on
     stdout or stderr."""
-    key = run.key
+    forms = key_forms(run.key)
     for path in [*run.out.rglob("*"), *run.cache.rglob("*")]:
         if path.is_file():
-            assert key.encode() not in path.read_bytes(), path
-    assert key not in run.stdout
-    assert key not in run.stderr
+            data = path.read_bytes()
+            assert not [f for f in forms if f.encode() in data], path
+    assert not [f for f in forms if f in run.stdout or f in run.stderr]
+
+
+def key_forms(key: str) -> list[str]:
+    """The key as a server may echo it: as it is, in other letter case, in base64."""
+    raw = key.encode()
+    encoded = [base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()]
+    return [key, key.upper(), key.lower(), *encoded, *(e.rstrip("=") for e in encoded)]
 
 
 @pytest.mark.parametrize("case", ALL)
