@@ -894,29 +894,47 @@ class _Evaluator:
                     return found
             elif isinstance(stmt, ast.If):
                 test = self.eval(stmt.test, module, env, cls)
-                if _is_plain(test):
+                if _is_plain(test) or isinstance(test, (list, tuple, dict)):
                     found = self._block(stmt.body if test else stmt.orelse, module, env, cls)
                     if found is not _NO_RETURN:
                         return found
                 elif any(isinstance(n, ast.Return) for n in ast.walk(stmt)):
                     return UNKNOWN  # which return is taken is not known
                 else:
-                    for name in _assigned_names(stmt):
-                        env[name] = UNKNOWN
+                    for name in _assigned_names(stmt) | _mutated_names(stmt):
+                        if not isinstance(env.get(name), FolderChoices):
+                            env[name] = UNKNOWN  # (a folder's list with names added stays)
             elif isinstance(stmt, (ast.For, ast.While)):
-                source = (
-                    self.eval(stmt.iter, module, env, cls) if isinstance(stmt, ast.For) else None
-                )
-                appended = _appended_names(stmt)
-                for name in _assigned_names(stmt):
-                    if name not in appended:
-                        env[name] = UNKNOWN
-                for name in appended:
-                    before = env.get(name, UNKNOWN)
-                    if isinstance(before, FolderChoices):
-                        continue  # more names added to a folder's list: still that folder's
-                    fresh = before == [] and isinstance(source, FolderChoices)
-                    env[name] = source if fresh else UNKNOWN
+                found = self._loop(stmt, module, env, cls)
+                if found is not _NO_RETURN:
+                    return found
+        return _NO_RETURN
+
+    def _loop(
+        self, stmt: ast.For | ast.While, module: Module, env: dict[str, Any], cls: ClassRef | None
+    ) -> Any:
+        """A for loop over a known list runs (up to 1,000 turns, no break, continue or
+        return in it); any other loop leaves what it changes unknown, except names a loop over
+        a folder's listing appends to, which list that folder."""
+        source = self.eval(stmt.iter, module, env, cls) if isinstance(stmt, ast.For) else None
+        jumps = any(isinstance(n, (ast.Break, ast.Continue, ast.Return)) for n in ast.walk(stmt))
+        if isinstance(stmt, ast.For) and not stmt.orelse and not jumps:
+            items = list(source.keys()) if isinstance(source, dict) else source
+            if isinstance(items, (list, tuple)) and len(items) <= 1000:
+                for item in items:
+                    self._assign(stmt.target, item, module, env, cls)
+                    self._block(stmt.body, module, env, cls)
+                return _NO_RETURN
+        appended = _appended_names(stmt)
+        for name in _assigned_names(stmt) | _mutated_names(stmt):
+            if name not in appended and not isinstance(env.get(name), FolderChoices):
+                env[name] = UNKNOWN
+        for name in appended:
+            before = env.get(name, UNKNOWN)
+            if isinstance(before, FolderChoices):
+                continue  # more names added to a folder's list: still that folder's
+            fresh = before == [] and isinstance(source, FolderChoices)
+            env[name] = source if fresh else UNKNOWN
         return _NO_RETURN
 
     def _assign(
@@ -982,6 +1000,22 @@ def _assigned_names(stmt: ast.stmt) -> set[str]:
     for node in ast.walk(stmt):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             names.add(node.id)
+    return names
+
+
+def _mutated_names(stmt: ast.stmt) -> set[str]:
+    """Names whose value a statement may change in place: ``x[k] = ...``, ``x.m(...)``."""
+    names: set[str] = set()
+    for node in ast.walk(stmt):
+        target = None
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store):
+            target = node.value
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            target = node.func.value
+        while isinstance(target, (ast.Subscript, ast.Attribute)):
+            target = target.value
+        if isinstance(target, ast.Name):
+            names.add(target.id)
     return names
 
 
@@ -1099,6 +1133,9 @@ _BUILTINS: dict[str, Any] = {
     "float": _builtin_number(float),
     "str": lambda a, k: a[0] if len(a) == 1 and isinstance(a[0], str) else UNKNOWN,
     "max": _builtin_minmax(max),
+    "range": lambda a, k: (
+        list(range(*a)) if a and all(isinstance(x, int) for x in a) and not k else UNKNOWN
+    ),
     "min": _builtin_minmax(min),
 }
 

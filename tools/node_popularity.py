@@ -10,9 +10,9 @@ top or nested up to four levels, as in ``{"input": {"workflow": {...}}}``). UI-f
 (forks, copies) counts once: graphs are told apart by the sha256 of their canonical JSON.
 
 ``counts`` is, for each class, the number of distinct graphs that use it at least once (not how
-many nodes); ``repos`` the number of repositories whose graphs use it. The repository list was
-found with the search tools' file index (repositories holding ``workflow_api.json`` or
-``workflows/workflow_api.json``) plus known collections of API workflows; see ``method``.
+many nodes); ``repos`` the number of repositories whose graphs use it; ``sources`` each
+repository's commit and how many distinct graphs it added. How the repository list was found
+is in ``METHOD`` (written into the file as ``method``).
 
 Usage::
 
@@ -37,19 +37,23 @@ ROOT = Path(__file__).resolve().parent.parent
 REPOS_FILE = ROOT / "tools" / "data" / "comfyui-workflow-repos.txt"
 OUT = ROOT / "tools" / "data" / "comfyui-node-popularity.json"
 MAX_BYTES = 3_000_000
-METHOD = (
-    "Every .json file (<= 3 MB) at the newest commit of the repositories in "
-    "tools/data/comfyui-workflow-repos.txt, parsed; every API-format graph in it (an object whose "
-    "values all have a string class_type and an object inputs, at the top or nested up to four "
-    "levels) taken once, identical graphs in several files or repositories counted once (sha256 "
-    "of canonical JSON). counts[class] = number of distinct graphs using the class at least once; "
-    "repos[class] = number of repositories with such a graph. Repositories found with the search "
-    "tools' file index: the repositories listed as holding workflow_api.json (the first 100 the "
-    "index lists) and workflows/workflow_api.json (all 28), plus known collections of API-format "
-    "workflows (replicate/cog-comfyui examples/api_workflows, SaladTechnologies/comfyui-api, "
-    "runpod-workers/worker-comfyui test_resources); repositories the store had no snapshot of "
-    "were skipped. UI-format workflows (nodes/links arrays) are not counted."
-)
+_METHOD_TEXT = """
+Every .json file (<= 3 MB) at the newest commit of the repositories in
+tools/data/comfyui-workflow-repos.txt, parsed; every API-format graph in it (an object whose
+values all have a string class_type and an object inputs, at the top or nested up to four
+levels) taken once, identical graphs in several files or repositories counted once (sha256 of
+canonical JSON). counts[class] = number of distinct graphs using the class at least once;
+repos[class] = number of repositories with such a graph. The repositories were found with the
+search tools' file index, by exact path: workflow_api.json (the first 100 repositories the index
+lists, forks of ComfyUI itself left out for their size), workflows/workflow_api.json (all 28),
+and some of those holding workflow/workflow_api.json, comfyui/workflow_api.json,
+src/workflow_api.json, workflow- api.json, flux_workflow_api.json, workflow_api_flux.json,
+workflows/flux_api.json and flux_api.json; plus repositories named for RunningHub and known
+collections of API-format workflows (replicate/cog-comfyui examples/api_workflows,
+SaladTechnologies/comfyui-api, runpod-workers/worker-comfyui). Repositories the store had no
+snapshot of were skipped; UI-format workflows (nodes/links arrays) are not counted.
+"""
+METHOD = " ".join(_METHOD_TEXT.split())
 
 
 def is_graph(obj: Any) -> bool:
