@@ -121,11 +121,11 @@ def test_the_file_names_its_format_generator_and_sources(data: dict[str, Any]) -
 
 
 def test_every_node_has_pack_inputs_outputs_and_output_node(nodes: dict[str, Any]) -> None:
-    """Each node record has the four keys; optional names are inputs; a kind only on outputs."""
+    """Each node record has its five keys; optional names are inputs; a kind only on outputs."""
     assert len(nodes) > 1000
     assert list(nodes) == sorted(nodes)
     for name, node in nodes.items():
-        assert {"pack", "inputs", "outputs", "output_node"} <= set(node), name
+        assert {"pack", "inputs", "optional", "outputs", "output_node"} <= set(node), name
         assert set(node) <= {
             "pack",
             "inputs",
@@ -137,7 +137,7 @@ def test_every_node_has_pack_inputs_outputs_and_output_node(nodes: dict[str, Any
         }, name
         assert isinstance(node["output_node"], bool)
         assert all(isinstance(o, str) for o in node["outputs"]), name
-        assert set(node.get("optional", [])) <= set(node["inputs"]), name
+        assert set(node["optional"]) <= set(node["inputs"]), name
         if "output_kind" in node:
             assert node["output_node"]
             assert node["output_kind"] in ("image", "video", "audio")

@@ -27,7 +27,8 @@ The rules of the output (the format is ``rhbatch-comfyui-nodes/1``)
   * ``type``: INT, FLOAT, STRING, BOOLEAN as declared; a list of choices, ``"COMBO"`` (with
     ``{"options": [...]}``) or ``io.Combo`` is COMBO; any other name is a link type and gets
     ``"link": true``. An input whose type cannot be resolved is left out of ``inputs`` and named in
-    the node's ``unresolved`` list.
+    the node's ``unresolved`` list; a part that cannot be read at all is named there in
+    parentheses: ``(required)``, ``(optional)``, ``(INPUT_TYPES)``, ``(input)`` (an io input).
   * ``choices``: the list when it resolves statically. Choices listed from a folder of the
     server (``folder_paths.get_filename_list("loras")``, or a listing of the input directory, also
     when filtered by a comprehension or collected by a loop) are ``null`` with ``choices_from``:
@@ -102,7 +103,7 @@ class Pack:
 PACKS = (
     Pack(
         "comfyui",
-        "comfyanonymous/ComfyUI",
+        "Comfy-Org/ComfyUI",  # formerly comfyanonymous/ComfyUI
         "a125cd84b054a57729b5eecab930ca9408719832",
         ("nodes.py", "comfy_extras/*.py"),
     ),
@@ -165,7 +166,6 @@ PACKS = (
         "3ce9640497139b14462910b0dbf2be1df855c1d6",
     ),
 )
-CORE = PACKS[0].name
 
 # Rule 4 of media: (pack, Python class, input) -> (media, accepts). Each read from the class's
 # load function, which opens the field's value as a path (or downloads it when it starts with
@@ -390,7 +390,9 @@ def _spdx(text: str) -> str:
         return "MIT"
     if "redistribution and use in source and binary forms" in head:
         return "BSD"
-    return "NOASSERTION"
+    if "non-commercial" in head or "noncommercial" in head:
+        return "LicenseRef-NonCommercial"
+    return "NOASSERTION"  # no licence file at the top of the repository, or one not recognised
 
 
 class Module:
@@ -1161,10 +1163,9 @@ class NodeDef:
             "pack": self.pack,
             "inputs": self.inputs,
             "outputs": self.outputs,
+            "optional": self.optional,
             "output_node": self.output_node,
         }
-        if self.optional:
-            out["optional"] = self.optional
         if self.unresolved:
             out["unresolved"] = self.unresolved
         if self.output_kind:
@@ -1546,8 +1547,6 @@ def build(mirror_root: Path, packs: tuple[Pack, ...] = PACKS) -> dict[str, Any]:
     sources = []
     for pack in packs:
         git_dir = mirror_dir(mirror_root, pack.repo)
-        if not git_dir.is_dir() and pack.name == CORE:
-            git_dir = mirror_dir(mirror_root, "Comfy-Org/ComfyUI")
         if not git_dir.is_dir():
             raise GenError(f"no mirror of {pack.repo} at {git_dir}")
         sources.append(Source(pack, git_dir))
