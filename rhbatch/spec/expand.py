@@ -202,6 +202,8 @@ class Expander:
                 broken = True
         if schema.aliases:
             broken = self._canonical(params, schema, entry, combo, index) or broken
+        if schema.coercions:  # an app's "8" for an INT is 8: one job, one id, either way
+            schema.coerce(params)
         job_id = None
         if entry.id is not None:
             job_id = self._explicit_id(entry, index, variables)
