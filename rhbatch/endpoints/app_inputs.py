@@ -46,11 +46,18 @@ class Choice:
     name: str
     description: str = ""
 
-    def shown(self) -> str:
-        """``"2" (input2: qwen large model)``: the value, with its name where they differ."""
+    @property
+    def label(self) -> str:
+        """``input2: qwen large model``: its name where it differs from the value, and what
+        it does."""
         name = self.name if self.name != self.value else ""
-        said = ": ".join(p for p in (name, self.description) if p)
-        return json.dumps(self.value, ensure_ascii=False) + (f" ({said})" if said else "")
+        return ": ".join(p for p in (name, self.description) if p)
+
+    def shown(self) -> str:
+        """``"2" (input2: qwen large model)``: the value, with its label."""
+        return json.dumps(self.value, ensure_ascii=False) + (
+            f" ({self.label})" if self.label else ""
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +178,7 @@ def schema(rule: AppRule, description: str, max_mb: int, accept: tuple[str, ...]
         return {**base, "description": said, "type": "string", "minLength": 1, "x-rhbatch": ext}
     if kind in ("LIST", "SWITCH"):
         if rule.choices:
-            names = {c.value: c.name for c in rule.choices if c.name != c.value}
+            names = {c.value: c.label for c in rule.choices if c.label}
             ext = {"coerce": "choice", "names": rule.names, "shown": names}
             return {**base, "enum": [c.value for c in rule.choices], "x-rhbatch": ext}
         if kind == "SWITCH":
