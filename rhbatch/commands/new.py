@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from rhbatch.commands.schema import SCHEMA_COMMENT, allowed, param_type
-from rhbatch.endpoints.describe import show
 from rhbatch.endpoints.app_inputs import default_value
+from rhbatch.endpoints.describe import show
 from rhbatch.endpoints.pins import PinProblem, pin_path, read_pin, schema_of
 from rhbatch.endpoints.registry import EndpointSchema, registry
 from rhbatch.errors import EXIT_OK, UsageError

@@ -8,8 +8,8 @@ fetched; a ``data:`` URI for its kind and size. Local files are looked at with
 be regular, readable files, within the endpoint's ``maxSize``, of a format in
 its ``accept`` list (judged by the file's first bytes; by its extension only when
 the content is not recognised and the parameter accepts a format rhbatch cannot tell
-by content, so that a text file named ``.png`` is refused). The runner uploads them later. Each file is
-examined once, however many jobs name it.
+by content, so that a text file named ``.png`` is refused). The runner uploads them
+later. Each file is examined once, however many jobs name it.
 """
 
 from __future__ import annotations
@@ -29,8 +29,24 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/=_-]*")
 # Formats ``sniff`` knows by their first bytes: a file that claims one of them by its
 # extension but does not start like it is not that format.
 _KNOWN_BY_CONTENT = frozenset(
-    ("jpg", "png", "webp", "wav", "avi", "gif", "bmp", "mov", "m4a", "heic", "mp4", "webm")
-    + ("mkv", "flac", "ogg", "mp3")
+    [
+        "jpg",
+        "png",
+        "webp",
+        "gif",
+        "bmp",
+        "heic",
+        "mp4",
+        "mov",
+        "m4a",
+        "webm",
+        "mkv",
+        "avi",
+        "wav",
+        "flac",
+        "ogg",
+        "mp3",
+    ]
 )
 
 
