@@ -348,9 +348,11 @@ def test_switch_none_and_text_reach_the_emulator(
         '  - {id: a, 185.select: 1, 191.image: "None", 58.value: 8, 116.value: "1280"}\n'
     )
     with emulator(monkeypatch, apps={LTX: REAL[LTX]}) as emu:
-        assert cli("pin", "app", LTX, "--dir", str(tmp_path)).code == 0
+        pinned = cli("pin", "app", LTX, "--dir", str(tmp_path))
         result = cli("run", str(spec), "--out", str(tmp_path / "out"), "-q")
         (body,) = [t.body for t in emu.emulator.board.tasks.values()]
+    assert pinned.code == 0, pinned.err
+    assert '185.select               SWITCH   one of "2" (input2: qwen large model' in pinned.out
     assert result.code == 0, result.err
     sent = {f"{n['nodeId']}.{n['fieldName']}": n["fieldValue"] for n in body["nodeInfoList"]}
     assert sent == {"185.select": "1", "191.image": "None", "58.value": "8", "116.value": "1280"}
