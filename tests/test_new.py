@@ -11,7 +11,7 @@ import pytest
 
 from rhbatch.endpoints.describe import show
 from rhbatch.endpoints.registry import registry
-from tests.helpers import ROOT, Result
+from tests.helpers import ROOT, Result, media_bytes
 
 Cli = Callable[..., Result]
 Write = Callable[[str, str], Path]
@@ -40,7 +40,7 @@ def fill(text: str, folder: Path, uncomment: bool = False) -> str:
     if uncomment:
         text = re.sub(r"(?m)^    # (?!Options)", "    ", text)
     for name in TODO_FILE.findall(text):
-        (folder / name).write_bytes(b"stand-in media, judged by its extension")
+        (folder / name).write_bytes(media_bytes(name))
     return TODO_TEXT.sub('"a red fox in fresh snow"', text)
 
 

@@ -126,6 +126,7 @@ def _table(fields: list[Field]) -> list[str]:
     out = []
     for f in fields:
         title = f" ({f.title})" if f.title and f.title != f.node_class else ""
-        choice = f" one of {', '.join(f.options)}" if f.options else ""
+        shown = [c.shown() for c in f.rule.choices] if f.rule is not None else list(f.options)
+        choice = f" one of {', '.join(shown)}" if shown else ""
         out.append(f"{f.key:<24} {f.type:<8}{choice} {f.node_class}{title} = {f.default!r}")
     return out

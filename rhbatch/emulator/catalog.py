@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from rhbatch.emulator import app_inputs
+from rhbatch.emulator.app_inputs import Rule
 from rhbatch.emulator.config import EmulatorConfig
 from rhbatch.models import OUTPUT_EXTENSIONS
 
@@ -63,6 +65,7 @@ class Field:
     options: tuple[str, ...] = ()  # LIST
     description: str = ""
     description_en: str = ""
+    rule: Rule | None = None  # an app's field: what its fieldData says it takes (app_inputs.py)
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ class App:
     outputs: tuple[OutputSpec, ...]
     tags: list[Any] = field(default_factory=list)
     statistics: dict[str, Any] = field(default_factory=dict)
+    nodes: tuple[dict[str, Any], ...] = ()  # the nodeInfoList as given, served as apiCallDemo does
 
     def find(self, node_id: str, name: str) -> Field | str:
         for f in self.fields:
@@ -145,30 +149,23 @@ def _workflow(wid: str, raw: Any) -> Workflow:
 
 def _app(aid: str, raw: Any) -> App:
     where = f"apps[{aid}]"
-    if not isinstance(raw, dict) or not isinstance(raw.get("nodeInfoList", []), list):
-        raise ValueError(f"{where}: an app is a mapping with name, ran, nodeInfoList and outputs")
+    app_inputs.check_app(where, raw)
+    nodes = tuple(copy.deepcopy(dict(item)) for item in raw.get("nodeInfoList", []))
     fields = []
-    for n, item in enumerate(raw.get("nodeInfoList", [])):
-        kind = item.get("fieldType") if isinstance(item, dict) else None
-        if kind not in FIELD_TYPES or not {"nodeId", "fieldName", "fieldValue"} <= set(item):
-            raise ValueError(
-                f"{where}.nodeInfoList[{n}]: needs nodeId, fieldName, fieldValue and a "
-                f"fieldType of {', '.join(FIELD_TYPES)}"
-            )
-        options: tuple[str, ...] = ()
-        if kind == "LIST":
-            data = json.loads(item.get("fieldData") or "[]")
-            options = tuple(str(x) for x in data)
+    for item in nodes:
+        kind = item["fieldType"]
+        rule = app_inputs.rule(kind, item.get("fieldData"), item["fieldValue"])
         fields.append(
             Field(
                 str(item["nodeId"]),
                 str(item.get("nodeName", "")),
                 str(item["fieldName"]),
                 kind,
-                str(item["fieldValue"]),
-                options,
+                item["fieldValue"],
+                rule.options,
                 str(item.get("description", "")),
                 str(item.get("descriptionEn", "")),
+                rule,
             )
         )
     return App(
@@ -181,6 +178,7 @@ def _app(aid: str, raw: Any) -> App:
         _outputs(where, raw.get("outputs", [])),
         list(raw.get("tags", [])),
         dict(raw.get("statisticsInfo", {})),
+        nodes,
     )
 
 
@@ -193,7 +191,10 @@ def _outputs(where: str, raw: Any) -> tuple[OutputSpec, ...]:
                 f"{where}.outputs[{n}]: needs nodeId and an outputType of "
                 f"{', '.join(OUTPUT_EXTENSIONS)}"
             )
-        out.append(OutputSpec(str(item["nodeId"]), kind, max(1, int(item.get("count", 1)))))
+        count = item.get("count", 1)
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise ValueError(f"{where}.outputs[{n}].count: a whole number, not {count!r}")
+        out.append(OutputSpec(str(item["nodeId"]), kind, max(1, count)))
     return tuple(out)
 
 
@@ -324,6 +325,8 @@ def check(
 
 def fit(f: Field, value: Any, media_ok: Callable[[str], bool]) -> tuple[bool, Any, str]:
     """Whether ``value`` fits field ``f``: (fits, the value converted, why not)."""
+    if f.rule is not None:  # an app's field, read by its fieldData
+        return app_inputs.fit(f.field_type, f.rule, f.default, value, media_ok)
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     kind = f.field_type
     if value == f.default and type(value) is type(f.default):

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rhbatch.endpoints import app_inputs
+from rhbatch.endpoints.app_inputs import AppRule
 from rhbatch.endpoints.registry import EndpointInfo, Registry
 from rhbatch.models import canonical_json
 
@@ -32,8 +34,9 @@ PIN_DIR = "pins"
 MAX_PIN_BYTES = 16 * 1024 * 1024
 UPLOAD_MAX_MB = 30  # the legacy upload's limit, which workflow and app inputs go through
 
-# Field types as RunningHub names them (apiCallDemo's fieldType); SWITCH is BOOLEAN.
-TYPES = ("STRING", "INT", "FLOAT", "BOOLEAN", "LIST", "IMAGE", "VIDEO", "AUDIO", "ANY")
+# Field types as RunningHub names them (apiCallDemo's fieldType); an app's are read by
+# app_inputs.py (a SWITCH is a selector: its value is an option's index).
+TYPES = ("STRING", "INT", "FLOAT", "BOOLEAN", "SWITCH", "LIST", "IMAGE", "VIDEO", "AUDIO", "ANY")
 _MEDIA = {"IMAGE": "image", "VIDEO": "video", "AUDIO": "audio"}
 _ACCEPT = {
     "image": ("jpg", "jpeg", "png", "webp"),
@@ -102,6 +105,7 @@ class Field:
     default: Any
     options: tuple[str, ...] = ()
     description: str = ""
+    rule: AppRule | None = None  # an app's field: what its fieldData says it takes
 
     @property
     def key(self) -> str:
@@ -216,14 +220,15 @@ def workflow_fields(graph: Mapping[str, Any]) -> list[Field]:
 
 
 def app_fields(nodes: list[Any]) -> list[Field]:
-    """The editable inputs an AI app's call example lists."""
+    """The editable inputs an AI app's call example lists, each read from its fieldType
+    and fieldData (app_inputs.py)."""
     out = []
     for i, item in enumerate(nodes):
         if not isinstance(item, Mapping) or "nodeId" not in item or "fieldName" not in item:
             raise ValueError(f"nodeInfoList[{i}] has no nodeId and fieldName")
         kind = str(item.get("fieldType") or "STRING").upper()
-        kind = "BOOLEAN" if kind == "SWITCH" else kind if kind in TYPES else "ANY"
-        options = _options(item.get("fieldData")) if kind == "LIST" else ()
+        kind = kind if kind in TYPES else "ANY"
+        rule = app_inputs.rule_of(kind, item.get("fieldData"), item.get("fieldValue"))
         described = item.get("descriptionEn") or item.get("description") or ""
         out.append(
             Field(
@@ -233,8 +238,9 @@ def app_fields(nodes: list[Any]) -> list[Field]:
                 title=str(item.get("nodeName") or ""),
                 node_class=str(item.get("nodeName") or ""),
                 default=item.get("fieldValue"),
-                options=options,
+                options=tuple(c.value for c in rule.choices),
                 description=str(described),
+                rule=rule,
             )
         )
     return out
@@ -375,6 +381,11 @@ def differences(old: list[Field], new: list[Field]) -> list[str]:
 def _field_schema(f: Field) -> dict[str, Any]:
     where = f"node {f.node_id}" + (f" ({f.title})" if f.title else "")
     description = f"{where}: {f.description or f.name}, {f.type}"
+    if f.rule is not None:
+        if f.rule.choices:
+            description += "; one of " + ", ".join(c.shown() for c in f.rule.choices)
+        accept = _ACCEPT.get(_MEDIA.get(f.type, ""), ())
+        return app_inputs.schema(f.rule, description, UPLOAD_MAX_MB, accept)
     if f.type in _MEDIA:
         kind = _MEDIA[f.type]
         return {
@@ -413,24 +424,3 @@ def _type_of(value: Any) -> str:
     if isinstance(value, str):
         return "STRING"
     return "ANY"
-
-
-def _options(raw: Any) -> tuple[str, ...]:
-    """A LIST field's choices from its fieldData: a JSON text or a list, of strings, of
-    objects with a value or name, or ComfyUI's ``[[choices], {...}]``."""
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError:
-            return ()
-    if isinstance(raw, list) and raw and isinstance(raw[0], list):
-        raw = raw[0]
-    if not isinstance(raw, list):
-        return ()
-    out = []
-    for item in raw:
-        if isinstance(item, Mapping):
-            item = item.get("value", item.get("name", item.get("index")))
-        if item is not None and not isinstance(item, (list, dict)):
-            out.append(str(item))
-    return tuple(out)
