@@ -77,8 +77,7 @@ class Uploader:
             if isinstance(value, list):
                 if any(local(v, name) for v in value):
                     sent[name] = [
-                        await self.upload_path(v, by_name) if local(v, name) else v
-                        for v in value
+                        await self.upload_path(v, by_name) if local(v, name) else v for v in value
                     ]
                     sources[name] = list(value)
             elif local(value, name):
