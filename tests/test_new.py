@@ -206,7 +206,7 @@ def test_workflow_starter_lists_every_input_at_its_pinned_value(cli: Cli, tmp_pa
         in lines
     )
     assert (
-        "    # 3.cfg: 7.0                      # node 3 'KSampler', also KSampler.cfg; number"
+        "    # 3.cfg: 7.0                      # node 3 'KSampler', also KSampler.cfg; number; 0.0 to 100.0"
         in lines
     )
     assert 'workflow: "1990000000000000001"' in lines

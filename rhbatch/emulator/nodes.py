@@ -79,6 +79,9 @@ def output_kind(node_class: str) -> str | None:
 
 
 def _number(value: Any) -> float | None:
+    """A bound as given: a whole number stays an int (2**64 - 1 is exact only so)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value) if math.isfinite(value) else None
+    if isinstance(value, int):
+        return value
+    return value if math.isfinite(value) else None

@@ -20,12 +20,13 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from rhbatch.endpoints import app_inputs
 from rhbatch.endpoints.app_inputs import AppRule
+from rhbatch.endpoints.nodes import InputDef, guessed_media, node_defs
 from rhbatch.endpoints.registry import EndpointInfo, Registry
 from rhbatch.models import canonical_json
 
@@ -37,30 +38,13 @@ UPLOAD_MAX_MB = 30  # the legacy upload's limit, which workflow and app inputs g
 # Field types as RunningHub names them (apiCallDemo's fieldType); an app's are read by
 # app_inputs.py (a SWITCH is a selector: its value is an option's index).
 TYPES = ("STRING", "INT", "FLOAT", "BOOLEAN", "SWITCH", "LIST", "IMAGE", "VIDEO", "AUDIO", "ANY")
+# A workflow input of an unknown class saved as a number: a whole number takes a float too.
+NUMBER = "NUMBER"
 _MEDIA = {"IMAGE": "image", "VIDEO": "video", "AUDIO": "audio"}
 _ACCEPT = {
     "image": ("jpg", "jpeg", "png", "webp"),
     "video": ("mp4", "avi", "mov", "mkv"),
     "audio": ("mp3", "wav", "flac"),
-}
-# Graph nodes whose text field names an uploaded file.
-_MEDIA_INPUTS = {
-    ("LoadImage", "image"): "IMAGE",
-    ("LoadImageMask", "image"): "IMAGE",
-    ("LoadVideo", "video"): "VIDEO",
-    ("VHS_LoadVideo", "video"): "VIDEO",
-    ("LoadAudio", "audio"): "AUDIO",
-    ("VHS_LoadAudio", "audio"): "AUDIO",
-}
-# What a graph's output nodes make (the first kind found names the default extension).
-_OUTPUT_NODES = {
-    "VHS_VideoCombine": "video",
-    "SaveVideo": "video",
-    "SaveAnimatedWEBP": "video",
-    "SaveWEBM": "video",
-    "SaveImage": "image",
-    "PreviewImage": "image",
-    "SaveAudio": "audio",
 }
 # Options of the start calls (runninghub-api.md §10), besides nodeInfoList.
 _OPTIONS: dict[str, dict[str, Any]] = {
@@ -106,6 +90,12 @@ class Field:
     options: tuple[str, ...] = ()
     description: str = ""
     rule: AppRule | None = None  # an app's field: what its fieldData says it takes
+    # A workflow's input: its range, and whether its type comes from the node class's
+    # published definition ("definition") or from the value saved in the graph ("guess").
+    minimum: float | None = None
+    maximum: float | None = None
+    typed_by: str = ""
+    url: bool = False  # media given as a URL (or a path), not as an uploaded file's name
 
     @property
     def key(self) -> str:
@@ -214,9 +204,48 @@ def workflow_fields(graph: Mapping[str, Any]) -> list[Field]:
         for name, value in inputs.items():
             if _is_link(value) or _fixed(value):
                 continue
-            kind = _MEDIA_INPUTS.get((node_class, name)) or _type_of(value)
-            out.append(Field(str(node_id), str(name), kind, title, node_class, value))
+            field = Field(str(node_id), str(name), "ANY", title, node_class, value)
+            known = node_defs().input(node_class, str(name))
+            out.append(_by_definition(field, known) if known else _by_guess(field))
     return out
+
+
+_WIDGET_TYPES = {"INT": "INT", "FLOAT": "FLOAT", "STRING": "STRING", "BOOLEAN": "BOOLEAN"}
+
+
+def _by_definition(f: Field, known: InputDef) -> Field:
+    """A workflow input typed by its node class's published definition."""
+    if known.media:
+        kind = "IMAGE" if known.media == "mask" else known.media.upper()
+        if kind in _MEDIA:
+            return replace(f, type=kind, typed_by="definition", url=known.url_or_path)
+    if known.type == "COMBO":
+        if known.choices is None:  # files on the server: any name
+            return replace(f, type="STRING", typed_by="definition")
+        # The graph's own value is a choice too: a node pack on the server may add to a
+        # list (samplers, schedulers) that its published definition does not show.
+        saved = () if f.default is None or str(f.default) in known.choices else (str(f.default),)
+        return replace(f, type="LIST", options=known.choices + saved, typed_by="definition")
+    widget = _WIDGET_TYPES.get(known.type)
+    if widget is None:  # a link type holding a value: judged by the value
+        return _by_guess(f)
+    return replace(
+        f, type=widget, minimum=known.minimum, maximum=known.maximum, typed_by="definition"
+    )
+
+
+def _by_guess(f: Field) -> Field:
+    """A workflow input of a class the definitions do not know, typed by the value saved
+    in the graph, leniently: a whole number takes a float too (ComfyUI saves 8.0 as 8); a
+    text naming a file, in an input named like a media input, is that media."""
+    value = f.default
+    media = guessed_media(f.name, value, f.node_class)
+    if media is not None:
+        url = isinstance(value, str) and value.startswith(("http://", "https://"))
+        url = url or any(w in f.name.lower() for w in ("url", "path"))
+        return replace(f, type=media.upper(), typed_by="guess", url=url)
+    kind = _type_of(value)
+    return replace(f, type="NUMBER" if kind in ("INT", "FLOAT") else kind, typed_by="guess")
 
 
 def app_fields(nodes: list[Any]) -> list[Field]:
@@ -334,7 +363,11 @@ def output_type_of(pin: Pin) -> str:
     """What a pinned workflow makes, judged by its output nodes ("" when not told)."""
     if pin.kind != "workflow":
         return ""
-    found = [_OUTPUT_NODES.get(str(n.get("class_type"))) for n in pin.content.values()]
+    defs = node_defs()
+    found = [
+        node.output_kind if node is not None and node.output_node else None
+        for node in (defs.get(str(n.get("class_type"))) for n in pin.content.values())
+    ]
     for kind in ("video", "image", "audio"):
         if kind in found:
             return kind
@@ -394,6 +427,8 @@ def _field_schema(f: Field) -> dict[str, Any]:
             "description": description + " (a local file, an uploaded api/ file or a URL)",
             "x-rhbatch": {"media": kind, "maxSizeMB": UPLOAD_MAX_MB, "accept": _ACCEPT[kind]},
         }
+    if f.typed_by:
+        return _workflow_schema(f, description)
     base: dict[str, Any] = {"description": description}
     if f.type == "LIST":
         if f.options:
@@ -403,6 +438,47 @@ def _field_schema(f: Field) -> dict[str, Any]:
     if f.type in json_type:
         return {**base, "type": json_type[f.type]}
     return base
+
+
+# A workflow input's JSON type, and how a value written otherwise (the console's "8", a
+# CSV cell) is made that type before it is checked (registry ``coerce``).
+_WORKFLOW_TYPES = {
+    "INT": ("integer", "integer"),
+    "FLOAT": ("number", "number"),
+    "NUMBER": ("number", "number"),
+    "BOOLEAN": ("boolean", "boolean"),
+    "STRING": ("string", "text"),
+}
+
+
+def _workflow_schema(f: Field, description: str) -> dict[str, Any]:
+    """A pinned workflow's input: its type, range or choices (by definition or guess)."""
+    how = f"typed by {f.typed_by}" if f.typed_by == "guess" else ""
+    out: dict[str, Any] = {"description": description + (f" ({how})" if how else "")}
+    if f.type in _MEDIA:
+        kind = _MEDIA[f.type]
+        shown = "a local file or a URL" if f.url else "a local file, an uploaded api/ file or a URL"
+        rule: dict[str, Any] = {"media": kind, "maxSizeMB": UPLOAD_MAX_MB, "accept": _ACCEPT[kind]}
+        if f.url:
+            rule["url"] = True
+        return {
+            **out,
+            "type": "string",
+            "minLength": 1,
+            "description": f"{description} ({shown})",
+            "x-rhbatch": rule,
+        }
+    if f.type == "LIST":
+        return {**out, "enum": list(f.options), "x-rhbatch": {"coerce": "text"}}
+    json_type, how_coerced = _WORKFLOW_TYPES.get(f.type, ("", ""))
+    if not json_type:
+        return out
+    out.update({"type": json_type, "x-rhbatch": {"coerce": how_coerced}})
+    if f.minimum is not None:
+        out["minimum"] = f.minimum
+    if f.maximum is not None:
+        out["maximum"] = f.maximum
+    return out
 
 
 def _is_link(value: Any) -> bool:
