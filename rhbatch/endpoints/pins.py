@@ -419,25 +419,7 @@ def _field_schema(f: Field) -> dict[str, Any]:
             description += "; one of " + ", ".join(c.shown() for c in f.rule.choices)
         accept = _ACCEPT.get(_MEDIA.get(f.type, ""), ())
         return app_inputs.schema(f.rule, description, UPLOAD_MAX_MB, accept)
-    if f.type in _MEDIA:
-        kind = _MEDIA[f.type]
-        return {
-            "type": "string",
-            "minLength": 1,
-            "description": description + " (a local file, an uploaded api/ file or a URL)",
-            "x-rhbatch": {"media": kind, "maxSizeMB": UPLOAD_MAX_MB, "accept": _ACCEPT[kind]},
-        }
-    if f.typed_by:
-        return _workflow_schema(f, description)
-    base: dict[str, Any] = {"description": description}
-    if f.type == "LIST":
-        if f.options:
-            return {**base, "enum": list(f.options)}
-        return {**base, "type": "string"}
-    json_type = {"STRING": "string", "INT": "integer", "FLOAT": "number", "BOOLEAN": "boolean"}
-    if f.type in json_type:
-        return {**base, "type": json_type[f.type]}
-    return base
+    return _workflow_schema(f, description)
 
 
 # A workflow input's JSON type, and how a value written otherwise (the console's "8", a
