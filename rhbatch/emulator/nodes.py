@@ -67,7 +67,10 @@ def widget(node_class: str, name: str) -> Widget | None:
         _number(raw.get("min")),
         _number(raw.get("max")),
         tuple(str(c) for c in choices) if isinstance(choices, list) else None,
-        raw.get("media") if isinstance(raw.get("media"), str) else None,
+        # a folder on the server (VHS_LoadImages' directory) is a name, not a file to check
+        raw.get("media")
+        if isinstance(raw.get("media"), str) and raw.get("accepts") != "directory"
+        else None,
     )
 
 

@@ -120,7 +120,9 @@ def _input(raw: Any) -> InputDef:
         step=_number(raw.get("step")),
         choices=tuple(str(c) for c in choices) if isinstance(choices, list) else None,
         choices_from=raw.get("choices_from"),
-        media=raw.get("media"),
+        # A folder of files (VHS_LoadImages' directory) is a name on the server, not a file
+        # rhbatch could upload: it is taken as text.
+        media=None if raw.get("accepts") == "directory" else raw.get("media"),
         url_or_path=raw.get("accepts") == "url_or_path",
         multiline=bool(raw.get("multiline")),
     )
