@@ -48,6 +48,19 @@ def pinned_kind(endpoint: str) -> tuple[str, str] | None:
     return None
 
 
+def field_text(value: Any) -> Any:
+    """A workflow's or AI app's input value in the form RunningHub's own clients send it
+    as ``fieldValue``: text (numbers as their decimal text, booleans as ``"true"`` and
+    ``"false"``); a list or mapping is left as it is."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
 def canonical_json(value: Any) -> str:
     """Compact JSON with sorted keys, text kept as text: equal values, equal strings."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -74,11 +75,19 @@ def _field(node: str, name: str, field: str, kind: str, value: str, **extra: Any
     }
 
 
+# An ImpactSwitch's options as apiCallDemo gives them (JSON text; the index is what is sent).
+SWITCH_OPTIONS = json.dumps(
+    [
+        {"name": "input1", "index": 1.0, "description": "sharp", "descriptionEn": "Sharp"},
+        {"name": "input2", "index": 2.0, "description": "soft", "descriptionEn": "Soft"},
+    ]
+)
+
 APP_INPUTS: list[dict[str, Any]] = [
     _field("1", "RH_Text", "text", "STRING", "a cat in the snow"),
     _field("2", "PrimitiveInt", "value", "INT", "4"),
     _field("3", "PrimitiveFloat", "value", "FLOAT", "0.75"),
-    _field("4", "RH_Switch", "enabled", "SWITCH", "true"),
+    _field("4", "ImpactSwitch", "select", "SWITCH", "1", fieldData=SWITCH_OPTIONS),
     _field("5", "RH_Ratio", "aspect_ratio", "LIST", "1:1", fieldData='["1:1", "16:9", "9:16"]'),
     _field("6", "LoadImage", "image", "IMAGE", "api/" + "a" * 64 + ".png"),
     _field("7", "LoadVideo", "video", "VIDEO", "api/" + "b" * 64 + ".mp4"),

@@ -376,11 +376,15 @@ FITS = [
     ("2", "value", "12"),
     ("3", "value", "0.5"),
     ("3", "value", 1),
-    ("4", "enabled", True),
-    ("4", "enabled", "false"),
+    ("4", "select", "2"),
+    ("4", "select", 1),
     ("5", "aspect_ratio", "16:9"),
     ("6", "image", UPLOADED),
     ("6", "image", "https://example.com/cat.png"),
+    ("6", "image", "None"),  # its loader lists "None": the slot may stay empty
+    ("2", "value", "50"),
+    ("3", "value", "1.0"),
+    ("1", "text", 12),
     ("9", "flag", False),
 ]
 MISFITS = [
@@ -388,10 +392,16 @@ MISFITS = [
     ("2", "value", "four", "'four' is not an integer"),
     ("2", "value", 4.5, "4.5 is not an integer"),
     ("3", "value", "x", "'x' is not a number"),
-    ("4", "enabled", "yes", "'yes' is not true or false"),
+    ("4", "select", "yes", "'yes' is not the index of an input"),
+    ("4", "select", "3", "'3' not in ['1', '2']"),
+    ("4", "select", True, "True not in ['1', '2']"),
+    ("2", "value", "99", "'99' is above the maximum 50"),
+    ("2", "value", 0, "0 is below the minimum 1"),
+    ("5", "aspect_ratio", "landscape", "'landscape' not in ['1:1', '16:9', '9:16']"),
     ("5", "aspect_ratio", "4:3", "'4:3' not in ['1:1', '16:9', '9:16']"),
     ("6", "image", "cat.png", "'cat.png' is neither a file uploaded here"),
     ("7", "video", "api/" + "0" * 64 + ".mp4", "is neither a file uploaded here"),
+    ("7", "video", "None", "'None' is neither a file uploaded here"),
     ("9", "flag", 0, "0 is not true or false"),
 ]
 
@@ -445,7 +455,7 @@ def test_values_that_do_not_fit_fail_the_task(
             "1": "RH_Text",
             "2": "PrimitiveInt",
             "3": "PrimitiveFloat",
-            "4": "RH_Switch",
+            "4": "ImpactSwitch",
             "5": "RH_Ratio",
             "6": "LoadImage",
             "7": "LoadVideo",
@@ -547,7 +557,7 @@ def test_api_call_demo_of_every_field_type() -> None:
         ("1", "RH_Text", "text", "STRING", "a cat in the snow"),
         ("2", "PrimitiveInt", "value", "INT", "4"),
         ("3", "PrimitiveFloat", "value", "FLOAT", "0.75"),
-        ("4", "RH_Switch", "enabled", "SWITCH", "true"),
+        ("4", "ImpactSwitch", "select", "SWITCH", "1"),
         ("5", "RH_Ratio", "aspect_ratio", "LIST", "1:1"),
     ]
     assert [r[:4] for r in rows[5:]] == [
@@ -559,7 +569,11 @@ def test_api_call_demo_of_every_field_type() -> None:
     assert rows[8][4] == "false"
     assert [r[4].split(".")[-1] for r in rows[5:8]] == ["png", "mp4", "wav"]
     assert all(r[4].startswith("api/") for r in rows[5:8])
-    assert demo["nodeInfoList"][4]["fieldData"] == '["1:1", "16:9", "9:16"]'
+    assert json.loads(demo["nodeInfoList"][4]["fieldData"])[1] == {
+        "name": "landscape",
+        "index": "16:9",
+        "description": "横屏",
+    }
     assert all(n["description"] and n["descriptionEn"] for n in demo["nodeInfoList"])
     assert "/task/openapi/ai-app/run" in demo["curl"]
     assert key not in json.dumps(data)
@@ -922,7 +936,7 @@ def test_config_adds_workflows_and_apps(tmp_path: Any) -> None:
     assert emu.catalog.apps[EVERY_FIELD].name == "replaced"
     with pytest.raises(ValueError, match=r"workflows\[6\]\.prompt: no output node"):
         Emulator(config(workflows={"6": {"prompt": {"1": {"class_type": "X", "inputs": {}}}}}))
-    with pytest.raises(ValueError, match=r"apps\[7\]\.nodeInfoList\[0\]: needs nodeId"):
+    with pytest.raises(ValueError, match=r"apps\[7\]\.nodeInfoList\[0\]: no nodeId"):
         Emulator(config(apps={"7": {"nodeInfoList": [{"fieldType": "BLOB"}], "outputs": []}}))
 
 

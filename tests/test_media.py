@@ -54,15 +54,17 @@ def test_check_missing_and_empty(tmp_path: Path) -> None:
 
 
 def test_check_extension_when_content_unknown(tmp_path: Path) -> None:
-    """Unrecognised content falls back to the extension."""
+    """Unrecognised content falls back to the extension only where a format the parameter
+    accepts cannot be told by content; a file that claims one that can is refused."""
     (tmp_path / "a.tga").write_bytes(b"\0\0\2\0" * 10)
     (tmp_path / "b.png").write_bytes(b"\0\0\2\0" * 10)
     files = LocalFiles(tmp_path)
-    assert (
-        files.check("a.tga", IMAGES)
-        == "'a.tga' is TGA (by its extension); accepted: JPG, JPEG, PNG"
+    tga = MediaRule("image", False, None, ("png", "tga"))
+    assert files.check("a.tga", tga) is None
+    assert files.check("b.png", IMAGES) == (
+        "'b.png' does not start as a JPG, JPEG, PNG file does (its content is not one of "
+        "the accepted formats, whatever its extension)"
     )
-    assert files.check("b.png", IMAGES) is None
 
 
 def test_each_file_is_examined_once(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from rhbatch.endpoints.describe import show
 from rhbatch.endpoints.registry import registry
-from tests.helpers import ROOT, Result
+from tests.helpers import ROOT, Result, media_bytes
 
 Cli = Callable[..., Result]
 Write = Callable[[str, str], Path]
@@ -40,7 +40,7 @@ def fill(text: str, folder: Path, uncomment: bool = False) -> str:
     if uncomment:
         text = re.sub(r"(?m)^    # (?!Options)", "    ", text)
     for name in TODO_FILE.findall(text):
-        (folder / name).write_bytes(b"stand-in media, judged by its extension")
+        (folder / name).write_bytes(media_bytes(name))
     return TODO_TEXT.sub('"a red fox in fresh snow"', text)
 
 
@@ -206,7 +206,7 @@ def test_workflow_starter_lists_every_input_at_its_pinned_value(cli: Cli, tmp_pa
         in lines
     )
     assert (
-        "    # 3.cfg: 7.0                      # node 3 'KSampler', also KSampler.cfg; number"
+        "    # 3.cfg: 7.0                      # node 3 'KSampler', also KSampler.cfg; number; 0.0 to 100.0"
         in lines
     )
     assert 'workflow: "1990000000000000001"' in lines

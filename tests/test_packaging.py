@@ -22,6 +22,7 @@ def test_wheel_runs_from_anywhere(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "rhbatch/_schemas/index.json" in names
     assert "rhbatch/_schemas/spec.schema.json" in names
+    assert "rhbatch/_schemas/comfyui-nodes.json" in names  # ComfyUI node definitions
     assert sum(n.startswith("rhbatch/_schemas/endpoints/") for n in names) == 299
     assert "rhbatch/endpoints/data/runninghub-pricing.json" in names
     assert "rhbatch/emulator/data/clip.mp4" in names

@@ -27,7 +27,8 @@ def test_a_graph_gives_the_inputs_that_are_values_not_links() -> None:
 
 def test_an_app_gives_its_fields_with_types_and_options() -> None:
     fields = {f.key: f for f in app_fields(APP_INPUTS)}
-    assert fields["4.enabled"].type == "BOOLEAN"  # SWITCH is a boolean
+    assert fields["4.select"].type == "SWITCH"  # a selector: its value is an option's index
+    assert fields["4.select"].options == ("1", "2")
     assert fields["5.aspect_ratio"].options == ("1:1", "16:9", "9:16")
     assert fields["6.image"].type == "IMAGE"
     # ComfyUI's combo form of fieldData is read too.
@@ -49,7 +50,7 @@ def test_the_body_is_a_node_info_list_and_the_options() -> None:
     assert body == {
         "nodeInfoList": [
             {"nodeId": "6", "fieldName": "text", "fieldValue": "a fox"},
-            {"nodeId": "3", "fieldName": "seed", "fieldValue": 5},
+            {"nodeId": "3", "fieldName": "seed", "fieldValue": "5"},
         ],
         "instanceType": "plus",
     }
@@ -65,10 +66,11 @@ def test_node_errors_in_prompt_tips_are_read() -> None:
 def test_differences_say_what_changed() -> None:
     old = workflow_fields(GRAPH)
     graph = json.loads(json.dumps(GRAPH))
-    graph["3"]["inputs"]["seed"] = "x"
+    graph["3"]["inputs"]["seed"] = 7
+    graph["3"]["class_type"] = "KSamplerOfAnotherPack"  # its inputs become guesses
     del graph["7"]
     said = differences(old, workflow_fields(graph))
-    assert "input 3.seed was INT, is STRING" in said
+    assert "input 3.seed was INT, is NUMBER" in said
     assert "input 7.text is gone" in said
 
 
@@ -126,7 +128,7 @@ def test_every_mistake_is_refused_at_once_with_its_line(
           - app: {APP}
             5.aspect_ratio: "4:3"
             2.value: 2.5
-            4.enabled: "yes"
+            4.select: "yes"
             6.image: no-such-file.png
           - app: "1990000000000000999"
           - workflow: "{WORKFLOW}"
@@ -152,7 +154,7 @@ def test_every_mistake_is_refused_at_once_with_its_line(
     assert "bad.yaml:12" in text
     assert "2.value" in text
     assert "bad.yaml:13" in text
-    assert "4.enabled" in text
+    assert "4.select" in text
     assert "bad.yaml:14" in text
     assert "no such file" in text
     assert "bad.yaml:15" in text

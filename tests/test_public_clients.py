@@ -130,7 +130,8 @@ def test_sdk_ai_app(client: RunningHubClient) -> None:
     assert [n.field_type for n in demo.node_info_list] == [
         "STRING", "INT", "FLOAT", "SWITCH", "LIST", "IMAGE", "VIDEO", "AUDIO", "BOOLEAN",
     ]  # fmt: skip
-    assert demo.node_info_list[4].field_data == '["1:1", "16:9", "9:16"]'
+    options = json.loads(demo.node_info_list[4].field_data)  # served as the app gives it
+    assert [o.get("index") for o in options] == ["1:1", "16:9", "9:16", None]
     items = [
         {"nodeId": n.node_id, "fieldName": n.field_name, "fieldValue": n.field_value}
         for n in demo.node_info_list

@@ -123,13 +123,13 @@ def test_a_changed_workflow_is_not_run(
     spec = copy_example(tmp_path, "comfyui-workflow.yaml")
     sample = json.loads((ROOT / "rhbatch/emulator/samples/workflows.json").read_text())
     changed = sample["1990000000000000001"]
-    changed["prompt"]["3"]["inputs"]["steps"] = "twenty"
+    changed["prompt"]["3"]["inputs"]["steps"] = 30
     with emulator(monkeypatch, workflows={"1990000000000000001": changed}) as emu:
         result = cli("run", str(spec), "--out", str(tmp_path / "out"))
         stats = emu.stats()
     assert result.code == 2
     assert "workflow 1990000000000000001 has changed on RunningHub" in result.err
-    assert "input 3.steps was INT, is STRING" in result.err
+    assert "input 3.steps defaults to 30 (was 20)" in result.err
     assert stats["submissions"] == 0
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from rhbatch.errors import OutcomeUnknown, ProtocolError, Rejected
-from rhbatch.models import RemoteStatus, Result, TaskState
+from rhbatch.models import RemoteStatus, Result, TaskState, field_text
 from rhbatch.redact import clean, scrub, scrub_value
 
 TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # a negative number is no id
@@ -112,12 +112,14 @@ def parse_task(data: Mapping[str, Any], *, lenient: bool = False) -> TaskState:
 
 def node_info_body(params: Mapping[str, Any]) -> dict[str, Any]:
     """A workflow or AI-app job's parameters as the start call's body: every
-    ``<nodeId>.<fieldName>`` a ``nodeInfoList`` item, the options as they are."""
+    ``<nodeId>.<fieldName>`` a ``nodeInfoList`` item whose ``fieldValue`` is text, as
+    apiCallDemo gives it and RunningHub's own clients send it (``8`` as ``"8"``, ``true``
+    as ``"true"``; docs/spec.md); the options as they are."""
     nodes, body = [], {}
     for key, value in params.items():
         node, dot, name = key.partition(".")
         if dot and node and name:
-            nodes.append({"nodeId": node, "fieldName": name, "fieldValue": value})
+            nodes.append({"nodeId": node, "fieldName": name, "fieldValue": field_text(value)})
         else:
             body[key] = value
     return {"nodeInfoList": nodes, **body}

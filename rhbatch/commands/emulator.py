@@ -26,7 +26,11 @@ def run(args: argparse.Namespace) -> int:
     if args.key:
         config.accounts = {args.key: next(iter(config.accounts.values()), Account())}
     state = getattr(args, "state", None)
-    emu = Emulator(config, host=args.host, port=args.port, state_dir=state)
+    try:  # the workflows and apps of the config are read here
+        emu = Emulator(config, host=args.host, port=args.port, state_dir=state)
+    except (ValueError, TypeError) as exc:
+        where = f" {args.config}" if args.config else ""
+        raise UsageError(f"emulator config{where}: {exc}") from None
 
     async def serve() -> None:
         try:

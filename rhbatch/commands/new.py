@@ -12,7 +12,9 @@ default.
 For a pinned workflow or AI app (``DIR/pins/<kind>-<id>.json``), every input is a
 commented line at its pinned value, named ``NODE.FIELD`` (a media input's pinned value, a
 file on RunningHub's side, is in its comment, the line holds a TODO file), then the options
-of the start call: a job runs with what is pinned unless it sets an input.
+of the start call: a job runs with what is pinned unless it sets an input. An app's pinned
+values, text as apiCallDemo gives them, are written as the spec takes them (an INT's
+``"8"`` as ``8``), a choice's comment names each option: uncommented, every line validates.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rhbatch.commands.schema import SCHEMA_COMMENT, allowed, param_type
+from rhbatch.endpoints.app_inputs import default_value
 from rhbatch.endpoints.describe import show
 from rhbatch.endpoints.pins import PinProblem, pin_path, read_pin, schema_of
 from rhbatch.endpoints.registry import EndpointSchema, registry
@@ -146,6 +149,8 @@ def pinned_spec(kind: str, ident: str, base: Path, spec_dir: Path) -> str:
         where += f", also {also[f.key]}" if f.key in also else ""
         parts = [where, param_type(sub), allowed(sub)]
         value = f.default
+        if f.rule is not None:  # an app's value is text: "8" for an INT is written 8
+            value = default_value(f.rule, "" if value is None else value)
         if "media" in sub.get("x-rhbatch", {}):  # a file name on RunningHub's side: not ours
             parts.append(f"pinned {show(f.default, 80)}")
             value = _example(f.key, sub, required=False)

@@ -123,9 +123,25 @@ async def check_pins(client: Client, registry: Registry, endpoints: tuple[str, .
 
 
 def _table(fields: list[Field]) -> list[str]:
+    """A line per input: its name, type (a workflow's: ``def``, by the node class's published
+    definition, or ``guess``, by the value saved in the graph), range or choices, node."""
     out = []
     for f in fields:
         title = f" ({f.title})" if f.title and f.title != f.node_class else ""
-        choice = f" one of {', '.join(f.options)}" if f.options else ""
-        out.append(f"{f.key:<24} {f.type:<8}{choice} {f.node_class}{title} = {f.default!r}")
+        shown = [c.shown() for c in f.rule.choices] if f.rule is not None else list(f.options)
+        if len(shown) > 12:
+            shown = [*shown[:12], f"... ({len(shown) - 12} more)"]
+        choice = f" one of {', '.join(shown)}" if shown else ""
+        if f.minimum is not None or f.maximum is not None:
+            choice += f" {_bound(f.minimum)}..{_bound(f.maximum)}"
+        if f.url:
+            choice += " (a URL; a local file is uploaded)"
+        by = {"definition": "def   ", "guess": "guess "}.get(f.typed_by, "")
+        out.append(f"{f.key:<24} {by}{f.type:<8}{choice} {f.node_class}{title} = {f.default!r}")
     return out
+
+
+def _bound(value: float | None) -> str:
+    if value is None:
+        return ""
+    return str(value) if isinstance(value, int) else f"{value:g}"

@@ -103,7 +103,10 @@ def allowed(sub: dict[str, Any]) -> str:
     ext = sub.get("x-rhbatch", {})
     parts = []
     if "enum" in sub:
-        parts.append(", ".join(show(v) for v in sub["enum"]))
+        names = ext.get("shown") or {}  # an app's choice: the name the console shows
+        parts.append(
+            ", ".join(show(v) + (f" ({names[v]})" if v in names else "") for v in sub["enum"])
+        )
     if "minimum" in sub or "maximum" in sub:
         lo, hi = sub.get("minimum"), sub.get("maximum")
         parts.append(

@@ -1,8 +1,8 @@
 """What an AI app shows before it is run: its call example, the app list, its cover.
 
 ``GET /api/webapp/apiCallDemo?apiKey=&webappId=`` answers the app's name and its
-``nodeInfoList`` (every ``fieldValue`` a string, LIST options as JSON text in
-``fieldData``), with covers, tags, statistics and a curl example; an app never
+``nodeInfoList`` (``fieldValue`` as text, ``fieldData`` exactly as the app gives it:
+``app_inputs.served``), with covers, tags, statistics and a curl example; an app never
 run on the web lists no nodes; an unknown app is 901. ``POST
 /openapi/v2/aiapp/list`` pages through the apps (``Authorization: <key>``, with or
 without ``Bearer``), each record with an ``invokeExample`` curl that names
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from rhbatch.emulator import replies
+from rhbatch.emulator.app_inputs import served
 from rhbatch.emulator.catalog import App
 from rhbatch.emulator.context import STATE
 from rhbatch.emulator.gate import after, bearer, before, known, read_json
@@ -31,21 +32,7 @@ MAX_PAGE = 50
 
 
 def node_info(app: App) -> list[dict[str, Any]]:
-    return [
-        {
-            "nodeId": f.node_id,
-            "nodeName": f.node_name,
-            "fieldName": f.field_name,
-            "fieldValue": str(f.default),
-            "fieldData": json.dumps(list(f.options), ensure_ascii=False)
-            if f.field_type == "LIST"
-            else "",
-            "fieldType": f.field_type,
-            "description": f.description,
-            "descriptionEn": f.description_en,
-        }
-        for f in app.fields
-    ]
+    return [served(item) for item in app.nodes]
 
 
 def statistics(emu: Emulator, app: App) -> dict[str, str]:

@@ -4,15 +4,17 @@ Samples ship in ``samples/workflows.json`` and ``samples/apps.json``; the config
 ``workflows`` and ``apps`` (the same shape) replace a sample of the same id or add
 new ones. A workflow is an API-format ComfyUI graph (``class_type``, ``inputs``,
 ``_meta.title`` per node); its settable fields are the inputs holding a value
-(an input holding a link ``["4", 0]`` cannot be set), typed by that value, with
-``LoadImage.image``, ``LoadVideo.video``, ``VHS_LoadVideo.video`` and
-``LoadAudio.audio`` taking media. Its results come from its output nodes
-(``SaveImage`` and ``PreviewImage``: PNGs, as many as the ``batch_size`` found
-upstream; ``VHS_VideoCombine``, ``SaveVideo``: an MP4; ``SaveAudio``: a WAV), unless
-the entry lists ``outputs``. An app is its ``nodeInfoList`` (what ``apiCallDemo``
-shows) and the ``outputs`` it makes. ``check`` reads a request's nodeInfoList: a
-node or field that does not exist refuses the start (803); a value that does not
-fit its field is a ComfyUI validation error (``node_errors``), which fails the task.
+(an input holding a link ``["4", 0]``, or an object or a list, a widget's own
+state, cannot be set). Each is typed by its node class's published definition
+(``nodes.py``: INT and FLOAT with their ranges, COMBO with its choices, the media
+of loaders), or, for a class not known, by the value its graph holds (a number
+takes any number). Its results come from its output nodes (the savers and
+previews of the definitions: images as many as the ``batch_size`` found upstream,
+a video, a sound), unless the entry lists ``outputs``. An app is its
+``nodeInfoList`` (what ``apiCallDemo`` shows) and the ``outputs`` it makes.
+``check`` reads a request's nodeInfoList: a node or field that does not exist
+refuses the start (803); a value that does not fit its field is a ComfyUI
+validation error (``node_errors``), which fails the task.
 """
 
 from __future__ import annotations
@@ -22,31 +24,17 @@ import json
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
+from rhbatch.emulator import app_inputs, nodes
+from rhbatch.emulator.app_inputs import Rule
 from rhbatch.emulator.config import EmulatorConfig
 from rhbatch.models import OUTPUT_EXTENSIONS
 
 FIELD_TYPES = ("STRING", "INT", "FLOAT", "BOOLEAN", "SWITCH", "LIST", "IMAGE", "VIDEO", "AUDIO")
 MEDIA_TYPES = ("IMAGE", "VIDEO", "AUDIO")
-MEDIA_INPUTS = {
-    ("LoadImage", "image"): "IMAGE",
-    ("LoadVideo", "video"): "VIDEO",
-    ("VHS_LoadVideo", "video"): "VIDEO",
-    ("LoadAudio", "audio"): "AUDIO",
-}
-OUTPUT_CLASSES = {
-    "SaveImage": "image",
-    "PreviewImage": "image",
-    "VHS_VideoCombine": "video",
-    "SaveVideo": "video",
-    "SaveAnimatedWEBP": "video",
-    "SaveAnimatedPNG": "video",
-    "SaveWEBM": "video",
-    "SaveAudio": "audio",
-}
 MAX_IMAGES = 8
 _INT = re.compile(r"[+-]?\d+")
 
@@ -63,6 +51,9 @@ class Field:
     options: tuple[str, ...] = ()  # LIST
     description: str = ""
     description_en: str = ""
+    rule: Rule | None = None  # an app's field: what its fieldData says it takes (app_inputs.py)
+    minimum: float | None = None  # a workflow's INT or FLOAT input, by its definition
+    maximum: float | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +89,7 @@ class App:
     outputs: tuple[OutputSpec, ...]
     tags: list[Any] = field(default_factory=list)
     statistics: dict[str, Any] = field(default_factory=dict)
+    nodes: tuple[dict[str, Any], ...] = ()  # the nodeInfoList as given, served as apiCallDemo does
 
     def find(self, node_id: str, name: str) -> Field | str:
         for f in self.fields:
@@ -145,30 +137,23 @@ def _workflow(wid: str, raw: Any) -> Workflow:
 
 def _app(aid: str, raw: Any) -> App:
     where = f"apps[{aid}]"
-    if not isinstance(raw, dict) or not isinstance(raw.get("nodeInfoList", []), list):
-        raise ValueError(f"{where}: an app is a mapping with name, ran, nodeInfoList and outputs")
+    app_inputs.check_app(where, raw)
+    nodes = tuple(copy.deepcopy(dict(item)) for item in raw.get("nodeInfoList", []))
     fields = []
-    for n, item in enumerate(raw.get("nodeInfoList", [])):
-        kind = item.get("fieldType") if isinstance(item, dict) else None
-        if kind not in FIELD_TYPES or not {"nodeId", "fieldName", "fieldValue"} <= set(item):
-            raise ValueError(
-                f"{where}.nodeInfoList[{n}]: needs nodeId, fieldName, fieldValue and a "
-                f"fieldType of {', '.join(FIELD_TYPES)}"
-            )
-        options: tuple[str, ...] = ()
-        if kind == "LIST":
-            data = json.loads(item.get("fieldData") or "[]")
-            options = tuple(str(x) for x in data)
+    for item in nodes:
+        kind = item["fieldType"]
+        rule = app_inputs.rule(kind, item.get("fieldData"), item["fieldValue"])
         fields.append(
             Field(
                 str(item["nodeId"]),
                 str(item.get("nodeName", "")),
                 str(item["fieldName"]),
                 kind,
-                str(item["fieldValue"]),
-                options,
+                item["fieldValue"],
+                rule.options,
                 str(item.get("description", "")),
                 str(item.get("descriptionEn", "")),
+                rule,
             )
         )
     return App(
@@ -181,6 +166,7 @@ def _app(aid: str, raw: Any) -> App:
         _outputs(where, raw.get("outputs", [])),
         list(raw.get("tags", [])),
         dict(raw.get("statisticsInfo", {})),
+        nodes,
     )
 
 
@@ -193,7 +179,10 @@ def _outputs(where: str, raw: Any) -> tuple[OutputSpec, ...]:
                 f"{where}.outputs[{n}]: needs nodeId and an outputType of "
                 f"{', '.join(OUTPUT_EXTENSIONS)}"
             )
-        out.append(OutputSpec(str(item["nodeId"]), kind, max(1, int(item.get("count", 1)))))
+        count = item.get("count", 1)
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise ValueError(f"{where}.outputs[{n}].count: a whole number, not {count!r}")
+        out.append(OutputSpec(str(item["nodeId"]), kind, max(1, count)))
     return tuple(out)
 
 
@@ -210,7 +199,10 @@ def graph_problem(graph: Any, *, needs_output: bool = True) -> str | None:
         ):
             return f"node {node_id} needs a class_type and a mapping of inputs"
     if needs_output and not graph_outputs(graph):
-        return f"no output node ({', '.join(OUTPUT_CLASSES)}); or give the workflow `outputs`"
+        return (
+            "no output node (a node that saves files: SaveImage, SaveVideo, VHS_VideoCombine, "
+            "...); or give the workflow `outputs`"
+        )
     return None
 
 
@@ -222,21 +214,33 @@ def field_of(graph: dict[str, Any], node_id: str, name: str) -> Field | str:
     if name not in inputs:
         return f"node {node_id} ({node['class_type']}) has no input {name!r}"
     value = inputs[name]
-    media = MEDIA_INPUTS.get((node["class_type"], name))
-    if isinstance(value, bool):
-        kind = "BOOLEAN"
-    elif isinstance(value, int):
-        kind = "INT"
-    elif isinstance(value, float):
-        kind = "FLOAT"
-    elif isinstance(value, str):
-        kind = media or "STRING"
-    elif isinstance(value, list) and len(value) == 2 and isinstance(value[1], int):
+    if isinstance(value, list) and len(value) == 2 and isinstance(value[1], int):
         return f"node {node_id} input {name!r} is a link to another node, not a value"
-    else:  # an object or a list: the widget's own state (rgthree's image comparer)
+    if isinstance(value, (list, dict)):  # the widget's own state (rgthree's image comparer)
         return f"node {node_id} input {name!r} holds a widget's own state, not a value to set"
-    title = (node.get("_meta") or {}).get("title", "")
-    return Field(node_id, node["class_type"], name, kind, value, description=str(title))
+    title = str((node.get("_meta") or {}).get("title", ""))
+    field = Field(node_id, node["class_type"], name, "STRING", value, description=title)
+    known = nodes.widget(node["class_type"], name)
+    if known is not None:
+        return _by_definition(field, known)
+    if isinstance(value, bool):
+        return replace(field, field_type="BOOLEAN")
+    if isinstance(value, int | float):  # a class not known: a whole number takes a float
+        return replace(field, field_type="NUMBER")
+    return field
+
+
+def _by_definition(field: Field, known: nodes.Widget) -> Field:
+    """A workflow input as its node class's published definition gives it."""
+    if known.media:
+        return replace(field, field_type="IMAGE" if known.media == "mask" else known.media.upper())
+    if known.type == "COMBO":
+        if known.choices is None:  # files on the server: any name
+            return field
+        saved = str(field.default)  # the graph's own value is one (a pack may add to a list)
+        extra = () if saved in known.choices else (saved,)
+        return replace(field, field_type="LIST", options=known.choices + extra)
+    return replace(field, field_type=known.type, minimum=known.minimum, maximum=known.maximum)
 
 
 def _node_order(node_id: str) -> tuple[int, str]:
@@ -244,12 +248,14 @@ def _node_order(node_id: str) -> tuple[int, str]:
 
 
 def graph_outputs(graph: dict[str, Any]) -> tuple[OutputSpec, ...]:
-    """The output nodes of a graph, in node order, each making what its class makes."""
-    return tuple(
-        OutputSpec(node_id, OUTPUT_CLASSES[graph[node_id]["class_type"]])
-        for node_id in sorted(graph, key=_node_order)
-        if graph[node_id]["class_type"] in OUTPUT_CLASSES
-    )
+    """The output nodes of a graph, in node order, each making what its class makes (by
+    the published definitions: SaveImage an image, SaveAnimatedWEBP a video, ...)."""
+    out = []
+    for node_id in sorted(graph, key=_node_order):
+        kind = nodes.output_kind(graph[node_id]["class_type"])
+        if kind is not None:
+            out.append(OutputSpec(node_id, kind))
+    return tuple(out)
 
 
 def image_count(graph: dict[str, Any], node_id: str) -> int:
@@ -324,23 +330,25 @@ def check(
 
 def fit(f: Field, value: Any, media_ok: Callable[[str], bool]) -> tuple[bool, Any, str]:
     """Whether ``value`` fits field ``f``: (fits, the value converted, why not)."""
+    if f.rule is not None:  # an app's field, read by its fieldData
+        return app_inputs.fit(f.field_type, f.rule, f.default, value, media_ok)
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     kind = f.field_type
     if value == f.default and type(value) is type(f.default):
         return True, value, ""
     if kind == "INT":
         if number and isinstance(value, int):
-            return True, value, ""
+            return _within(f, value)
         if isinstance(value, str) and _INT.fullmatch(value.strip()):
-            return True, int(value), ""
+            return _within(f, int(value))
         return False, None, f"{value!r} is not an integer"
-    if kind == "FLOAT":
+    if kind in ("FLOAT", "NUMBER"):
         try:
             converted = float(value) if number or isinstance(value, str) else math.nan
         except ValueError:
             converted = math.nan
         if math.isfinite(converted):
-            return True, converted, ""
+            return _within(f, converted)
         return False, None, f"{value!r} is not a number"
     if kind in ("BOOLEAN", "SWITCH"):
         if isinstance(value, bool):
@@ -367,6 +375,15 @@ def fit(f: Field, value: Any, media_ok: Callable[[str], bool]) -> tuple[bool, An
     if isinstance(value, str) or number:
         return True, str(value), ""
     return False, None, f"{value!r} is not text"
+
+
+def _within(f: Field, value: float) -> tuple[bool, Any, str]:
+    """A number checked against its input's range, as ComfyUI words it."""
+    if f.minimum is not None and value < f.minimum:
+        return False, None, f"Value {value} smaller than min of {f.minimum}"
+    if f.maximum is not None and value > f.maximum:
+        return False, None, f"Value {value} bigger than max of {f.maximum}"
+    return True, value, ""
 
 
 def applied(graph: dict[str, Any], values: list[tuple[Field, Any]]) -> dict[str, Any]:

@@ -226,7 +226,21 @@ class EmulatorConfig:
         if file is not None:
             _merge(data, _read(Path(file)))
         _merge(data, {k: v for k, v in overrides.items() if v is not None})
-        return cls.from_dict(data)
+        try:
+            config = cls.from_dict(data)
+            config.check_apps()
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{file}: {exc}" if file is not None else str(exc)) from None
+        return config
+
+    def check_apps(self) -> None:
+        """ValueError naming the key of an app entry apiCallDemo could not serve."""
+        from rhbatch.emulator.app_inputs import check_app
+
+        if not isinstance(self.apps, dict):
+            raise ValueError("apps: a mapping of app ids to apps")
+        for aid, raw in self.apps.items():
+            check_app(f"apps[{aid}]", raw)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EmulatorConfig:

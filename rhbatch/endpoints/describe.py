@@ -80,7 +80,8 @@ def describe(error: ValidationError) -> str:
     """One sentence for a jsonschema error: what the value is and what is allowed."""
     kw, want, value = error.validator, error.validator_value, error.instance
     if kw == "enum":
-        allowed = ", ".join(show(v) for v in want)
+        names = error.schema.get("x-rhbatch", {}).get("shown") or {}  # an app's choices
+        allowed = ", ".join(show(v) + (f" ({names[v]})" if v in names else "") for v in want)
         msg = f"{show(value)} is not one of the allowed values: {allowed}"
         if not isinstance(value, str) and str(value).lower() in [str(v).lower() for v in want]:
             msg += f' (the values are strings: write "{value}" with quotes)'

@@ -120,24 +120,37 @@ def _input(raw: Any) -> InputDef:
         step=_number(raw.get("step")),
         choices=tuple(str(c) for c in choices) if isinstance(choices, list) else None,
         choices_from=raw.get("choices_from"),
-        media=raw.get("media"),
+        # A folder of files (VHS_LoadImages' directory) is a name on the server, not a file
+        # rhbatch could upload: it is taken as text.
+        media=None if raw.get("accepts") == "directory" else raw.get("media"),
         url_or_path=raw.get("accepts") == "url_or_path",
         multiline=bool(raw.get("multiline")),
     )
 
 
 def _number(value: Any) -> float | None:
+    """A bound as given: a whole number stays an int (2**64 - 1 is exact only so)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value) if math.isfinite(value) else None
+    if isinstance(value, int):
+        return value
+    return value if math.isfinite(value) else None
 
 
-def guessed_media(name: str, value: Any) -> str | None:
+def guessed_media(name: str, value: Any, node_class: str = "") -> str | None:
     """The media kind of an input of an unknown class: a text naming a file (or a URL) in
-    an input named like a media input (``image``, ``mask``, ``video_path``, ``audio``)."""
-    if not isinstance(value, str) or not _FILE_LIKE.match(value.strip()):
+    an input named like a media input (``image``, ``mask``, ``video_path``, ``audio``);
+    or any text in the url, path, file or image input of a loader named for its media
+    (``LoadImageFromUrlOrPath.url_or_path``), whatever the graph saved there."""
+    if not isinstance(value, str):
         return None
-    lowered = name.lower()
+    lowered, cls = name.lower(), node_class.lower()
+    if "load" in cls and any(w in lowered for w in ("url", "path", "file", "image", "video")):
+        for kind in ("image", "video", "audio"):
+            if kind in cls:
+                return kind
+    if not _FILE_LIKE.match(value.strip()):
+        return None
     for part, kind in _MEDIA_NAMES:
         if part in lowered:
             return kind

@@ -20,11 +20,14 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from rhbatch import readers
+from rhbatch.endpoints import app_inputs
+from rhbatch.endpoints.app_inputs import AppRule
+from rhbatch.endpoints.nodes import InputDef, guessed_media, node_defs
 from rhbatch.endpoints.registry import EndpointInfo, Registry
 from rhbatch.models import canonical_json
 
@@ -33,32 +36,16 @@ PIN_DIR = "pins"
 MAX_PIN_BYTES = 16 * 1024 * 1024
 UPLOAD_MAX_MB = 30  # the legacy upload's limit, which workflow and app inputs go through
 
-# Field types as RunningHub names them (apiCallDemo's fieldType); SWITCH is BOOLEAN.
-TYPES = ("STRING", "INT", "FLOAT", "BOOLEAN", "LIST", "IMAGE", "VIDEO", "AUDIO", "ANY")
+# Field types as RunningHub names them (apiCallDemo's fieldType); an app's are read by
+# app_inputs.py (a SWITCH is a selector: its value is an option's index).
+TYPES = ("STRING", "INT", "FLOAT", "BOOLEAN", "SWITCH", "LIST", "IMAGE", "VIDEO", "AUDIO", "ANY")
+# A workflow input of an unknown class saved as a number: a whole number takes a float too.
+NUMBER = "NUMBER"
 _MEDIA = {"IMAGE": "image", "VIDEO": "video", "AUDIO": "audio"}
 _ACCEPT = {
     "image": ("jpg", "jpeg", "png", "webp"),
     "video": ("mp4", "avi", "mov", "mkv"),
     "audio": ("mp3", "wav", "flac"),
-}
-# Graph nodes whose text field names an uploaded file.
-_MEDIA_INPUTS = {
-    ("LoadImage", "image"): "IMAGE",
-    ("LoadImageMask", "image"): "IMAGE",
-    ("LoadVideo", "video"): "VIDEO",
-    ("VHS_LoadVideo", "video"): "VIDEO",
-    ("LoadAudio", "audio"): "AUDIO",
-    ("VHS_LoadAudio", "audio"): "AUDIO",
-}
-# What a graph's output nodes make (the first kind found names the default extension).
-_OUTPUT_NODES = {
-    "VHS_VideoCombine": "video",
-    "SaveVideo": "video",
-    "SaveAnimatedWEBP": "video",
-    "SaveWEBM": "video",
-    "SaveImage": "image",
-    "PreviewImage": "image",
-    "SaveAudio": "audio",
 }
 # Options of the start calls (runninghub-api.md §10), besides nodeInfoList.
 _OPTIONS: dict[str, dict[str, Any]] = {
@@ -103,6 +90,13 @@ class Field:
     default: Any
     options: tuple[str, ...] = ()
     description: str = ""
+    rule: AppRule | None = None  # an app's field: what its fieldData says it takes
+    # A workflow's input: its range, and whether its type comes from the node class's
+    # published definition ("definition") or from the value saved in the graph ("guess").
+    minimum: float | None = None
+    maximum: float | None = None
+    typed_by: str = ""
+    url: bool = False  # media given as a URL (or a path), not as an uploaded file's name
 
     @property
     def key(self) -> str:
@@ -207,20 +201,60 @@ def workflow_fields(graph: Mapping[str, Any]) -> list[Field]:
         for name, value in inputs.items():
             if _is_link(value) or _fixed(value):
                 continue
-            kind = _MEDIA_INPUTS.get((node_class, name)) or _type_of(value)
-            out.append(Field(str(node_id), str(name), kind, title, node_class, value))
+            field = Field(str(node_id), str(name), "ANY", title, node_class, value)
+            known = node_defs().input(node_class, str(name))
+            out.append(_by_definition(field, known) if known else _by_guess(field))
     return out
 
 
+_WIDGET_TYPES = {"INT": "INT", "FLOAT": "FLOAT", "STRING": "STRING", "BOOLEAN": "BOOLEAN"}
+
+
+def _by_definition(f: Field, known: InputDef) -> Field:
+    """A workflow input typed by its node class's published definition."""
+    if known.media:
+        kind = "IMAGE" if known.media == "mask" else known.media.upper()
+        if kind in _MEDIA:
+            return replace(f, type=kind, typed_by="definition", url=known.url_or_path)
+    if known.type == "COMBO":
+        if known.choices is None:  # files on the server: any name
+            return replace(f, type="STRING", typed_by="definition")
+        # The graph's own value is a choice too: a node pack on the server may add to a
+        # list (samplers, schedulers) that its published definition does not show.
+        saved = () if f.default is None or str(f.default) in known.choices else (str(f.default),)
+        return replace(f, type="LIST", options=known.choices + saved, typed_by="definition")
+    widget = _WIDGET_TYPES.get(known.type)
+    if widget is None:  # a link type holding a value: judged by the value
+        return _by_guess(f)
+    return replace(
+        f, type=widget, minimum=known.minimum, maximum=known.maximum, typed_by="definition"
+    )
+
+
+def _by_guess(f: Field) -> Field:
+    """A workflow input of a class the definitions do not know, typed by the value saved
+    in the graph, leniently: a whole number takes a float too (ComfyUI saves 8.0 as 8); a
+    text naming a file, in an input named like a media input, is that media."""
+    value = f.default
+    media = guessed_media(f.name, value, f.node_class)
+    if media is not None:
+        url = isinstance(value, str) and value.startswith(("http://", "https://"))
+        url = url or any(w in f.name.lower() for w in ("url", "path"))
+        return replace(f, type=media.upper(), typed_by="guess", url=url)
+    kind = _type_of(value)
+    return replace(f, type="NUMBER" if kind in ("INT", "FLOAT") else kind, typed_by="guess")
+
+
 def app_fields(nodes: list[Any]) -> list[Field]:
-    """The editable inputs an AI app's call example lists."""
+    """The editable inputs an AI app's call example lists, each read from its fieldType
+    and fieldData (app_inputs.py)."""
     out = []
     for i, item in enumerate(nodes):
         if not isinstance(item, Mapping) or "nodeId" not in item or "fieldName" not in item:
             raise ValueError(f"nodeInfoList[{i}] has no nodeId and fieldName")
         kind = str(item.get("fieldType") or "STRING").upper()
-        kind = "BOOLEAN" if kind == "SWITCH" else kind if kind in TYPES else "ANY"
-        options = _options(item.get("fieldData")) if kind == "LIST" else ()
+        kind = kind if kind in TYPES else "ANY"
+        rule = app_inputs.rule_of(kind, item.get("fieldData"), item.get("fieldValue"))
         described = item.get("descriptionEn") or item.get("description") or ""
         out.append(
             Field(
@@ -230,8 +264,9 @@ def app_fields(nodes: list[Any]) -> list[Field]:
                 title=str(item.get("nodeName") or ""),
                 node_class=str(item.get("nodeName") or ""),
                 default=item.get("fieldValue"),
-                options=options,
+                options=tuple(c.value for c in rule.choices),
                 description=str(described),
+                rule=rule,
             )
         )
     return out
@@ -325,7 +360,11 @@ def output_type_of(pin: Pin) -> str:
     """What a pinned workflow makes, judged by its output nodes ("" when not told)."""
     if pin.kind != "workflow":
         return ""
-    found = [_OUTPUT_NODES.get(str(n.get("class_type"))) for n in pin.content.values()]
+    defs = node_defs()
+    found = [
+        node.output_kind if node is not None and node.output_node else None
+        for node in (defs.get(str(n.get("class_type"))) for n in pin.content.values())
+    ]
     for kind in ("video", "image", "audio"):
         if kind in found:
             return kind
@@ -372,23 +411,53 @@ def differences(old: list[Field], new: list[Field]) -> list[str]:
 def _field_schema(f: Field) -> dict[str, Any]:
     where = f"node {f.node_id}" + (f" ({f.title})" if f.title else "")
     description = f"{where}: {f.description or f.name}, {f.type}"
+    if f.rule is not None:
+        if f.rule.choices:
+            description += "; one of " + ", ".join(c.shown() for c in f.rule.choices)
+        accept = _ACCEPT.get(_MEDIA.get(f.type, ""), ())
+        return app_inputs.schema(f.rule, description, UPLOAD_MAX_MB, accept)
+    return _workflow_schema(f, description)
+
+
+# A workflow input's JSON type, and how a value written otherwise (the console's "8", a
+# CSV cell) is made that type before it is checked (registry ``coerce``).
+_WORKFLOW_TYPES = {
+    "INT": ("integer", "integer"),
+    "FLOAT": ("number", "number"),
+    "NUMBER": ("number", "number"),
+    "BOOLEAN": ("boolean", "boolean"),
+    "STRING": ("string", "text"),
+}
+
+
+def _workflow_schema(f: Field, description: str) -> dict[str, Any]:
+    """A pinned workflow's input: its type, range or choices (by definition or guess)."""
+    how = f"typed by {f.typed_by}" if f.typed_by == "guess" else ""
+    out: dict[str, Any] = {"description": description + (f" ({how})" if how else "")}
     if f.type in _MEDIA:
         kind = _MEDIA[f.type]
+        shown = "a local file or a URL" if f.url else "a local file, an uploaded api/ file or a URL"
+        rule: dict[str, Any] = {"media": kind, "maxSizeMB": UPLOAD_MAX_MB, "accept": _ACCEPT[kind]}
+        if f.url:
+            rule["url"] = True
         return {
+            **out,
             "type": "string",
             "minLength": 1,
-            "description": description + " (a local file, an uploaded api/ file or a URL)",
-            "x-rhbatch": {"media": kind, "maxSizeMB": UPLOAD_MAX_MB, "accept": _ACCEPT[kind]},
+            "description": f"{description} ({shown})",
+            "x-rhbatch": rule,
         }
-    base: dict[str, Any] = {"description": description}
     if f.type == "LIST":
-        if f.options:
-            return {**base, "enum": list(f.options)}
-        return {**base, "type": "string"}
-    json_type = {"STRING": "string", "INT": "integer", "FLOAT": "number", "BOOLEAN": "boolean"}
-    if f.type in json_type:
-        return {**base, "type": json_type[f.type]}
-    return base
+        return {**out, "enum": list(f.options), "x-rhbatch": {"coerce": "text"}}
+    json_type, how_coerced = _WORKFLOW_TYPES.get(f.type, ("", ""))
+    if not json_type:
+        return out
+    out.update({"type": json_type, "x-rhbatch": {"coerce": how_coerced}})
+    if f.minimum is not None:
+        out["minimum"] = f.minimum
+    if f.maximum is not None:
+        out["maximum"] = f.maximum
+    return out
 
 
 def _is_link(value: Any) -> bool:
@@ -410,24 +479,3 @@ def _type_of(value: Any) -> str:
     if isinstance(value, str):
         return "STRING"
     return "ANY"
-
-
-def _options(raw: Any) -> tuple[str, ...]:
-    """A LIST field's choices from its fieldData: a JSON text or a list, of strings, of
-    objects with a value or name, or ComfyUI's ``[[choices], {...}]``."""
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError:
-            return ()
-    if isinstance(raw, list) and raw and isinstance(raw[0], list):
-        raw = raw[0]
-    if not isinstance(raw, list):
-        return ()
-    out = []
-    for item in raw:
-        if isinstance(item, Mapping):
-            item = item.get("value", item.get("name", item.get("index")))
-        if item is not None and not isinstance(item, (list, dict)):
-            out.append(str(item))
-    return tuple(out)

@@ -33,6 +33,7 @@ from typing import Any
 
 import jsonschema
 
+from rhbatch.endpoints.app_inputs import coerce
 from rhbatch.endpoints.describe import (
     best,
     describe,
@@ -76,6 +77,7 @@ class MediaRule:
     # A workflow input that takes a URL (or a path), not an uploaded file's name: a local
     # file goes up by the upload that answers a URL.
     url: bool = False
+    empty: str | None = None  # a value that leaves the slot empty (an app's "None"), sent as is
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,13 @@ class EndpointSchema:
             name: jsonschema.Draft202012Validator(sub) for name, sub in self.properties.items()
         }
         self._cache: dict[tuple[str, Any] | None, list[tuple[list[str | int], str]]] = {}
+        # Parameters whose values are read in more than one form (an AI app's "8" for an
+        # INT): name -> (how, names a choice may be written by); see app_inputs.coerce.
+        self.coercions: dict[str, tuple[str, dict[str, str]]] = {
+            name: (sub["x-rhbatch"]["coerce"], dict(sub["x-rhbatch"].get("names") or {}))
+            for name, sub in self.properties.items()
+            if "coerce" in sub.get("x-rhbatch", {})
+        }
         # Free-text fields whose schema is only a type and a length: checked without
         # jsonschema when the value is plainly valid (a unique prompt per job would
         # otherwise fill the cache); any other value goes through jsonschema.
@@ -155,6 +164,7 @@ class EndpointSchema:
                 max_bytes=int(size * MB) if size else None,
                 accept=tuple(a.lower() for a in ext.get("accept", ())),
                 url=bool(ext.get("url")),
+                empty=ext.get("empty"),
             )
         return rules
 
@@ -180,6 +190,12 @@ class EndpointSchema:
         lo = max(int(sub.get("minimum", 0)), 0)
         hi = int(sub.get("maximum", 2**31 - 1))
         return lo, hi
+
+    def coerce(self, params: dict[str, Any]) -> None:
+        """Values written in another form than the one checked, made that form, in place."""
+        for name, (how, names) in self.coercions.items():
+            if name in params:
+                params[name] = coerce(params[name], how, names)
 
     def knows(self, name: str) -> bool:
         """A parameter of the endpoint, by its name or an alias."""

@@ -64,19 +64,23 @@ class Uploader:
         # A workflow's or app's inputs take the legacy upload's file name, not a URL.
         pinned = pinned_kind(endpoint) is not None
 
-        def local(value: Any) -> bool:
+        media = self.registry.schema(endpoint).media
+
+        def local(value: Any, name: str) -> bool:
+            if pinned and value is not None and value == media[name].empty:
+                return False  # an app's image slot left empty: "None" is sent as it is
             return _local(value) and not (pinned and uploaded_name(value))
 
-        for name, rule in self.registry.schema(endpoint).media.items():
+        for name, rule in media.items():
             value = params.get(name)
             by_name = pinned and not rule.url  # a loader that takes an uploaded file's name
             if isinstance(value, list):
-                if any(local(v) for v in value):
+                if any(local(v, name) for v in value):
                     sent[name] = [
-                        await self.upload_path(v, by_name) if local(v) else v for v in value
+                        await self.upload_path(v, by_name) if local(v, name) else v for v in value
                     ]
                     sources[name] = list(value)
-            elif local(value):
+            elif local(value, name):
                 sent[name] = await self.upload_path(str(value), by_name)
                 sources[name] = value
         return sent, sources

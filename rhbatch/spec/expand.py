@@ -212,6 +212,8 @@ class Expander:
         if schema.aliases:
             where = f"job {index + 1}" + (f" (id {job_id})" if job_id is not None else "")
             broken = self._canonical(params, schema, entry, combo, where) or broken
+        if schema.coercions:  # an app's "8" for an INT is 8: one job, one id, either way
+            schema.coerce(params)
         if job_id is None:
             job_id = content_id(schema.endpoint, params, copy)
         uses = self._uses(entry, index, variables) if entry.uses else {}

@@ -6,9 +6,10 @@ file. URLs are checked for their form (a host, a valid port, no spaces), not
 fetched; a ``data:`` URI for its kind and size. Local files are looked at with
 ``os.stat`` before they are opened (a FIFO must not hang validation): they must
 be regular, readable files, within the endpoint's ``maxSize``, of a format in
-its ``accept`` list (judged by the file's first bytes, or by its extension when
-the content is not recognised). The runner uploads them later. Each file is
-examined once, however many jobs name it.
+its ``accept`` list (judged by the file's first bytes; by its extension only when
+the content is not recognised and the parameter accepts a format rhbatch cannot tell
+by content, so that a text file named ``.png`` is refused). The runner uploads them
+later. Each file is examined once, however many jobs name it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,28 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
 # Names that mean the same format.
 _SAME = {"jpeg": "jpg", "tif": "tiff", "m4v": "mp4", "oga": "ogg", "mpeg": "mp3", "qt": "mov"}
 _BASE64 = re.compile(r"[A-Za-z0-9+/=_-]*")
+# Formats ``sniff`` knows by their first bytes: a file that claims one of them by its
+# extension but does not start like it is not that format.
+_KNOWN_BY_CONTENT = frozenset(
+    [
+        "jpg",
+        "png",
+        "webp",
+        "gif",
+        "bmp",
+        "heic",
+        "mp4",
+        "mov",
+        "m4a",
+        "webm",
+        "mkv",
+        "avi",
+        "wav",
+        "flac",
+        "ogg",
+        "mp3",
+    ]
+)
 
 
 # A file RunningHub's legacy upload named (a workflow's or app's input takes it as is).
@@ -157,9 +180,15 @@ class LocalFiles:
             )
         if rule.accept:
             accepted = {canonical(a) for a in rule.accept}
+            shown = ", ".join(a.upper() for a in rule.accept)
+            claimed = canonical(found.path.suffix)
+            if found.format is None and claimed in accepted and accepted <= _KNOWN_BY_CONTENT:
+                return (
+                    f"{value!r} does not start as a {shown} file does (its content is not "
+                    "one of the accepted formats, whatever its extension)"
+                )
             fmt = found.format or canonical(found.path.suffix)
             if fmt not in accepted:
-                shown = ", ".join(a.upper() for a in rule.accept)
                 if not fmt:
                     return (
                         f"{value!r}: its format is not recognised, by content or by "

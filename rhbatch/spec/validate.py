@@ -100,8 +100,8 @@ def check_spec(
                 for i, item in _media_items(value):
                     if not isinstance(item, str) or item.startswith(STAND_IN):
                         continue  # the schema check has said what is wrong; a result is no file
-                    if pinned and uploaded_name(item):
-                        continue  # a workflow input that names a file uploaded before
+                    if pinned and (uploaded_name(item) or item == rule.empty):
+                        continue  # a file uploaded before, or an app's slot left empty
                     reason = files.check(item, rule)
                     if reason is not None:
                         where = name if i is None else f"{name}[{i}]"
