@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rhbatch.errors import EXIT_INVALID, RhbatchError
+
 MiB = 1024 * 1024
 MAX_FILE_BYTES = 256 * MiB  # the largest spec or row file read
 MAX_JSON_BYTES = 16 * MiB  # a pin, a run.json: documents of their size, not of a batch's
@@ -32,15 +34,62 @@ _BOMS = (
 )
 
 
-class FileProblem(Exception):
+class FileProblem(RhbatchError):
     """Why an input file cannot be read. Without a ``line``, ``reason`` completes
-    "<file> ..."; with one, it stands after "<file>:<line>: "."""
+    "<file> ..."; with one, it stands after "<file>:<line>: ". Callers usually say it
+    in their own words; one that reaches the command line is invalid input (exit 2),
+    said with the file's path."""
+
+    exit_code = EXIT_INVALID
 
     def __init__(self, reason: str, line: int | None = None, *, missing: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.line = line
         self.missing = missing
+        self.path: Path | None = None
+
+    def __str__(self) -> str:
+        where = "" if self.path is None else f"{self.path}{f':{self.line}' if self.line else ''} "
+        return f"{where}{self.reason}"
+
+
+def _named(path: Path, problem: FileProblem) -> FileProblem:
+    if problem.path is None:
+        problem.path = path
+    return problem
+
+
+def stat_regular(path: Path) -> os.stat_result:
+    """``os.stat`` of a path that must be a regular file; raises FileProblem."""
+    try:
+        return _stat_regular(path)
+    except FileProblem as exc:
+        raise _named(path, exc) from None
+
+
+def read_text(path: Path, limit: int = MAX_FILE_BYTES) -> str:
+    """The UTF-8 text of a regular file of at most ``limit`` bytes; raises FileProblem.
+
+    A UTF-8 byte order mark is dropped; UTF-16 and UTF-32 (by their mark, or NUL
+    bytes) and bytes that are not UTF-8 are refused with their line.
+    """
+    try:
+        return _read_text(path, limit)
+    except FileProblem as exc:
+        raise _named(path, exc) from None
+
+
+def lines(
+    path: Path, limit: int = MAX_LINE_BYTES, *, errors: str = "strict"
+) -> Iterator[tuple[int, str]]:
+    """(number, text) of each line of a regular UTF-8 file of any length, each line at
+    most ``limit`` bytes (a manifest of a million jobs is read a line at a time);
+    ``errors="replace"`` keeps a line whose bytes are not UTF-8, marked."""
+    try:
+        yield from _lines(path, limit, errors=errors)
+    except FileProblem as exc:
+        raise _named(path, exc) from None
 
 
 def not_regular(mode: int) -> str | None:
@@ -60,8 +109,7 @@ def not_regular(mode: int) -> str | None:
     return "not a regular file"
 
 
-def stat_regular(path: Path) -> os.stat_result:
-    """``os.stat`` of a path that must be a regular file; raises FileProblem."""
+def _stat_regular(path: Path) -> os.stat_result:
     try:
         found = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
@@ -76,13 +124,8 @@ def stat_regular(path: Path) -> os.stat_result:
     return found
 
 
-def read_text(path: Path, limit: int = MAX_FILE_BYTES) -> str:
-    """The UTF-8 text of a regular file of at most ``limit`` bytes; raises FileProblem.
-
-    A UTF-8 byte order mark is dropped; UTF-16 and UTF-32 (by their mark, or NUL
-    bytes) and bytes that are not UTF-8 are refused with their line.
-    """
-    found = stat_regular(path)
+def _read_text(path: Path, limit: int = MAX_FILE_BYTES) -> str:
+    found = _stat_regular(path)
     if found.st_size > limit:
         raise FileProblem(
             f"is {found.st_size / MiB:,.1f} MiB; rhbatch reads files of at most "
@@ -136,7 +179,10 @@ def _reason(exc: OSError) -> str:
 def read_json(path: Path, limit: int = MAX_JSON_BYTES) -> Any:
     """The JSON document in a regular file of at most ``limit`` bytes, nested at most
     ``MAX_DEPTH`` deep; raises FileProblem."""
-    return parse_json(read_text(path, limit))
+    try:
+        return parse_json(_read_text(path, limit))
+    except FileProblem as exc:
+        raise _named(path, exc) from None
 
 
 def parse_json(text: str) -> Any:
@@ -155,10 +201,10 @@ def parse_json(text: str) -> Any:
     return value
 
 
-def lines(path: Path, limit: int = MAX_LINE_BYTES) -> Iterator[tuple[int, str]]:
-    """(number, text) of each line of a regular UTF-8 file of any length, each line at
-    most ``limit`` bytes (a manifest of a million jobs is read a line at a time)."""
-    stat_regular(path)
+def _lines(
+    path: Path, limit: int = MAX_LINE_BYTES, *, errors: str = "strict"
+) -> Iterator[tuple[int, str]]:
+    _stat_regular(path)
     try:
         with open(path, "rb") as fh:
             number = 0
@@ -170,7 +216,7 @@ def lines(path: Path, limit: int = MAX_LINE_BYTES) -> Iterator[tuple[int, str]]:
                 if len(raw) > limit and not raw.endswith(b"\n"):
                     raise FileProblem(f"has a line over {limit / MiB:,.0f} MiB", number)
                 try:
-                    yield number, raw.decode("utf-8")
+                    yield number, raw.decode("utf-8", errors)
                 except UnicodeDecodeError:
                     raise FileProblem("is not UTF-8 text", number) from None
     except OSError as exc:

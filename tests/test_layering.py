@@ -39,7 +39,7 @@ ORDER: tuple[tuple[str, ...], ...] = (
     ("spec",),
     ("store",),
     ("api", "endpoints"),
-    ("models", "logfile"),
+    ("models", "logfile", "readers"),
     ("errors", "redact"),
     ("__init__",),
 )

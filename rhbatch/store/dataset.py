@@ -25,8 +25,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from rhbatch import readers
 from rhbatch.models import pinned_kind, prompt_of
 from rhbatch.store.files import write_lines
+from rhbatch.store.manifest import read_run
 
 METADATA = "metadata.jsonl"
 COLUMNS = (
@@ -61,36 +63,35 @@ _MEDIA_OF = {ext: kind for kind, exts in MEDIA.items() for ext in exts}
 def rows(manifest: Path, prompt_field: str | None = None) -> Iterator[dict[str, Any]]:
     """One row per result file of the manifest, in job order. ``prompt_field``: the
     parameter the spec names as the prompt (``output.prompt``, in run.json)."""
-    with manifest.open(encoding="utf-8") as lines:
-        for line in lines:
-            if not line.strip():
-                continue
-            job = json.loads(line)
-            params = job.get("params") or {}
-            pinned = pinned_kind(str(job.get("endpoint") or ""))
-            made_from = sorted(set((job.get("uses") or {}).values()))
-            for out in job.get("outputs") or []:
-                ext = str(out.get("type") or "").lower()
-                yield {
-                    "file_name": str(out["path"]).replace("\\", "/"),
-                    "media": _MEDIA_OF.get(ext, "other"),
-                    "job_id": job["id"],
-                    "n": out.get("n"),
-                    "status": job.get("status"),
-                    "endpoint": job.get("endpoint"),
-                    "kind": pinned[0] if pinned else "model",
-                    "prompt": prompt_of(params, prompt_field) or None,
-                    "params": json.dumps(params, ensure_ascii=False, sort_keys=True),
-                    "task_id": job.get("taskId"),
-                    "node_id": out.get("nodeId"),
-                    "sha256": out.get("sha256"),
-                    "bytes": out.get("bytes"),
-                    "cost": job.get("cost"),
-                    "made_from": made_from,
-                    "version": job.get("version") or 1,
-                    "current": True,
-                    "spec_commit": (job.get("spec") or {}).get("commit"),
-                }
+    for _, line in readers.lines(manifest):
+        if not line.strip():
+            continue
+        job = json.loads(line)
+        params = job.get("params") or {}
+        pinned = pinned_kind(str(job.get("endpoint") or ""))
+        made_from = sorted(set((job.get("uses") or {}).values()))
+        for out in job.get("outputs") or []:
+            ext = str(out.get("type") or "").lower()
+            yield {
+                "file_name": str(out["path"]).replace("\\", "/"),
+                "media": _MEDIA_OF.get(ext, "other"),
+                "job_id": job["id"],
+                "n": out.get("n"),
+                "status": job.get("status"),
+                "endpoint": job.get("endpoint"),
+                "kind": pinned[0] if pinned else "model",
+                "prompt": prompt_of(params, prompt_field) or None,
+                "params": json.dumps(params, ensure_ascii=False, sort_keys=True),
+                "task_id": job.get("taskId"),
+                "node_id": out.get("nodeId"),
+                "sha256": out.get("sha256"),
+                "bytes": out.get("bytes"),
+                "cost": job.get("cost"),
+                "made_from": made_from,
+                "version": job.get("version") or 1,
+                "current": True,
+                "spec_commit": (job.get("spec") or {}).get("commit"),
+            }
 
 
 def history_rows(out_dir: Path) -> Iterator[dict[str, Any]]:
@@ -176,11 +177,7 @@ def export(
 
 def _prompt_field(out_dir: Path) -> str | None:
     """The parameter the spec names as each job's prompt (run.json's ``promptField``)."""
-    try:
-        info = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    field = info.get("promptField") if isinstance(info, dict) else None
+    field = read_run(out_dir).get("promptField")
     return field if isinstance(field, str) and field else None
 
 

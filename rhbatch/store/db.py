@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Self, TextIO
 
+from rhbatch import readers
 from rhbatch.errors import StateError
 from rhbatch.redact import scrub
 
@@ -165,6 +166,10 @@ class Database:
         path = state / "state.db"
         if not create and not path.exists():
             raise StateError(f"{out_dir} holds no rhbatch run (no {STATE_DIR}/state.db)")
+        with contextlib.suppress(OSError):  # a FIFO or a device in its place: never opened
+            odd = readers.not_regular(os.stat(path).st_mode)
+            if odd is not None:
+                raise StateError(f"{path} is {odd}, not a regular file: not an rhbatch state")
         try:
             state.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

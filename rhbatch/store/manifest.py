@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rhbatch import readers
 from rhbatch.errors import StateError
 from rhbatch.store.files import write_lines
 from rhbatch.store.state import Store
@@ -129,6 +130,16 @@ def write_manifest(store: Store, out_dir: Path) -> int:
     except OSError as exc:
         raise StateError(f"cannot write the manifest in {out_dir}: {exc.strerror or exc}") from None
     return count
+
+
+def read_run(out_dir: Path) -> dict[str, Any]:
+    """A directory's run.json, or nothing when it is missing or cannot be read (bounded:
+    a regular file of its size, JSON of its depth)."""
+    try:
+        info = readers.read_json(out_dir / "run.json")
+    except readers.FileProblem:
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 def write_run(out_dir: Path, info: dict[str, Any]) -> None:

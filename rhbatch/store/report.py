@@ -47,11 +47,12 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from rhbatch import __version__
+from rhbatch import __version__, readers
 from rhbatch.errors import StateError
 from rhbatch.models import JobStatus, prompt_of
 from rhbatch.store.db import STATE_DIR
 from rhbatch.store.files import PartFile, safe_path
+from rhbatch.store.manifest import read_run
 from rhbatch.store.state import Store
 
 REPORT = "report.html"
@@ -92,11 +93,12 @@ def write_report(out_dir: Path) -> Path:
     any, and the earlier versions its store keeps), whole or not at all; its path. A
     missing manifest is FileNotFoundError."""
     manifest = out_dir / "manifest.jsonl"
-    run = _run_info(out_dir / "run.json")
+    run = read_run(out_dir)
     versions = version_cards(out_dir)
     dest = out_dir / REPORT
-    with manifest.open(encoding="utf-8", errors="replace") as lines, PartFile(dest) as out:
-        for piece in page(lines, out_dir, run, versions):
+    manifest_lines = (text for _, text in readers.lines(manifest, errors="replace"))
+    with PartFile(dest) as out:
+        for piece in page(manifest_lines, out_dir, run, versions):
             # A lone surrogate (from a "\ud800" in the manifest) becomes that escape again.
             out.write(piece.encode("utf-8", "backslashreplace"))
         out.finish()
@@ -304,15 +306,6 @@ def header(name: str, run: dict[str, Any], totals: Totals) -> str:
         '<input type="search" id="f-text" placeholder="search ids, prompts, errors, parameters"'
         ' aria-label="search">\n<span id="shown"></span>\n</nav>\n'
     )
-
-
-def _run_info(path: Path) -> dict[str, Any]:
-    """run.json's summary, or nothing when it is missing or unreadable."""
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return info if isinstance(info, dict) else {}
 
 
 def _read_text(out_dir: Path, path: str) -> str:

@@ -59,6 +59,7 @@ SUITES = {
     "test_promises.py": "each promise against the fault that once broke it",
     "test_hostile.py": "a hostile server: endless, oversized, malformed or leaking replies",
     "test_bad_input.py": "bad input refused before anything is sent",
+    "test_surfaces.py": "placeholders, pins, exports, merges, credentials and signals attacked",
 }
 
 

@@ -198,6 +198,24 @@ def test_a_hostile_pin_is_refused_plainly(
     assert "Traceback" not in done.stderr
 
 
+def test_a_fifo_in_place_of_the_state_is_refused(tmp_path: Path) -> None:
+    """A named pipe where .rhbatch/state.db lives: status says so and exits 3 (a state
+    error, like any unreadable state), never blocking on the open."""
+    state = tmp_path / "out" / ".rhbatch"
+    state.mkdir(parents=True)
+    os.mkfifo(state / "state.db")
+    done = subprocess.run(
+        [sys.executable, "-m", "rhbatch", "status", "out"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "is a named pipe (FIFO), not a regular file" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 # --- exports of hostile text ---------------------------------------------------------------
 
 HOSTILE_PROMPTS = {
