@@ -26,8 +26,18 @@ from rhbatch.models import OUTPUT_TYPES
 DEFAULT_EMULATOR_SPEED = 60.0  # rhbatch run --emulator: a minute-long task takes a second
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with its error message (which quotes the argument it refused) scrubbed of
+    any credential the command line holds."""
+
+    def error(self, message: str) -> NoReturn:
+        from rhbatch.redact import scrub
+
+        super().error(scrub(message))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="rhbatch",
         description="Run batches of RunningHub generation jobs from YAML spec files.",
     )
@@ -316,8 +326,13 @@ def positive(text: str) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from rhbatch.redact import keep_secret, scrub, userinfo
+
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    for arg in argv:  # s3://KEY:SECRET@bucket, in any argument: never shown, in any form
+        for secret in userinfo(arg.split("=", 1)[-1] if arg.startswith("--") else arg):
+            keep_secret(secret)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help, --version, or a usage error (2)
@@ -335,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_problems(exc.problems, getattr(args, "max_problems", MAX_PROBLEMS))
         return exc.exit_code
     except RhbatchError as exc:
-        print(f"rhbatch: error: {exc}", file=sys.stderr)
+        print(f"rhbatch: error: {scrub(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("rhbatch: interrupted", file=sys.stderr)
@@ -348,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return internal_error(args.command, exc)
         # A file the machine refused (no such directory, no room, no permission): said plainly.
         where = str(exc.filename) + (f" -> {exc.filename2}" if exc.filename2 else "")
-        print(f"rhbatch: error: {where}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"rhbatch: error: {scrub(where)}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FATAL
     except Exception as exc:  # a fault of rhbatch itself: one line here, the rest in the log
         return internal_error(args.command, exc)

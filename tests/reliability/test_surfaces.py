@@ -450,6 +450,38 @@ def test_the_resume_command_never_shows_the_credentials(tmp_path: Path) -> None:
     assert "(with the credentials of the URL, shown as ***, put back)" in line
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status", "s3://KEYID:{s}@bucket/x"],
+        ["report", "s3://KEYID:{s}@bucket/x"],
+        ["export", "s3://KEYID:{s}@bucket/x", "--to=s3://KEYID:{s}@bucket/x.csv"],
+        ["merge", "s3://KEYID:{s}@bucket/a", "--out", "gs://KEYID:{s}@b/c"],
+        ["cancel", "s3://KEYID:{s}@bucket/x"],
+        ["s3://KEYID:{s}@bucket/x"],
+        ["run", "s.yaml", "--max-spend", "s3://KEYID:{s}@b"],
+        ["run", "s.yaml", "--base-url", "http://KEYID:{s}@127.0.0.1:9/"],
+    ],
+    ids=["status", "report", "export", "merge", "cancel", "command", "number", "base-url"],
+)
+def test_credentials_in_any_argument_are_never_echoed(tmp_path: Path, argv: list[str]) -> None:
+    """A URL with a user and password in any argument (a directory argument, a bad number,
+    the command itself) is refused with *** in its place: argparse and each command's
+    errors quote arguments, and the Path of "s3://K:S@b" reads "s3:/K:S@b"."""
+    (tmp_path / "s.yaml").write_text(jobs("fox"))
+    done = subprocess.run(
+        [sys.executable, "-m", "rhbatch", *[a.format(s=SECRET) for a in argv]],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "***" in done.stderr, done.stderr
+    assert "KEYID" not in done.stderr
+    nowhere(tmp_path, done)
+
+
 # --- a stop with a task that never ends ----------------------------------------------------
 
 
