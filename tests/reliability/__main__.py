@@ -272,6 +272,37 @@ the same scenarios at a small size on every push and assert the same goals.
 - **Nobody reading changes nothing.** A run whose output nobody reads (`rhbatch
   run ... | head`, a terminal gone) runs every job to its end; the exit code
   says how the jobs ended, not how the printing went.
+- **The cap holds whatever sends a job again.** Every job whose task may exist
+  (`unknown`, or submitted and not yet ended) counts against `--max-spend` at
+  its full price before any flag (`--resubmit-unknown`, `--retry-failed`) sets
+  it back to pending; a lost first reply of an endpoint wakes every job
+  waiting for that endpoint's first bill, so a capped run ends as an uncapped
+  one would.
+- **Data stays data.** Pipeline placeholders (`{NAME.url}`) are filled once, on
+  the spec's own text; the text of rows, JSON Lines, `vars` and matrix values,
+  and literal braces (`{{...}}`), reach the API as they are written.
+- **Every file is read within bounds.** Specs, rows, pins, manifests, `run.json`
+  and the state store are read only if they are regular files, at most 16 MiB
+  of JSON or the spec limit, nested at most 64 deep, in UTF-8; anything else is
+  refused with the file and what it is (a FIFO, a device, UTF-16 text), exit 2
+  (3 for the state store), before anything is sent.
+- **Exports keep rows whole and formulas inert.** CSV follows RFC 4180 (CRLF
+  rows, every CR, LF or quote quoted); a cell starting with `=`, `+`, `-`, `@`,
+  a tab or a CR gets a leading `'` unless `export --keep-formulas` asks for the
+  raw text. JSON Lines and Parquet keep every text byte for byte.
+- **`merge` takes nothing it cannot check.** Each record must match the plan
+  re-expanded from the shards' spec (endpoint, parameters as sent, sources) and
+  each file must have the size and SHA-256 its record names; a flipped byte, a
+  hand-edited line, a shard of another spec or a shard given twice is refused
+  with the job and the field, before anything is written.
+- **No credential is ever printed.** The user name and password of any URL on
+  the command line (`--out s3://KEY:SECRET@bucket`, `--base-url`, a directory
+  argument) and the API key, as it is or upper-case, lower-case, base64 or
+  URL-encoded, are shown as `***` in every line, error, state folder name and
+  resume command.
+- **A second stop is a clean stop.** Two SIGTERMs (or Ctrl-C twice) with a task
+  that never ends exit 130 with the command to resume, no traceback and no
+  unclosed HTTP session.
 
 ## What it cannot do
 
