@@ -15,6 +15,9 @@ from rhbatch.cli import main
 from tests.browser import start_browser
 from tests.helpers import Result
 
+# Fixtures shared by several files: a real S3-compatible server (tests/s3.py).
+pytest_plugins = ["tests.s3"]
+
 # Modules whose tests start processes, kill runs, drive a browser or run big batches: the
 # whole suite runs them, `python -m pytest -m "not slow" --no-cov` leaves them out.
 SLOW = frozenset(

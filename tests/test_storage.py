@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,39 +16,6 @@ from tests.run_helpers import emulator
 
 Cli = Callable[..., Result]
 QUICKSTART = ROOT / "specs" / "quickstart.yaml"
-
-
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[str]:
-    server_mod = pytest.importorskip("moto.server", reason="moto[server] is not installed")
-    pytest.importorskip("s3fs", reason="s3fs is not installed")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def s3(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """An s3fs file system on the local server, and the same settings in the environment
-    for rhbatch (fsspec reads FSSPEC_S3_*; botocore reads AWS_*)."""
-    import s3fs
-
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "FSSPEC_S3_ENDPOINT_URL": s3_server,
-    }.items():
-        monkeypatch.setenv(name, value)
-    fs = s3fs.S3FileSystem(endpoint_url=s3_server, key="testing", secret="testing")
-    fs.invalidate_cache()
-    return fs
 
 
 def test_a_run_puts_verified_files_manifest_and_metadata_in_a_bucket(
@@ -76,7 +42,11 @@ def test_a_run_puts_verified_files_manifest_and_metadata_in_a_bucket(
     assert json.loads(rows[0])["prompt"]
     assert s3.exists("batches/quick/run.json")
     assert (state / ".rhbatch" / "state.db").is_file()  # the state stays local
-    assert not s3.exists("batches/quick/.rhbatch")
+    # The ledger is in the bucket too (what a new machine needs), and the lease was given back.
+    segments = s3.ls("batches/quick/.rhbatch/ledger")
+    assert segments
+    assert all(p.endswith(".jsonl") for p in segments)
+    assert not s3.exists("batches/quick/.rhbatch/lease.json")
 
     # A rerun sends nothing and puts nothing new: the bucket already holds it all.
     with emulator(monkeypatch) as emu:

@@ -19,6 +19,7 @@ import math
 import shlex
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from rhbatch import logfile
@@ -76,6 +77,7 @@ from rhbatch.spec.shard import Sharder, parse_shard
 from rhbatch.spec.validate import check_spec, require_valid
 from rhbatch.store.dataset import write_metadata
 from rhbatch.store.files import hash_file
+from rhbatch.store.ledger import Ledger
 from rhbatch.store.manifest import clean_temporaries, write_manifest, write_run
 from rhbatch.store.remote import Remote, is_url, local_path
 from rhbatch.store.report import write_report
@@ -124,7 +126,7 @@ def _run_command(args: argparse.Namespace, interrupts: Interrupts) -> int:
                 sharder.keeps(job)
     started = time.time()
     origin = provenance(spec.path)  # the spec's sha256, and its git commit if it has one
-    with Store.open(out_dir) as store:
+    with Store.open(out_dir) as store, _ledger(remote, store, spec) as ledger:
         logfile.use(out_dir / STATE_DIR)
         clean_temporaries(out_dir)
         quoter = Quoter(reg)
@@ -172,7 +174,20 @@ def _run_command(args: argparse.Namespace, interrupts: Interrupts) -> int:
         pinned = tuple(e for e in report.per_endpoint if pinned_kind(e))
         mirror = remote.put if remote is not None else None
         code, note = asyncio.run(
-            _run(args, spec, reg, store, out_dir, shown, spend, current, pinned, mirror, interrupts)
+            _run(
+                args,
+                spec,
+                reg,
+                store,
+                out_dir,
+                shown,
+                spend,
+                current,
+                pinned,
+                mirror,
+                interrupts,
+                ledger,
+            )
         )
         interrupts.winding_down()  # what follows is brief, and says how to go on
         counts = store.counts()
@@ -203,6 +218,29 @@ def _run_command(args: argparse.Namespace, interrupts: Interrupts) -> int:
     return (
         EXIT_OK if counts.get(JobStatus.SUCCEEDED, 0) == sum(counts.values()) else EXIT_JOB_FAILURES
     )
+
+
+@contextlib.contextmanager
+def _ledger(remote: Remote | None, store: Store, spec: Spec) -> Iterator[Ledger | None]:
+    """With object storage: the bucket's ledger, open (leased, the store brought up to
+    it) for the run, closed (shipped, the lease given back) after it."""
+    if remote is None:
+        yield None
+        return
+    ledger = Ledger(
+        remote.bucket(),
+        store,
+        spec=spec.name,
+        shown=remote.shown,
+        say=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    said = ledger.open()
+    if said:
+        print(said, file=sys.stderr)
+    try:
+        yield ledger
+    finally:
+        ledger.close()
 
 
 def resume_command(args: argparse.Namespace, out_dir: Path, *, drop: tuple[str, ...] = ()) -> str:
@@ -245,6 +283,7 @@ async def _run(
     pinned: tuple[str, ...] = (),
     mirror: Mirror | None = None,
     interrupts: Interrupts | None = None,
+    ledger: Ledger | None = None,
 ) -> tuple[int, str | None]:
     """Run the batch; the exit code and a note for the end (interrupted, stopped by...)."""
     todo = store.counts()
@@ -291,6 +330,7 @@ async def _run(
             clock=clock,
             budget=budget_for(store, spend),
             mirror=mirror,
+            ledger=ledger,
         )
         runners.append(runner)
         in_run = asyncio.Event()  # while set, a second signal cancels the runner

@@ -38,6 +38,7 @@ from rhbatch.run.fetch import result_records
 from rhbatch.run.follow import ask, follow
 from rhbatch.run.retry import Kind, backoff, classify, wait_for
 from rhbatch.run.uploads import UploadFailed
+from rhbatch.store.ledger import LedgerRefused
 
 SUBMIT_TRIES = 12  # refusals with a server-error code before a job is given up (nothing paid)
 
@@ -173,7 +174,11 @@ class JobRun:
             hook = crew.options.webhook_url
             token = secrets.token_urlsafe(12) if hook else None
             attempt = crew.store.begin_attempt(row.id, sent, sources, hook=token)
-            await crew.durable()  # the intent is on disk before the request goes out
+            try:  # the intent is on disk (and in the bucket's ledger) before the request
+                await crew.durable()
+            except LedgerRefused:  # the run stops (told by the loop); nothing was sent
+                crew.store.not_submitted(row.id, attempt, "STOPPED", "the run stopped")
+                return None
             if not crew.lost.open:  # the account's counts are being read: hold the submit
                 await crew.clock.first(crew.lost.gate(), until=crew.closed)
                 if crew.closed.is_set():

@@ -45,6 +45,7 @@ from rhbatch.run.lost import LostReplies
 from rhbatch.run.progress import Reporter
 from rhbatch.run.schedule import Schedule
 from rhbatch.run.uploads import Uploader
+from rhbatch.store.ledger import Ledger
 from rhbatch.store.manifest import write_manifest
 from rhbatch.store.state import Store
 
@@ -70,8 +71,10 @@ class Runner:
         clock: Clock | None = None,
         budget: Budget | None = None,
         mirror: Mirror | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.store, self.out_dir, self.options, self.report = store, out_dir, options, report
+        self.ledger = ledger  # --out URL: the store's changes go to the bucket too
         clock = clock or Clock()
         limiter = Limiter(options.concurrency + options.queue_ahead)
         # With the queue primed, a late notice idles no slot: checks follow the durations
@@ -159,6 +162,8 @@ class Runner:
                     background.create_task(self._keep_manifest()),
                     background.create_task(crew.watcher.run()),
                 ]
+                if self.ledger is not None:
+                    chores.append(background.create_task(self._keep_ledger(self.ledger)))
                 try:
                     async with asyncio.TaskGroup() as tg:
                         self._tg = tg
@@ -336,9 +341,23 @@ class Runner:
             due.set_result(None)
 
     async def _durable(self) -> None:
-        """Wait until every write so far is committed (before acting on it)."""
+        """Wait until every write so far is committed (before acting on it), and with
+        object storage, in the bucket's ledger too."""
         if self._commit_due is not None:
             await asyncio.shield(self._commit_due)
+        if self.ledger is not None:
+            try:
+                await self.ledger.flush(self.crew.pause)
+            except StateError as exc:
+                self._halt(exc)
+                raise
+
+    async def _keep_ledger(self, ledger: Ledger) -> None:
+        """Ship task ids and ends to the bucket within moments; keep the lease."""
+        try:
+            await ledger.keep(asyncio.sleep, self.crew.pause)
+        except StateError as exc:
+            self._halt(exc)
 
     # --- webhooks ---------------------------------------------------------------------------
 

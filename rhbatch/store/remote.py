@@ -25,6 +25,7 @@ from typing import Any
 
 from rhbatch.errors import UsageError
 from rhbatch.redact import keep_secret, masked_url, scrub, userinfo
+from rhbatch.store.bucket import Bucket
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 META_FILES = ("manifest.jsonl", "metadata.jsonl", "run.json", "report.html")
@@ -84,6 +85,10 @@ class Remote:
         shown = masked_url(self.url).split("://", 1)[-1]  # no credential in a folder name
         name = re.sub(r"[^A-Za-z0-9._-]+", "-", shown.replace("***@", "")).strip("-")[:60]
         return base / f"{name}-{hashlib.sha256(self.url.encode()).hexdigest()[:12]}"
+
+    def bucket(self) -> Bucket:
+        """The location's objects, with the conditional writes a ledger needs."""
+        return Bucket(self.fs, self.root)
 
     def check(self) -> None:
         """Fail before anything is sent when the location cannot be written."""

@@ -40,6 +40,7 @@ from rhbatch.errors import StateError
 from rhbatch.models import JobRow, JobStatus, OutputRow, SyncReport, canonical_json
 from rhbatch.store.db import STATE_DIR
 from rhbatch.store.history import History
+from rhbatch.store.journal import Journal
 from rhbatch.store.transitions import Transitions
 
 __all__ = ["STATE_DIR", "StateError", "Store", "chunks"]
@@ -50,7 +51,7 @@ T = TypeVar("T")
 _SETTLED = frozenset({"FAILED", "CANCEL", "SUCCESS", "SUPERSEDED", "NOTFOUND"})
 
 
-class Store(Transitions, History):
+class Store(Transitions, History, Journal):
     """One output directory's jobs, tasks, files and uploads: ``Store.open(dir)``."""
 
     # --- jobs of the current spec -----------------------------------------------------
