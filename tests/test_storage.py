@@ -55,31 +55,44 @@ def test_a_run_puts_verified_files_manifest_and_metadata_in_a_bucket(
     assert again.code == 0, again.err
 
 
-def test_a_file_removed_from_the_bucket_is_put_again(
+def test_a_file_removed_from_the_bucket_is_fetched_and_put_again(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3: Any
 ) -> None:
-    """A job whose file could not be put is unfetched; the next run puts it, sending
-    nothing to RunningHub."""
+    """The local copy of each file is removed once it is in the bucket; a rerun lists the
+    bucket, finds an object gone, fetches it again from its result URL and puts it,
+    sending nothing to RunningHub (a bucket that lost data is not reported complete)."""
     s3.mkdir("again")
     state = tmp_path / "state"
     args = ("run", str(QUICKSTART), "--out", "s3://again/q", "--state", str(state), "-q")
-    with emulator(monkeypatch):
-        assert cli(*args).code == 0
-    first = json.loads(s3.cat("again/q/manifest.jsonl").splitlines()[0])
-    path = f"again/q/{first['outputs'][0]['path']}"
-    s3.rm(path)
-    with (state / "manifest.jsonl").open() as fh:
-        job = json.loads(fh.readline())["id"]
-    from rhbatch.store.state import Store
-
-    with Store.open(state) as store:
-        store.unfetched(job, "not in the bucket")
-        store.commit()
     with emulator(monkeypatch) as emu:
-        assert cli(*args).code == 0
-        assert emu.stats()["submissions"] == 0
+        done = cli(*args)
+        assert done.code == 0, done.err
+        assert "4 result files put this run, 0 failed" in done.out
+        records = [json.loads(line) for line in s3.cat("again/q/manifest.jsonl").splitlines()]
+        kept = [p for p in state.rglob("*") if p.suffix == ".mp4"]
+        assert kept == []  # the state directory holds no result file once it is put
+        path = f"again/q/{records[0]['outputs'][0]['path']}"
+        s3.rm(path)
+        again = cli(*args)
+        assert again.code == 0, again.err
+        assert emu.stats()["submissions"] == 4
+    assert "1 result file put this run, 0 failed" in again.out
     s3.invalidate_cache()
-    assert s3.exists(path)
+    data = s3.cat(path)
+    assert hashlib.sha256(data).hexdigest() == records[0]["outputs"][0]["sha256"]
+    verified = cli("verify", "s3://again/q")
+    assert verified.code == 0, verified.err
+    assert "s3://again/q: 4 files verified (in the bucket)" in verified.out
+
+    # verify reads the bucket: a byte changed there is found; the state directory says
+    # where the files are.
+    s3.pipe(path, b"x" + data[1:])
+    corrupt = cli("verify", "s3://again/q")
+    assert corrupt.code == 1
+    assert f"corrupt  {records[0]['outputs'][0]['path']} (job {records[0]['id']})" in corrupt.err
+    local = cli("verify", str(state))
+    assert local.code == 2
+    assert "its files are there, not here: rhbatch verify s3://again/q" in local.err
 
 
 @pytest.mark.parametrize(

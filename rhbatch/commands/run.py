@@ -147,6 +147,7 @@ def _run_command(args: argparse.Namespace, interrupts: Interrupts) -> int:
             spec=version,
         )
         store.set_meta("shard", args.shard or "")
+        store.set_meta("out_url", remote.shown if remote is not None else "")
         spec_sha = origin.sha256
         store.set_meta("spec", str(spec.path))
         store.set_meta("spec_sha256", spec_sha)
@@ -157,7 +158,7 @@ def _run_command(args: argparse.Namespace, interrupts: Interrupts) -> int:
             resubmit_unknown=args.resubmit_unknown, retry_failed=args.retry_failed
         )
         refuse_unpriced(store, spend)  # before anything is sent
-        reopened = _check_files(store, out_dir)
+        reopened = _check_files(store, out_dir, remote)
         # The manifest on disk already says it all when nothing changed since it was written.
         current = (
             not (synced.new or synced.changed or reopened or any(recovered.values()))
@@ -172,7 +173,7 @@ def _run_command(args: argparse.Namespace, interrupts: Interrupts) -> int:
             shown.message(line)
         say_resume(shown, synced, recovered, reopened)
         pinned = tuple(e for e in report.per_endpoint if pinned_kind(e))
-        mirror = remote.put if remote is not None else None
+        mirror = remote
         code, note = asyncio.run(
             _run(
                 args,
@@ -210,7 +211,11 @@ def _run_command(args: argparse.Namespace, interrupts: Interrupts) -> int:
             print(f"rhbatch: {problem}", file=sys.stderr)
         if problems and code == EXIT_OK:
             code, note = EXIT_FATAL, note or "the results could not all be put in --out"
-        print(f"put in: {remote.shown} (state: {out_dir})")
+        failed = remote.put_failed + len(problems)
+        print(
+            f"put in: {remote.shown} (state: {out_dir}): {plural(remote.put_ok, 'result file')} "
+            f"put this run, {failed} failed" + ("" if not failed else "; run again to put them")
+        )
     if note:
         print(f"rhbatch: {note}", file=sys.stderr)
     if code != EXIT_OK:
@@ -487,13 +492,23 @@ def _on_interrupt(
     return interrupted
 
 
-def _check_files(store: Store, out_dir: Path) -> int:
+def _check_files(store: Store, out_dir: Path, remote: Remote | None = None) -> int:
     """Finished jobs whose files are missing or changed go back to downloading. A file of
     the recorded size whose time changed (a copy, a restore, a checkout) is hashed: the
-    same bytes are kept (their new time recorded), not fetched again."""
+    same bytes are kept (their new time recorded), not fetched again. With object
+    storage, a file is there if its object is (one listing of the bucket): a job whose
+    object is missing is put again from its local copy, or fetched again."""
     broken: set[str] = set()
+    if remote is not None:
+        remote.inventory()
     for job_id, out in store.finished_outputs():
-        if job_id in broken or intact(out_dir, out):
+        if job_id in broken:
+            continue
+        if remote is not None:
+            if not remote.has(out.path, out.bytes):
+                broken.add(job_id)  # the fetch puts the local copy, or downloads it again
+            continue
+        if intact(out_dir, out):
             continue
         same = _same_bytes(out_dir, out)
         if same is None:

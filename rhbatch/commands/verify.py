@@ -6,6 +6,10 @@ the files of jobs the spec no longer names, and those of earlier versions in
 ``history/``. A job whose files are not all in (``unfetched``, with the
 reason: RunningHub may no longer serve them) is named too. Nothing missing,
 corrupt or unfetched is ever called verified: any of them exits 1.
+
+``rhbatch verify s3://bucket/batch`` checks a run put in object storage: every
+file the bucket's ``manifest.jsonl`` records is read from the bucket and hashed
+(size and SHA-256), and its unfetched jobs are named.
 """
 
 from __future__ import annotations
@@ -14,16 +18,25 @@ import argparse
 import sys
 from pathlib import Path
 
-from rhbatch.errors import EXIT_JOB_FAILURES, EXIT_OK
+from rhbatch.errors import EXIT_JOB_FAILURES, EXIT_OK, UsageError
 from rhbatch.models import JobStatus, OutputRow
 from rhbatch.store.files import hash_file
+from rhbatch.store.remote import Remote, is_url
 from rhbatch.store.state import Store
 
 
 def run(args: argparse.Namespace) -> int:
+    if is_url(args.dir):
+        return _verify_bucket(Remote(args.dir))
     out_dir = Path(args.dir)
     files = bad = history_bad = 0
     with Store.open(out_dir, lock=False, create=False) as store:
+        url = store.get_meta("out_url")
+        if url:  # the state of a run into object storage: its files are in the bucket
+            raise UsageError(
+                f"{out_dir} is the state of a run put in {url}; its files are there, not "
+                f"here: rhbatch verify {url}"
+            )
         for job_id, out in store.all_outputs():
             files += 1
             bad += not _check(out_dir, out, f"job {job_id}")
@@ -73,3 +86,43 @@ def _check(out_dir: Path, out: OutputRow, whose: str) -> bool:
         )
         return False
     return True
+
+
+def _verify_bucket(remote: Remote) -> int:
+    """Hash every object the bucket's manifest records; name what is missing or differs."""
+    files = bad = 0
+    unfetched = []
+    for record in remote.records():
+        if record.get("status") == JobStatus.UNFETCHED.value:
+            unfetched.append(record)
+            print(
+                f"unfetched job {record.get('id')}: {record.get('error') or 'not fetched'}",
+                file=sys.stderr,
+            )
+        for out in record.get("outputs") or ():
+            files += 1
+            got = remote.hash(str(out["path"]))
+            whose = f"job {record.get('id')}"
+            if got is None:
+                print(f"missing  {out['path']} ({whose})", file=sys.stderr)
+                bad += 1
+            elif got != (out["bytes"], out["sha256"]):
+                print(
+                    f"corrupt  {out['path']} ({whose}): {got[0]} bytes, sha256 {got[1][:12]}..., "
+                    f"expected {out['bytes']} bytes, {str(out['sha256'])[:12]}...",
+                    file=sys.stderr,
+                )
+                bad += 1
+    problems = []
+    if bad:
+        problems.append(f"{bad} of {files} files missing or corrupt")
+    if unfetched:
+        problems.append(f"{len(unfetched)} job(s) whose files could not be fetched")
+    if problems:
+        print(
+            f"{remote.shown}: {'; '.join(problems)}; `rhbatch run` on the same spec and --out "
+            "fetches and puts them again (while RunningHub still serves them)"
+        )
+        return EXIT_JOB_FAILURES
+    print(f"{remote.shown}: {files} files verified (in the bucket)")
+    return EXIT_OK

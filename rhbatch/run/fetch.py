@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rhbatch.api.client import Client
 from rhbatch.api.http import DownloadLimits
@@ -48,8 +48,14 @@ CHUNK = 1 << 20  # most bytes per read; aiohttp hands over what it has, up to th
 SLOW_TRIES = 2  # tries of a file too slow for the limits
 
 
-# Puts a saved file (local path, path relative to the output) where --out names; why not.
-Mirror = Callable[[Path, str], Awaitable[str | None]]
+class Mirror(Protocol):
+    """Where --out names object storage: each saved file is put there too."""
+
+    async def put(self, local: Path, rel: str) -> str | None:
+        """Put a saved file (local path, path relative to the output); why not, or None."""
+
+    def has(self, rel: str, size: int) -> bool:
+        """Whether the object is there with ``size`` bytes (as last listed or put)."""
 
 
 class Stopped(Exception):
@@ -87,11 +93,13 @@ class Fetcher:
             try:
                 for n, item in enumerate(row.results, start=1):
                     result = Result.of(item)
-                    if n in have and intact(self.out_dir, have[n]):
-                        saved = have[n]
+                    mirror = self.mirror
+                    if n in have and mirror is not None and mirror.has(have[n].path, have[n].bytes):
+                        problem = None  # in the bucket already (the local copy may be gone)
+                    elif n in have and intact(self.out_dir, have[n]):
                         problem = None
-                        if self.mirror is not None:  # it may not have reached --out yet
-                            problem = await self.mirror(self.out_dir / saved.path, saved.path)
+                        if mirror is not None:  # it has not reached --out yet
+                            problem = await mirror.put(self.out_dir / have[n].path, have[n].path)
                     else:
                         problem = await self._save(row, n, result)
                     if problem is not None:
@@ -157,7 +165,7 @@ class Fetcher:
         out = OutputRow(n, result.url, rel, saved.bytes, saved.sha256, ext, mtime)
         self.store.record_output(row.id, out)
         if self.mirror is not None:
-            problem = await self.mirror(dest, rel)
+            problem = await self.mirror.put(dest, rel)
             if problem is not None:
                 return problem
         self._emit("downloaded", job=row.id, path=rel, bytes=saved.bytes)

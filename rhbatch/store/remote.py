@@ -17,12 +17,15 @@ server); none is stored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rhbatch import readers
 from rhbatch.errors import UsageError
 from rhbatch.redact import keep_secret, masked_url, scrub, userinfo
 from rhbatch.store.bucket import Bucket
@@ -76,6 +79,8 @@ class Remote:
                 "for s3:// pip install 'rhbatch[storage]'"
             ) from None
         self.root = str(root).rstrip("/")
+        self.present: dict[str, int] = {}  # objects under the URL: path -> bytes
+        self.put_ok = self.put_failed = 0  # result files put this run, and refused
 
     def state_dir(self, flag: str | None) -> Path:
         """Where the state store and the local copies live."""
@@ -100,21 +105,83 @@ class Remote:
         except Exception as exc:  # fsspec back ends raise their own kinds
             raise UsageError(f"--out {self.shown} cannot be written: {scrub(str(exc))}") from None
 
-    async def put(self, local: Path, rel: str) -> str | None:
-        """Put one file at ``rel`` under the URL; None when it is there whole, else why not."""
-        return await asyncio.to_thread(self._put, local, rel)
+    def inventory(self) -> None:
+        """List every object under the URL once (their sizes): what a rerun checks each
+        result file against, rather than asking for each."""
+        try:
+            self.fs.invalidate_cache(self.root)
+            found = self.fs.find(self.root, detail=True)
+        except FileNotFoundError:
+            found = {}
+        except Exception as exc:  # fsspec back ends raise their own kinds
+            raise UsageError(f"--out {self.shown} cannot be listed: {scrub(str(exc))}") from None
+        skip = len(self.root) + 1
+        self.present = {
+            str(path)[skip:]: int(info.get("size") or 0)
+            for path, info in found.items()
+            if str(path).startswith(self.root + "/")
+        }
 
-    def _put(self, local: Path, rel: str) -> str | None:
+    def has(self, rel: str, size: int) -> bool:
+        return self.present.get(rel) == size
+
+    async def put(self, local: Path, rel: str) -> str | None:
+        """Put one file at ``rel`` under the URL, read its size (and on S3 its MD5) back,
+        then remove the local copy: the state directory needs room for the files in
+        flight only. None when it is there whole, else why not."""
+        problem = await asyncio.to_thread(self._put, local, rel, False)
+        if problem is None:
+            self.put_ok += 1
+        else:
+            self.put_failed += 1
+        return problem
+
+    def _put(self, local: Path, rel: str, keep: bool = True) -> str | None:
         target = f"{self.root}/{rel}"
         try:
             self.fs.put_file(str(local), target)
+            self.fs.invalidate_cache(target)
             info: dict[str, Any] = self.fs.info(target)
         except Exception as exc:  # fsspec back ends raise their own kinds
             return f"cannot put {rel} to {self.shown}: {scrub(str(exc))}"
         size = local.stat().st_size
         if int(info.get("size") or 0) != size:
             return f"{self.shown}/{rel} holds {info.get('size')} bytes, not {size}"
+        etag = str(info.get("ETag") or "").strip('"')
+        if re.fullmatch(r"[0-9a-f]{32}", etag) and etag != _md5(local):  # one-part S3 put
+            return f"{self.shown}/{rel} does not hold the bytes put (its MD5 differs)"
+        self.present[rel] = size
+        if not keep:
+            with contextlib.suppress(OSError):
+                local.unlink()
         return None
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """The records of the manifest put under the URL, one at a time."""
+        path = f"{self.root}/manifest.jsonl"
+        try:
+            with self.fs.open(path, "rb") as fh:
+                for n, line in enumerate(_lines(fh), start=1):
+                    if len(line) > readers.MAX_LINE_BYTES:
+                        raise UsageError(f"{self.shown}/manifest.jsonl line {n} is too long")
+                    if line.strip():
+                        yield readers.parse_json(line.decode("utf-8", errors="replace"))
+        except FileNotFoundError:
+            raise UsageError(
+                f"{self.shown} has no manifest.jsonl: is it the --out of a run?"
+            ) from None
+
+    def hash(self, rel: str) -> tuple[int, str] | None:
+        """The size and SHA-256 of the object at ``rel`` (read whole), or None if absent."""
+        digest, size = hashlib.sha256(), 0
+        try:
+            with self.fs.open(f"{self.root}/{rel}", "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+                    size += len(chunk)
+        except FileNotFoundError:
+            return None
+        return size, digest.hexdigest()
 
     def put_meta(self, out_dir: Path) -> list[str]:
         """Put the manifest, metadata, run.json and report; the problems met."""
@@ -125,3 +192,26 @@ class Remote:
                 if problem is not None:
                     problems.append(problem)
         return problems
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _lines(fh: Any, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """The lines of a binary file, read a chunk at a time; a line longer than
+    ``readers.MAX_LINE_BYTES`` is given cut there (and refused by the caller)."""
+    rest = b""
+    while data := fh.read(chunk):
+        rest += data
+        *whole, rest = rest.split(b"\n")
+        yield from whole
+        if len(rest) > readers.MAX_LINE_BYTES:
+            yield rest
+            return
+    if rest:
+        yield rest

@@ -63,9 +63,7 @@ def kill_and_finish(
         before = emu.stats()["submissions"]
         proc = start(work, emu, work / f"state-{k}", *extra)
         goal = before + rng.randint(1, 4)
-        wait_for(
-            lambda g=goal, p=proc: emu.stats()["submissions"] >= g or p.poll() is not None
-        )
+        wait_for(lambda g=goal, p=proc: emu.stats()["submissions"] >= g or p.poll() is not None)
         time.sleep(rng.uniform(0.0, 0.4))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
