@@ -31,6 +31,7 @@ SCENARIOS = (
     "downloads",
     "validation",
     "alternatives",
+    "ledger",
 )
 
 

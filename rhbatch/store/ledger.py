@@ -219,6 +219,9 @@ class Ledger:
         self.since_snapshot = sum(1 for n in found if n > start)
         self.store.set_meta("ledger_writer", self.writer)
         self.store.set_meta("ledger_n", str(self.n))
+        # A segment of its own at once, whatever changed: a worker that held the ledger
+        # before (thought lost, and alive) finds its next segment's number taken.
+        self.store.set_meta("writer", self.writer)
         self._ship(self.store.journal_changes(self.shipped))
         return said
 

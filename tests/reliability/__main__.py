@@ -60,6 +60,7 @@ SUITES = {
     "test_hostile.py": "a hostile server: endless, oversized, malformed or leaking replies",
     "test_bad_input.py": "bad input refused before anything is sent",
     "test_surfaces.py": "placeholders, pins, exports, merges, credentials and signals attacked",
+    "test_ledger.py": "object storage: kills on fresh disks, a lost bucket, two writers",
 }
 
 
@@ -300,6 +301,12 @@ the same scenarios at a small size on every push and assert the same goals.
   argument) and the API key, as it is or upper-case, lower-case, base64 or
   URL-encoded, are shown as `***` in every line, error, state folder name and
   resume command.
+- **A lost machine costs nothing (`--out s3://...`).** The bucket holds the
+  run's ledger: a submit waits until its intent is there, task ids and ends
+  follow within moments. A worker on a fresh, empty disk rebuilds the state
+  from it and goes on; killed twelve times that way, a run pays nothing twice
+  and makes no more tasks than jobs. A lease and conditional puts keep one
+  writer at a time; a bucket lost mid-run holds the submits until it is back.
 - **A second stop is a clean stop.** Two SIGTERMs (or Ctrl-C twice) with a task
   that never ends exit 130 with the command to resume, no traceback and no
   unclosed HTTP session.
