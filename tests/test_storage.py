@@ -121,3 +121,33 @@ def test_file_urls_are_local_directories(
         result = cli("run", str(QUICKSTART), "--out", f"file://{out}", "-q")
     assert result.code == 0, result.err
     assert (out / "manifest.jsonl").is_file()
+
+
+def test_an_edited_job_keeps_its_earlier_file_in_the_bucket(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3: Any
+) -> None:
+    """Edit a job's prompt and run again into the same bucket: the earlier version's
+    object moves to its history path there (not overwritten by the new one), as a local
+    output directory keeps it under history/."""
+    if not s3.exists("edits"):
+        s3.mkdir("edits")
+    spec = tmp_path / "s.yaml"
+    body = "version: 1\nname: edits\nendpoint: alibaba/qwen-image-2.0/text-to-image\njobs:\n"
+    spec.write_text(body + "  - {id: fox, prompt: a fox}\n")
+    args = ("run", str(spec), "--out", "s3://edits/b", "--state", str(tmp_path / "st"), "-q")
+    with emulator(monkeypatch):
+        assert cli(*args).code == 0
+        first = json.loads(s3.cat("edits/b/manifest.jsonl").splitlines()[0])
+        spec.write_text(body + "  - {id: fox, prompt: a red fox}\n")
+        done = cli(*args)
+        assert done.code == 0, done.err
+    s3.invalidate_cache()
+    second = json.loads(s3.cat("edits/b/manifest.jsonl").splitlines()[0])
+    old = first["outputs"][0]
+    new = second["outputs"][0]
+    assert new["path"] == old["path"]
+    assert new["sha256"] != old["sha256"]
+    assert hashlib.sha256(s3.cat(f"edits/b/{new['path']}")).hexdigest() == new["sha256"]
+    kept = [p for p in s3.find("edits/b/history")]
+    assert len(kept) == 1
+    assert hashlib.sha256(s3.cat(kept[0])).hexdigest() == old["sha256"]

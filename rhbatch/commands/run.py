@@ -130,6 +130,8 @@ def _run_command(args: argparse.Namespace, interrupts: Interrupts) -> int:
         logfile.use(out_dir / STATE_DIR)
         clean_temporaries(out_dir)
         quoter = Quoter(reg)
+        if remote is not None:  # earlier versions' files are kept in the bucket
+            store.mover = remote.move
         version = store.spec_version(origin)
         synced = store.sync(
             (

@@ -26,6 +26,7 @@ import hashlib
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -344,6 +345,10 @@ class History(Database):
                 moves.append((path, kept))
         return moves
 
+    # With object storage: moves a file of an earlier version (from, to, size) where the
+    # files are; True if it did. None: the files are in the output directory.
+    mover: Callable[[str, str, int], bool] | None = None
+
     def settle_files(self) -> int:
         """Move the files of earlier versions that are not yet at their history paths (a
         move the last run could not finish): each one whose file is still where it was,
@@ -354,7 +359,10 @@ class History(Database):
             "SELECT was, path, bytes, mtime_ns FROM version_outputs WHERE was IS NOT NULL"
         ).fetchall()
         for was, path, size, mtime in rows:
-            if _move(out_dir, was, path, size, mtime):
+            if self.mover is not None:  # the files are in object storage: moved there
+                if self.mover(was, path, size):
+                    moved += 1
+            elif _move(out_dir, was, path, size, mtime):
                 moved += 1
         if rows:
             self._write("UPDATE version_outputs SET was=NULL WHERE was IS NOT NULL")

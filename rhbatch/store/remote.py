@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rhbatch import readers
-from rhbatch.errors import UsageError
+from rhbatch.errors import StateError, UsageError
 from rhbatch.redact import keep_secret, masked_url, scrub, userinfo
 from rhbatch.store.bucket import Bucket
 
@@ -155,6 +155,26 @@ class Remote:
             with contextlib.suppress(OSError):
                 local.unlink()
         return None
+
+    def move(self, was: str, path: str, size: int) -> bool:
+        """Keep an earlier version's file at its history path: the object at ``was``, if it
+        has ``size`` bytes and nothing is at ``path`` yet, copied there and removed."""
+        source, target = f"{self.root}/{was}", f"{self.root}/{path}"
+        try:
+            self.fs.invalidate_cache(self.root)
+            if int(self.fs.info(source).get("size") or -1) != size or self.fs.exists(target):
+                return False
+            self.fs.copy(source, target)
+            self.fs.rm_file(source)
+        except FileNotFoundError:
+            return False  # already moved, or gone: verify says which
+        except Exception as exc:  # fsspec back ends raise their own kinds
+            raise StateError(
+                f"cannot keep {self.shown}/{was} as {path}: {scrub(str(exc))}"
+            ) from None
+        self.present.pop(was, None)
+        self.present[path] = size
+        return True
 
     def records(self) -> Iterator[dict[str, Any]]:
         """The records of the manifest put under the URL, one at a time."""
