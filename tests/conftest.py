@@ -14,6 +14,7 @@ import pytest
 from rhbatch.cli import main
 from tests.browser import start_browser
 from tests.helpers import Result
+from tests.slurm_cluster import Slurm, start_slurm
 
 # Fixtures shared by several files: a real S3-compatible server (tests/s3.py).
 pytest_plugins = ["tests.s3"]
@@ -35,6 +36,7 @@ SLOW = frozenset(
         "test_public_clients.py",
         "test_history.py",
         "test_emulator_state.py",
+        "test_slurm.py",
     }
 )
 
@@ -92,3 +94,10 @@ def fast_clock(monkeypatch: pytest.MonkeyPatch) -> float:
 def browser() -> Iterator[str]:
     """One headless Chromium for the module: the websocket URL of its DevTools endpoint."""
     yield from start_browser()
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slurm]:
+    """A single-node Slurm cluster for the module (munged, slurmctld, slurmd): skips, saying
+    why, where it cannot start, unless ``RHBATCH_TESTS_REQUIRE`` names ``slurm``."""
+    yield from start_slurm(tmp_path_factory.mktemp("slurm"))

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -32,9 +32,14 @@ def tool(name: str, *, alternatives: tuple[str, ...] = (), install: str) -> str:
     found = next((p for p in map(shutil.which, (name, *alternatives)) if p), None)
     if found is not None:
         return found
-    why = f"{name} is not installed ({install} brings it)"
+    unavailable(name, f"{name} is not installed ({install} brings it)")
+
+
+def unavailable(name: str, why: str) -> NoReturn:
+    """Skip the test for want of ``name`` (a program, or a service such as ``slurm``),
+    saying ``why``; fail instead if ``RHBATCH_TESTS_REQUIRE`` names it."""
     if name in REQUIRED_TOOLS:
-        pytest.fail(f"{why}, and RHBATCH_TESTS_REQUIRE says this run must have it")
+        pytest.fail(f"RHBATCH_TESTS_REQUIRE names {name}, so this run must have it: {why}")
     pytest.skip(why)
 
 
