@@ -145,10 +145,10 @@ def test_the_chaos_profile_killed_on_fresh_disks_pays_nothing_twice(
     fresh_bucket(s3)
     spec(tmp_path / "s.yaml", JOBS)
     with EmulatorThread(chaos_config()) as emu:
-        code, landed = kill_and_finish(tmp_path, emu, 10, 7, ("--concurrency", "4"))
+        code, landed = kill_and_finish(tmp_path, emu, 6, 7, ("--concurrency", "4"))
         stats = emu.stats()
     err = (tmp_path / "state-final.err").read_text()
-    assert landed >= 5, err  # a run may end by itself: chaos ends jobs fast
+    assert landed >= 4, err  # a run may end by itself: chaos ends jobs fast
     assert stats["paidTwice"] == {}
     assert code in (0, 1), err  # 1: jobs the chaos failed, or a kill left unknown
     records = manifest(s3)
@@ -205,17 +205,16 @@ def damage(s3: Any, how: str) -> None:
         s3.rm(target)
 
 
-@pytest.mark.parametrize(
-    ("how", "said"),
-    [
-        ("edited", "does not match its checksum: it was edited after rhbatch wrote it"),
-        ("cut", "is cut short (no end line): the ledger was damaged"),
-        ("gone", "lacks segment"),
-    ],
-)
-def test_a_damaged_ledger_is_refused_and_nothing_is_sent(
-    tmp_path: Path, s3: Any, how: str, said: str
-) -> None:
+DAMAGES = {
+    "edited": "does not match its checksum: it was edited after rhbatch wrote it",
+    "cut": "is cut short (no end line): the ledger was damaged",
+    "gone": "lacks segment",
+}
+
+
+def test_a_damaged_ledger_is_refused_and_nothing_is_sent(tmp_path: Path, s3: Any) -> None:
+    """A segment edited by hand, cut short, or removed: a worker on a fresh disk refuses
+    the ledger (exit 3), saying which object and what, and sends nothing."""
     fresh_bucket(s3)
     spec(tmp_path / "s.yaml", 3)
     with EmulatorThread(emulator_config()) as emu:
@@ -223,14 +222,19 @@ def test_a_damaged_ledger_is_refused_and_nothing_is_sent(
         assert run_once(tmp_path, emu, "first")[0] == 0
         spec(tmp_path / "s.yaml", 5)
         assert run_once(tmp_path, emu, "second")[0] == 0
-        damage(s3, how)
+        s3.invalidate_cache()
+        whole = {path: s3.cat(path) for path in s3.find("ledger/batch")}
         spec(tmp_path / "s.yaml", 6)
         before = emu.stats()["submissions"]
-        code, err = run_once(tmp_path, emu, "fresh")
+        for how, said in DAMAGES.items():
+            fresh_bucket(s3)
+            s3.pipe(whole)
+            damage(s3, how)
+            code, err = run_once(tmp_path, emu, f"fresh-{how}")
+            assert code == 3, err
+            assert said in err, how
+            assert "nothing was sent" in err
         assert emu.stats()["submissions"] == before
-    assert code == 3, err
-    assert said in err
-    assert "nothing was sent" in err
 
 
 def test_a_second_worker_on_the_same_location_is_refused(tmp_path: Path, s3: Any) -> None:
@@ -238,7 +242,7 @@ def test_a_second_worker_on_the_same_location_is_refused(tmp_path: Path, s3: Any
     lapse, sees it renewed, and stops without sending anything; the first finishes."""
     fresh_bucket(s3)
     spec(tmp_path / "s.yaml", 6)
-    slow = emulator_config(speed=100.0, durations={"image": {"kind": "fixed", "value": 800}})
+    slow = emulator_config(speed=100.0, durations={"image": {"kind": "fixed", "value": 500}})
     env = {"RHBATCH_LEASE_SECONDS": "2"}
     with EmulatorThread(slow) as emu:
         first = start(tmp_path, emu, tmp_path / "first", env_extra=env)
