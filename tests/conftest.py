@@ -86,7 +86,7 @@ def fast_clock(monkeypatch: pytest.MonkeyPatch) -> float:
     """Runs made in this process pass their run's times (polls, timeouts, backoffs) 20
     times faster than real time: the same code, on a fast clock."""
     speed = 20.0
-    monkeypatch.setattr("rhbatch.run.clock.SPEED", speed)
+    monkeypatch.setattr("rhbatch.runner.clock.SPEED", speed)
     return speed
 
 

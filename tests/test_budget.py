@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rhbatch.run.budget import Admit, Budget
+from rhbatch.runner.budget import Admit, Budget
 
 E = "rhart-video/sparkvideo-2.0/multimodal-video"
 F = "seedance-v1-lite/reference-to-video"

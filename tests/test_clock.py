@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from rhbatch.run.clock import Clock, Flag
+from rhbatch.runner.clock import Clock, Flag
 
 FAST = Clock(1000.0)  # a run second is a millisecond
 

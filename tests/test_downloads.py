@@ -20,7 +20,7 @@ from rhbatch.emulator.outputs import make_media
 from rhbatch.emulator.server import body_hash
 from rhbatch.errors import ApiError, Rejected, Transient
 from rhbatch.models import RemoteStatus
-from rhbatch.run.fetch import download
+from rhbatch.runner.fetch import download
 from rhbatch.store import files
 from rhbatch.store.files import Saved, hash_file, safe_path, start_write_back, write_text
 from tests.emu_helpers import MULTIMODAL, doc_body, run

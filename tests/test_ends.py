@@ -13,9 +13,9 @@ import pytest
 from rhbatch.api.client import Client
 from rhbatch.emulator import Emulator, EmulatorConfig
 from rhbatch.models import RemoteStatus, TaskState
-from rhbatch.run.clock import Clock
-from rhbatch.run.ends import FANOUT, Wake, Watcher
-from rhbatch.run.schedule import Schedule
+from rhbatch.runner.clock import Clock
+from rhbatch.runner.ends import FANOUT, Wake, Watcher
+from rhbatch.runner.schedule import Schedule
 from tests.emu_helpers import MULTIMODAL, doc_body, run
 from tests.helpers import settle
 

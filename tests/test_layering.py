@@ -32,10 +32,10 @@ PACKAGE = ROOT / "rhbatch"
 # entry) and any stage below its own, never one above, nor a peer in its own row.
 # "__init__" is the package root (rhbatch/__init__.py), which anything may import.
 ORDER: tuple[tuple[str, ...], ...] = (
-    ("__main__",),
+    ("__main__", "library"),
     ("cli",),
     ("commands",),
-    ("run",),
+    ("runner",),
     ("spec",),
     ("store",),
     ("api", "endpoints"),
@@ -54,7 +54,7 @@ EMULATOR_LOADERS = frozenset({"rhbatch.commands.emulator", "rhbatch.commands.con
 LIBRARY_USERS: dict[str, tuple[str, ...]] = {
     "aiohttp": ("rhbatch.api", "rhbatch.emulator"),
     "sqlite3": ("rhbatch.store.db", "rhbatch.store.seen"),
-    "tqdm": ("rhbatch.run.progress",),
+    "tqdm": ("rhbatch.runner.progress",),
     "jsonschema": ("rhbatch.endpoints", "rhbatch.spec"),
     "yaml": ("rhbatch.spec.yaml_source", "rhbatch.emulator.config"),
     "fsspec": ("rhbatch.store.remote",),
@@ -66,7 +66,7 @@ LIBRARY_USERS: dict[str, tuple[str, ...]] = {
 class Import:
     """One import statement's target, as the importing module sees it."""
 
-    importer: str  # rhbatch.run.loop
+    importer: str  # rhbatch.runner.loop
     target: str  # rhbatch.store.state, or a library's top-level name: aiohttp
     line: int
     in_function: bool
@@ -183,7 +183,7 @@ def within(module: str, prefix: str) -> bool:
 
 
 def unit_of(module: str) -> str:
-    """The stage entry a module belongs to: rhbatch.run.loop -> run, rhbatch -> __init__."""
+    """The stage entry a module belongs to: rhbatch.runner.loop -> run, rhbatch -> __init__."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else "__init__"
 

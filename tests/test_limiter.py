@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from rhbatch.run.limiter import Limiter
+from rhbatch.runner.limiter import Limiter
 from tests.emu_helpers import run
 from tests.helpers import settle
 

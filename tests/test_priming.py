@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from rhbatch.run.limiter import Limiter
+from rhbatch.runner.limiter import Limiter
 from tests.helpers import Result
 from tests.run_helpers import emulator, manifest
 
@@ -54,7 +54,7 @@ def tasks(emu: Any) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def same_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("rhbatch.run.clock.SPEED", SPEED)
+    monkeypatch.setattr("rhbatch.runner.clock.SPEED", SPEED)
 
 
 def account(slots: int) -> dict[str, Any]:

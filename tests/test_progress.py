@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from rhbatch.run.progress import Bar, Lines, Outlet, outlet, outlets
+from rhbatch.runner.progress import Bar, Lines, Outlet, outlet, outlets
 
 
 def test_an_outlet_falls_silent_when_its_reader_is_gone() -> None:
@@ -81,7 +81,7 @@ def test_a_machine_just_booted_sees_the_first_line_and_the_oldest_age_at_once(
 ) -> None:
     """A monotonic clock counts from the boot: half a second after it, the first log line
     and the bar's first age are shown at once, not after ``every`` seconds of uptime."""
-    monkeypatch.setattr("rhbatch.run.progress.time.monotonic", lambda: 0.5)
+    monkeypatch.setattr("rhbatch.runner.progress.time.monotonic", lambda: 0.5)
     text = io.StringIO()
     lines = Lines(text, every=10)
     lines.sources(running=lambda: 1, oldest=lambda: None)

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from rhbatch.run import retry
-from rhbatch.run.retry import RETRY_AFTER_CAP, Kind, backoff, classify, wait_for
+from rhbatch.runner import retry
+from rhbatch.runner.retry import RETRY_AFTER_CAP, Kind, backoff, classify, wait_for
 
 # Every code the policy knows, with the kind a batch must treat it as (runninghub-api.md §7.2).
 TABLE = [

@@ -10,6 +10,7 @@ never echoed), no query or fragment, no spaces or control characters.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 from collections.abc import Mapping
@@ -19,6 +20,8 @@ from rhbatch.errors import AuthError, UsageError
 from rhbatch.redact import masked_url
 
 DEFAULT_BASE_URL = "https://www.runninghub.ai"
+# rhbatch.run(api_key=...): the key given in Python, for the run in this context only.
+GIVEN_KEY: contextvars.ContextVar[str | None] = contextvars.ContextVar("GIVEN_KEY", default=None)
 KEY_VARIABLES = ("RUNNINGHUB_API_KEY", "RH_API_KEY")
 _UNSAFE_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
 
@@ -31,6 +34,9 @@ def api_key(
 ) -> str:
     """The key from the environment; AuthError (exit 3) without one. ``emulator``: the
     command has --emulator, which the message then offers."""
+    given = GIVEN_KEY.get()
+    if given:
+        return given
     environ = os.environ if environ is None else environ
     names = (env_name,) if env_name else KEY_VARIABLES
     for name in names:

@@ -33,8 +33,8 @@ from rhbatch.errors import (
     UsageError,
 )
 from rhbatch.models import JobRow, JobStatus, RemoteStatus, TaskState
-from rhbatch.run.fetch import Fetcher, result_records
-from rhbatch.run.retry import Kind, classify, retrying
+from rhbatch.runner.fetch import Fetcher, result_records
+from rhbatch.runner.retry import Kind, classify, retrying
 from rhbatch.store.manifest import write_manifest
 from rhbatch.store.state import STATE_DIR, Store
 

@@ -16,7 +16,7 @@ from rhbatch.api import credentials
 from rhbatch.api.client import Client
 from rhbatch.errors import EXIT_JOB_FAILURES, EXIT_OK, ApiError
 from rhbatch.models import JobStatus
-from rhbatch.run.retry import retrying
+from rhbatch.runner.retry import retrying
 from rhbatch.store.state import Store
 
 TRIES = 6

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rhbatch.api import credentials
 from rhbatch.api.client import Client
-from rhbatch.run.clock import Clock
+from rhbatch.runner.clock import Clock
 
 EMULATOR_STATE = "emulator"  # under an output directory's state directory
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rhbatch.commands.common import plural
-from rhbatch.run.quote import money
+from rhbatch.runner.quote import money
 from rhbatch.store.history import SpecVersion, VersionRow
 from rhbatch.store.state import Store
 

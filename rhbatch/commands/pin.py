@@ -33,7 +33,7 @@ from rhbatch.endpoints.pins import (
 from rhbatch.endpoints.registry import Registry
 from rhbatch.errors import InvalidInput, Problem, Rejected, UsageError
 from rhbatch.models import pinned_kind
-from rhbatch.run.retry import retrying
+from rhbatch.runner.retry import retrying
 
 TRIES = 4
 

@@ -16,7 +16,7 @@ from rhbatch.endpoints.pricing import CURRENCY
 from rhbatch.endpoints.registry import Registry, registry
 from rhbatch.errors import EXIT_OK, UsageError
 from rhbatch.models import Job
-from rhbatch.run.quote import priced_text
+from rhbatch.runner.quote import priced_text
 from rhbatch.spec.validate import Report, check_spec, require_valid
 from rhbatch.store.remote import is_url
 

@@ -18,8 +18,8 @@ from rhbatch.commands.common import plural
 from rhbatch.commands.table import render
 from rhbatch.endpoints.pricing import CURRENCY, Quoter
 from rhbatch.endpoints.registry import Registry
-from rhbatch.run.plan import EXAMPLES, JobLine, Planned, compare
-from rhbatch.run.quote import Quote, money, priced_text
+from rhbatch.runner.plan import EXAMPLES, JobLine, Planned, compare
+from rhbatch.runner.quote import Quote, money, priced_text
 from rhbatch.spec.expand import Expander
 from rhbatch.spec.load import Spec
 from rhbatch.spec.problems import Findings

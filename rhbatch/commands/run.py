@@ -62,13 +62,13 @@ from rhbatch.errors import (
 )
 from rhbatch.models import JobStatus, OutputRow, RunSettings, pinned_kind
 from rhbatch.redact import masked_url
-from rhbatch.run.crew import Options
-from rhbatch.run.fetch import Mirror, intact
-from rhbatch.run.loop import Runner
-from rhbatch.run.progress import Reporter, outlets, reporter
-from rhbatch.run.quote import Priced, money, preview
-from rhbatch.run.retry import Kind, classify, retrying
-from rhbatch.run.settle import settle_earlier
+from rhbatch.runner.crew import Options
+from rhbatch.runner.fetch import Mirror, intact
+from rhbatch.runner.loop import Runner
+from rhbatch.runner.progress import Reporter, outlets, reporter
+from rhbatch.runner.quote import Priced, money, preview
+from rhbatch.runner.retry import Kind, classify, retrying
+from rhbatch.runner.settle import settle_earlier
 from rhbatch.spec.expand import Expander
 from rhbatch.spec.load import Spec
 from rhbatch.spec.problems import Findings
@@ -170,7 +170,12 @@ def _run_command(args: argparse.Namespace, interrupts: Interrupts) -> int:
         store.set_meta("manifest_of", spec_sha if current else "")
         if not current:  # a manifest of every job exists before anything is sent
             write_manifest(store, out_dir)
-        shown = reporter(quiet=args.quiet, log_json=args.log_json, name=spec.name)
+        shown = reporter(
+            quiet=args.quiet,
+            log_json=args.log_json,
+            name=spec.name,
+            on_event=getattr(args, "on_event", None),  # rhbatch.run(on_event=...)
+        )
         for line in quote_lines(store, reg, spend, "public price list"):
             shown.message(line)
         say_resume(shown, synced, recovered, reopened)

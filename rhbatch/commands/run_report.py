@@ -21,9 +21,9 @@ from rhbatch.commands.plan_report import job_lines, plan_against, print_plan
 from rhbatch.endpoints.registry import Registry
 from rhbatch.errors import EXIT_OK
 from rhbatch.models import JobStatus, SyncReport
-from rhbatch.run.progress import Reporter
-from rhbatch.run.quote import Priced, money, quote, reconcile
-from rhbatch.run.settle import Settled
+from rhbatch.runner.progress import Reporter
+from rhbatch.runner.quote import Priced, money, quote, reconcile
+from rhbatch.runner.settle import Settled
 from rhbatch.spec.load import Spec
 from rhbatch.store.manifest import iso
 from rhbatch.store.state import Store

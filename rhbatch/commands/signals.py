@@ -53,6 +53,13 @@ class Interrupts:
         self._loop = self._react = None
         self._after = True
 
+    def interrupt(self) -> None:
+        """From another thread (rhbatch.run in Jupyter, whose kernel was interrupted): as
+        a signal during the run. Before and after it, the brief work goes to its end."""
+        loop, react = self._loop, self._react
+        if loop is not None and react is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(react)
+
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         loop, react = self._loop, self._react
         if loop is not None and react is not None and not loop.is_closed():

@@ -21,9 +21,9 @@ from rhbatch.commands.common import plural
 from rhbatch.endpoints.registry import Registry
 from rhbatch.errors import ApiError, UsageError
 from rhbatch.models import JobStatus, RunSettings
-from rhbatch.run.budget import EPSILON, Budget
-from rhbatch.run.progress import Reporter
-from rhbatch.run.quote import Preview, Priced, Quote, money, preview, quote
+from rhbatch.runner.budget import EPSILON, Budget
+from rhbatch.runner.progress import Reporter
+from rhbatch.runner.quote import Preview, Priced, Quote, money, preview, quote
 from rhbatch.store.state import Store
 
 TO_RUN = (JobStatus.PENDING,)

@@ -18,7 +18,7 @@ from rhbatch.commands.directory import Directory
 from rhbatch.commands.table import render
 from rhbatch.errors import EXIT_OK
 from rhbatch.models import JobStatus
-from rhbatch.run.quote import Quote, Reconciliation, quote, reconcile
+from rhbatch.runner.quote import Quote, Reconciliation, quote, reconcile
 from rhbatch.store.state import Store
 
 

@@ -33,7 +33,7 @@ import pytest
 
 from rhbatch.emulator.config import DEFAULT_KEY
 from rhbatch.emulator.thread import EmulatorThread
-from rhbatch.run.progress import Lines
+from rhbatch.runner.progress import Lines
 from tests.helpers import Result
 from tests.run_helpers import emulator, emulator_config, manifest, spec_text, verify_files
 
@@ -312,7 +312,7 @@ def test_one_jobs_fault_is_that_jobs_alone(
     """A fault of rhbatch itself while one job's files are saved (a bug, injected here)
     leaves that job unfetched with the reason and the traceback in .rhbatch/log; every
     other job succeeds and the manifest is written."""
-    from rhbatch.run import fetch
+    from rhbatch.runner import fetch
 
     original = fetch.Fetcher.destination
 

@@ -30,8 +30,8 @@ from enum import Enum
 from rhbatch.api.client import Client
 from rhbatch.errors import ApiError
 from rhbatch.models import TaskState
-from rhbatch.run.clock import Clock
-from rhbatch.run.schedule import Schedule
+from rhbatch.runner.clock import Clock
+from rhbatch.runner.schedule import Schedule
 
 
 class Wake(Enum):

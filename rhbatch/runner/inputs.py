@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rhbatch.models import JobRow, JobStatus, pinned_kind
-from rhbatch.run.uploads import Uploader, UploadFailed
+from rhbatch.runner.uploads import Uploader, UploadFailed
 from rhbatch.spec import templates
 from rhbatch.spec.pipes import refs_in
 from rhbatch.store.state import Store

@@ -23,7 +23,7 @@ from rhbatch.api.client import Client
 from rhbatch.endpoints.pricing import CURRENCY, Quoter
 from rhbatch.endpoints.registry import Registry
 from rhbatch.errors import ApiError
-from rhbatch.run.retry import retrying
+from rhbatch.runner.retry import retrying
 from rhbatch.spec.refs import kind_of
 
 PREVIEW_TRIES = 3

@@ -14,9 +14,9 @@ from __future__ import annotations
 from rhbatch.api.wire import NOT_FOUND_CODES
 from rhbatch.errors import ApiError, AuthError, ProtocolError, Rejected, Transient
 from rhbatch.models import JobRow, RemoteStatus, TaskState
-from rhbatch.run.crew import Crew
-from rhbatch.run.ends import Wake
-from rhbatch.run.retry import Kind, backoff, classify, wait_for
+from rhbatch.runner.crew import Crew
+from rhbatch.runner.ends import Wake
+from rhbatch.runner.retry import Kind, backoff, classify, wait_for
 
 UNREADABLE_TRIES = 5  # answers about a task that cannot be read, before its job is unknown
 CONFIRM_TRIES = 3  # queries after a cancel, to see it take effect

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rhbatch.models import JobStatus, canonical_json
-from rhbatch.run.quote import Quote
+from rhbatch.runner.quote import Quote
 from rhbatch.store.history import Change, fields_changed, shown_value
 from rhbatch.store.seen import FirstSeen
 from rhbatch.store.state import Store, chunks

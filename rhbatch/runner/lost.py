@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from rhbatch.api.client import Client
 from rhbatch.errors import ApiError, OutcomeUnknown
 from rhbatch.models import TaskState
-from rhbatch.run.clock import Clock
-from rhbatch.run.ends import Watcher
+from rhbatch.runner.clock import Clock
+from rhbatch.runner.ends import Watcher
 
 CHECKS_AT_ONCE = 16  # queries in parallel when confirming our own tasks after a count
 

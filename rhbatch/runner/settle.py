@@ -22,8 +22,8 @@ from rhbatch.api.http import DownloadLimits
 from rhbatch.api.wire import NOT_FOUND_CODES
 from rhbatch.errors import ApiError, ProtocolError, Rejected, StateError
 from rhbatch.models import JobStatus, OutputRow, RemoteStatus, TaskState, canonical_json
-from rhbatch.run.fetch import download, result_ext, result_records
-from rhbatch.run.retry import retrying
+from rhbatch.runner.fetch import download, result_ext, result_records
+from rhbatch.runner.retry import retrying
 from rhbatch.store import files
 from rhbatch.store.history import VersionRow, history_path
 from rhbatch.store.state import Store

@@ -33,18 +33,18 @@ from rhbatch.api.client import Client
 from rhbatch.endpoints.registry import Registry
 from rhbatch.errors import FatalError, FundsError, SpendCapReached, StateError
 from rhbatch.models import JobRow, JobStatus, TaskState
-from rhbatch.run.budget import Budget
-from rhbatch.run.clock import Clock, Flag
-from rhbatch.run.crew import Crew, Health, Options
-from rhbatch.run.ends import Watcher
-from rhbatch.run.fetch import Fetcher, Mirror
-from rhbatch.run.inputs import Inputs
-from rhbatch.run.job import JobRun, adopted
-from rhbatch.run.limiter import Limiter
-from rhbatch.run.lost import LostReplies
-from rhbatch.run.progress import Reporter
-from rhbatch.run.schedule import Schedule
-from rhbatch.run.uploads import Uploader
+from rhbatch.runner.budget import Budget
+from rhbatch.runner.clock import Clock, Flag
+from rhbatch.runner.crew import Crew, Health, Options
+from rhbatch.runner.ends import Watcher
+from rhbatch.runner.fetch import Fetcher, Mirror
+from rhbatch.runner.inputs import Inputs
+from rhbatch.runner.job import JobRun, adopted
+from rhbatch.runner.limiter import Limiter
+from rhbatch.runner.lost import LostReplies
+from rhbatch.runner.progress import Reporter
+from rhbatch.runner.schedule import Schedule
+from rhbatch.runner.uploads import Uploader
 from rhbatch.store.ledger import Ledger
 from rhbatch.store.manifest import write_manifest
 from rhbatch.store.state import Store

@@ -20,7 +20,7 @@ from rhbatch.api.client import Client
 from rhbatch.endpoints.registry import Registry
 from rhbatch.errors import NoConnection, Rejected, Transient
 from rhbatch.models import pinned_kind
-from rhbatch.run.retry import retrying
+from rhbatch.runner.retry import retrying
 from rhbatch.spec.refs import kind_of, uploaded_name
 from rhbatch.store.files import hash_file
 from rhbatch.store.state import Store

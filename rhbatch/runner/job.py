@@ -32,12 +32,12 @@ from rhbatch.errors import (
 )
 from rhbatch.models import JobRow, JobStatus, RemoteStatus, TaskState, pinned_kind, running_state
 from rhbatch.redact import clean
-from rhbatch.run.budget import Admit
-from rhbatch.run.crew import Crew
-from rhbatch.run.fetch import result_records
-from rhbatch.run.follow import ask, follow
-from rhbatch.run.retry import Kind, backoff, classify, wait_for
-from rhbatch.run.uploads import UploadFailed
+from rhbatch.runner.budget import Admit
+from rhbatch.runner.crew import Crew
+from rhbatch.runner.fetch import result_records
+from rhbatch.runner.follow import ask, follow
+from rhbatch.runner.retry import Kind, backoff, classify, wait_for
+from rhbatch.runner.uploads import UploadFailed
 from rhbatch.store.ledger import LedgerRefused
 
 SUBMIT_TRIES = 12  # refusals with a server-error code before a job is given up (nothing paid)

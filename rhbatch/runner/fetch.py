@@ -35,7 +35,7 @@ from rhbatch.errors import (
     Transient,
 )
 from rhbatch.models import JobRow, OutputRow, Result
-from rhbatch.run.retry import backoff, wait_for
+from rhbatch.runner.retry import backoff, wait_for
 from rhbatch.spec.naming import output_name
 from rhbatch.store import files
 from rhbatch.store.state import Store

@@ -21,15 +21,15 @@ from typing import Any
 from rhbatch.api.client import Client
 from rhbatch.api.http import DownloadLimits
 from rhbatch.errors import FatalError, NoConnection, Transient, Unreachable
-from rhbatch.run.budget import Budget
-from rhbatch.run.clock import Clock
-from rhbatch.run.ends import Watcher
-from rhbatch.run.inputs import URL_MAX_AGE, Inputs
-from rhbatch.run.limiter import Limiter
-from rhbatch.run.lost import LostReplies
-from rhbatch.run.progress import Reporter
-from rhbatch.run.schedule import Schedule
-from rhbatch.run.uploads import Uploader
+from rhbatch.runner.budget import Budget
+from rhbatch.runner.clock import Clock
+from rhbatch.runner.ends import Watcher
+from rhbatch.runner.inputs import URL_MAX_AGE, Inputs
+from rhbatch.runner.limiter import Limiter
+from rhbatch.runner.lost import LostReplies
+from rhbatch.runner.progress import Reporter
+from rhbatch.runner.schedule import Schedule
+from rhbatch.runner.uploads import Uploader
 from rhbatch.store.state import Store
 
 OFFLINE_TRIES = 5  # calls in a row that could not connect ...

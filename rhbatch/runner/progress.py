@@ -24,7 +24,8 @@ from typing import Any, TextIO, cast
 
 from tqdm import tqdm
 
-from rhbatch.redact import scrub
+from rhbatch.redact import scrub, scrub_value
+from rhbatch.runner.events import Event
 
 DONE_EVENTS = ("succeeded", "failed", "unknown", "unfetched")  # a job ended, for this run
 
@@ -108,6 +109,7 @@ class Reporter:
         self.started = time.monotonic()
         self._oldest: Callable[[], float | None] = lambda: None
         self._spent: Callable[[], tuple[float, float | None]] = lambda: (self.cost, None)
+        self.on_event: Callable[[Event], None] | None = None  # rhbatch.run(on_event=...)
 
     def sources(
         self,
@@ -158,6 +160,8 @@ class Reporter:
         elif event == "unfetched":
             self.done += 1
             self.unfetched += 1
+        if self.on_event is not None:
+            self.on_event(Event(event, time.time(), scrub_value(fields)))
         self.show(event, fields)
 
     def show(self, event: str, fields: dict[str, Any]) -> None:
@@ -169,6 +173,11 @@ class Reporter:
 
     def message(self, text: str) -> None:
         """A line for the person running rhbatch (not a progress update)."""
+        if self.on_event is not None:
+            self.on_event(Event("message", time.time(), {"text": scrub(text)}))
+        self.say(text)
+
+    def say(self, text: str) -> None:
         print(scrub(text), file=self.stream)
 
     def close(self) -> None:
@@ -195,7 +204,7 @@ class Reporter:
 
 
 class Quiet(Reporter):
-    def message(self, text: str) -> None:
+    def say(self, text: str) -> None:
         pass
 
 
@@ -230,7 +239,7 @@ class Json(Reporter):
         line = json.dumps(doc, ensure_ascii=False, default=str)
         print(scrub(line), file=self.stream, flush=True)
 
-    def message(self, text: str) -> None:
+    def say(self, text: str) -> None:
         self.show("message", {"text": text})
 
 
@@ -289,11 +298,11 @@ class Bar(Reporter):
                 parts["oldest"] = self._age
             self.bar.set_postfix(parts, refresh=False)
 
-    def message(self, text: str) -> None:
+    def say(self, text: str) -> None:
         if self.bar is not None:
             self.bar.write(scrub(text), file=self.stream)
         else:
-            super().message(text)
+            super().say(text)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -301,12 +310,23 @@ class Bar(Reporter):
             self.bar = None
 
 
-def reporter(*, quiet: bool, log_json: bool, name: str, stream: TextIO | None = None) -> Reporter:
+def reporter(
+    *,
+    quiet: bool,
+    log_json: bool,
+    name: str,
+    stream: TextIO | None = None,
+    on_event: Callable[[Event], None] | None = None,
+) -> Reporter:
     stream = stream or sys.stderr
+    shown: Reporter
     if log_json:  # machine-readable events win over --quiet
-        return Json(stream)
-    if quiet:
-        return Quiet(stream)
-    if stream.isatty():
-        return Bar(stream, name)
-    return Lines(stream)
+        shown = Json(stream)
+    elif quiet:
+        shown = Quiet(stream)
+    elif stream.isatty():
+        shown = Bar(stream, name)
+    else:
+        shown = Lines(stream)
+    shown.on_event = on_event
+    return shown
