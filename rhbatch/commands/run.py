@@ -77,7 +77,7 @@ from rhbatch.spec.shard import Sharder, parse_shard
 from rhbatch.spec.validate import check_spec, require_valid
 from rhbatch.store.dataset import write_metadata
 from rhbatch.store.files import hash_file
-from rhbatch.store.ledger import Ledger
+from rhbatch.store.ledger import Ledger, LedgerRefused
 from rhbatch.store.manifest import clean_temporaries, write_manifest, write_run
 from rhbatch.store.remote import Remote, is_url, local_path
 from rhbatch.store.report import write_report
@@ -403,6 +403,11 @@ def _resume_hint(
         return (
             "; nothing more was submitted, the tasks in flight were seen through. A rerun "
             f"with a higher cap submits only the rest: {again} --max-spend {amount}"
+        )
+    if isinstance(exc, LedgerRefused):
+        return (
+            "; every job is kept as it was, in the bucket's ledger. If no other worker should "
+            f"be writing there, run the same command again: {resume_command(args, out_dir)}"
         )
     if isinstance(exc, StateError):
         return (

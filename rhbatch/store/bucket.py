@@ -37,6 +37,7 @@ class Bucket:
         """The object's bytes and its version tag (ETag on S3), or None if there is none."""
         self.requests += 1
         path = self.path(name)
+        self.fs.invalidate_cache(path)  # a listing cached before must not hide it
         try:
             if self.conditional:
                 with self.fs.open(path, "rb", cache_type="none") as fh:

@@ -261,8 +261,7 @@ class Ledger:
         """Ship ``changed`` as the next segment, now (blocking)."""
         segment = self._segment(changed, kind)
         if segment is not None:
-            self._send(segment)
-            self._shipped(segment)
+            self._shipped(self._send(segment))
 
     def _segment(self, changed: tuple[int, list[Entry]], kind: str = "changes") -> Segment | None:
         """The next segment, for ``changed``; None when nothing changed."""
@@ -272,17 +271,26 @@ class Ledger:
             return None
         return Segment(self.n + 1, kind, self.writer, self.spec, last, entries)
 
-    def _send(self, segment: Segment) -> None:
-        """Create the segment in the bucket (any thread: no store access); ``LedgerRefused``
-        if another writer made it first."""
+    def _send(self, segment: Segment) -> Segment:
+        """Create the segment in the bucket (any thread: no store access): the segment the
+        bucket holds under its number. ``LedgerRefused`` if another writer made it first.
+        A put whose reply was lost may have landed: a segment of this writer found under
+        the number is that put's (what it holds is shipped; the rest goes in the next)."""
+        name = f"{PREFIX}/{segment_name(segment.n)}"
         try:
-            self.bucket.create(f"{PREFIX}/{segment_name(segment.n)}", encode(segment))
+            self.bucket.create(name, encode(segment))
         except Conflict:
+            got = self.bucket.read(name)
+            found = decode(f"{self.shown}/{name}", got[0]) if got is not None else None
+            if found is not None and found.writer == self.writer and found.n == segment.n:
+                self.puts += 1
+                return found
             raise LedgerRefused(
                 f"another rhbatch run writes the ledger of {self.shown} (segment {segment.n} "
                 "was made by it): this one stops, sending nothing more"
             ) from None
         self.puts += 1
+        return segment
 
     def _shipped(self, segment: Segment) -> None:
         """Note the segment in the store (the event loop's thread: the store's own)."""
@@ -311,7 +319,7 @@ class Ledger:
                 if segment is None:
                     break
                 try:
-                    await asyncio.to_thread(self._send, segment)
+                    segment = await asyncio.to_thread(self._send, segment)
                 except StateError:
                     raise
                 except Exception as exc:  # fsspec back ends raise their own kinds
@@ -404,7 +412,15 @@ class Ledger:
     def renew(self) -> None:
         """Extend the lease; ``StateError`` if another worker took it."""
         try:
-            self.lease_tag = self.bucket.replace(LEASE, self._lease(), self.lease_tag or "")
+            try:
+                self.lease_tag = self.bucket.replace(LEASE, self._lease(), self.lease_tag or "")
+            except Conflict:
+                # A renewal whose reply was lost may have landed: the lease is still ours
+                # if it names this writer; renew it from the version the bucket holds.
+                got = self.bucket.read(LEASE)
+                if got is None or _parse(got[0]).get("writer") != self.writer:
+                    raise
+                self.lease_tag = self.bucket.replace(LEASE, self._lease(), got[1])
         except Conflict:
             raise LedgerRefused(
                 f"another rhbatch run took the lease of {self.shown}: this one stops, sending "

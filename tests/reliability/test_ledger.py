@@ -370,3 +370,42 @@ def test_a_lost_workers_lease_is_waited_for_and_a_zombie_is_fenced_off(
         with pytest.raises(LedgerRefused, match="another rhbatch run writes the ledger"):
             asyncio.run(a.flush())
         assert b_store.job("j-1").status.value == "pending"
+
+
+def test_a_segment_whose_reply_was_lost_is_known_as_its_own(tmp_path: Path, s3: Any) -> None:
+    """A segment's put lands but its reply is lost (a cut connection): the retry finds the
+    number taken, reads the segment, sees it is its own, and goes on, rather than taking
+    itself for another writer and stopping the run."""
+    import asyncio
+
+    from rhbatch.store.bucket import Bucket
+    from rhbatch.store.state import Store
+
+    class LostReply(Bucket):
+        lose = 0
+
+        def create(self, name: str, data: bytes) -> str:
+            tag = super().create(name, data)
+            if self.lose:
+                self.lose -= 1
+                raise ConnectionResetError("the reply was lost")
+            return tag
+
+    if not s3.exists("ledger"):
+        s3.mkdir("ledger")
+    if s3.exists("ledger/fence"):
+        s3.rm("ledger/fence", recursive=True)
+    clock, said = Clock(), []
+    with Store.open(tmp_path / "a") as store:
+        store.sync([("j-1", 0, IMAGE, {"prompt": "a fox"}, 0.1, {})])
+        ledger = ledger_of(store, clock, said)
+        ledger.bucket = LostReply(ledger.bucket.fs, ledger.bucket.root)
+        ledger.open()
+        before = ledger.n
+        store.begin_attempt("j-1", {"prompt": "a fox"}, {})
+        ledger.bucket.lose = 1
+        asyncio.run(ledger.flush())
+        assert ledger.n == before + 1
+        assert store.journal_changes(ledger.shipped)[1] == []  # all of it shipped
+        assert "cannot write the ledger" in said[0]
+        assert "the ledger is written to s3://ledger/fence again" in said[1]
