@@ -206,3 +206,17 @@ def test_every_event_a_run_emits_is_documented(monkeypatch: pytest.MonkeyPatch, 
     events = [json.loads(x)["event"] for x in logged.stderr.splitlines() if x.startswith("{")]
     assert events
     assert set(events) <= set(EVENTS)
+
+
+def test_the_example_script_runs(here: Path) -> None:
+    from tests.helpers import ROOT
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "library.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "fox succeeded 0.13" in done.stdout
+    assert "'succeeded': 2" in done.stdout
