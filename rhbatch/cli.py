@@ -4,7 +4,8 @@ Each subcommand is ``run(args) -> int`` in ``rhbatch/commands/<name>.py``,
 imported only when that command runs (so ``validate`` does not load aiohttp or
 sqlite3). Only this module turns exceptions
 into messages and exit codes: 0 ok, 1 some jobs failed, 2 invalid input or
-usage, 3 fatal (auth, funds, state), 130 interrupted.
+usage (a directory or file that is not there, no API key), 3 fatal (a refused key,
+funds, state), 4 the spending cap, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import math
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from rhbatch import __version__
@@ -80,17 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
     _run_arguments(p)
 
     p = sub.add_parser("status", help="where a run stands: counts, failures, cost")
-    p.add_argument("dir", metavar="DIR")
+    p.add_argument("dir", metavar="DIR", type=run_directory)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("report", help="write a run's gallery, DIR/report.html (opens offline)")
-    p.add_argument("dir", metavar="DIR")
+    p.add_argument("dir", metavar="DIR", type=run_directory)
 
     p = sub.add_parser("verify", help="hash a run's files again and compare with the record")
-    p.add_argument("dir", metavar="DIR")
+    p.add_argument("dir", metavar="DIR", type=run_location)
 
     p = sub.add_parser("export", help="a run's results as one table (JSON Lines, CSV, Parquet)")
-    p.add_argument("dir", metavar="DIR")
+    p.add_argument("dir", metavar="DIR", type=run_directory)
     p.add_argument("--format", choices=("jsonl", "csv", "parquet"), default="jsonl")
     p.add_argument("--to", metavar="FILE", help="where to write it (default DIR/results.FORMAT)")
     p.add_argument(
@@ -120,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser("cancel", help="cancel a run's tasks still in flight")
-    p.add_argument("dir", metavar="DIR")
+    p.add_argument("dir", metavar="DIR", type=run_directory)
     p.add_argument("--base-url", metavar="URL")
     p.add_argument("--api-key-env", metavar="NAME")
 
@@ -128,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         "attach",
         help="give an unknown job the task its lost submit made (found in RunningHub's console)",
     )
-    p.add_argument("dir", metavar="DIR")
+    p.add_argument("dir", metavar="DIR", type=run_directory)
     p.add_argument("job", metavar="JOB", help="the job's id, as the manifest shows it")
     p.add_argument("task_id", metavar="TASK_ID")
     p.add_argument("--base-url", metavar="URL")
@@ -323,6 +325,27 @@ def positive(text: str) -> float:
     if not 0 < value < math.inf:
         raise argparse.ArgumentTypeError(f"must be a number above 0, not {text}")
     return value
+
+
+def run_directory(text: str) -> str:
+    """A DIR argument naming a run's output directory: one that is there (a usage error,
+    exit 2, otherwise); whether it holds a run is the command's to say."""
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(
+            f"no such directory: {text} (give the output directory of a run, "
+            "the --out of `rhbatch run`)"
+        )
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"not a directory: {text}")
+    return text
+
+
+def run_location(text: str) -> str:
+    """A run's output directory, or the object storage URL it ran into (s3://...)."""
+    from rhbatch.store.remote import is_url
+
+    return text if is_url(text) else run_directory(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
