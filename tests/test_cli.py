@@ -1,9 +1,12 @@
-"""The command line itself: the usage errors every command meets (a directory or file that
-is not there, no API key), each exit 2 with nothing sent or written."""
+"""The command line itself: every command's help, the exit codes `rhbatch --help` and the
+README list, and the usage errors every command meets (a directory or file that is not
+there, no API key), each exit 2 with nothing sent or written."""
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,12 +15,98 @@ from pathlib import Path
 import pytest
 
 from rhbatch import errors
+from rhbatch.cli import DOCS, EXIT_CODES, build_parser
 from rhbatch.store.state import Store
-from tests.helpers import Result
+from tests.helpers import ROOT, Result
 from tests.run_helpers import emulator, spec_text
 
 Cli = Callable[..., Result]
 Write = Callable[[str, str], Path]
+
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(sub.choices)
+
+
+COMMANDS = sorted(subcommands())
+
+
+def test_every_command_and_argument_is_described() -> None:
+    """Each subcommand has a description to head its --help, and each of its arguments,
+    positional or not, says what it is for."""
+    commands = subcommands()
+    assert len(commands) == 15
+    missing = []
+    for name, parser in commands.items():
+        if not (parser.description or "").strip():
+            missing.append(f"rhbatch {name}: no description")
+        for action in parser._actions:
+            if not (action.help or "").strip() or action.help == argparse.SUPPRESS:
+                shown = "/".join(action.option_strings) or action.metavar or action.dest
+                missing.append(f"rhbatch {name} {shown}: no help")
+    assert missing == []
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_commands_help(cli: Cli, command: str) -> None:
+    """`rhbatch COMMAND --help` exits 0 and prints its description and each argument's help."""
+    parser = subcommands()[command]
+    result = cli(command, "--help")
+    assert result.code == 0, result.err
+    flat = " ".join(result.out.split())
+    assert " ".join((parser.description or "").split()) in flat
+    for action in parser._actions:
+        assert " ".join((action.help or "").split()) in flat, action.dest
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "words"),
+    [
+        ("status", "--json", "one JSON document"),
+        ("export", "--format", "the table's format"),
+        ("cancel", "--base-url", "API base URL"),
+        ("attach", "--base-url", "API base URL"),
+        ("pin", "--base-url", "API base URL"),
+        ("pin", "--api-key-env", "environment variable holding the API key"),
+        ("attach", "TASK_ID", "the task's id"),
+        ("status", "DIR", "a run's output directory"),
+        ("validate", "SPEC", "spec files"),
+    ],
+)
+def test_the_arguments_the_issue_named_have_help(
+    cli: Cli, command: str, option: str, words: str
+) -> None:
+    """The arguments that once had none (status --json, export --format, the --base-url of
+    cancel, attach and pin, the positional DIR and SPEC) say what they are for."""
+    out = cli(command, "--help").out
+    line = next(line for line in out.splitlines() if line.strip().startswith(option))
+    rest = out[out.index(line) :]
+    assert words in " ".join(rest.split()[:30])
+
+
+def test_top_level_help_names_the_exit_codes_and_the_docs(cli: Cli) -> None:
+    """`rhbatch --help` lists every exit code with its meaning, and the documents."""
+    result = cli("--help")
+    assert result.code == 0
+    flat = " ".join(result.out.split())
+    assert "exit codes:" in result.out
+    for code, meaning in EXIT_CODES:
+        assert f"{code} {meaning}" in flat
+    for name, what in DOCS:
+        assert f"{name} {what}" in flat
+        assert (ROOT / name).is_file(), name
+
+
+def test_exit_codes_are_those_of_errors_and_the_readme() -> None:
+    """The codes `--help` lists are exactly the EXIT_* constants, and the README's table
+    says the same, word for word."""
+    constants = {v for k, v in vars(errors).items() if k.startswith("EXIT_")}
+    assert [code for code, _ in EXIT_CODES] == sorted(constants)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\d+) \| (.+) \|$", readme, flags=re.MULTILINE)
+    assert [(int(code), meaning) for code, meaning in rows] == list(EXIT_CODES)
 
 
 # --- usage errors: exit 2 ---------------------------------------------------------------
