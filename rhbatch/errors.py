@@ -4,10 +4,12 @@
 
     RhbatchError                 base of everything rhbatch raises on purpose
     ├── UsageError               bad command line (exit 2)
+    │   ├── MissingKey           no API key is set (also an AuthError)
+    │   └── NotARun              a directory that holds no run's state (also a StateError)
     ├── InvalidInput             bad spec or data; carries every Problem found (exit 2)
     │   └── UnknownEndpoint      an endpoint name that is not in schemas/ (with suggestions)
     ├── FatalError               the run cannot go on (exit 3)
-    │   ├── AuthError            the API key is missing or rejected
+    │   ├── AuthError            the API key is rejected (a missing one: MissingKey, exit 2)
     │   ├── FundsError           the account cannot pay for more tasks
     │   ├── SpendCapReached      the next task would cross --max-spend (exit 4)
     │   ├── Unreachable          the API cannot be reached at all (refused, DNS, TLS): stop,
@@ -131,12 +133,17 @@ class FatalError(RhbatchError):
 
 
 class AuthError(FatalError):
-    """The API key is missing, or the server rejected it."""
+    """The server rejected the API key (``MissingKey``: none was given)."""
 
     @classmethod
     def refused(cls, reason: object) -> AuthError:
         """The server refused the key; ``reason`` is its answer (a code and a message)."""
         return cls(f"the API key was refused ({reason})")
+
+
+class MissingKey(UsageError, AuthError):
+    """No API key is set: the command line or the environment must give one (exit 2,
+    nothing was sent). An ``AuthError`` too, for code that catches every key problem."""
 
 
 class FundsError(FatalError):
@@ -157,6 +164,12 @@ class Unreachable(FatalError):
 
 class StateError(FatalError):
     """The state store cannot be used: locked by another run, unreadable, disk full."""
+
+
+class NotARun(UsageError, StateError):
+    """A directory given as a run's that holds no run's state (``.rhbatch/state.db``): the
+    wrong directory, a usage error (exit 2). A ``StateError`` too, for code that catches
+    every problem of a state store."""
 
 
 class ApiError(RhbatchError):

@@ -326,7 +326,8 @@ def test_jobs_from_unknown_column(write: Write) -> None:
     report = expand(write, HEAD + "jobs_from: rows.csv\n")
     assert [p.render() for p in report.problems] == [
         "rows.csv:2: row 2: ratoi: column 'ratoi' is not a parameter of "
-        "seedance-2.0/multimodal-video and no {ratoi} placeholder uses it"
+        "seedance-2.0/multimodal-video and no {ratoi} placeholder uses it; "
+        "did you mean 'ratio' or 'duration'?"
     ]
 
 

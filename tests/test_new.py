@@ -83,8 +83,9 @@ def test_unfilled_starter_is_refused(cli: Cli, write: Write) -> None:
     result = cli("validate", "s.yaml")
     assert result.code == 2
     assert result.problems == [
-        "s.yaml:23: job 1: prompt: unknown placeholder {TODO_prompt}; known here: copy",
-        f"s.yaml:24: job 1 (id first): imageUrls[0]: no such file (looked at {Path.cwd() / 'TODO-imageUrls-1.jpg'})",
+        "s.yaml:23: job 1: prompt: fill in this TODO ({TODO_prompt})",
+        "s.yaml:24: job 1 (id first): imageUrls[0]: fill in this TODO (TODO-imageUrls-1.jpg): "
+        "a file (its path relative to the spec) or a URL",
     ]
 
 

@@ -165,12 +165,12 @@ def test_rejected_key_stops_before_any_job(
 
 
 def test_missing_key(cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No key at all: exit 3 with what to set, before anything is sent."""
+    """No key at all: a usage error (exit 2) with what to set, before anything is sent."""
     write("s.yaml", spec_text(2))
     monkeypatch.delenv("RUNNINGHUB_API_KEY", raising=False)
     monkeypatch.delenv("RH_API_KEY", raising=False)
     result = cli("run", "s.yaml", "--out", "out")
-    assert result.code == 3
+    assert result.code == 2
     assert "no API key: set $RUNNINGHUB_API_KEY (or $RH_API_KEY)" in result.err
     assert "--emulator runs against the built-in emulator" in result.err
 
@@ -179,7 +179,8 @@ def test_attach_and_cancel_without_a_key(
     tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """attach looks at the directory and the job before it asks for a key, and neither
-    attach nor cancel offers --emulator, which they do not have (their tasks are remote)."""
+    attach nor cancel offers --emulator, which they do not have (their tasks are remote).
+    A directory that is not there and a missing key are usage errors (exit 2)."""
     out = tmp_path / "out"
     endpoint = "seedance-2.0/multimodal-video"
     with Store.open(out) as store:
@@ -191,11 +192,11 @@ def test_attach_and_cancel_without_a_key(
     monkeypatch.delenv("RUNNINGHUB_API_KEY", raising=False)
     monkeypatch.delenv("RH_API_KEY", raising=False)
     nowhere = cli("attach", str(tmp_path / "nodir"), "shot-1", "123")
-    assert nowhere.code == 3
-    assert "holds no rhbatch run" in nowhere.err
+    assert nowhere.code == 2
+    assert f"no such directory: {tmp_path / 'nodir'}" in nowhere.err
     for command in (("attach", str(out), "shot-1", "123"), ("cancel", str(out))):
         result = cli(*command)
-        assert result.code == 3, (command, result.err)
+        assert result.code == 2, (command, result.err)
         assert "no API key" in result.err
         assert "--emulator" not in result.err
 

@@ -185,10 +185,12 @@ def test_ten_mistakes_ten_problems(cli: Cli, write: Write) -> None:
         "bad.yaml:10: endpoint: unknown endpoint 'seedance-3.0/multimodal'; did you mean "
         "'seedance-2.0/multimodal-video', 'seedance-2.0-fast/multimodal-video', "
         "'seedance-2.0-global/multimodal-video'?",
-        f"bad.yaml:12: job 2 (id {ids[7]}): prompt: missing required parameter 'prompt'",
-        "bad.yaml:13: job 3: id: id \"a b\" must be 1-100 letters, digits, '.', '_' or '-' "
+        # The job of the unknown endpoint is job 2: the jobs after it keep the numbers they
+        # will have once it is fixed.
+        f"bad.yaml:12: job 3 (id {ids[7]}): prompt: missing required parameter 'prompt'",
+        "bad.yaml:13: job 4: id: id \"a b\" must be 1-100 letters, digits, '.', '_' or '-' "
         "(it names a directory)",
-        "bad.yaml:17: job 5 (id twin): id: duplicate id 'twin', also job 4 (id twin) (line 15); "
+        "bad.yaml:17: job 6 (id twin): id: duplicate id 'twin', also job 5 (id twin) (line 15); "
         "give each job its own id (with a matrix, a template such as 'shot-{ratio}')",
     ]
     assert result.err.endswith(
@@ -712,3 +714,203 @@ def test_max_jobs_on_validate_and_plan(cli: Cli, write: Write) -> None:
         assert result.code == 2
         assert result.problems == [message]
     assert cli("plan", "m.yaml", "--max-jobs", "3").code == 0
+
+
+# --- did you mean: keys, matrix axes, columns and choices --------------------------------
+
+
+def test_a_misspelt_matrix_axis_is_answered_with_the_parameter(cli: Cli, write: Write) -> None:
+    """A matrix key that becomes no parameter gets the parameter it may misspell, as an
+    unknown parameter does."""
+    write(
+        "m.yaml",
+        """
+        version: 1
+        endpoint: seedance-v1-lite/reference-to-video
+        defaults: {imageUrls: ["https://example.com/a.jpg"]}
+        matrix:
+          aspectRaito: ["16:9", "9:16"]
+        jobs:
+          - prompt: a fox
+        """,
+    )
+    result = cli("validate", "m.yaml")
+    assert result.code == 2
+    assert result.problems == [
+        "m.yaml:5: matrix.aspectRaito: matrix key 'aspectRaito' is not a parameter of "
+        "seedance-v1-lite-reference-to-video and no {aspectRaito} placeholder uses it; "
+        "did you mean 'aspectRatio'?"
+    ]
+
+
+def test_a_misspelt_job_key_is_answered_with_the_key(cli: Cli, write: Write) -> None:
+    """A job's own key misspelt (repeat, matrix, vars, endpoint, id in capitals) is not
+    called a parameter with no suggestion: the key is offered, with the job keys and the
+    parameters."""
+    write(
+        "k.yaml",
+        """
+        version: 1
+        endpoint: seedance-2.0/multimodal-video
+        jobs:
+          - prompt: a fox
+            repaet: 2
+          - prompt: a cat
+            Id: cat
+          - prompt: an owl
+            endpiont: seedance-2.0/multimodal-video
+        """,
+    )
+    result = cli("validate", "k.yaml")
+    assert result.code == 2
+    listed = (
+        " Job keys: id, endpoint, workflow, app, uses, vars, repeat, matrix; parameters: "
+        "prompt, resolution, duration, imageUrls, videoUrls, audioUrls, generateAudio, ratio, "
+        "returnLastFrame, realPersonMode"
+    )
+    assert [p.split(": ", 2)[0] for p in result.problems] == ["k.yaml:5", "k.yaml:7", "k.yaml:9"]
+    assert [p.split(": ", 2)[1].split(" (id ")[0] for p in result.problems] == [
+        "job 1",
+        "job 2",
+        "job 3",
+    ]
+    assert [p.split(": ", 2)[2] for p in result.problems] == [
+        "repaet: unknown key 'repaet': neither a job key nor a parameter of "
+        "seedance-2.0/multimodal-video; did you mean 'repeat'?" + listed,
+        "Id: unknown key 'Id': neither a job key nor a parameter of "
+        "seedance-2.0/multimodal-video; did you mean 'id'?" + listed,
+        "endpiont: unknown key 'endpiont': neither a job key nor a parameter of "
+        "seedance-2.0/multimodal-video; did you mean 'endpoint'?" + listed,
+    ]
+
+
+def test_a_misspelt_top_level_key_in_capitals(cli: Cli, write: Write) -> None:
+    """A key that differs from one of the spec's only in letter case is offered too."""
+    write("t.yaml", HEAD + "Defaults: {resolution: 720p}\njobs: [{prompt: x}]\n")
+    result = cli("validate", "t.yaml")
+    assert result.code == 2
+    assert result.problems[0].startswith(
+        "t.yaml:3: Defaults: unknown key 'Defaults'; did you mean 'defaults'? Allowed here: "
+    )
+
+
+def test_a_row_column_misspelling_a_job_key(cli: Cli, write: Write) -> None:
+    """A jobs_from column close to no parameter but to a row's job key gets that key."""
+    write("rows.csv", "prompt,endpiont\nx,seedance-2.0/multimodal-video\n")
+    write("r.yaml", HEAD + "jobs_from: rows.csv\n")
+    result = cli("validate", "r.yaml")
+    assert result.problems == [
+        "rows.csv:2: row 2: endpiont: column 'endpiont' is not a parameter of "
+        "seedance-2.0/multimodal-video and no {endpiont} placeholder uses it; "
+        "did you mean 'endpoint'?"
+    ]
+
+
+@pytest.mark.parametrize(("written", "meant"), [("480P", "480p"), (" 720p ", "720p")])
+def test_a_choice_in_the_wrong_letter_case(
+    cli: Cli, write: Write, written: str, meant: str
+) -> None:
+    """ "480P" for a choice of "480p": the allowed values, and the one it means."""
+    doc_spec(write, multimodal_body() | {"resolution": written})
+    result = cli("validate", "spec.yaml")
+    assert result.code == 2
+    assert result.problems[0].split(": ", 2)[2] == (
+        f'resolution: "{written}" is not one of the allowed values: "480p", "720p", '
+        f'"native1080p", "1080p", "2k", "4k"; did you mean "{meant}"?'
+    )
+
+
+def test_a_setting_choice_in_the_wrong_letter_case(cli: Cli, write: Write) -> None:
+    """The spec's own settings are answered the same way (run.quote: List)."""
+    write("q.yaml", HEAD + "jobs: [{prompt: x}]\nrun: {quote: List}\n")
+    result = cli("validate", "q.yaml")
+    assert result.code == 2
+    assert result.problems == [
+        'q.yaml:4: run.quote: "List" is not one of the allowed values: "list", "online"; '
+        'did you mean "list"?'
+    ]
+
+
+def test_a_choice_that_is_only_wrong_gets_no_guess(cli: Cli, write: Write) -> None:
+    doc_spec(write, multimodal_body() | {"resolution": "1440p"})
+    assert "did you mean" not in cli("validate", "spec.yaml").err
+
+
+# --- every problem at once, an unknown endpoint too ---------------------------------------
+
+
+def test_an_unknown_endpoint_and_what_does_not_depend_on_it(cli: Cli, write: Write) -> None:
+    """An unknown endpoint does not hide the problems that do not depend on it: a bad
+    placeholder, a misspelt top-level key, a bad id, the same in one go (exit 2)."""
+    write(
+        "u.yaml",
+        """
+        version: 1
+        endpoint: seedance-3.0/multimodal
+        defualts: {resolution: 720p}
+        matrix:
+          ratio: ["16:9", "9:16"]
+        jobs:
+          - prompt: "a {nope} fox, {ratio}"
+          - id: "owl {ratio}"
+            prompt: an owl
+        """,
+    )
+    for command in ("validate", "plan", "run"):
+        result = cli(command, "u.yaml")
+        assert result.code == 2, command
+        assert result.problems == [
+            "u.yaml:2: endpoint: unknown endpoint 'seedance-3.0/multimodal'; did you mean "
+            "'seedance-2.0/multimodal-video', 'seedance-2.0-fast/multimodal-video', "
+            "'seedance-2.0-global/multimodal-video'?",
+            "u.yaml:3: defualts: unknown key 'defualts'; did you mean 'defaults'? Allowed here: "
+            "version, name, description, endpoint, workflow, app, defaults, vars, matrix, jobs, "
+            "jobs_from, repeat, output, run",
+            "u.yaml:7: job 1 and 1 more: prompt: unknown placeholder {nope}; known here: copy, "
+            "ratio",
+            "u.yaml:8: job 3: id: id \"owl 16-9\" must be 1-100 letters, digits, '.', '_' or '-' "
+            "(it names a directory)",
+            "u.yaml:8: job 4: id: id \"owl 9-16\" must be 1-100 letters, digits, '.', '_' or '-' "
+            "(it names a directory)",
+        ], command
+    assert Path("out").exists() is False
+
+
+def test_a_jobs_unknown_endpoint_keeps_its_place(cli: Cli, write: Write) -> None:
+    """A job whose own endpoint is unknown: its placeholders are checked, the jobs after it
+    keep the numbers they will have, and a job that uses its results is not told that it
+    names a job the spec does not have."""
+    write(
+        "j.yaml",
+        """
+        version: 1
+        endpoint: seedance-2.0/multimodal-video
+        jobs:
+          - id: frame
+            endpoint: nope-model/image
+            prompt: "{TODO_prompt}, {colour}"
+          - id: clip
+            uses: {f: frame}
+            prompt: a fox
+            imageUrls: ["{f.url}"]
+          - prompt: "a {nope} owl"
+        """,
+    )
+    result = cli("validate", "j.yaml")
+    assert result.code == 2
+    assert result.problems == [
+        "j.yaml:5: endpoint: unknown endpoint 'nope-model/image'; run `rhbatch endpoints` to "
+        "list them",
+        "j.yaml:6: job 1: prompt: fill in this TODO ({TODO_prompt})",
+        "j.yaml:11: job 3: prompt: unknown placeholder {nope}; known here: copy",
+    ]
+    assert result.err.endswith("j.yaml: invalid (3 problems; 2 jobs expanded); nothing was sent\n")
+
+
+def test_a_spec_without_jobs_and_an_unknown_endpoint(cli: Cli, write: Write) -> None:
+    write("n.yaml", "version: 1\nendpoint: nope-model/x\ndefaults: {prompt: '{who}'}\n")
+    result = cli("validate", "n.yaml")
+    assert result.problems == [
+        "n.yaml:2: endpoint: unknown endpoint 'nope-model/x'; run `rhbatch endpoints` to list them",
+        "n.yaml:3: job 1: prompt: unknown placeholder {who}; known here: copy",
+    ]

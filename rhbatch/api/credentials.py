@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from rhbatch.errors import AuthError, UsageError
+from rhbatch.errors import MissingKey, UsageError
 from rhbatch.redact import masked_url
 
 DEFAULT_BASE_URL = "https://www.runninghub.ai"
@@ -32,8 +32,8 @@ def api_key(
     *,
     emulator: bool = True,
 ) -> str:
-    """The key from the environment; AuthError (exit 3) without one. ``emulator``: the
-    command has --emulator, which the message then offers."""
+    """The key from the environment; MissingKey (a usage error, exit 2) without one.
+    ``emulator``: the command has --emulator, which the message then offers."""
     given = GIVEN_KEY.get()
     if given:
         return given
@@ -45,7 +45,7 @@ def api_key(
             return value
     where = f"${env_name}" if env_name else "$RUNNINGHUB_API_KEY (or $RH_API_KEY)"
     offer = "; --emulator runs against the built-in emulator without one" if emulator else ""
-    raise AuthError(f"no API key: set {where}, or name another variable with --api-key-env{offer}")
+    raise MissingKey(f"no API key: set {where}, or name another variable with --api-key-env{offer}")
 
 
 def base_url(flag: str | None = None, environ: Mapping[str, str] | None = None) -> str:

@@ -1,12 +1,13 @@
 """jsonschema's errors told as a person can act on them: the field, what was wrong, what is allowed.
 
 ``describe`` turns one ``ValidationError`` into a sentence ("must be one of "480p",
-"720p""); ``field_path`` names the field ("imageUrls[2]"); ``structure_errors``
-lists every error of a document against a schema (the spec schema), taking the
-most relevant branch of ``oneOf``/``anyOf``; ``best`` drops a type error that an
-enum error on the same value already explains. ``not_finite`` finds the NaN and
-infinities that YAML (``.nan``, ``.inf``) and CSV cells can spell, which JSON
-Schema's number checks let through and no request body can carry.
+"720p"", and for "480P": "did you mean "480p"?"); ``field_path`` names the field
+("imageUrls[2]"); ``structure_errors`` lists every error of a document against a
+schema (the spec schema), taking the most relevant branch of ``oneOf``/``anyOf``;
+``best`` drops a type error that an enum error on the same value already explains.
+``not_finite`` finds the NaN and infinities that YAML (``.nan``, ``.inf``) and CSV
+cells can spell, which JSON Schema's number checks let through and no request body
+can carry.
 """
 
 from __future__ import annotations
@@ -85,6 +86,10 @@ def describe(error: ValidationError) -> str:
         msg = f"{show(value)} is not one of the allowed values: {allowed}"
         if not isinstance(value, str) and str(value).lower() in [str(v).lower() for v in want]:
             msg += f' (the values are strings: write "{value}" with quotes)'
+        elif isinstance(value, str):  # "480P" for "480p", " 720p" for "720p"
+            meant = [v for v in want if isinstance(v, str) and v.casefold() == _folded(value)]
+            if meant:
+                msg += f"; did you mean {show(meant[0])}?"
         return msg
     if kw == "type":
         kinds = [want] if isinstance(want, str) else list(want)
@@ -116,6 +121,11 @@ def describe(error: ValidationError) -> str:
     if kw == "pattern":
         return f"{show(value)} does not match the pattern {want}"
     return str(error.message)
+
+
+def _folded(text: str) -> str:
+    """Text as a choice it misspells may be compared: letter case and outer spaces aside."""
+    return text.strip().casefold()
 
 
 def error_path(error: ValidationError) -> list[str | int]:

@@ -11,7 +11,10 @@ the sha256 of its endpoint, its parameters as the spec resolves them (before
 endpoint defaults are added) and its copy number: reordering a spec, or a newer
 registry changing a default, does not change the ids.
 
-Jobs are produced lazily, one at a time; problems go to a ``Findings``.
+Jobs are produced lazily, one at a time; problems go to a ``Findings``. An entry
+whose endpoint is unknown (``Spec.unresolved``) makes no job, but its would-be jobs
+are still numbered and their placeholders, ids and ``uses`` filled, so that those
+problems are reported with the unknown endpoint rather than after it is fixed.
 """
 
 from __future__ import annotations
@@ -27,11 +30,14 @@ from rhbatch.endpoints.describe import show
 from rhbatch.endpoints.registry import EndpointSchema, Registry
 from rhbatch.models import Entry, Job, Point, canonical_json
 from rhbatch.spec import templates
-from rhbatch.spec.load import Spec
+from rhbatch.spec.load import SPEC_ENTRY, Spec
 from rhbatch.spec.problems import Findings
+from rhbatch.spec.suggest import close, did_you_mean
 from rhbatch.spec.templates import TemplateError
 from rhbatch.spec.yaml_source import LocatedList
 
+# A row's columns that are no parameters, as ``rows.read_rows`` reads them.
+ROW_KEYS = ("id", "endpoint", "vars", "repeat", "uses")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _TRUE = {"true", "yes", "1", "on"}
@@ -50,6 +56,10 @@ class Expander:
         self.registry = registry
         self.findings = findings
         self.count = 0
+        # The ids of jobs whose endpoint is unknown, which others' `uses` may name (kept
+        # only when some entry has `uses`).
+        self.unresolved_ids: set[str] = set()
+        self._piped = any(entry.uses for entry in spec.entries)
 
     def jobs(self) -> Iterator[Job]:
         for entry in self.spec.entries:
@@ -90,7 +100,12 @@ class Expander:
     def _entry(self, entry: Entry) -> Iterator[Job]:
         spec, add = self.spec, self.findings.add
         endpoint = entry.endpoint or spec.endpoint
-        if endpoint is None:
+        unknown = entry.where in spec.unresolved or (
+            entry.endpoint is None and SPEC_ENTRY in spec.unresolved
+        )
+        if unknown:  # reported: only what does not depend on the endpoint is checked
+            endpoint = None
+        elif endpoint is None:
             add(
                 entry.file,
                 entry.line,
@@ -98,14 +113,18 @@ class Expander:
                 where=entry.where,
             )
             return
-        schema = self.registry.schema(endpoint)
-        defaults = {k: v for k, v in spec.defaults.items() if schema.knows(k)}
+        schema = self.registry.schema(endpoint) if endpoint is not None else None
+
+        def knows(key: str) -> bool:  # without an endpoint, any key may be a parameter
+            return schema is None or schema.knows(key)
+
+        defaults = {k: v for k, v in spec.defaults.items() if knows(k)}
         if entry.row:
-            params = {k: v for k, v in entry.params.items() if schema.knows(k)}
+            params = {k: v for k, v in entry.params.items() if knows(k)}
             row_vars = dict(entry.params)
         else:
             params, row_vars = dict(entry.params), {}
-        if entry.text and not self._convert(entry, schema, params):
+        if entry.text and schema is not None and not self._convert(entry, schema, params):
             return
 
         axes = list(spec.matrix.axes) if spec.matrix else []
@@ -137,25 +156,26 @@ class Expander:
                     field=key,
                 )
                 ignored.add(key)
-            elif not schema.knows(key) and key not in used:
+            elif schema is not None and not schema.knows(key) and key not in used:
                 add(
                     spec.file,
                     line,
                     f"matrix key {key!r} is not a parameter of {schema.label} "
-                    f"and no {{{key}}} placeholder uses it",
+                    f"and no {{{key}}} placeholder uses it" + did_you_mean(schema.close_names(key)),
                     field=f"matrix.{key}",
                 )
                 ignored.add(key)
         if ignored:
             axes = [a for a in axes if not all(k in ignored for k in a[0].values)]
-        if entry.row:
+        if entry.row and schema is not None:
             unused = [k for k in row_vars if not schema.knows(k) and k not in used]
             for key in unused:
+                close_to = schema.close_names(key) or close(key, ROW_KEYS)
                 add(
                     entry.file,
                     entry.line,
                     f"column {key!r} is not a parameter of {schema.label} "
-                    f"and no {{{key}}} placeholder uses it",
+                    f"and no {{{key}}} placeholder uses it" + did_you_mean(close_to),
                     where=entry.where,
                     field=key,
                 )
@@ -172,11 +192,59 @@ class Expander:
                 values.update(point.values)
             raw = {**defaults, **params}
             for key, value in values.items():
-                if schema.knows(key):
+                if schema is not None and schema.knows(key):
                     raw[key] = value
             for copy in range(1, repeat + 1):
                 variables = {**base_vars, **values, "copy": copy}
-                yield self._job(entry, combo, schema, raw, variables, copy, repeat)
+                if schema is None:
+                    self._unresolved(entry, combo, raw, variables, copy, repeat)
+                else:
+                    yield self._job(entry, combo, schema, raw, variables, copy, repeat)
+
+    def _unresolved(
+        self,
+        entry: Entry,
+        combo: tuple[Point, ...],
+        raw: dict[str, Any],
+        variables: dict[str, Any],
+        copy: int,
+        repeat: int,
+    ) -> None:
+        """A job whose endpoint is unknown: numbered as it will be, its placeholders, id
+        and ``uses`` filled (their problems reported); no job is made."""
+        index = self.count
+        self.count += 1
+        self._fill(entry, combo, raw, variables, index)
+        job_id = self._explicit_id(entry, index, variables, copy, repeat)
+        if job_id is not None and self._piped:
+            self.unresolved_ids.add(job_id)
+        if entry.uses:
+            self._uses(entry, index, variables)
+
+    def _fill(
+        self,
+        entry: Entry,
+        combo: tuple[Point, ...],
+        raw: dict[str, Any],
+        variables: dict[str, Any],
+        index: int,
+    ) -> tuple[dict[str, Any], bool]:
+        """The parameters with their placeholders filled, and whether one could not be
+        (reported; such a value is kept as written, so that its other problems show too).
+        A job that uses another's results is filled again by the runner, once they are
+        known: it stays a template in which only those placeholders are live."""
+        params: dict[str, Any] = {}
+        broken = False
+        template = bool(entry.uses)
+        for key, value in raw.items():
+            try:
+                params[key] = templates.fill(value, variables, template=template)
+            except TemplateError as exc:
+                file, line = self._locate(entry, combo, key)
+                self.findings.add(file, line, str(exc), where=f"job {index + 1}", field=key)
+                params[key] = value
+                broken = True
+        return params, broken
 
     def _job(
         self,
@@ -190,25 +258,9 @@ class Expander:
     ) -> Job:
         index = self.count
         self.count += 1
-        params: dict[str, Any] = {}
-        broken = False
-        # A job that uses another's results is filled again by the runner, once they are
-        # known: it stays a template in which only those placeholders are live.
-        template = bool(entry.uses)
-        for key, value in raw.items():
-            try:
-                params[key] = templates.fill(value, variables, template=template)
-            except TemplateError as exc:
-                file, line = self._locate(entry, combo, key)
-                self.findings.add(file, line, str(exc), where=f"job {index + 1}", field=key)
-                params[key] = value  # checked as written, so its other problems show too
-                broken = True
-        job_id = None
-        if entry.id is not None:
-            job_id = self._explicit_id(entry, index, variables)
-            if job_id is not None and repeat > 1 and "copy" not in templates.names(entry.id):
-                job_id = f"{job_id}-{copy}"
-            broken = broken or job_id is None
+        params, broken = self._fill(entry, combo, raw, variables, index)
+        job_id = self._explicit_id(entry, index, variables, copy, repeat)
+        broken = broken or (entry.id is not None and job_id is None)
         if schema.aliases:
             where = f"job {index + 1}" + (f" (id {job_id})" if job_id is not None else "")
             broken = self._canonical(params, schema, entry, combo, where) or broken
@@ -272,7 +324,20 @@ class Expander:
             params[target] = value
         return broken
 
-    def _explicit_id(self, entry: Entry, index: int, variables: dict[str, Any]) -> str | None:
+    def _explicit_id(
+        self, entry: Entry, index: int, variables: dict[str, Any], copy: int, repeat: int
+    ) -> str | None:
+        """The entry's id template filled in, placeholders made file-name safe, and its copy
+        number added when it is repeated and names none; None when it has no id, or its id
+        is wrong (reported)."""
+        if entry.id is None:
+            return None
+        job_id = self._id_template(entry, index, variables)
+        if job_id is not None and repeat > 1 and "copy" not in templates.names(entry.id):
+            job_id = f"{job_id}-{copy}"
+        return job_id
+
+    def _id_template(self, entry: Entry, index: int, variables: dict[str, Any]) -> str | None:
         """The entry's id template filled in, placeholders made file-name safe."""
         assert entry.id is not None
         line, where = entry.line_of("id"), f"job {index + 1}"

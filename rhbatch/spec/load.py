@@ -6,6 +6,12 @@ resolves every endpoint name, and reads ``jobs_from`` row files. It collects
 every problem and raises one ``InvalidInput`` listing them all, each with its
 file and line. Expanding entries into jobs is ``expand.py``'s work.
 
+An unknown endpoint leaves nothing to check a job's parameters against, but its
+placeholders and ids can still be checked: ``check_spec`` loads with
+``unknown_endpoints=True``, which keeps such entries (named in ``Spec.unresolved``)
+for the expander to check what does not depend on the endpoint, so that every
+problem is still reported in one go.
+
 Before anything is expanded, the jobs a spec will make are counted (matrix
 sizes times rows times repeat) and a spec over the cap (``run.max_jobs``, or
 ``--max-jobs``) is refused, naming the matrix, job list or row file that
@@ -14,7 +20,6 @@ explodes; a row file's rows are counted before they are parsed.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,8 +34,10 @@ from rhbatch.models import PINNED_KINDS, Entry, Matrix, RunSettings, pinned_kind
 from rhbatch.spec import rows, yaml_source
 from rhbatch.spec.cap import Cap, count
 from rhbatch.spec.matrix import RESERVED, is_note, read_matrix
+from rhbatch.spec.suggest import close, did_you_mean
 
 DEFAULT_NAMING = "{id}/{n}.{ext}"
+SPEC_ENTRY = "the spec"  # the entry of a spec without jobs, and its endpoint in Spec.unresolved
 
 
 @dataclass(slots=True)
@@ -54,9 +61,19 @@ class Spec:
     problems: list[Problem]  # found while loading; the jobs they spare are still expanded
     max_jobs: int = RunSettings().max_jobs  # the cap in force
     planned: int = 0  # the jobs the entries will expand to (matrix x repeat, summed)
+    # Entries (by ``Entry.where``) whose endpoint is unknown (reported): only what does not
+    # depend on it is checked. "the spec" stands for the spec's own endpoint, which every
+    # entry that names none of its own takes.
+    unresolved: frozenset[str] = frozenset()
 
 
-def load_spec(path: str | Path, registry: Registry, *, max_jobs: int | None = None) -> Spec:
+def load_spec(
+    path: str | Path,
+    registry: Registry,
+    *,
+    max_jobs: int | None = None,
+    unknown_endpoints: bool = False,
+) -> Spec:
     """Read and check one spec file.
 
     Problems that leave the jobs readable (an unknown top-level key, one bad job
@@ -64,6 +81,9 @@ def load_spec(path: str | Path, registry: Registry, *, max_jobs: int | None = No
     the spec is still expanded, so that every problem is reported at once.
     Problems that make expansion meaningless (bad defaults, matrix or endpoint,
     more jobs than ``max_jobs`` or else ``run.max_jobs``) raise InvalidInput.
+    With ``unknown_endpoints``, an endpoint that is unknown (or a pin that cannot be
+    read) does not: it is kept in ``Spec.problems`` and the entries that would run it
+    are named in ``Spec.unresolved``, for a check of what does not depend on it.
     """
     if max_jobs is not None and max_jobs < 1:
         raise UsageError(f"--max-jobs must be at least 1, not {max_jobs}")
@@ -82,7 +102,7 @@ def load_spec(path: str | Path, registry: Registry, *, max_jobs: int | None = No
     problems, broken = _structure(data, file, registry)
     if broken & _GLOBAL or "" in broken:
         raise InvalidInput(problems)
-    return _build(path, file, data, registry, problems, broken, max_jobs)
+    return _build(path, file, data, registry, problems, broken, max_jobs, unknown_endpoints)
 
 
 # Parts of a spec without which no job can be expanded correctly.
@@ -126,10 +146,7 @@ def _translate(data: Any, path: list[str | int], error: Any) -> list[tuple[str, 
         for key in _walk(data, path):
             if key in allowed or is_note(key):
                 continue
-            msg = f"unknown key {key!r}"
-            close = difflib.get_close_matches(key, allowed, n=1)
-            if close:
-                msg += f"; did you mean {close[0]!r}?"
+            msg = f"unknown key {key!r}" + did_you_mean(close(key, allowed))
             if allowed:
                 msg += " Allowed here: " + ", ".join(allowed)
             out.append((field_path([*path, key]), line_at(data, [*path, key]), msg))
@@ -190,8 +207,10 @@ def _build(
     problems: list[Problem],
     broken: set[str],
     max_jobs: int | None,
+    unknown_endpoints: bool = False,
 ) -> Spec:
     base_dir = path.resolve().parent
+    unresolved: set[str] = set()  # entries whose endpoint is unknown (kept on demand)
     fatal: list[Problem] = []  # problems that leave nothing sensible to expand
     cap = Cap(data, max_jobs)
 
@@ -237,7 +256,9 @@ def _build(
 
     endpoint = None
     top = target_of(data, file)
-    if top is False:
+    if top is False and unknown_endpoints:
+        unresolved.add(SPEC_ENTRY)
+    elif top is False:
         fatal.append(problems.pop())
     elif isinstance(top, str):
         endpoint = top
@@ -253,7 +274,9 @@ def _build(
         if f"jobs[{i}]" in broken:
             continue
         job_target = target_of(item, file)
-        if job_target is False:
+        if job_target is False and unknown_endpoints:
+            unresolved.add(f"jobs[{i}]")
+        elif job_target is False:
             continue
         job_endpoint = job_target if isinstance(job_target, str) else None
         before = len(problems)
@@ -290,7 +313,7 @@ def _build(
             entries.extend(found)
     if not data.get("jobs") and sources is None:
         # No job list: the spec is one job made of its defaults (times matrix and repeat).
-        entries.append(Entry(file=file, line=data.line, where="the spec", params={}, key_lines={}))
+        entries.append(Entry(file=file, line=data.line, where=SPEC_ENTRY, params={}, key_lines={}))
 
     if fatal:
         raise InvalidInput(_sorted(problems + fatal, file))
@@ -321,6 +344,7 @@ def _build(
         problems=_sorted(problems, file),
         max_jobs=cap.most,
         planned=planned,
+        unresolved=frozenset(unresolved),
     )
 
 

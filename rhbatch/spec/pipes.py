@@ -13,7 +13,7 @@ job in the graph is its stage (``rhbatch plan`` shows them).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,13 +143,18 @@ class Graph:
         line = job.entry.line_of("uses")
         self.takers.append(_Taker(job.id, job.label, job.entry.file, line, job.uses, slots))
 
-    def check(self, findings: Findings, jobs: int) -> None:
-        """Report every problem of the graph; count the jobs of each stage."""
+    def check(
+        self, findings: Findings, jobs: int, unresolved: Collection[str] = frozenset()
+    ) -> None:
+        """Report every problem of the graph; count the jobs of each stage. ``unresolved``:
+        the ids of jobs whose endpoint is unknown (reported): they are there, unchecked."""
         edges: dict[str, list[str]] = {}
         for taker in self.takers:
             known = True
             for name, target in taker.uses.items():
-                if target not in self.made:
+                if target not in self.made and target in unresolved:
+                    known = False
+                elif target not in self.made:
                     known = False
                     findings.add(
                         taker.file,

@@ -9,7 +9,8 @@ be regular, readable files, within the endpoint's ``maxSize``, of a format in
 its ``accept`` list (judged by the file's first bytes; by its extension only when
 the content is not recognised and the parameter accepts a format rhbatch cannot tell
 by content, so that a text file named ``.png`` is refused). The runner uploads them
-later. Each file is examined once, however many jobs name it.
+later. Each file is examined once, however many jobs name it. A missing file named
+``TODO-...`` is a TODO that `rhbatch new` wrote, and is told as one.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from rhbatch.endpoints.registry import MB, MediaRule
 from rhbatch.readers import FileProblem, stat_regular
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
+TODO_FILE = "TODO-"  # how a reference file `rhbatch new` leaves to the user is named
 # Names that mean the same format.
 _SAME = {"jpeg": "jpg", "tif": "tiff", "m4v": "mp4", "oga": "ogg", "mpeg": "mp3", "qt": "mov"}
 _BASE64 = re.compile(r"[A-Za-z0-9+/=_-]*")
@@ -144,6 +146,10 @@ class LocalFiles:
         try:
             size = stat_regular(path).st_size  # before opening: a FIFO would block
         except FileProblem as exc:
+            if exc.missing and Path(value).name.startswith(TODO_FILE):
+                return (
+                    f"fill in this TODO ({value}): a file (its path relative to the spec) or a URL"
+                )
             return f"no such file (looked at {path})" if exc.missing else f"{value!r} {exc.reason}"
         try:
             with path.open("rb") as fh:

@@ -11,6 +11,9 @@ where ``frame`` is a name of the job's ``uses``. They are known only when that
 job has run: expansion keeps them (a ``Ref`` stands for them), the runner fills
 them just before the submit.
 
+A placeholder named ``TODO`` or ``TODO_...`` with no value is a TODO that `rhbatch
+new` wrote where only the user can say (``"{TODO_prompt}"``), and is told as such.
+
 Parsing is cached per distinct string, and strings without braces are returned
 untouched, so filling 100,000 prompts costs little.
 """
@@ -155,10 +158,17 @@ def _text(item: Any) -> str:
     return str(item)
 
 
+def is_todo(name: str) -> bool:
+    """A placeholder `rhbatch new` writes where only the user can say: ``{TODO_prompt}``."""
+    return name == "TODO" or name.startswith("TODO_")
+
+
 def _lookup(name: str, variables: Mapping[str, Any]) -> Any:
     try:
         return variables[name]
     except KeyError:
+        if is_todo(name):  # a TODO of `rhbatch new`: no typo, a value still to write
+            raise TemplateError(f"fill in this TODO ({{{name}}})") from None
         known = sorted(variables)
         msg = f"unknown placeholder {{{name}}}"
         close = difflib.get_close_matches(name, known, n=1)

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from rhbatch.endpoints.pricing import PriceBook, defaults_of
-from rhbatch.endpoints.registry import Registry
+from rhbatch.endpoints.registry import EndpointSchema, Registry
 from rhbatch.errors import InvalidInput, Problem
 from rhbatch.models import OUTPUT_EXTENSIONS, Job, pinned_kind
 from rhbatch.spec.expand import Expander
 from rhbatch.spec.load import Spec, line_at, load_spec
+from rhbatch.spec.matrix import RESERVED
 from rhbatch.spec.naming import (
     list_names,
     output_name,
@@ -32,6 +33,7 @@ from rhbatch.spec.naming import (
 from rhbatch.spec.pipes import STAND_IN, Graph, refs_in, stand_in
 from rhbatch.spec.problems import Findings
 from rhbatch.spec.refs import LocalFiles, kind_of, uploaded_name
+from rhbatch.spec.suggest import close, did_you_mean
 from rhbatch.store.files import path_key, path_problem
 from rhbatch.store.seen import FirstSeen
 
@@ -68,7 +70,9 @@ def check_spec(
     """Load, expand and check a spec. Raises InvalidInput only for a spec that cannot
     be expanded at all (or would make more jobs than ``max_jobs``, else its
     ``run.max_jobs``); problems with jobs are listed in the report."""
-    spec = load_spec(path, registry, max_jobs=max_jobs)
+    # An unknown endpoint does not stop the check: its jobs' placeholders and ids are
+    # still checked, so that their problems are not found only once it is fixed.
+    spec = load_spec(path, registry, max_jobs=max_jobs, unknown_endpoints=True)
     report = Report(spec)
     findings = Findings()
     findings.extend(spec.problems)
@@ -91,6 +95,8 @@ def check_spec(
                     checked = stand_in(job.params, job.uses, {})
                 graph.add(job, schema, refs, expander.locate)
             for path_, message in schema.check(checked):
+                if path_ in job.entry.params and not schema.knows(path_):
+                    message = _job_key(path_, schema) or message
                 file, line = expander.locate(job, path_)
                 findings.add(file, line, message, where=job.label, field=path_)
                 valid = False
@@ -149,7 +155,7 @@ def check_spec(
         seen.close()
         naming.paths.close()
     if graph is not None:
-        graph.check(findings, report.jobs)
+        graph.check(findings, report.jobs, expander.unresolved_ids)
         report.stages = dict(sorted(graph.stages.items()))
     _unknown_defaults(spec, registry, set(report.per_endpoint), findings)
     if spec.prompt_field and report.jobs and report.prompt_field is None:
@@ -165,6 +171,24 @@ def check_spec(
     report.cost = round(report.cost, 4)  # sums of four-decimal prices, without float dust
     report.cost_per_endpoint = {e: round(c, 4) for e, c in report.cost_per_endpoint.items()}
     return report
+
+
+def _job_key(name: str, schema: EndpointSchema) -> str | None:
+    """What a job's key that is not a parameter says when it misspells a key of the job
+    itself (``repaet``, ``Id``); None when it does not look like one."""
+    if "." in name:  # a workflow's NODE.FIELD: the schema says what is wrong with it
+        return None
+    keys = close(name, RESERVED)
+    if not keys:
+        return None
+    return (
+        f"unknown key {name!r}: neither a job key nor a parameter of {schema.label}"
+        + did_you_mean([*keys, *schema.close_names(name)])
+        + " Job keys: "
+        + ", ".join(RESERVED)
+        + "; parameters: "
+        + ", ".join(schema.properties)
+    )
 
 
 def _unknown_defaults(

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Self, TextIO
 
 from rhbatch import readers
-from rhbatch.errors import StateError
+from rhbatch.errors import NotARun, StateError
 from rhbatch.redact import scrub
 
 SCHEMA_VERSION = 5
@@ -165,7 +165,7 @@ class Database:
         state = out_dir / STATE_DIR
         path = state / "state.db"
         if not create and not path.exists():
-            raise StateError(f"{out_dir} holds no rhbatch run (no {STATE_DIR}/state.db)")
+            raise NotARun(f"{out_dir} holds no rhbatch run (no {STATE_DIR}/state.db)")
         with contextlib.suppress(OSError):  # a FIFO or a device in its place: never opened
             odd = readers.not_regular(os.stat(path).st_mode)
             if odd is not None:

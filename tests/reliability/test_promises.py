@@ -350,6 +350,7 @@ def test_an_internal_error_is_one_line_and_a_log(
 
     monkeypatch.setattr(status, "run", broken)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    Path("out").mkdir()  # a directory that is not there is refused before the command runs
     result = cli("status", "out")
     assert result.code == 3
     assert result.err.count("\n") == 1
