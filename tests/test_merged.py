@@ -222,3 +222,22 @@ def test_a_directory_that_is_neither_is_still_refused(cli: Cli, tmp_path: Path) 
         result = cli(command, str(tmp_path))
         assert result.code == 3
         assert "holds no rhbatch run" in result.err
+
+
+def test_the_merged_table_has_the_variables_and_a_shards_edited_vars_are_refused(
+    cli: Cli, work: Path
+) -> None:
+    """The records keep their jobs' matrix values (vars) through the merge, and the merged
+    metadata.jsonl has a column for each; a shard whose vars were edited by hand is not
+    merged (they are not what the spec makes)."""
+    assert merge(cli, "s0", "s1").code == 0
+    rows = [json.loads(line) for line in Path("all/metadata.jsonl").read_text().splitlines()]
+    assert sorted((r["var.look"], r["var.take"]) for r in rows) == sorted(
+        (look, take) for look in ("dark", "light", "foggy") for take in (1, 2)
+    )
+    first = manifest(Path("s0"))[0]
+    edit(Path("s0"), first["id"], lambda r: r["vars"].update(look="golden"))
+    refused = merge(cli, "s0", "s1", out="again")
+    assert refused.code == 2
+    assert f"job {first['index'] + 1} (id {first['id']}): vars: " in refused.err
+    assert '"golden"' in refused.err

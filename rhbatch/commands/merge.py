@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from rhbatch import __version__, readers
-from rhbatch.commands.common import plural
+from rhbatch.commands.common import job_vars, plural
 from rhbatch.endpoints.registry import registry
 from rhbatch.errors import EXIT_JOB_FAILURES, EXIT_OK, InvalidInput, Problem, UsageError
 from rhbatch.models import JOB_TERMINAL, Job, JobStatus, canonical_json
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         out / "manifest.jsonl",
         (json.dumps(r, ensure_ascii=False) + "\n" for r, _ in merged),
     )
-    rows = write_metadata(out) if not args.no_files else 0
+    table = write_metadata(out) if not args.no_files else None
     statuses = Counter(r["status"] for r, _ in merged)
     complete = not (missing or unfinished or twice or strangers)
     write_run(
@@ -132,8 +132,8 @@ def run(args: argparse.Namespace) -> int:
     report = write_report(out)  # after run.json: the page's header says what was merged
     parts = ", ".join(f"{n:,} {s}" for s, n in statuses.most_common())
     print(f"{out}: {plural(len(merged), 'job')} of {len(planned):,} planned ({parts})")
-    if rows:
-        print(f"  metadata.jsonl: {plural(rows, 'file')}")
+    if table is not None and table.rows:
+        print(f"  metadata.jsonl: {plural(table.rows, 'file')}")
     print(f"  gallery: {report}")
     _explain(missing, unfinished, twice, strangers, count)
     if not complete:
@@ -225,6 +225,14 @@ def _tampered(record: dict[str, Any], job: Job, directory: Path, where: str) -> 
                 problem(
                     f"sources.{name}",
                     f"{_shown(source)} in the shard, {_shown(planned)} in the spec",
+                )
+            )
+    if "vars" in record:  # (older manifests have none)
+        named = job_vars(job, registry())
+        if canonical_json(record["vars"]) != canonical_json(named):
+            out.append(
+                problem(
+                    "vars", f"{_shown(record['vars'])} in the shard, {_shown(named)} in the spec"
                 )
             )
     for n, output in enumerate(record.get("outputs") or []):
