@@ -225,6 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="CSV: write text that starts with = + - @ as it is (by default such a cell gets "
         "a leading ' so that a spreadsheet shows it rather than running it)",
     )
+    p.add_argument(
+        "--spread-params",
+        action="store_true",
+        help="also a column per parameter, param.NAME (params stays the JSON of them all)",
+    )
 
     p = _command(
         sub,

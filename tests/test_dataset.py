@@ -37,6 +37,7 @@ def test_load_dataset_reads_the_prompts(quickstart: Path) -> None:
     assert ds.num_rows == 4
     for column in ("prompt", "params", "job_id", "task_id", "sha256", "cost", "made_from"):
         assert column in ds.column_names
+    assert "var.shape" in ds.column_names  # the matrix's variable that is no parameter
     plain = ds.remove_columns("video")  # no decoding needed to read the rest
     for row in plain:
         job = records[row["job_id"]]
@@ -44,6 +45,12 @@ def test_load_dataset_reads_the_prompts(quickstart: Path) -> None:
         assert json.loads(row["params"]) == job["params"]
         assert row["task_id"] == job["taskId"]
         assert row["sha256"] == job["outputs"][0]["sha256"]
+        assert row["var.shape"] == job["vars"]["shape"]
+
+
+# The quickstart's matrix sets ratio (a parameter) and shape (only used in ids): shape is
+# a column of its own.
+QUICKSTART_COLUMNS = (*COLUMNS, "var.shape")
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
@@ -54,18 +61,20 @@ def test_export_writes_one_row_per_file(cli: Cli, quickstart: Path, fmt: str) ->
     assert "4 rows" in result.out
     if fmt == "jsonl":
         rows = [json.loads(line) for line in dest.read_text().splitlines()]
-        assert [tuple(r) for r in rows] == [COLUMNS] * 4
+        assert [tuple(r) for r in rows] == [QUICKSTART_COLUMNS] * 4
     elif fmt == "csv":
         with dest.open(newline="") as fh:
             rows = list(csv.DictReader(fh))
         assert len(rows) == 4
-        assert tuple(rows[0]) == COLUMNS
+        assert tuple(rows[0]) == QUICKSTART_COLUMNS
     else:
         pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed")
         table = pq.read_table(dest)
         assert table.num_rows == 4
-        assert tuple(table.column_names) == COLUMNS
+        assert tuple(table.column_names) == QUICKSTART_COLUMNS
         assert all(p for p in table.column("prompt").to_pylist())
+    shapes = sorted(str(r["var.shape"]) for r in (rows if fmt != "parquet" else table.to_pylist()))
+    assert shapes == ["tall", "tall", "wide", "wide"]
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])

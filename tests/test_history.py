@@ -25,6 +25,7 @@ import pytest
 
 from rhbatch.emulator.thread import EmulatorThread
 from rhbatch.spec.provenance import provenance
+from rhbatch.store.db import SCHEMA_VERSION
 from rhbatch.store.state import Store
 from tests.browser import DRAW_ALL, Tab, visit
 from tests.helpers import ROOT, Result, tool
@@ -203,7 +204,9 @@ def test_a_directory_of_the_format_before_is_migrated_in_place(
     before = {r["id"]: r for r in manifest(Path("out"))}
     books = status(cli)
     with sqlite3.connect(v4 / "out" / ".rhbatch" / "state.db") as db:
-        assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("5",)
+        assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == (
+            str(SCHEMA_VERSION),
+        )
     assert {s: n for s, n in books["counts"].items() if n} == {"succeeded": 5, "unknown": 1}
     assert books["cost"] == pytest.approx(12.0)
     directory = books["directory"]

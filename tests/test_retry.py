@@ -9,7 +9,8 @@ import pytest
 from rhbatch.runner import retry
 from rhbatch.runner.retry import RETRY_AFTER_CAP, Kind, backoff, classify, wait_for
 
-# Every code the policy knows, with the kind a batch must treat it as (runninghub-api.md §7.2).
+# Every code the policy knows, with the kind a batch must treat it as (RunningHub's *API Error
+# Code Reference*).
 TABLE = [
     # the account or the service is full: wait and lower the tasks in flight
     ("415", Kind.BACKPRESSURE),

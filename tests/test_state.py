@@ -670,3 +670,32 @@ def test_a_format_3_file_gains_the_uses_column(out: Path) -> None:
         assert store.job("clip").uses == {"f": "done"}
         assert store.sync([job]).kept == 1
         assert store.sync([(*job[:5], {"f": "lost"})]).changed == 1
+
+
+def test_a_format_5_file_gains_the_vars_column(out: Path) -> None:
+    """A format-5 file (before jobs kept their variables) gains each job's `vars`, empty
+    ({} in the manifest) until a sync gives them; a bucket's journal, whose triggers were
+    made for the columns of before, is made again with it."""
+    from rhbatch.store.journal import install
+
+    with Store.open(out) as store:
+        store.sync(spec("fox"))
+    with contextlib.closing(sqlite3.connect(out / ".rhbatch" / "state.db")) as conn, conn:
+        conn.execute("ALTER TABLE jobs DROP COLUMN vars")
+        conn.execute("UPDATE meta SET value='5' WHERE key='schema'")
+    with contextlib.closing(sqlite3.connect(out / ".rhbatch" / "state.db")) as conn:
+        conn.isolation_level = None
+        install(conn)  # a run into a bucket journaled it as format 5
+    with Store.open(out) as store:
+        assert store.get_meta("schema") == str(SCHEMA_VERSION)
+        assert record(store, "fox")["vars"] == "{}"
+        store.journaled()
+        after = store.journal_last()
+        (job,) = spec("fox")
+        store.sync([(*job, None, None, {"look": "dark", "take": 2})])
+        assert json.loads(record(store, "fox")["vars"]) == {"look": "dark", "take": 2}
+        assert store.sync([job]).kept == 1  # vars are no part of a job's identity
+        _, changes = store.journal_changes(after)
+    shipped = [row for table, _, row in changes if table == "jobs" and row]
+    assert shipped
+    assert json.loads(shipped[0]["vars"]) == {"look": "dark", "take": 2}

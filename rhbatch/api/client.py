@@ -290,7 +290,8 @@ class Client:
 
     async def price_preview(self, endpoint: str, body: Mapping[str, Any]) -> tuple[float, str]:
         """RunningHub's estimate of what a request would cost, (amount, currency); nothing
-        is run or paid. The body is the request's own (runninghub-api.md §6)."""
+        is run or paid. The body is the request's own (RunningHub's documentation of the
+        price preview)."""
         endpoint = endpoint.strip("/")
         what = f"price preview {endpoint}"
         with secret_kept():

@@ -1,10 +1,10 @@
 """A small receiver for RunningHub's webhooks, so completions arrive without polling.
 
 RunningHub posts ``{event: "TASK_END", taskId, eventData}`` to the ``webhookUrl``
-a task was submitted with (runninghub-api.md §9; for the model API this is not
-documented, so polling stays on as the safety net). ``eventData`` is the task
-object as JSON text (or an object); a final state in it is handed to the
-runner with the URL's token. Every submit attempt gets its own token
+a task was submitted with (RunningHub's documentation, *Task Query & webhook*;
+for the model API this is not documented, so polling stays on as the safety net).
+``eventData`` is the task object as JSON text (or an object); a final state in it
+is handed to the runner with the URL's token. Every submit attempt gets its own token
 (recorded in the state store before the submit), so that a task made by a
 submit whose answer was lost still names its job when it ends. A post with a
 token rhbatch never issued is refused (404); one that is not a task object is

@@ -1,7 +1,12 @@
 """``rhbatch endpoints [--task T] [--output-type O] [SEARCH...]``: what can be called.
 
-A search for a title of RunningHub's documentation that its public registry does not
-list says so (on stderr), besides listing what matches.
+Each endpoint with its task, output, price and title. The price is what one job with
+every parameter at its default costs by RunningHub's public price list, in CNY;
+"varies" where the list's rate depends on the parameters (the resolution, the
+duration: ``rhbatch plan`` prices a spec's jobs as they are); "-" where the list has
+no price. The title is shown where it says more than the endpoint's path. A search
+for a title of RunningHub's documentation that its public registry does not list
+says so (on stderr), besides listing what matches.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import sys
 
 from rhbatch.commands.common import plural
 from rhbatch.commands.table import render
+from rhbatch.endpoints.pricing import CURRENCY, Quoter, money_text
 from rhbatch.endpoints.registry import EndpointInfo, registry
 from rhbatch.errors import EXIT_OK, UsageError
 
@@ -37,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     reason = reg.unlisted_reason(phrase) if phrase else None
     if reason:
         print(f"{phrase}: {reason}", file=sys.stderr)
+    quoter = Quoter(reg)
+    prices = {i.endpoint: quoter.listed(i.endpoint) for i in found}
     if args.json:
         json.dump(
             [
@@ -48,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
                     "aliases": list(i.aliases),
                     "task": i.task,
                     "outputType": i.output_type,
+                    # One job at the defaults, CNY; None where it varies or is not listed.
+                    "price": _amount(prices[i.endpoint]),
+                    "priceVaries": isinstance(prices[i.endpoint], str),
                 }
                 for i in found
             ],
@@ -65,8 +76,27 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     rows = [
-        (i.endpoint, i.title if i.title != i.endpoint else "", i.task, i.output_type) for i in found
+        (i.endpoint, i.task, i.output_type, _price(prices[i.endpoint]), _title(i)) for i in found
     ]
-    print(render(("ENDPOINT", "TITLE", "TASK", "OUTPUT"), rows, wrap=(1,)))
-    print(f"\n{plural(len(found), 'endpoint')} (registry {reg.version})")
+    headers = ("ENDPOINT", "TASK", "OUTPUT", f"PRICE {CURRENCY}", "TITLE")
+    print(render(headers, rows, wrap=(4,), right=(3,)))
+    print("\nPRICE: one job at the defaults, by the public list (`rhbatch plan SPEC` prices yours)")
+    print(f"{plural(len(found), 'endpoint')} (registry {reg.version})")
     return EXIT_OK
+
+
+def _title(info: EndpointInfo) -> str:
+    """The title where it says more than the endpoint's path (not the path, nor its end)."""
+    if info.title == info.endpoint or info.endpoint.endswith("/" + info.title):
+        return ""
+    return info.title
+
+
+def _price(listed: float | str | None) -> str:
+    if listed is None:
+        return "-"
+    return listed if isinstance(listed, str) else money_text(listed)
+
+
+def _amount(listed: float | str | None) -> float | None:
+    return listed if isinstance(listed, float) else None

@@ -1,13 +1,16 @@
 """``rhbatch export DIR --format jsonl|csv|parquet``: a run's results as one table for other
-tools: one row per result file, the columns of ``metadata.jsonl``."""
+tools: one row per result file that is there, the columns of ``metadata.jsonl``
+(``--spread-params``: and a ``param.<name>`` column per parameter). Files the manifest
+records that are not there are left out, and counted."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from rhbatch.commands.common import plural
 from rhbatch.errors import StateError, UsageError
-from rhbatch.store.dataset import export
+from rhbatch.store.dataset import write_table
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,14 +26,20 @@ def run(args: argparse.Namespace) -> int:
                 "Parquet needs pyarrow: pip install 'rhbatch[dataset]' (or use --format csv)"
             ) from None
     try:
-        count = export(
+        written = write_table(
             out_dir,
             dest,
             args.format,
             history=bool(getattr(args, "history", False)),
             formulas=bool(getattr(args, "keep_formulas", False)),
+            spread=bool(getattr(args, "spread_params", False)),
         )
     except OSError as exc:  # pyarrow's errors name no file: name it here
         raise StateError(f"cannot write {dest}: {exc.strerror or exc}") from None
-    print(f"{dest}: {count:,} rows ({args.format})")
+    print(f"{dest}: {written.rows:,} rows ({args.format})")
+    if written.left_out:
+        print(
+            f"  left out: {plural(written.left_out, 'recorded file')} not in {out_dir} "
+            f"(`rhbatch verify {out_dir}` names {'it' if written.left_out == 1 else 'them'})"
+        )
     return 0

@@ -13,7 +13,10 @@ shards. Otherwise it lists what is missing (with
 the shards they belong to), what is still unfinished, and ids that appear
 twice, and exits 1. The merged directory gets the records in spec order, the
 files (hard links where the file system allows, else copies checked against
-their sha256), ``metadata.jsonl`` and a ``run.json`` saying what was merged.
+their sha256), ``metadata.jsonl``, the gallery ``report.html`` and a ``run.json``
+saying what was merged (with the spec's name, its prompt field and the times the
+shards ran, as a run's says them). It has no state store: ``status``, ``verify``,
+``report`` and ``export`` read it from its manifest.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rhbatch import readers
-from rhbatch.commands.common import plural
+from rhbatch import __version__, readers
+from rhbatch.commands.common import job_vars, plural
 from rhbatch.endpoints.registry import registry
 from rhbatch.errors import EXIT_JOB_FAILURES, EXIT_OK, InvalidInput, Problem, UsageError
 from rhbatch.models import JOB_TERMINAL, Job, JobStatus, canonical_json
@@ -41,6 +44,7 @@ from rhbatch.spec.shard import parse_shard, shard_of
 from rhbatch.store.dataset import write_metadata
 from rhbatch.store.files import hash_file, path_problem, write_lines
 from rhbatch.store.manifest import write_run
+from rhbatch.store.report import write_report
 
 SHOWN = 20  # missing jobs named one by one; the rest are counted
 _TERMINAL = {s.value for s in JOB_TERMINAL}
@@ -100,12 +104,18 @@ def run(args: argparse.Namespace) -> int:
         out / "manifest.jsonl",
         (json.dumps(r, ensure_ascii=False) + "\n" for r, _ in merged),
     )
-    rows = write_metadata(out) if not args.no_files else 0
+    table = write_metadata(out) if not args.no_files else None
     statuses = Counter(r["status"] for r, _ in merged)
     complete = not (missing or unfinished or twice or strangers)
     write_run(
         out,
         {
+            "name": spec.name,
+            "spec": str(spec_path),
+            "promptField": _first(infos, "promptField"),
+            "rhbatch": __version__,
+            "startedAt": min(_times(infos, "startedAt"), default=None),
+            "endedAt": max(_times(infos, "endedAt"), default=None),
             "merged": [str(d) for d in dirs],
             "shards": shards,
             "specSha256": shas.pop(),
@@ -119,10 +129,12 @@ def run(args: argparse.Namespace) -> int:
             "duplicates": sorted(set(twice)),
         },
     )
+    report = write_report(out)  # after run.json: the page's header says what was merged
     parts = ", ".join(f"{n:,} {s}" for s, n in statuses.most_common())
     print(f"{out}: {plural(len(merged), 'job')} of {len(planned):,} planned ({parts})")
-    if rows:
-        print(f"  metadata.jsonl: {plural(rows, 'file')}")
+    if table is not None and table.rows:
+        print(f"  metadata.jsonl: {plural(table.rows, 'file')}")
+    print(f"  gallery: {report}")
     _explain(missing, unfinished, twice, strangers, count)
     if not complete:
         return EXIT_JOB_FAILURES
@@ -142,6 +154,17 @@ def _run_json(directory: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UsageError(f"{path} is not a run's summary (a JSON object)")
     return data
+
+
+def _first(infos: list[dict[str, Any]], key: str) -> str | None:
+    """The first shard's text ``key`` of run.json (the shards ran the same spec)."""
+    found = next((i.get(key) for i in infos if isinstance(i.get(key), str)), None)
+    return found if isinstance(found, str) and found else None
+
+
+def _times(infos: list[dict[str, Any]], key: str) -> list[str]:
+    """The shards' ``key`` times of run.json (ISO texts in UTC, which sort as times)."""
+    return [str(i[key]) for i in infos if isinstance(i.get(key), str)]
 
 
 def _records(directory: Path, problems: list[Problem]) -> Iterator[tuple[dict[str, Any], str]]:
@@ -202,6 +225,14 @@ def _tampered(record: dict[str, Any], job: Job, directory: Path, where: str) -> 
                 problem(
                     f"sources.{name}",
                     f"{_shown(source)} in the shard, {_shown(planned)} in the spec",
+                )
+            )
+    if "vars" in record:  # (older manifests have none)
+        named = job_vars(job, registry())
+        if canonical_json(record["vars"]) != canonical_json(named):
+            out.append(
+                problem(
+                    "vars", f"{_shown(record['vars'])} in the shard, {_shown(named)} in the spec"
                 )
             )
     for n, output in enumerate(record.get("outputs") or []):

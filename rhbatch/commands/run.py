@@ -27,7 +27,7 @@ from rhbatch.api import credentials
 from rhbatch.api.client import Client
 from rhbatch.api.http import DownloadLimits
 from rhbatch.api.webhooks import Receiver
-from rhbatch.commands.common import plural
+from rhbatch.commands.common import job_vars, plural
 from rhbatch.commands.connection import connect
 from rhbatch.commands.pin import check_pins
 from rhbatch.commands.run_report import dry_run, run_info, say_resume, say_settled, summary
@@ -75,7 +75,7 @@ from rhbatch.spec.problems import Findings
 from rhbatch.spec.provenance import provenance
 from rhbatch.spec.shard import Sharder, parse_shard
 from rhbatch.spec.validate import check_spec, require_valid
-from rhbatch.store.dataset import write_metadata
+from rhbatch.store.dataset import on_disk, write_metadata
 from rhbatch.store.files import hash_file
 from rhbatch.store.ledger import Ledger, LedgerRefused
 from rhbatch.store.manifest import clean_temporaries, write_manifest, write_run
@@ -142,6 +142,7 @@ def _run_command(args: argparse.Namespace, interrupts: Interrupts) -> int:
                     job.params,
                     quoter.price(job.endpoint, job.params).amount,
                     job.uses,
+                    job_vars(job, reg),
                 )
                 for job in Expander(spec, reg, Findings()).jobs()
                 if sharder is None or sharder.keeps(job)
@@ -200,6 +201,7 @@ def _run_command(args: argparse.Namespace, interrupts: Interrupts) -> int:
         interrupts.winding_down()  # what follows is brief, and says how to go on
         counts = store.counts()
         base = "emulator" if args.emulator else credentials.base_url(args.base_url)
+        left_out = 0  # files the manifest records that are not there: no metadata row
         # A run stopped by a full disk has said so (the note); what follows may meet the
         # same full disk, and must not hide the note and the way to continue.
         with contextlib.suppress(StateError, OSError):
@@ -209,9 +211,24 @@ def _run_command(args: argparse.Namespace, interrupts: Interrupts) -> int:
                 spec, store, version, spend.cap, started, base, note, report.prompt_field
             )
             write_run(out_dir, info)
-            write_metadata(out_dir)  # the files as a dataset (Hugging Face folder layout)
+            # The files as a dataset (Hugging Face folder layout): those that are there,
+            # on disk or, put in a bucket, there.
+            present = (
+                on_disk(out_dir)
+                if remote is None
+                else lambda out, job: remote.has(str(out.get("path")), int(out.get("bytes") or 0))
+            )
+            left_out = write_metadata(out_dir, present).left_out
             write_report(out_dir)  # the gallery: every job as a card, offline
-        summary(spec, store, out_dir, counts, time.time() - started, resume_command(args, out_dir))
+        summary(
+            spec,
+            store,
+            out_dir,
+            counts,
+            time.time() - started,
+            resume_command(args, out_dir),
+            left_out=left_out,
+        )
     if remote is not None:
         problems = remote.put_meta(out_dir)
         for problem in problems:

@@ -122,9 +122,12 @@ def summary(
     counts: dict[JobStatus, int],
     seconds: float,
     resume: str,
+    *,
+    left_out: int = 0,
 ) -> None:
     """The end of a run: its counts, cost and time, then each job that needs something.
-    ``resume``: the command that runs it again."""
+    ``resume``: the command that runs it again; ``left_out``: files the manifest records
+    that are not there (metadata.jsonl has no row for them)."""
     total = sum(counts.values())
     parts = [f"{counts.get(s, 0):,} {s.value}" for s in JobStatus if counts.get(s)]
     cost, spent = store.current_cost(), store.spent()
@@ -136,6 +139,11 @@ def summary(
         f"{money_line}; {seconds:,.1f} s"
     )
     print(f"results: {out_dir}/manifest.jsonl")
+    if left_out:
+        print(
+            f"  metadata.jsonl leaves out {plural(left_out, 'recorded file')} not there "
+            f"(`rhbatch verify {out_dir}` names {'it' if left_out == 1 else 'them'})"
+        )
     failed = store.jobs(JobStatus.FAILED)
     for row in failed[:10]:
         print(f"  failed    {row.id}: {_why(row)}", file=sys.stderr)

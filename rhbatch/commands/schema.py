@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rhbatch.commands.table import render
+from rhbatch.commands.table import cut, render
 from rhbatch.endpoints.describe import show
 from rhbatch.endpoints.registry import registry
 from rhbatch.errors import EXIT_OK, UsageError
@@ -83,7 +83,7 @@ def spec_schema(write: str | None) -> int:
 
 
 def _row(name: str, sub: dict[str, Any], required: bool) -> tuple[str, str, str, str, str]:
-    default = show(sub["default"], 24) if "default" in sub else ""
+    default = cut(show(sub["default"]), 24) if "default" in sub else ""  # 24 columns
     return name, param_type(sub), "yes" if required else "", default, allowed(sub)
 
 

@@ -9,26 +9,51 @@ corrupt or unfetched is ever called verified: any of them exits 1.
 
 ``rhbatch verify s3://bucket/batch`` checks a run put in object storage: every
 file the bucket's ``manifest.jsonl`` records is read from the bucket and hashed
-(size and SHA-256), and its unfetched jobs are named.
+(size and SHA-256), and its unfetched jobs are named. A directory without a state
+store (one ``rhbatch merge`` made) is checked the same way from its own manifest:
+every file a record names is hashed where the record says it is (a merge with
+``--no-files`` points into the shards' directories), and each missing or changed
+one is named.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
-from rhbatch.errors import EXIT_JOB_FAILURES, EXIT_OK, UsageError
+from rhbatch.errors import EXIT_JOB_FAILURES, EXIT_OK, StateError, UsageError
 from rhbatch.models import JobStatus, OutputRow
+from rhbatch.readers import FileProblem
+from rhbatch.store import records
 from rhbatch.store.files import hash_file
+from rhbatch.store.manifest import read_run
 from rhbatch.store.remote import Remote, is_url
 from rhbatch.store.state import Store
+
+# The size and SHA-256 of the file at a record's path; None when it is not there.
+Hasher = Callable[[str], "tuple[int, str] | None"]
 
 
 def run(args: argparse.Namespace) -> int:
     if is_url(args.dir):
-        return _verify_bucket(Remote(args.dir))
+        remote = Remote(args.dir)
+        return _verify_records(
+            (
+                (n, r if isinstance(r, dict) else None)
+                for n, r in enumerate(remote.records(), start=1)
+            ),
+            remote.hash,
+            f"{remote.shown}",
+            "(in the bucket)",
+            "`rhbatch run` on the same spec and --out fetches and puts them again "
+            "(while RunningHub still serves them)",
+        )
     out_dir = Path(args.dir)
+    if records.manifest_only(out_dir):
+        return _verify_manifest(out_dir)
     files = bad = history_bad = 0
     with Store.open(out_dir, lock=False, create=False) as store:
         url = store.get_meta("out_url")
@@ -88,41 +113,95 @@ def _check(out_dir: Path, out: OutputRow, whose: str) -> bool:
     return True
 
 
-def _verify_bucket(remote: Remote) -> int:
-    """Hash every object the bucket's manifest records; name what is missing or differs."""
-    files = bad = 0
+def _verify_manifest(out_dir: Path) -> int:
+    """Hash every file the manifest of a directory without a store records."""
+    merged = isinstance(read_run(out_dir).get("merged"), list)
+    again = (
+        "the shards' directories hold the files (`rhbatch verify` each; `rhbatch run` on a "
+        "shard fetches its files again, while RunningHub still serves them): `rhbatch merge` "
+        "again brings them here"
+        if merged
+        else "this directory has no state store to fetch them again with"
+    )
+    try:
+        return _verify_records(records.records(out_dir), _local(out_dir), str(out_dir), "", again)
+    except FileProblem as exc:
+        raise StateError(f"{out_dir}/{records.MANIFEST} cannot be read: {exc.reason}") from None
+
+
+def _local(out_dir: Path) -> Hasher:
+    """The size and SHA-256 of a file at a record's path under ``out_dir`` (None: not
+    there); a path that is absolute or has control characters is not looked at."""
+
+    def hashed(rel: str) -> tuple[int, str] | None:
+        if not rel or rel.startswith(("/", "\\")) or any(ord(c) < 32 for c in rel):
+            raise ValueError("not a path inside the directory")
+        try:
+            saved = hash_file(out_dir / rel)
+        except FileNotFoundError:
+            return None
+        return saved.bytes, saved.sha256
+
+    return hashed
+
+
+def _verify_records(
+    found: Iterable[tuple[int, dict[str, Any] | None]],
+    hasher: Hasher,
+    shown: str,
+    where: str,
+    again: str,
+) -> int:
+    """Hash every file the records name (``hasher``), name what is missing or differs
+    and the unfetched jobs; exit 1 if any, or if a line is no record."""
+    files = bad = unreadable = 0
     unfetched = []
-    for record in remote.records():
+    for number, record in found:
+        if record is None:
+            unreadable += 1
+            print(f"unreadable manifest line {number}: not a job's record", file=sys.stderr)
+            continue
+        whose = f"job {records.text(record.get('id'))}"
         if record.get("status") == JobStatus.UNFETCHED.value:
             unfetched.append(record)
-            print(
-                f"unfetched job {record.get('id')}: {record.get('error') or 'not fetched'}",
-                file=sys.stderr,
-            )
-        for out in record.get("outputs") or ():
+            why = records.text(record.get("errorMessage") or record.get("error"))
+            print(f"unfetched {whose}: {why or 'not fetched'}", file=sys.stderr)
+        for out in records.outputs(record):
             files += 1
-            got = remote.hash(str(out["path"]))
-            whose = f"job {record.get('id')}"
-            if got is None:
-                print(f"missing  {out['path']} ({whose})", file=sys.stderr)
-                bad += 1
-            elif got != (out["bytes"], out["sha256"]):
-                print(
-                    f"corrupt  {out['path']} ({whose}): {got[0]} bytes, sha256 {got[1][:12]}..., "
-                    f"expected {out['bytes']} bytes, {str(out['sha256'])[:12]}...",
-                    file=sys.stderr,
-                )
-                bad += 1
+            bad += not _matches(out, hasher, whose)
     problems = []
     if bad:
         problems.append(f"{bad} of {files} files missing or corrupt")
     if unfetched:
         problems.append(f"{len(unfetched)} job(s) whose files could not be fetched")
+    if unreadable:
+        problems.append(f"{unreadable} manifest line(s) that are no job's record")
     if problems:
-        print(
-            f"{remote.shown}: {'; '.join(problems)}; `rhbatch run` on the same spec and --out "
-            "fetches and puts them again (while RunningHub still serves them)"
-        )
+        print(f"{shown}: {'; '.join(problems)}; {again}")
         return EXIT_JOB_FAILURES
-    print(f"{remote.shown}: {files} files verified (in the bucket)")
+    print(f"{shown}: {files} files verified" + (f" {where}" if where else ""))
     return EXIT_OK
+
+
+def _matches(out: dict[str, Any], hasher: Hasher, whose: str) -> bool:
+    """Whether the file of one output entry is there as recorded; says what is wrong."""
+    rel = records.text(out.get("path")) or ""
+    try:
+        got = hasher(rel)
+    except ValueError as exc:
+        print(f"unsafe   {rel!r} ({whose}): {exc}", file=sys.stderr)
+        return False
+    except OSError as exc:
+        print(f"unreadable {rel} ({whose}): {exc.strerror or exc}", file=sys.stderr)
+        return False
+    if got is None:
+        print(f"missing  {rel} ({whose})", file=sys.stderr)
+        return False
+    if got != (out.get("bytes"), out.get("sha256")):
+        print(
+            f"corrupt  {rel} ({whose}): {got[0]} bytes, sha256 {got[1][:12]}..., "
+            f"expected {out.get('bytes')} bytes, {str(out.get('sha256'))[:12]}...",
+            file=sys.stderr,
+        )
+        return False
+    return True

@@ -1,7 +1,7 @@
 """The emulator's settings: accounts, timing, faults, and the documented-or-guessed choices.
 
 Where RunningHub's behaviour is documented the emulator follows it; where it is
-not (runninghub-api.md §14) the choice is a setting here, with the default
+not (in RunningHub's API documentation) the choice is a setting here, with the default
 named in a comment, so that rhbatch can be tested against every plausible
 variant. ``EmulatorConfig.load(profile, file, **overrides)`` builds a config
 from a named profile (``clean``, ``flaky``, ``chaos``), a JSON or YAML file of
@@ -83,7 +83,7 @@ USUAL_ROUTES = {
     "lost_submit": ("submit",),
 }
 
-# Error codes and texts (runninghub-api.md §7.2). Which one a situation uses on
+# Error codes and texts (RunningHub's *API Error Code Reference*). Which one a situation uses on
 # the v2 model API is not documented; these are the defaults.
 TEXTS = {
     "1001": "Invalid URL",
@@ -168,7 +168,7 @@ class EmulatorConfig:
     # as a CDN would: a download then takes a moment a test can catch.
     download_mbps: float = 0.0
     faults: dict[str, Fault] = field(default_factory=dict)
-    # --- Choices where the API is not documented (runninghub-api.md §14) ---
+    # --- Choices where RunningHub's API documentation is silent ---
     reject_style: str = "http200"  # "http200": HTTP 200 + errorCode; "http": a 4xx/5xx status
     queue_full_code: str = "421"  # how a full queue is refused (421, 1011, 814, ...)
     funds_code: str = "416"  # insufficient balance (416 or 812)

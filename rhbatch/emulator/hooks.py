@@ -1,4 +1,5 @@
-"""Webhooks (runninghub-api.md §9): TASK_END deliveries, their records, detail and retry.
+"""Webhooks (RunningHub's *Task Query & webhook* pages): TASK_END deliveries, their
+records, detail and retry.
 
 When a task with a ``webhookUrl`` ends, the emulator POSTs ``{event: "TASK_END",
 taskId, eventData}`` to it. ``eventData`` follows how the task was started: the

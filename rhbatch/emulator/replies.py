@@ -1,7 +1,7 @@
 """The shapes of RunningHub's answers, and the ways a reply can go wrong.
 
-Three envelope families (runninghub-api.md §2): the v2 task object (model
-submits, v2 runs, query), ``{code, msg, data}`` (legacy and account calls) and
+Three envelope families (as RunningHub's documentation shows them): the v2 task
+object (model submits, v2 runs, query), ``{code, msg, data}`` (legacy and account calls) and
 ``{code, message, data}`` (v2 upload). ``query_body`` is a task as a query or
 a v2 webhook shows it, with its results and usage; ``legacy_outputs`` is the
 same task as ``/task/openapi/outputs`` (and a legacy webhook) shows it. Rejections take the

@@ -47,7 +47,7 @@ _ACCEPT = {
     "video": ("mp4", "avi", "mov", "mkv"),
     "audio": ("mp3", "wav", "flac"),
 }
-# Options of the start calls (runninghub-api.md §10), besides nodeInfoList.
+# Options of the start calls (RunningHub's documentation of them), besides nodeInfoList.
 _OPTIONS: dict[str, dict[str, Any]] = {
     "instanceType": {
         "enum": ["default", "plus"],

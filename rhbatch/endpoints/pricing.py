@@ -52,6 +52,7 @@ _MISSING = {
     "1000 characters": "there is no text to count",
 }
 _CACHE_LIMIT = 100_000
+VARIES = "varies"  # a price that depends on the request's parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +143,14 @@ class PriceBook:
                 self._cache[key] = found
         return found
 
+    def rates(self, endpoint: str) -> set[float]:
+        """The rates the list has for ``endpoint`` (several: the rate depends on parameter
+        values, e.g. the resolution); none where it cannot price it at all."""
+        entry = self._entries.get(endpoint)
+        if entry is None or entry.note is not None or entry.unit not in _UNITS:
+            return set()
+        return {rate for _, rate in entry.rules}
+
     def key(
         self, endpoint: str, params: Mapping[str, Any], defaults: Mapping[str, Any] | None = None
     ) -> tuple[Any, ...]:
@@ -175,6 +184,17 @@ class Quoter:
 
     def key(self, endpoint: str, params: Mapping[str, Any]) -> tuple[Any, ...]:
         return self.book.key(endpoint, params, self._defaults_of(endpoint))
+
+    def listed(self, endpoint: str) -> float | str | None:
+        """What a catalogue shows as the endpoint's price: the CNY of one job with every
+        parameter at its default; "varies" where the list's rate depends on parameters,
+        or what it counts (seconds, images) has no default; None where the list has no
+        price for it."""
+        rates = self.book.rates(endpoint)
+        if not rates:
+            return None
+        amount = self.price(endpoint, {}).amount
+        return VARIES if len(rates) > 1 or amount is None else amount
 
     def _defaults_of(self, endpoint: str) -> dict[str, Any]:
         found = self._defaults.get(endpoint)
@@ -253,7 +273,7 @@ def _compute(entry: _Entry, values: tuple[str | None, ...], quantity: _Quantity)
     wants, rate = rule
     counted, per = _UNITS[entry.unit]
     count, detail = quantity
-    basis = f"{_money(rate)} {per}"
+    basis = f"{money_text(rate)} {per}"
     if count is None:
         return unknown(f"{basis}, but {_MISSING[counted]} ({detail})")
     if counted in ("second", "image"):
@@ -296,7 +316,7 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def _money(amount: float) -> str:
+def money_text(amount: float) -> str:
     """At least two decimals, up to four: 1.2 -> "1.20", 0.599 -> "0.599"."""
     text = f"{amount:.4f}".rstrip("0")
     return text + "0" * (2 - len(text.partition(".")[2]))

@@ -1,6 +1,6 @@
 """Retry by class: what each RunningHub error code means for a batch, and how long to wait.
 
-The table follows runninghub-api.md §7.2. ``classify`` maps a code to one of:
+The table follows RunningHub's *API Error Code Reference*. ``classify`` maps a code to one of:
 
 - BACKPRESSURE: the account or the service is full (421, 415, 814, 1003, 1011,
   1520, HTTP 429): wait, lower the number of tasks in flight, try again. Not a

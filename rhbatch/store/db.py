@@ -23,7 +23,7 @@ from rhbatch import readers
 from rhbatch.errors import NotARun, StateError
 from rhbatch.redact import scrub
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 STATE_DIR = ".rhbatch"
 
 # The earlier versions of jobs (the same id with other parameters): what each sent, how it
@@ -84,7 +84,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     quote_source TEXT,
     uses TEXT,
     version INTEGER NOT NULL DEFAULT 1,
-    spec INTEGER
+    spec INTEGER,
+    vars TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (in_spec, status, idx);
 -- Every version of the spec that ran into the directory: its sha256 and, where it lives in a
@@ -347,6 +348,17 @@ _STEPS: dict[int, tuple[str, ...]] = {
         "FROM attempts a JOIN jobs j ON j.id = a.job_id "
         "WHERE a.outcome = 'SUPERSEDED' AND a.task_id IS NOT NULL",
         "UPDATE jobs SET version = 1 + (SELECT COUNT(*) FROM versions v WHERE v.job_id = jobs.id)",
+    ),
+    5: (
+        # The variables each job was made with that are not parameters of its endpoint
+        # (matrix values, row columns, the job's vars): {name: value}, JSON; NULL until
+        # the next run of the spec fills it.
+        "ALTER TABLE jobs ADD COLUMN vars TEXT",
+        # A ledger's triggers copy the columns the table had when they were made: made
+        # again (journal.install) with the new one at the next run into a bucket.
+        "DROP TRIGGER IF EXISTS journal_jobs_insert",
+        "DROP TRIGGER IF EXISTS journal_jobs_update",
+        "DROP TRIGGER IF EXISTS journal_jobs_delete",
     ),
 }
 

@@ -9,8 +9,11 @@ quoted (``quoted``, from the public price list or RunningHub's price preview:
 readers of older manifests), timestamps, and the results as the task reported
 them (url, outputType, text; the only record of them when downloads are off), the
 job's version (1, then one more each time its parameters changed: earlier versions
-are in ``history/``) and the spec version its parameters came from (``spec``: sha256,
-path, and in a git repository the commit, whether the tree was dirty, the branch).
+are in ``history/``), the spec version its parameters came from (``spec``: sha256,
+path, and in a git repository the commit, whether the tree was dirty, the branch),
+and the variables it was made with that are not parameters of its endpoint
+(``vars``: matrix values, row columns, the job's own ``vars``; ``{}`` when none;
+manifests written before it was added have no such field).
 ``run.json`` sums the run up.
 Both are written to a temporary file, fsynced and renamed over the old one, so
 a reader never sees half a file. The API key is never part of either.
@@ -90,7 +93,8 @@ def record(job: dict[str, Any], specs: dict[int, str] | None = None) -> str:
         f'"quoted": {d(job["quoted"])}, "quoteSource": {d(job["quoteSource"])}, '
         f'"submittedAt": {d(iso(job["submittedAt"]))}, "finishedAt": {d(iso(job["finishedAt"]))}, '
         f'"uses": {job["uses"]}, "version": {job.get("version") or 1}, '
-        f'"spec": {(specs or {}).get(job.get("spec") or 0, "null")}}}'
+        f'"spec": {(specs or {}).get(job.get("spec") or 0, "null")}, '
+        f'"vars": {job.get("vars") or "{}"}}}'
     )
 
 

@@ -90,8 +90,8 @@ class Totals:
 
 def write_report(out_dir: Path) -> Path:
     """Write ``out_dir/report.html`` from its ``manifest.jsonl`` (and ``run.json``, if
-    any, and the earlier versions its store keeps), whole or not at all; its path. A
-    missing manifest is FileNotFoundError."""
+    any, and the earlier versions its store keeps, if it has one: a merged directory
+    has none), whole or not at all; its path. A missing manifest is FileNotFoundError."""
     manifest = out_dir / "manifest.jsonl"
     run = read_run(out_dir)
     versions = version_cards(out_dir)
@@ -260,7 +260,12 @@ def files_of(job: dict[str, Any], out_dir: Path, totals: Totals) -> list[dict[st
 def header(name: str, run: dict[str, Any], totals: Totals) -> str:
     """The totals and the filters (static HTML, every text escaped)."""
     when = " to ".join(t for t in (_text(run.get("startedAt")), _text(run.get("endedAt"))) if t)
-    sub = [_text(run.get("spec")), when, f"written {_now()} by rhbatch {__version__}"]
+    sub = [
+        _text(run.get("spec")),
+        merged_note(run),
+        when,
+        f"written {_now()} by rhbatch {__version__}",
+    ]
     order = [s.value for s in JobStatus]
     statuses = sorted(totals.statuses, key=lambda s: (order.index(s) if s in order else 99, s))
     items = [f"<li><b>{totals.jobs:,}</b> {_plural(totals.jobs, 'job')}</li>"]
@@ -306,6 +311,30 @@ def header(name: str, run: dict[str, Any], totals: Totals) -> str:
         '<input type="search" id="f-text" placeholder="search ids, prompts, errors, parameters"'
         ' aria-label="search">\n<span id="shown"></span>\n</nav>\n'
     )
+
+
+def merged_note(run: dict[str, Any]) -> str:
+    """What a merged directory's run.json says was joined, and what is missing ("" for
+    a run's directory)."""
+    joined = run.get("merged")
+    if not isinstance(joined, list):
+        return ""
+    shards = [str(s) for s in _list(run.get("shards")) if s is not None]
+    note = f"merged from {len(joined):,} {'directory' if len(joined) == 1 else 'directories'}"
+    if shards:
+        note += f" (shards {', '.join(shards)})"
+    if run.get("complete") is True:
+        return note + ", complete"
+    gaps = [
+        f"{len(_list(run.get(key))):,} {what}"
+        for key, what in (
+            ("missing", "missing"),
+            ("unfinished", "unfinished"),
+            ("duplicates", "in two shards"),
+        )
+        if _list(run.get(key))
+    ]
+    return note + ", incomplete" + (f": {', '.join(gaps)}" if gaps else "")
 
 
 def _read_text(out_dir: Path, path: str) -> str:

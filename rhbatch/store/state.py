@@ -58,13 +58,15 @@ class Store(Transitions, History, Journal):
 
     def sync(self, jobs: Iterable[tuple[Any, ...]], spec: int | None = None) -> SyncReport:
         """Make the store's job list the spec's: ``(id, index, endpoint, params[, quoted
-        [, uses]])`` per job. New jobs are added pending, known ones keep their state (and
+        [, uses[, vars]]])`` per job. New jobs are added pending, known ones keep their state (and
         take their new position and quote); a known id whose parameters (or the jobs it
         uses) changed starts again as pending, its version that sent something kept as an
         earlier version (``history.py``), files and all. Jobs no longer in the spec are
         kept as they are, out of the spec. ``quoted``: the price by the public list (None:
         it cannot price the job); ``uses``: {name: id} of the jobs whose results it takes;
-        ``spec``: the spec version (``spec_version``) the parameters come from."""
+        ``spec``: the spec version (``spec_version``) the parameters come from; ``vars``:
+        {name: value} of the variables the job was made with that are not parameters
+        (what the manifest and the dataset show of them; not part of its identity)."""
         self.settle_files()  # a move a killed run left half done
         new = kept = changed = kept_versions = 0
         moves: list[tuple[str, str]] = []
@@ -96,10 +98,12 @@ class Store(Transitions, History, Journal):
                 [job[0] for job in jobs],
             )
         }
-        inserts, moves, requotes, resets, archived = [], [], [], [], []
+        inserts, moves, requotes, resets, archived, named = [], [], [], [], [], []
         for job_id, idx, endpoint, params, *rest in jobs:
             quoted = rest[0] if rest else None
             uses = canonical_json(rest[1]) if len(rest) > 1 and rest[1] else None
+            if len(rest) > 2:
+                named.append((canonical_json(rest[2]) if rest[2] else None, job_id))
             text = canonical_json(params)
             before = known.get(job_id)
             if before is None:
@@ -129,6 +133,7 @@ class Store(Transitions, History, Journal):
             moves,
         )
         db.executemany("UPDATE jobs SET quoted=?, quote_source='list' WHERE id=?", requotes)
+        db.executemany("UPDATE jobs SET vars=? WHERE id=?", named)
         return new, kept, resets, archived
 
     def _reset(self, db: Any, resets: list[tuple[Any, ...]], archived: list[str]) -> None:
@@ -332,7 +337,7 @@ class Store(Transitions, History, Journal):
         cursor = self.conn.execute(
             "SELECT id, idx, endpoint, params, status, attempts, task_id, sent, sources, "
             "error_code, error_message, usage, cost, submitted_at, finished_at, results, "
-            "quoted, quote_source, uses, version, spec "
+            "quoted, quote_source, uses, version, spec, vars "
             "FROM jobs WHERE in_spec=1 ORDER BY idx"
         )
         for r in cursor:
@@ -360,6 +365,7 @@ class Store(Transitions, History, Journal):
                 "uses": r[18] or "{}",
                 "version": r[19],
                 "spec": r[20],
+                "vars": r[21] or "{}",
             }
 
 
