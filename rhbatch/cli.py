@@ -545,6 +545,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rhbatch.redact import keep_secret, scrub, userinfo
 
     parser = build_parser()
+    process = argv is None  # the process's own command line (not a caller in Python)
     argv = list(sys.argv[1:] if argv is None else argv)
     for arg in argv:  # s3://KEY:SECRET@bucket, in any argument: never shown, in any form
         for secret in userinfo(arg.split("=", 1)[-1] if arg.startswith("--") else arg):
@@ -554,6 +555,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: --help, --version, or a usage error (2)
         return int(exc.code or 0)
     args.argv = argv
+    args.process = process
     try:
         from rhbatch import logfile
 

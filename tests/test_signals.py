@@ -48,3 +48,26 @@ def test_winding_down_a_signal_is_noted_and_a_second_stops() -> None:
         with pytest.raises(KeyboardInterrupt):
             deliver()
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_signal_after_the_command_has_ended_is_not_a_kill() -> None:
+    """The command line's handler stays to the exit: a SIGTERM that lands once the run has
+    printed how to resume (a second SIGTERM on a busy machine) no longer kills the
+    process with -15; a caller in Python gets its handlers back."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, signal\n"
+        "from rhbatch.commands.signals import Interrupts\n"
+        "before = signal.getsignal(signal.SIGTERM)\n"
+        "with Interrupts():\n    pass\n"
+        "assert signal.getsignal(signal.SIGTERM) is before\n"
+        "with Interrupts(linger=True):\n    pass\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "print('alive')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "alive\n"

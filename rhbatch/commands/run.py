@@ -89,7 +89,9 @@ DEFAULT_CONCURRENCY = 10
 def run(args: argparse.Namespace) -> int:
     # A reader who stops reading (| head) fails no job, changes no exit code; Ctrl-C and
     # SIGTERM are handled from the first line to the last (signals.py).
-    with outlets(), Interrupts() as interrupts:
+    # The process's own command keeps its handler to the exit (a late signal is not a kill).
+    linger = bool(getattr(args, "process", False))
+    with outlets(), Interrupts(linger=linger) as interrupts:
         return _run_command(args, interrupts)
 
 

@@ -7,7 +7,9 @@ once, cleanly). After the loop, while the manifest, ``run.json``, metadata and
 report are written and the way to resume is printed, a signal is noted, not
 raised: those writes are brief, and breaking into them would lose the resume
 line; a second one there stops at once. One handler holds the whole command,
-so no moment falls between the loop's handlers and Python's default one.
+so no moment falls between the loop's handlers and Python's default one; for
+the command line it stays until the process exits (``linger``): a signal that
+comes once the run has said how to resume is ignored, not a kill by SIGTERM.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class Interrupts:
     """``with Interrupts() as interrupts:`` for the whole run command."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, linger: bool = False) -> None:
+        self._linger = linger  # the command line: the handler stays until the exit
+        self._done = False  # the command is over: signals are ignored
         self._loop: asyncio.AbstractEventLoop | None = None
         self._react: Callable[[], None] | None = None
         self._after = False  # the loop has ended: the run is winding down
@@ -41,6 +45,9 @@ class Interrupts:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self._linger and kind is None:  # what remains is the exit itself
+            self._done = True
+            return
         for sig, handler in self._saved.items():
             signal.signal(sig, handler)
 
@@ -61,6 +68,8 @@ class Interrupts:
             loop.call_soon_threadsafe(react)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self._done:
+            return
         loop, react = self._loop, self._react
         if loop is not None and react is not None and not loop.is_closed():
             loop.call_soon_threadsafe(react)
