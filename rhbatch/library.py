@@ -253,12 +253,12 @@ def _spec_path(spec: SpecLike) -> Path:
         return Path(spec)
     if not isinstance(spec, Mapping):
         raise UsageError(f"a spec is a path or a dict, not {type(spec).__name__}")
-    import yaml
+    from rhbatch.spec import yaml_source
 
     name = str(spec.get("name") or "spec")
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "spec"
     path = Path(f".{safe}.rhbatch-spec.yaml")
-    text = yaml.safe_dump(json.loads(json.dumps(dict(spec))), sort_keys=False, allow_unicode=True)
+    text = yaml_source.dump(json.loads(json.dumps(dict(spec))))
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
         path.write_text(text, encoding="utf-8")
     return path
@@ -336,7 +336,7 @@ _SWITCHES = {
 
 
 def _arguments(path: Path, options: Mapping[str, Any]) -> argparse.Namespace:
-    from rhbatch.cli import build_parser
+    from rhbatch.commands.parser import build_parser
 
     argv = ["run", str(path)]
     for name, value in options.items():

@@ -292,9 +292,15 @@ def test_stages_import_one_way() -> None:
     assert not bad, offenders(f"imports against the order {order}", bad)
 
 
+# The package root names the public API and loads it on first use (module __getattr__):
+# these two are all it imports, both already loaded by any Python.
+ROOT_MAY_IMPORT = frozenset({"typing", "importlib"})
+
+
 def test_the_package_root_imports_nothing() -> None:
-    """rhbatch/__init__.py imports nothing, so importing any module costs no more than it."""
-    bad = [str(i) for i in IMPORTS if i.importer == "rhbatch"]
+    """rhbatch/__init__.py imports nothing of rhbatch nor of any library (the public API
+    comes on first use), so importing any module costs no more than it."""
+    bad = [str(i) for i in IMPORTS if i.importer == "rhbatch" and i.target not in ROOT_MAY_IMPORT]
     assert not bad, offenders("imports in rhbatch/__init__.py", bad)
 
 

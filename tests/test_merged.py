@@ -220,7 +220,7 @@ def test_report_and_export_read_a_merged_directory(cli: Cli, work: Path) -> None
 def test_a_directory_that_is_neither_is_still_refused(cli: Cli, tmp_path: Path) -> None:
     for command in ("status", "verify"):
         result = cli(command, str(tmp_path))
-        assert result.code == 3
+        assert result.code == 2  # a directory that holds no run: a usage error
         assert "holds no rhbatch run" in result.err
 
 

@@ -117,6 +117,12 @@ _Loader.add_constructor(
 )
 
 
+def dump(data: Any) -> str:
+    """``data`` (plain mappings, lists and scalars) as YAML text, keys in their order."""
+    text: str = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return text
+
+
 def load(text: str, file: str) -> Any:
     """Parse one YAML document, keeping positions; raise InvalidInput on bad YAML."""
     loader = _Loader(text)  # derives from SafeLoader
