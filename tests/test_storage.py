@@ -151,3 +151,20 @@ def test_an_edited_job_keeps_its_earlier_file_in_the_bucket(
     kept = [p for p in s3.find("edits/b/history")]
     assert len(kept) == 1
     assert hashlib.sha256(s3.cat(kept[0])).hexdigest() == old["sha256"]
+
+
+def test_verify_of_a_bucket_it_cannot_read_says_so(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No credentials (or no server): a plain error naming the URL, exit 2, not an
+    internal error."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "FSSPEC_S3_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    pytest.importorskip("s3fs", reason="s3fs is not installed")
+    result = cli("verify", "s3://nobucket/batch")
+    assert result.code == 2, result.err
+    assert "s3://nobucket/batch cannot be read" in result.err
+    assert "internal error" not in result.err

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rhbatch import readers
-from rhbatch.errors import StateError, UsageError
+from rhbatch.errors import InvalidInput, StateError, UsageError
 from rhbatch.redact import keep_secret, masked_url, scrub, userinfo
 from rhbatch.store.bucket import Bucket
 
@@ -190,6 +190,10 @@ class Remote:
             raise UsageError(
                 f"{self.shown} has no manifest.jsonl: is it the --out of a run?"
             ) from None
+        except (UsageError, InvalidInput):
+            raise
+        except Exception as exc:  # fsspec back ends raise their own kinds (no credentials...)
+            raise UsageError(f"{self.shown} cannot be read: {scrub(str(exc))}") from None
 
     def hash(self, rel: str) -> tuple[int, str] | None:
         """The size and SHA-256 of the object at ``rel`` (read whole), or None if absent."""
@@ -201,6 +205,8 @@ class Remote:
                     size += len(chunk)
         except FileNotFoundError:
             return None
+        except Exception as exc:  # fsspec back ends raise their own kinds
+            raise UsageError(f"{self.shown}/{rel} cannot be read: {scrub(str(exc))}") from None
         return size, digest.hexdigest()
 
     def put_meta(self, out_dir: Path) -> list[str]:

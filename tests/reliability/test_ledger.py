@@ -197,8 +197,9 @@ def damage(s3: Any, how: str) -> None:
     names = sorted(s3.ls("ledger/batch/.rhbatch/ledger"))
     target = names[-1] if how != "gone" else names[len(names) // 2]
     data = s3.cat(target)
-    if how == "edited":
-        s3.pipe(target, data.replace(b"succeeded", b"failed\x20\x20\x20", 1))
+    if how == "edited":  # one letter of its first entry changed, as a hand might
+        at = data.index(b"\n") + 3
+        s3.pipe(target, data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :])
     elif how == "cut":
         s3.pipe(target, data[: len(data) // 2])
     else:
