@@ -6,6 +6,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from rhbatch import __version__
 from rhbatch.endpoints.registry import registry
 from tests.helpers import ROOT, Result
@@ -119,8 +121,10 @@ def test_endpoints_unknown_task(cli: Cli) -> None:
     assert "reference-to-video" in result.err
 
 
-def test_schema_table(cli: Cli) -> None:
-    """schema shows every parameter with type, default and allowed values."""
+def test_schema_table(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """schema shows every parameter with type, default and allowed values (on a terminal
+    wide enough for each row to fit on one line; the table wraps to the terminal)."""
+    monkeypatch.setenv("COLUMNS", "200")
     result = cli("schema", "seedance-v1-lite-reference-to-video")
     assert result.code == 0
     assert "POST /openapi/v2/seedance-v1-lite/reference-to-video" in result.out
