@@ -329,7 +329,7 @@ the same scenarios at a small size on every push and assert the same goals.
 
 ## The assumptions behind the counts proof
 
-`rhbatch/lost.py` sends a lost submit again only when the server was done with
+`rhbatch/runner/lost.py` sends a lost submit again only when the server was done with
 the request (it answered, or closed the connection; not when rhbatch gave up
 waiting) and, with its own submits held, the account's running and queued
 count equals exactly its own tasks in flight, each confirmed unfinished after
