@@ -58,8 +58,8 @@ The rules of the output (the format is ``rhbatch-comfyui-nodes/1``)
 
 Usage::
 
-    python -m tools.gen_nodes --mirror-root /work/.mirror --out schemas/comfyui-nodes.json
-    python -m tools.gen_nodes --mirror-root /work/.mirror --check   # regenerate and compare
+    python -m tools.gen_nodes --mirror-root DIR --out schemas/comfyui-nodes.json
+    python -m tools.gen_nodes --mirror-root DIR --check   # regenerate and compare
 
 ``--check`` needs the mirrors, which CI cannot fetch: CI checks only the committed file's shape
 and known facts (``tests/test_node_defs.py``). Standard library only.
@@ -1583,7 +1583,13 @@ def render(data: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--mirror-root", type=Path, default=Path("/work/.mirror"))
+    parser.add_argument(
+        "--mirror-root",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="where the bare git copies of ComfyUI and the packs are (owner+name/ folders)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--check", action="store_true", help="regenerate and compare with --out")
     args = parser.parse_args(argv)

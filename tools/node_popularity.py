@@ -16,7 +16,7 @@ is in ``METHOD`` (written into the file as ``method``).
 
 Usage::
 
-    python -m tools.node_popularity --mirror-root /work/.mirror [--check]
+    python -m tools.node_popularity --mirror-root DIR [--check]
 
 Standard library only.
 """
@@ -147,7 +147,13 @@ def scan(mirror_root: Path, repos: list[str]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--mirror-root", type=Path, default=Path("/work/.mirror"))
+    parser.add_argument(
+        "--mirror-root",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="where the bare git copies of ComfyUI and the packs are (owner+name/ folders)",
+    )
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
