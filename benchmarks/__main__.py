@@ -32,6 +32,7 @@ SCENARIOS = (
     "validation",
     "alternatives",
     "ledger",
+    "first_submit",
 )
 
 
