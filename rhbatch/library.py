@@ -296,20 +296,22 @@ def plan(spec: SpecLike, *, out: str | Path | None = None) -> Planned:
     """What a run of ``spec`` into ``out`` would do, and cost: new, changed, to run and
     unchanged jobs (``Planned``); nothing is sent."""
     from rhbatch.commands.plan_report import plan_against
-    from rhbatch.commands.run import output_dir
+    from rhbatch.commands.run_request import output_dir
     from rhbatch.endpoints.registry import registry
+    from rhbatch.spec.spool import Spool
     from rhbatch.spec.validate import check_spec
 
     path = _spec_path(spec)
     reg = registry()
-    try:
-        report = check_spec(path, reg)
-    except InvalidInput as exc:
-        raise _invalid(exc.problems, exc.summary) from None
-    if report.problems:
-        raise _invalid(report.problems)
-    where = output_dir(str(out) if out is not None else None, report.spec)
-    return plan_against(report.spec, reg, where)
+    with Spool(reg) as jobs:  # the spec expanded once: validated, then planned
+        try:
+            report = check_spec(path, reg, on_job=jobs.add)
+        except InvalidInput as exc:
+            raise _invalid(exc.problems, exc.summary) from None
+        if report.problems:
+            raise _invalid(report.problems)
+        where = output_dir(str(out) if out is not None else None, report.spec)
+        return plan_against(jobs, where)
 
 
 # --- runs --------------------------------------------------------------------------------
@@ -369,7 +371,8 @@ class _Stop:
 
 def _run_blocking(spec: SpecLike, options: Mapping[str, Any], stop: _Stop) -> Run:
     from rhbatch.api import credentials
-    from rhbatch.commands import run as run_command
+    from rhbatch.commands.run import run_request
+    from rhbatch.commands.run_request import RunRequest
     from rhbatch.commands.signals import Interrupts
 
     path = _spec_path(spec)
@@ -384,24 +387,13 @@ def _run_blocking(spec: SpecLike, options: Mapping[str, Any], stop: _Stop) -> Ru
             interrupts = stack.enter_context(Interrupts())
             stop.interrupts = interrupts
             try:
-                code = run_command._run_command(args, interrupts)
+                finished = run_request(RunRequest.of(args), interrupts)
             except InvalidInput as exc:
                 raise _invalid(exc.problems, exc.summary) from None
     finally:
         credentials.GIVEN_KEY.reset(token)
-    from rhbatch.commands.run import output_dir
-    from rhbatch.store.remote import Remote, is_url
-
-    if args.out and is_url(args.out):
-        remote = Remote(args.out)
-        where = remote.state_dir(args.state)
-        result = Run(where, exit_code=code, url=remote.shown)
-    else:
-        from rhbatch.endpoints.registry import registry
-        from rhbatch.spec.load import load_spec
-
-        where = output_dir(args.out, load_spec(path, registry()))
-        result = Run(where, exit_code=code)
+    code, where = finished.code, finished.out_dir
+    result = Run(where, exit_code=code, url=finished.url)
     result.log = said.getvalue()
     if code == EXIT_INTERRUPTED:
         raise KeyboardInterrupt(

@@ -1,16 +1,11 @@
-"""What several commands share: printing problems, plural words, a job's variables."""
+"""What several commands share: printing problems, plural words."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 from rhbatch.errors import Problem
-
-if TYPE_CHECKING:
-    from rhbatch.endpoints.registry import Registry
-    from rhbatch.models import Job
 
 MAX_PROBLEMS = 200
 
@@ -29,17 +24,3 @@ def print_problems(problems: Sequence[Problem], limit: int = MAX_PROBLEMS) -> No
 
 def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n:,} {word if n == 1 else (many or word + 's')}"
-
-
-def job_vars(job: Job, reg: Registry) -> dict[str, Any]:
-    """The variables a job was made with that are not parameters of its endpoint (the
-    manifest's ``vars``): its entry's ``vars``, the columns of its row (``jobs_from``)
-    and its matrix values, the later winning. The spec's own ``vars`` are the same for
-    every job and left out."""
-    schema = reg.schema(job.endpoint)
-    found: dict[str, Any] = dict(job.entry.vars)
-    if job.entry.row:
-        found.update(job.entry.params)
-    for point in job.combo:
-        found.update(point.values)
-    return {k: v for k, v in found.items() if k not in job.params and not schema.knows(k)}

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from rhbatch import __version__, readers
-from rhbatch.commands.common import job_vars, plural
+from rhbatch.commands.common import plural
 from rhbatch.endpoints.registry import registry
 from rhbatch.errors import EXIT_JOB_FAILURES, EXIT_OK, InvalidInput, Problem, UsageError
 from rhbatch.models import JOB_TERMINAL, Job, JobStatus, canonical_json
@@ -41,6 +41,7 @@ from rhbatch.spec.expand import Expander
 from rhbatch.spec.load import load_spec
 from rhbatch.spec.problems import Findings
 from rhbatch.spec.shard import parse_shard, shard_of
+from rhbatch.spec.spool import job_vars
 from rhbatch.store.dataset import write_metadata
 from rhbatch.store.files import hash_file, path_problem, write_lines
 from rhbatch.store.manifest import write_run

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,54 +18,55 @@ from rhbatch.endpoints.registry import Registry, registry
 from rhbatch.errors import EXIT_OK, UsageError
 from rhbatch.models import Job
 from rhbatch.runner.quote import priced_text
+from rhbatch.spec.spool import Spool, Staged
 from rhbatch.spec.validate import Report, check_spec, require_valid
 from rhbatch.store.remote import is_url
 
 
 def run(args: argparse.Namespace) -> int:
     reg = registry()
-    report = check_spec(
-        args.spec, reg, keep=0 if args.json else max(args.limit, 0), max_jobs=args.max_jobs
-    )
-    require_valid(report)
-    if getattr(args, "out", None):  # against a directory: what a run into it would do
-        out_dir = Path(args.out)
-        if is_url(args.out):
-            raise UsageError("plan --out takes a local directory (a run's --state for a URL)")
-        planned = plan_against(report.spec, reg, out_dir, args)
-        if args.json:
-            print_plan_json(report.spec, out_dir, planned)
+    against = getattr(args, "out", None)  # against a directory: what a run into it would do
+    # The spec is expanded once: what --out and --json need of every job is spooled.
+    with Spool(reg) as spool:
+        report = check_spec(
+            args.spec,
+            reg,
+            keep=0 if args.json else max(args.limit, 0),
+            max_jobs=args.max_jobs,
+            on_job=spool.add if against or args.json else None,
+        )
+        require_valid(report)  # nothing is printed for an invalid spec
+        if against:
+            if is_url(against):
+                raise UsageError("plan --out takes a local directory (a run's --state for a URL)")
+            out_dir = Path(against)
+            planned = plan_against(spool, out_dir, args)
+            if args.json:
+                print_plan_json(report.spec, out_dir, planned)
+            else:
+                print_plan(report.spec, reg, out_dir, planned)
+        elif args.json:
+            _json(reg, report, spool)
         else:
-            print_plan(report.spec, reg, out_dir, planned)
-        return EXIT_OK
-    if args.json:
-        _json(args.spec, reg, report, args.max_jobs)
-    else:
-        _text(reg, report, args.limit)
+            _text(reg, report, args.limit)
     return EXIT_OK
 
 
-def job_record(job: Job) -> dict[str, Any]:
-    return {"index": job.index, "id": job.id, "endpoint": job.endpoint, "params": job.params}
+def job_record(job: Staged) -> dict[str, Any]:
+    return {"index": job.idx, "id": job.id, "endpoint": job.endpoint, "params": job.params}
 
 
-def _json(path: str, reg: Registry, report: Report, max_jobs: int | None) -> None:
+def _json(reg: Registry, report: Report, jobs: Iterable[Staged]) -> None:
     """A JSON document with the summary and every job, written as jobs stream by."""
     out = sys.stdout
     head = _summary(reg, report)
     out.write(json.dumps(head, ensure_ascii=False, indent=2)[:-2] + ',\n  "jobs": [')
     first = True
-
-    def write(job: Job) -> None:
-        nonlocal first
+    for job in jobs:
         out.write(
             ("\n    " if first else ",\n    ") + json.dumps(job_record(job), ensure_ascii=False)
         )
         first = False
-
-    check_spec(
-        path, reg, on_job=write, max_jobs=max_jobs
-    )  # a second pass: nothing was printed for an invalid spec
     out.write("\n  ]\n}\n")
 
 

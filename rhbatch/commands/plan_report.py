@@ -10,41 +10,36 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from rhbatch.commands.common import plural
 from rhbatch.commands.table import render
-from rhbatch.endpoints.pricing import CURRENCY, Quoter
+from rhbatch.endpoints.pricing import CURRENCY
 from rhbatch.endpoints.registry import Registry
 from rhbatch.runner.plan import EXAMPLES, JobLine, Planned, compare
 from rhbatch.runner.quote import Quote, money, priced_text
-from rhbatch.spec.expand import Expander
 from rhbatch.spec.load import Spec
-from rhbatch.spec.problems import Findings
+from rhbatch.spec.spool import Staged
 from rhbatch.store.db import STATE_DIR
 from rhbatch.store.state import Store
 
 
 def plan_against(
-    spec: Spec, reg: Registry, out_dir: Path, args: argparse.Namespace | None = None
+    jobs: Iterable[Staged], out_dir: Path, args: argparse.Namespace | None = None
 ) -> Planned:
-    """The spec's plan against ``out_dir`` (a directory with no run yet: all new)."""
+    """The plan of a spec's jobs (as validation spooled them) against ``out_dir`` (a
+    directory with no run yet: all new)."""
     retry = bool(getattr(args, "retry_failed", False))
     resubmit = bool(getattr(args, "resubmit_unknown", False))
+    lines: Iterator[JobLine] = (
+        (job.id, job.idx, job.endpoint, job.params, job.quoted, job.uses) for job in jobs
+    )
     if not (out_dir / STATE_DIR / "state.db").exists():
-        return compare(None, job_lines(spec, reg))
+        return compare(None, lines)
     with Store.open(out_dir, lock=False, create=False) as store:
-        return compare(store, job_lines(spec, reg), retry_failed=retry, resubmit_unknown=resubmit)
-
-
-def job_lines(spec: Spec, reg: Registry) -> Iterator[JobLine]:
-    """Each job of the spec as the plan reads it, priced by the public list."""
-    quoter = Quoter(reg)
-    for job in Expander(spec, reg, Findings()).jobs():
-        amount = quoter.price(job.endpoint, job.params).amount
-        yield job.id, job.index, job.endpoint, job.params, amount, job.uses
+        return compare(store, lines, retry_failed=retry, resubmit_unknown=resubmit)
 
 
 def print_plan(spec: Spec, reg: Registry, out_dir: Path, plan: Planned) -> None:

@@ -12,12 +12,13 @@ import argparse
 import shlex
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from rhbatch import __version__
 from rhbatch.commands.common import plural
-from rhbatch.commands.plan_report import job_lines, plan_against, print_plan
+from rhbatch.commands.plan_report import plan_against, print_plan
 from rhbatch.endpoints.registry import Registry
 from rhbatch.errors import EXIT_OK
 from rhbatch.models import JobStatus, SyncReport
@@ -25,6 +26,7 @@ from rhbatch.runner.progress import Reporter
 from rhbatch.runner.quote import Priced, money, quote, reconcile
 from rhbatch.runner.settle import Settled
 from rhbatch.spec.load import Spec
+from rhbatch.spec.spool import Staged
 from rhbatch.store.manifest import iso
 from rhbatch.store.state import Store
 
@@ -89,12 +91,17 @@ def say_settled(shown: Reporter, settled: Settled) -> None:
 
 
 def dry_run(
-    spec: Spec, reg: Registry, out_dir: Path, args: argparse.Namespace, cap: float | None
+    spec: Spec,
+    reg: Registry,
+    jobs: Iterable[Staged],
+    out_dir: Path,
+    args: argparse.Namespace,
+    cap: float | None,
 ) -> tuple[int, list[Priced]]:
     """What a run would do, and what it would cost: the plan against the directory, and
     whether it fits the spending cap; nothing is sent. The exit code, and the jobs a run
     would submit (for a price preview)."""
-    planned = plan_against(spec, reg, out_dir, args)
+    planned = plan_against(jobs, out_dir, args)
     print_plan(spec, reg, out_dir, planned)
     if cap is not None:
         needed = round(planned.after + planned.maybe, 2)
@@ -107,12 +114,9 @@ def dry_run(
             print(f"spending cap {money(cap)}: the run fits within it")
     print("nothing was sent (--dry-run)")
     wanted = {*planned.new_ids, *(c.id for c in planned.changes), *planned.to_run_ids}
-    jobs = [
-        Priced(job_id, endpoint, params, amount)
-        for job_id, _, endpoint, params, amount, _ in job_lines(spec, reg)
-        if job_id in wanted
+    return EXIT_OK, [
+        Priced(job.id, job.endpoint, job.params, job.quoted) for job in jobs if job.id in wanted
     ]
-    return EXIT_OK, jobs
 
 
 def summary(

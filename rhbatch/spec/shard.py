@@ -13,10 +13,21 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 from rhbatch.errors import UsageError
-from rhbatch.models import Job
+
+
+class Chained(Protocol):
+    """A job as the split reads it (an expanded ``Job``, or one spooled)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def uses(self) -> Mapping[str, str]: ...
+
 
 _SHARD = re.compile(r"^\s*(\d{1,6})\s*/\s*(\d{1,6})\s*$")
 
@@ -45,7 +56,7 @@ class Sharder:
         self.index, self.count, self.uses = index, count, uses
 
     @classmethod
-    def of(cls, index: int, count: int, jobs: Iterable[Job]) -> Sharder:
+    def of(cls, index: int, count: int, jobs: Iterable[Chained]) -> Sharder:
         return cls(index, count, {job.id: dict(job.uses) for job in jobs if job.uses})
 
     def root(self, job_id: str) -> str:
@@ -56,7 +67,7 @@ class Sharder:
             job_id = sorted(self.uses[job_id].values())[0]
         return job_id
 
-    def keeps(self, job: Job) -> bool:
+    def keeps(self, job: Chained) -> bool:
         shard = shard_of(self.root(job.id), self.count)
         for used in job.uses.values():
             other = shard_of(self.root(used), self.count)

@@ -64,7 +64,7 @@ def check_spec(
     registry: Registry,
     *,
     keep: int = 0,
-    on_job: Callable[[Job], None] | None = None,
+    on_job: Callable[[Job, float | None], None] | None = None,
     max_jobs: int | None = None,
 ) -> Report:
     """Load, expand and check a spec. Raises InvalidInput only for a spec that cannot
@@ -150,7 +150,7 @@ def check_spec(
             if len(report.first) < keep:
                 report.first.append(job)
             if valid and on_job is not None:
-                on_job(job)
+                on_job(job, price)
     finally:  # their scratch files, if the spec was big enough to need them
         seen.close()
         naming.paths.close()
