@@ -388,11 +388,21 @@ def test_no_import_cycles() -> None:
     assert not found, offenders("import cycles", found)
 
 
-def test_the_cli_loads_no_heavy_library() -> None:
-    """`import rhbatch.cli` loads neither aiohttp nor jsonschema nor yaml nor sqlite3."""
-    heavy = ["aiohttp", "jsonschema", "yaml", "sqlite3"]
+# What importing a module may not load: the CLI loads no heavy library before a command
+# needs it; the run stage (the runner and what it calls) is free of the spec stack.
+LIGHT: dict[str, tuple[str, ...]] = {
+    "rhbatch.cli": ("aiohttp", "jsonschema", "yaml", "sqlite3"),
+    "rhbatch.runner.loop": ("jsonschema", "yaml"),
+}
+
+
+@pytest.mark.parametrize("module", sorted(LIGHT))
+def test_a_module_loads_only_what_it_needs(module: str) -> None:
+    """`import rhbatch.cli` loads neither aiohttp nor jsonschema nor yaml nor sqlite3;
+    `import rhbatch.runner.loop` loads neither jsonschema nor yaml."""
+    heavy = list(LIGHT[module])
     code = (
-        "import json, sys; import rhbatch.cli; "
+        f"import json, sys; import {module}; "
         f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))"
     )
     done = subprocess.run(
@@ -400,13 +410,13 @@ def test_the_cli_loads_no_heavy_library() -> None:
     )
     assert done.returncode == 0, done.stderr
     loaded = json.loads(done.stdout)
-    chains = loaded_by("rhbatch.cli")
+    chains = loaded_by(module)
     culprits = [
         f"{i} (reached by {' -> '.join(chains[i.importer])})"
         for i in IMPORTS
         if i.target in loaded and not i.in_function and i.importer in chains
     ]
-    assert loaded == [], offenders(f"import rhbatch.cli loads {', '.join(loaded)}", culprits)
+    assert loaded == [], offenders(f"import {module} loads {', '.join(loaded)}", culprits)
 
 
 def loaded_by(start: str) -> dict[str, list[str]]:
