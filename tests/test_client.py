@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-import rhbatch.api.client as client_module
 from rhbatch.api.client import Client
+from rhbatch.api.transport import SUBMIT_KEEPALIVE
 from rhbatch.emulator import Emulator, EmulatorConfig
 from rhbatch.errors import (
     ApiError,
@@ -204,7 +204,7 @@ def test_submit_connections_are_reused_only_while_fresh() -> None:
     async def calls(client: Client) -> None:
         for _ in range(3):
             await client.submit("e", {})
-        await asyncio.sleep(client_module.SUBMIT_KEEPALIVE + 0.5)
+        await asyncio.sleep(SUBMIT_KEEPALIVE + 0.5)
         await client.submit("e", {})
 
     run(lambda: against(handler, calls))
