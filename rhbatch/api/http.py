@@ -16,7 +16,8 @@ What a failed call raises depends on what it means for a batch (``errors.py``):
 ``status_error`` is the one table from an HTTP status to these. Every read is
 bounded: a reply may not exceed its cap (``read_capped``), a download its
 ``DownloadLimits``. Every error raised here is scrubbed of secrets: the key
-never reaches a message, whatever a server echoes back.
+never reaches a message, whatever a server echoes back; ``scrubbed`` does the same
+for every call of the client, whatever it raises.
 """
 
 from __future__ import annotations
