@@ -8,6 +8,7 @@ import contextlib
 import email.utils
 import json
 import socket
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -16,8 +17,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-import rhbatch.api.client as client_module
 from rhbatch.api.client import Client
+from rhbatch.api.transport import SUBMIT_KEEPALIVE
 from rhbatch.emulator import Emulator, EmulatorConfig
 from rhbatch.errors import (
     ApiError,
@@ -88,9 +89,11 @@ def replying(
     return handler
 
 
-async def against(handler: Handler, call: Callable[[Client], Awaitable[Any]]) -> Any:
+async def against(
+    handler: Handler, call: Callable[[Client], Awaitable[Any]], **options: Any
+) -> Any:
     """Make one call to a server that answers with ``handler``."""
-    async with serve(handler) as base, Client(base, SECRET, timeout=5) as client:
+    async with serve(handler) as base, Client(base, SECRET, timeout=5, **options) as client:
         return await call(client)
 
 
@@ -204,7 +207,7 @@ def test_submit_connections_are_reused_only_while_fresh() -> None:
     async def calls(client: Client) -> None:
         for _ in range(3):
             await client.submit("e", {})
-        await asyncio.sleep(client_module.SUBMIT_KEEPALIVE + 0.5)
+        await asyncio.sleep(SUBMIT_KEEPALIVE + 0.5)
         await client.submit("e", {})
 
     run(lambda: against(handler, calls))
@@ -417,6 +420,39 @@ def test_submit_404_without_a_code_is_rejected_with_the_status() -> None:
 
 
 # --- query ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("legacy", "endpoint", "path"),
+    [
+        (True, "workflow:1990000000000000001", "/task/openapi/status"),
+        (True, "app:1990000000000000101", "/task/openapi/status"),
+        (True, "some/model", "/openapi/v2/query"),
+        (True, "", "/openapi/v2/query"),
+        (False, "workflow:1990000000000000001", "/openapi/v2/query"),
+    ],
+)
+def test_query_follows_a_task_as_its_endpoint_is_started(
+    legacy: bool, endpoint: str, path: str
+) -> None:
+    """A workflow's or app's task, on a client that starts them by the legacy calls, is
+    asked about by the legacy status call, though this client never started it (a
+    resumed run); any other task by the query call. The client remembers no task."""
+    seen: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        await request.read()
+        seen.append(request.path)
+        if request.path == "/task/openapi/status":
+            return web.json_response({"code": 0, "msg": "success", "data": "RUNNING"})
+        return web.json_response(task())
+
+    async def go() -> TaskState:
+        async with serve(handler) as base, Client(base, SECRET, legacy=legacy) as client:
+            return await client.query(TASK, endpoint)
+
+    assert run(go).status is RemoteStatus.RUNNING
+    assert seen == [path]
 
 
 @pytest.mark.parametrize("style", ["v2", "envelope"])
@@ -743,7 +779,7 @@ async def _emulator_failure(
 
 
 async def _echo_failure(
-    status: int, shape: str, call: Callable[[Client], Awaitable[Any]]
+    status: int, shape: str, call: Callable[[Client], Awaitable[Any]], **options: Any
 ) -> ApiError:
     """A server that puts the Authorization header it got into its reply."""
 
@@ -758,8 +794,16 @@ async def _echo_failure(
         }
         return web.Response(status=status, text=bodies[shape], content_type="application/json")
 
-    exc: ApiError = await against(handler, lambda c: failure(call(c)))
+    exc: ApiError = await against(handler, lambda c: failure(call(c)), **options)
     return exc
+
+
+async def _sent_file(send: Callable[[Path], Awaitable[str]]) -> str:
+    """Upload a small local file by ``send``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "in.png"
+        path.write_bytes(b"png")
+        return await send(path)
 
 
 async def _closed_port_failure() -> ApiError:
@@ -818,6 +862,24 @@ SCENARIOS: dict[str, Callable[[], Awaitable[ApiError]]] = {
     "echo-query-garbage": lambda: _echo_failure(200, "garbage", lambda c: c.query("1")),
     "echo-queue-envelope": lambda: _echo_failure(200, "envelope", lambda c: c.queue_status()),
     "echo-cancel-envelope": lambda: _echo_failure(200, "envelope", lambda c: c.cancel("1")),
+    "echo-upload-envelope": lambda: _echo_failure(200, "envelope", lambda c: _sent_file(c.upload)),
+    "echo-upload-input-envelope": lambda: _echo_failure(
+        200, "envelope", lambda c: _sent_file(c.upload_input)
+    ),
+    "echo-workflow-envelope": lambda: _echo_failure(
+        200, "envelope", lambda c: c.workflow_json("1")
+    ),
+    "echo-app-envelope": lambda: _echo_failure(200, "envelope", lambda c: c.app_inputs("1")),
+    "echo-price-envelope": lambda: _echo_failure(
+        200, "envelope", lambda c: c.price_preview("e", {})
+    ),
+    "echo-account-envelope": lambda: _echo_failure(200, "envelope", lambda c: c.account_status()),
+    "echo-legacy-start": lambda: _echo_failure(
+        200, "envelope", lambda c: c.submit("workflow:1", {}), legacy=True
+    ),
+    "echo-legacy-status": lambda: _echo_failure(
+        200, "envelope", lambda c: c.query("1", "workflow:1"), legacy=True
+    ),
 }
 
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from rhbatch.endpoints.registry import EndpointSchema, registry
+from rhbatch.endpoints.registry import registry
+from rhbatch.endpoints.schema import EndpointSchema
 from rhbatch.errors import UnknownEndpoint
 
 

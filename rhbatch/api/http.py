@@ -16,20 +16,21 @@ What a failed call raises depends on what it means for a batch (``errors.py``):
 ``status_error`` is the one table from an HTTP status to these. Every read is
 bounded: a reply may not exceed its cap (``read_capped``), a download its
 ``DownloadLimits``. Every error raised here is scrubbed of secrets: the key
-never reaches a message, whatever a server echoes back.
+never reaches a message, whatever a server echoes back; ``scrubbed`` does the same
+for every call of the client, whatever it raises.
 """
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
+import functools
 import json
 import math
 import time
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import aiohttp
 
@@ -47,6 +48,9 @@ from rhbatch.redact import clean, scrub
 
 MAX_REPLY = 8 << 20  # bytes of an API reply read at most
 MAX_REDIRECTS = 5  # for result downloads; API calls follow none
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -278,14 +282,19 @@ def scrub_error(exc: ApiError) -> ApiError:
     return exc
 
 
-@contextlib.contextmanager
-def secret_kept() -> Iterator[None]:
-    """Scrub the API key from any error raised inside (a server may echo it back)."""
-    try:
-        yield
-    except ApiError as exc:
-        scrub_error(exc)
-        raise
+def scrubbed(call: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """A call whose errors are scrubbed of the API key (a server may echo it back): the
+    one way every call of the client keeps the key out of what it raises."""
+
+    @functools.wraps(call)
+    async def scrubbing(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await call(*args, **kwargs)
+        except ApiError as exc:
+            scrub_error(exc)
+            raise
+
+    return scrubbing
 
 
 def cause(exc: BaseException) -> BaseException | None:

@@ -4,7 +4,8 @@
 "720p"", and for "480P": "did you mean "480p"?"); ``field_path`` names the field
 ("imageUrls[2]"); ``structure_errors`` lists every error of a document against a
 schema (the spec schema), taking the most relevant branch of ``oneOf``/``anyOf``;
-``best`` drops a type error that an enum error on the same value already explains.
+``best`` drops a type error that an enum error on the same value already explains;
+``json_kind`` names a value's JSON type (and ``type_word`` says it in words).
 ``not_finite`` finds the NaN and infinities that YAML (``.nan``, ``.inf``) and CSV
 cells can spell, which JSON Schema's number checks let through and no request body
 can carry.
@@ -59,22 +60,29 @@ def show(value: Any, limit: int = 60) -> str:
     return text
 
 
+# A JSON value's kind, by the Python type it is read as (bool first: a bool is an int too).
+_KINDS: tuple[tuple[type, str], ...] = (
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "number"),
+    (str, "string"),
+    (list, "array"),
+    (dict, "object"),
+    (type(None), "null"),
+)
+
+
+def json_kind(value: Any) -> str | None:
+    """A value's JSON Schema type ("integer", "string", ...); None for no JSON value."""
+    return next((kind for python, kind in _KINDS if isinstance(value, python)), None)
+
+
 def type_word(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    if value is None:
-        return "null"
-    return type(value).__name__
+    """A value's type in words: "an integer", "a list", ..."""
+    kind = json_kind(value)
+    if kind is None:
+        return type(value).__name__
+    return "a boolean" if kind == "boolean" else _TYPE_WORDS[kind]
 
 
 def describe(error: ValidationError) -> str:

@@ -7,7 +7,8 @@ in it). A pinned workflow's inputs take their types from it where the node's
 class is there (``definition``); where it is not, they are inferred from the
 value saved in the graph, leniently (``guess``): a whole number takes a float
 too, since ComfyUI saves ``8.0`` as ``8``; a text that names a file, in an
-input named like a media input, is that kind of media.
+input named like a media input, is that kind of media. ``bound`` reads a
+definition's min, max or step (public: the emulator reads the same file).
 """
 
 from __future__ import annotations
@@ -115,9 +116,9 @@ def _input(raw: Any) -> InputDef:
         type=kind,
         link=bool(raw.get("link")) or kind not in WIDGETS,
         default=raw.get("default"),
-        minimum=_number(raw.get("min")),
-        maximum=_number(raw.get("max")),
-        step=_number(raw.get("step")),
+        minimum=bound(raw.get("min")),
+        maximum=bound(raw.get("max")),
+        step=bound(raw.get("step")),
         choices=tuple(str(c) for c in choices) if isinstance(choices, list) else None,
         choices_from=raw.get("choices_from"),
         # A folder of files (VHS_LoadImages' directory) is a name on the server, not a file
@@ -128,8 +129,9 @@ def _input(raw: Any) -> InputDef:
     )
 
 
-def _number(value: Any) -> float | None:
-    """A bound as given: a whole number stays an int (2**64 - 1 is exact only so)."""
+def bound(value: Any) -> float | None:
+    """A bound (min, max, step) as a definition gives it: a whole number stays an int
+    (2**64 - 1 is exact only so); None for no finite number."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     if isinstance(value, int):

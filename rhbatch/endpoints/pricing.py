@@ -28,7 +28,8 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rhbatch.endpoints.registry import EndpointSchema, Registry
+    from rhbatch.endpoints.registry import Registry
+    from rhbatch.endpoints.schema import EndpointSchema
 
 CURRENCY = "CNY"
 # Where the number of images comes from, first present wins ("imageNum" is what the

@@ -189,7 +189,7 @@ class Fetcher:
                 unreached += 1
                 if unreached % UNREACHED_TRIES == 0 and row.task_id:
                     asked = True
-                    fresh = await self._fresh_url(row.task_id, n)
+                    fresh = await self._fresh_url(row.task_id, n, row.endpoint)
                     if fresh and fresh != url:
                         url, unreached = fresh, 0
                         continue
@@ -210,7 +210,7 @@ class Fetcher:
                         return gone(n, exc)
                 elif row.task_id and (not lagging or missing >= MISSING_TRIES):
                     asked = True
-                    fresh = await self._fresh_url(row.task_id, n)
+                    fresh = await self._fresh_url(row.task_id, n, row.endpoint)
                     if fresh and fresh != url:
                         url = fresh
                         continue
@@ -226,9 +226,9 @@ class Fetcher:
         tail = f"; the last: {last}" if last is not None else ""
         return f"result {n} could not be downloaded in {DOWNLOAD_TRIES} tries{tail}"
 
-    async def _fresh_url(self, task_id: str, n: int) -> str | None:
+    async def _fresh_url(self, task_id: str, n: int, endpoint: str) -> str | None:
         with contextlib.suppress(ApiError):
-            state = await self.client.query(task_id)
+            state = await self.client.query(task_id, endpoint)
             if len(state.results) >= n:
                 return state.results[n - 1].url
         return None

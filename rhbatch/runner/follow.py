@@ -37,12 +37,12 @@ async def follow(
         crew.watcher.done(state.task_id, ended=final is not None)
 
 
-async def ask(crew: Crew, task_id: str) -> TaskState | Rejected | None:
+async def ask(crew: Crew, task_id: str, endpoint: str) -> TaskState | Rejected | None:
     """A task's state, asked a few times over passing trouble; the Rejected of a task the
     server does not know; None when no readable answer came (or the run stops)."""
     for tries in range(ASK_TRIES):
         try:
-            state = await crew.client.query(task_id)
+            state = await crew.client.query(task_id, endpoint)
         except Rejected as exc:
             if classify(exc.code) is Kind.AUTH:
                 raise AuthError.refused(exc) from None
@@ -104,7 +104,7 @@ async def _track(
         if clock.now() - started >= options.timeout:
             continue
         try:
-            state = await crew.client.query(task_id)
+            state = await crew.client.query(task_id, row.endpoint)
         except Transient as exc:
             failures += 1
             crew.health.failed(exc)
@@ -139,7 +139,7 @@ async def _track(
 async def _overdue(crew: Crew, row: JobRow, attempt: int, task_id: str) -> TaskState | None:
     """A task past the job's timeout: ask once more (it may have ended), else cancel it
     and confirm the cancel. The job fails only if the task is seen cancelled."""
-    state = await ask(crew, task_id)
+    state = await ask(crew, task_id, row.endpoint)
     if isinstance(state, TaskState) and ended(state):
         return state
     asked = False
@@ -156,7 +156,7 @@ async def _overdue(crew: Crew, row: JobRow, attempt: int, task_id: str) -> TaskS
             break
     timeout = crew.options.timeout
     for tries in range(CONFIRM_TRIES):
-        state = await ask(crew, task_id)
+        state = await ask(crew, task_id, row.endpoint)
         if isinstance(state, TaskState) and state.status is RemoteStatus.CANCEL:
             message = f"no final status after {timeout:g} s; the task was cancelled (confirmed)"
             crew.store.end_attempt(row.id, attempt, "CANCEL", "TIMEOUT", message, retry=False)

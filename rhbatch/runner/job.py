@@ -30,7 +30,7 @@ from rhbatch.errors import (
     SpendCapReached,
     Transient,
 )
-from rhbatch.models import JobRow, JobStatus, RemoteStatus, TaskState, pinned_kind, running_state
+from rhbatch.models import JobRow, JobStatus, RemoteStatus, TaskState, running_state
 from rhbatch.redact import clean
 from rhbatch.runner.budget import Admit
 from rhbatch.runner.crew import Crew
@@ -119,11 +119,8 @@ class JobRun:
         """An earlier task of the job that may still succeed (or has): it is followed
         instead of a new submit. Tasks found failed meanwhile are settled."""
         crew, row = self.crew, self.row
-        legacy = crew.client.legacy and pinned_kind(row.endpoint) is not None
         for attempt, task_id, started_at in crew.store.unsettled(row.id):
-            if legacy:  # a workflow or app task started by the legacy calls
-                crew.client.follow_legacy(task_id)
-            state = await ask(crew, task_id)
+            state = await ask(crew, task_id, row.endpoint)
             if isinstance(state, Rejected):  # the server knows no such task now
                 crew.store.settle(row.id, attempt, task_id, "NOTFOUND")
                 continue

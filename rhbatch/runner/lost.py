@@ -153,13 +153,13 @@ class LostReplies:
         # Which of ours were alive when the count was read? Those seen unfinished since;
         # the others are asked now. One found ended may or may not have been counted, so
         # the count proves nothing unless it equals the tasks of ours alive after it.
-        stale = [w.task_id for w in ours if w.checked < read]
+        stale = {w.task_id: w.endpoint for w in ours if w.checked < read}
         limit = asyncio.Semaphore(CHECKS_AT_ONCE)
         ended: list[TaskState] = []
 
         async def ask(task_id: str) -> None:
             async with limit:
-                state = await self.client.query(task_id)
+                state = await self.client.query(task_id, stale[task_id])
             if state.status.terminal:
                 ended.append(state)
             else:
