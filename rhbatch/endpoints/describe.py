@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-from jsonschema.exceptions import ValidationError
+if TYPE_CHECKING:  # jsonschema is loaded where errors are made, not on import
+    from jsonschema.exceptions import ValidationError
 
 _TYPE_WORDS = {
     "string": "a string",
@@ -163,6 +163,8 @@ def structure_errors(
     schema: Mapping[str, Any], data: Any
 ) -> list[tuple[list[str | int], ValidationError]]:
     """All errors of ``data`` against a (non-endpoint) schema, deepest first per branch."""
+    import jsonschema
+
     validator = jsonschema.Draft202012Validator(schema)
     out = []
     for error in validator.iter_errors(data):
@@ -176,5 +178,7 @@ def _leaves(error: ValidationError) -> list[ValidationError]:
     """For oneOf/anyOf errors, the most relevant sub-errors instead of the summary."""
     if not error.context:
         return [error]
-    best = jsonschema.exceptions.best_match(error.context)
+    from jsonschema.exceptions import best_match
+
+    best = best_match(error.context)
     return _leaves(best) if best is not None else [error]

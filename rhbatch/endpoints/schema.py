@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
-
 from rhbatch.endpoints.app_inputs import coerce
 from rhbatch.endpoints.describe import (
     best,
@@ -82,10 +80,6 @@ class EndpointSchema:
         # A pinned workflow's graph, for what a name that is not an input means.
         self._graph = Graph.of(schema.get("x-rhbatch-graph"))
         self._exact = set(schema) - _EXTENSIONS <= _DECOMPOSABLE
-        self._full = jsonschema.Draft202012Validator(schema)
-        self._validators = {
-            name: jsonschema.Draft202012Validator(sub) for name, sub in self.properties.items()
-        }
         self._cache: dict[tuple[str, Any] | None, list[tuple[list[str | int], str]]] = {}
         # Parameters whose values are read in more than one form (an AI app's "8" for an
         # INT): name -> (how, names a choice may be written by); see app_inputs.coerce.
@@ -104,6 +98,20 @@ class EndpointSchema:
             and set(sub) <= _TEXT_ONLY
             and sub.get("minLength", 1) <= 1
         }
+
+    # jsonschema is loaded on the first check, not on import: a run that only reads a
+    # schema's media rules and defaults (the run stage) never loads it.
+    @cached_property
+    def _full(self) -> Any:
+        import jsonschema
+
+        return jsonschema.Draft202012Validator(self.schema)
+
+    @cached_property
+    def _validators(self) -> dict[str, Any]:
+        import jsonschema
+
+        return {name: jsonschema.Draft202012Validator(sub) for name, sub in self.properties.items()}
 
     @cached_property
     def media(self) -> dict[str, MediaRule]:
