@@ -1,10 +1,10 @@
-"""What several commands share: printing problems, plural words, a job's variables."""
+"""What several commands share: printing problems and lists, plural words, a job's variables."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rhbatch.errors import Problem
 
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from rhbatch.models import Job
 
 MAX_PROBLEMS = 200
+T = TypeVar("T")
 
 
 def print_problems(problems: Sequence[Problem], limit: int = MAX_PROBLEMS) -> None:
@@ -25,6 +26,17 @@ def print_problems(problems: Sequence[Problem], limit: int = MAX_PROBLEMS) -> No
             f"... and {len(problems) - len(shown)} more problems (--max-problems 0 shows all)",
             file=sys.stderr,
         )
+
+
+def print_first(
+    items: Sequence[T], line: Callable[[T], str], most: int, more: str | None = None
+) -> None:
+    """The ``line`` of each of the first ``most`` items on stderr, indented; then, given
+    ``more`` (where the rest are told), how many items were left out."""
+    for item in items[:most]:
+        print(f"  {line(item)}", file=sys.stderr)
+    if more is not None and len(items) > most:
+        print(f"  ... and {len(items) - most:,} more{more}", file=sys.stderr)
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
