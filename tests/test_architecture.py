@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "architecture.md"
-ENTRY = re.compile(r"^(?P<indent> *)(?P<name>[\w.]+/?)(?:\s{2,}(?P<what>.*))?$")
+ENTRY = re.compile(r"^(?P<indent> *)(?P<name>[\w.]+/?)(?:\s+(?P<what>.*))?$")
 
 
 def named_on_the_page() -> dict[str, str]:

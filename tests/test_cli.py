@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from rhbatch import errors
-from rhbatch.commands.parser import DOCS, EXIT_CODES, build_parser
+from rhbatch.commands.parser import build_parser
+from rhbatch.commands.usage import DOCS, EXIT_CODES
 from rhbatch.store.state import Store
 from tests.helpers import ROOT, Result
 from tests.run_helpers import emulator, spec_text

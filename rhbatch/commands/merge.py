@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from rhbatch import __version__, readers
-from rhbatch.commands.common import plural
+from rhbatch.commands.common import plural, print_first
 from rhbatch.endpoints.registry import registry
 from rhbatch.errors import EXIT_JOB_FAILURES, EXIT_OK, InvalidInput, Problem, UsageError
 from rhbatch.models import JOB_TERMINAL, Job, JobStatus, canonical_json
@@ -337,10 +337,7 @@ def _explain(
             f"missing: {plural(len(missing), 'planned job')} with no record{where}:",
             file=sys.stderr,
         )
-        for job_id in missing[:SHOWN]:
-            print(f"  {job_id}", file=sys.stderr)
-        if len(missing) > SHOWN:
-            print(f"  ... and {len(missing) - SHOWN:,} more (run.json lists all)", file=sys.stderr)
+        print_first(missing, str, SHOWN, " (run.json lists all)")
     if unfinished:
         print(
             f"unfinished: {plural(len(unfinished), 'job')} not ended in its shard (run it "

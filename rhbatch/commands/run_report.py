@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from rhbatch import __version__
-from rhbatch.commands.common import plural
+from rhbatch.commands.common import plural, print_first
 from rhbatch.commands.plan_report import plan_against, print_plan
 from rhbatch.endpoints.registry import Registry
 from rhbatch.errors import EXIT_OK
-from rhbatch.models import JobStatus, SyncReport
+from rhbatch.models import JobRow, JobStatus, SyncReport
 from rhbatch.runner.progress import Reporter
 from rhbatch.runner.quote import Priced, money, quote, reconcile
 from rhbatch.runner.settle import Settled
@@ -149,52 +149,47 @@ def summary(
             f"(`rhbatch verify {out_dir}` names {'it' if left_out == 1 else 'them'})"
         )
     failed = store.jobs(JobStatus.FAILED)
-    for row in failed[:10]:
-        print(f"  failed    {row.id}: {_why(row)}", file=sys.stderr)
-    if len(failed) > 10:
-        print(
-            f"  ... and {len(failed) - 10:,} more failed (rhbatch status {out_dir})",
-            file=sys.stderr,
-        )
+    _name(failed, "failed", more=f" failed (rhbatch status {out_dir})")
     blocked = store.jobs(JobStatus.BLOCKED)
-    for row in blocked[:10]:
-        print(f"  blocked   {row.id}: {_why(row, '')}", file=sys.stderr)
-    if blocked:
-        print(
-            f"  {plural(len(blocked), 'job')} were not sent: a job they use did not succeed. "
-            f"Once it has (e.g. with --retry-failed), the same command runs them: {resume}",
-            file=sys.stderr,
-        )
+    _name(blocked, "blocked", code="")
+    _tell(
+        blocked,
+        "were not sent: a job they use did not succeed. "
+        f"Once it has (e.g. with --retry-failed), the same command runs them: {resume}",
+    )
     unfetched = store.jobs(JobStatus.UNFETCHED)
-    for row in unfetched[:10]:
-        print(f"  unfetched {row.id}: {_why(row)}", file=sys.stderr)
-    if unfetched:
-        print(
-            f"  {plural(len(unfetched), 'job')} succeeded (and were paid) but their files "
-            f"could not be fetched; the next run tries again, sending nothing: "
-            f"{resume}",
-            file=sys.stderr,
-        )
+    _name(unfetched, "unfetched")
+    _tell(
+        unfetched,
+        "succeeded (and were paid) but their files could not be fetched; the next run "
+        f"tries again, sending nothing: {resume}",
+    )
     unknown = store.jobs(JobStatus.UNKNOWN)
-    for row in unknown[:10]:
-        print(f"  unknown   {row.id}: {_why(row, '')}", file=sys.stderr)
-    followed = [r for r in unknown if r.task_id]
-    if followed:
-        print(
-            f"  {plural(len(followed), 'job')} have a task whose end is not known yet; the "
-            f"next run asks again: {resume}",
-            file=sys.stderr,
-        )
-    lost = [r for r in unknown if not r.task_id]
-    if lost:
-        again = resume + " --resubmit-unknown"
-        print(
-            f"  {plural(len(lost), 'job')} lost a submit's answer: a task may exist (and be "
-            "paid). If you find it in RunningHub's console: "
-            f"rhbatch attach {shlex.quote(str(out_dir))} JOB TASK_ID; "
-            f"to submit them again anyway: {again}",
-            file=sys.stderr,
-        )
+    _name(unknown, "unknown", code="")
+    _tell(
+        [r for r in unknown if r.task_id],
+        f"have a task whose end is not known yet; the next run asks again: {resume}",
+    )
+    _tell(
+        [r for r in unknown if not r.task_id],
+        "lost a submit's answer: a task may exist (and be paid). If you find it in "
+        f"RunningHub's console: rhbatch attach {shlex.quote(str(out_dir))} JOB TASK_ID; "
+        f"to submit them again anyway: {resume} --resubmit-unknown",
+    )
+
+
+def _name(
+    rows: list[JobRow], status: str, code: str | None = None, more: str | None = None
+) -> None:
+    """The first ten jobs of ``rows`` on stderr, each with its reason (``code``: shown
+    instead of its error code); ``more``: where the rest are told, after their count."""
+    print_first(rows, lambda row: f"{status:<9} {row.id}: {_why(row, code)}", 10, more)
+
+
+def _tell(rows: list[JobRow], what: str) -> None:
+    """What to do about ``rows`` on stderr ("3 jobs " and ``what``), if there are any."""
+    if rows:
+        print(f"  {plural(len(rows), 'job')} {what}", file=sys.stderr)
 
 
 def _why(row: Any, code: str | None = None) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rhbatch.errors import EXIT_JOB_FAILURES, EXIT_OK, StateError, UsageError
-from rhbatch.models import JobStatus, OutputRow
+from rhbatch.models import JobStatus
 from rhbatch.readers import FileProblem
 from rhbatch.store import records
 from rhbatch.store.files import hash_file
@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if records.manifest_only(out_dir):
         return _verify_manifest(out_dir)
     files = bad = history_bad = 0
+    hasher = _hashed_in(out_dir)
     with Store.open(out_dir, lock=False, create=False) as store:
         url = store.get_meta("out_url")
         if url:  # the state of a run into object storage: its files are in the bucket
@@ -64,53 +65,29 @@ def run(args: argparse.Namespace) -> int:
             )
         for job_id, out in store.all_outputs():
             files += 1
-            bad += not _check(out_dir, out, f"job {job_id}")
+            bad += not _matches(out.path, (out.bytes, out.sha256), hasher, f"job {job_id}")
         for version in store.versions():
             for out in version.outputs:
                 files += 1
-                history_bad += not _check(out_dir, out, f"job {version.job_id} v{version.v}")
+                whose = f"job {version.job_id} v{version.v}"
+                history_bad += not _matches(out.path, (out.bytes, out.sha256), hasher, whose)
         unfetched = store.jobs(JobStatus.UNFETCHED)
         for row in unfetched:
             print(f"unfetched job {row.id}: {row.error_message or 'not fetched'}", file=sys.stderr)
-    problems = []
-    if bad:
-        problems.append(f"{bad} of {files} files missing or corrupt")
-    if unfetched:
-        problems.append(f"{len(unfetched)} job(s) whose files could not be fetched")
-    if problems:
-        print(
-            f"{out_dir}: {'; '.join(problems)}; `rhbatch run` on the same spec and directory "
-            "fetches them again (while RunningHub still serves them)"
-        )
+    again = (
+        "`rhbatch run` on the same spec and directory fetches them again "
+        "(while RunningHub still serves them)"
+    )
+    failed = _told(str(out_dir), files, bad, len(unfetched), 0, again)
     if history_bad:
         print(
             f"{out_dir}: {history_bad} file(s) of earlier versions missing or changed in "
             "history/ (a run does not fetch those again)"
         )
-    if problems or history_bad:
+    if failed or history_bad:
         return EXIT_JOB_FAILURES
     print(f"{out_dir}: {files} files verified")
     return EXIT_OK
-
-
-def _check(out_dir: Path, out: OutputRow, whose: str) -> bool:
-    """Whether ``out`` is on disk as recorded; says what is wrong if not."""
-    try:
-        saved = hash_file(out_dir / out.path)
-    except FileNotFoundError:
-        print(f"missing  {out.path} ({whose})", file=sys.stderr)
-        return False
-    except OSError as exc:
-        print(f"unreadable {out.path} ({whose}): {exc.strerror or exc}", file=sys.stderr)
-        return False
-    if saved.bytes != out.bytes or saved.sha256 != out.sha256:
-        print(
-            f"corrupt  {out.path} ({whose}): {saved.bytes} bytes, sha256 {saved.sha256[:12]}..., "
-            f"expected {out.bytes} bytes, {out.sha256[:12]}...",
-            file=sys.stderr,
-        )
-        return False
-    return True
 
 
 def _verify_manifest(out_dir: Path) -> int:
@@ -129,13 +106,10 @@ def _verify_manifest(out_dir: Path) -> int:
         raise StateError(f"{out_dir}/{records.MANIFEST} cannot be read: {exc.reason}") from None
 
 
-def _local(out_dir: Path) -> Hasher:
-    """The size and SHA-256 of a file at a record's path under ``out_dir`` (None: not
-    there); a path that is absolute or has control characters is not looked at."""
+def _hashed_in(out_dir: Path) -> Hasher:
+    """The size and SHA-256 of a file at a path under ``out_dir`` (None: not there)."""
 
     def hashed(rel: str) -> tuple[int, str] | None:
-        if not rel or rel.startswith(("/", "\\")) or any(ord(c) < 32 for c in rel):
-            raise ValueError("not a path inside the directory")
         try:
             saved = hash_file(out_dir / rel)
         except FileNotFoundError:
@@ -143,6 +117,19 @@ def _local(out_dir: Path) -> Hasher:
         return saved.bytes, saved.sha256
 
     return hashed
+
+
+def _local(out_dir: Path) -> Hasher:
+    """As ``_hashed_in``, for a record's path read from a manifest: one that is absolute
+    or has control characters is not looked at."""
+    hashed = _hashed_in(out_dir)
+
+    def checked(rel: str) -> tuple[int, str] | None:
+        if not rel or rel.startswith(("/", "\\")) or any(ord(c) < 32 for c in rel):
+            raise ValueError("not a path inside the directory")
+        return hashed(rel)
+
+    return checked
 
 
 def _verify_records(
@@ -168,24 +155,32 @@ def _verify_records(
             print(f"unfetched {whose}: {why or 'not fetched'}", file=sys.stderr)
         for out in records.outputs(record):
             files += 1
-            bad += not _matches(out, hasher, whose)
-    problems = []
-    if bad:
-        problems.append(f"{bad} of {files} files missing or corrupt")
-    if unfetched:
-        problems.append(f"{len(unfetched)} job(s) whose files could not be fetched")
-    if unreadable:
-        problems.append(f"{unreadable} manifest line(s) that are no job's record")
-    if problems:
-        print(f"{shown}: {'; '.join(problems)}; {again}")
+            rel = records.text(out.get("path")) or ""
+            bad += not _matches(rel, (out.get("bytes"), out.get("sha256")), hasher, whose)
+    if _told(shown, files, bad, len(unfetched), unreadable, again):
         return EXIT_JOB_FAILURES
     print(f"{shown}: {files} files verified" + (f" {where}" if where else ""))
     return EXIT_OK
 
 
-def _matches(out: dict[str, Any], hasher: Hasher, whose: str) -> bool:
-    """Whether the file of one output entry is there as recorded; says what is wrong."""
-    rel = records.text(out.get("path")) or ""
+def _told(shown: str, files: int, bad: int, unfetched: int, unreadable: int, again: str) -> bool:
+    """Whether anything is wrong: files missing or corrupt, jobs whose files could not be
+    fetched, manifest lines that are no record; if so, says so and how to fetch them ``again``."""
+    problems = []
+    if bad:
+        problems.append(f"{bad} of {files} files missing or corrupt")
+    if unfetched:
+        problems.append(f"{unfetched} job(s) whose files could not be fetched")
+    if unreadable:
+        problems.append(f"{unreadable} manifest line(s) that are no job's record")
+    if problems:
+        print(f"{shown}: {'; '.join(problems)}; {again}")
+    return bool(problems)
+
+
+def _matches(rel: str, recorded: tuple[Any, Any], hasher: Hasher, whose: str) -> bool:
+    """Whether the file at ``rel`` is there as recorded (its size and SHA-256); says what
+    is wrong if not."""
     try:
         got = hasher(rel)
     except ValueError as exc:
@@ -197,10 +192,10 @@ def _matches(out: dict[str, Any], hasher: Hasher, whose: str) -> bool:
     if got is None:
         print(f"missing  {rel} ({whose})", file=sys.stderr)
         return False
-    if got != (out.get("bytes"), out.get("sha256")):
+    if got != recorded:
         print(
             f"corrupt  {rel} ({whose}): {got[0]} bytes, sha256 {got[1][:12]}..., "
-            f"expected {out.get('bytes')} bytes, {str(out.get('sha256'))[:12]}...",
+            f"expected {recorded[0]} bytes, {str(recorded[1])[:12]}...",
             file=sys.stderr,
         )
         return False

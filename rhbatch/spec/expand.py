@@ -9,7 +9,8 @@ own values under the matrix values; then every ``{placeholder}`` is filled;
 A job's id is the entry's ``id`` (a template), else the first 12 hex digits of
 the sha256 of its endpoint, its parameters as the spec resolves them (before
 endpoint defaults are added) and its copy number: reordering a spec, or a newer
-registry changing a default, does not change the ids.
+registry changing a default, does not change the ids. Making ids and seeds is
+``ids.py``'s; reading a CSV cell as its parameter's type, ``rows.py``'s.
 
 Jobs are produced lazily, one at a time; problems go to a ``Findings``. An entry
 whose endpoint is unknown (``Spec.unresolved``) makes no job, but its would-be jobs
@@ -19,33 +20,21 @@ problems are reported with the unknown endpoint rather than after it is fixed.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from rhbatch.endpoints.describe import show
 from rhbatch.endpoints.registry import EndpointSchema, Registry
-from rhbatch.models import Entry, Job, Point, canonical_json
+from rhbatch.models import Entry, Job, Point
 from rhbatch.spec import templates
+from rhbatch.spec.ids import ID_PATTERN, content_id, fill_id, seed
 from rhbatch.spec.load import SPEC_ENTRY, Spec
 from rhbatch.spec.problems import Findings
+from rhbatch.spec.rows import ROW_KEYS, cell_value
 from rhbatch.spec.suggest import close, did_you_mean
 from rhbatch.spec.templates import TemplateError
 from rhbatch.spec.yaml_source import LocatedList
-
-# A row's columns that are no parameters, as ``rows.read_rows`` reads them.
-ROW_KEYS = ("id", "endpoint", "vars", "repeat", "uses")
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_TRUE = {"true", "yes", "1", "on"}
-_FALSE = {"false", "no", "0", "off"}
-
-
-def content_id(endpoint: str, params: Mapping[str, Any], copy: int) -> str:
-    return hashlib.sha256(canonical_json([endpoint, params, copy]).encode()).hexdigest()[:12]
 
 
 class Expander:
@@ -196,30 +185,9 @@ class Expander:
                     raw[key] = value
             for copy in range(1, repeat + 1):
                 variables = {**base_vars, **values, "copy": copy}
-                if schema is None:
-                    self._unresolved(entry, combo, raw, variables, copy, repeat)
-                else:
-                    yield self._job(entry, combo, schema, raw, variables, copy, repeat)
-
-    def _unresolved(
-        self,
-        entry: Entry,
-        combo: tuple[Point, ...],
-        raw: dict[str, Any],
-        variables: dict[str, Any],
-        copy: int,
-        repeat: int,
-    ) -> None:
-        """A job whose endpoint is unknown: numbered as it will be, its placeholders, id
-        and ``uses`` filled (their problems reported); no job is made."""
-        index = self.count
-        self.count += 1
-        self._fill(entry, combo, raw, variables, index)
-        job_id = self._explicit_id(entry, index, variables, copy, repeat)
-        if job_id is not None and self._piped:
-            self.unresolved_ids.add(job_id)
-        if entry.uses:
-            self._uses(entry, index, variables)
+                job = self._job(entry, combo, schema, raw, variables, copy, repeat)
+                if job is not None:
+                    yield job
 
     def _fill(
         self,
@@ -250,16 +218,24 @@ class Expander:
         self,
         entry: Entry,
         combo: tuple[Point, ...],
-        schema: EndpointSchema,
+        schema: EndpointSchema | None,
         raw: dict[str, Any],
         variables: dict[str, Any],
         copy: int,
         repeat: int,
-    ) -> Job:
+    ) -> Job | None:
+        """The next job; None when its endpoint is unknown (``schema``): it is numbered
+        all the same, its placeholders, id and ``uses`` filled (their problems reported)."""
         index = self.count
         self.count += 1
         params, broken = self._fill(entry, combo, raw, variables, index)
         job_id = self._explicit_id(entry, index, variables, copy, repeat)
+        if schema is None:
+            if job_id is not None and self._piped:
+                self.unresolved_ids.add(job_id)
+            if entry.uses:
+                self._uses(entry, index, variables)
+            return None
         broken = broken or (entry.id is not None and job_id is None)
         if schema.aliases:
             where = f"job {index + 1}" + (f" (id {job_id})" if job_id is not None else "")
@@ -273,7 +249,7 @@ class Expander:
             broken, uses = True, {}
         seeds = schema.seed_range
         if repeat > 1 and seeds is not None:
-            params["seed"] = _seed(schema.endpoint, params, copy, seeds)
+            params["seed"] = seed(schema.endpoint, params, copy, seeds)
         for key, value in schema.choice_defaults.items():
             params.setdefault(key, value)
         return Job(
@@ -286,12 +262,7 @@ class Expander:
         out = {}
         for name, template in entry.uses.items():
             try:
-                safe = {
-                    k: slug(variables[k])
-                    for k in templates.names(template)
-                    if k in variables and not isinstance(variables[k], (list, dict))
-                }
-                job_id = templates.fill(template, safe)
+                job_id = fill_id(template, variables)
             except TemplateError as exc:
                 line = entry.line_of("uses")
                 self.findings.add(
@@ -342,12 +313,7 @@ class Expander:
         assert entry.id is not None
         line, where = entry.line_of("id"), f"job {index + 1}"
         try:
-            safe = {
-                k: slug(variables[k])
-                for k in templates.names(entry.id)
-                if k in variables and not isinstance(variables[k], (list, dict))
-            }
-            job_id = templates.fill(entry.id, safe)
+            job_id = fill_id(entry.id, variables)
         except TemplateError as exc:
             self.findings.add(entry.file, line, str(exc), where=where, field="id")
             return None
@@ -366,70 +332,13 @@ class Expander:
         for key, text in list(params.items()):
             kind = schema.properties.get(schema.aliases.get(key, key), {}).get("type")
             try:
-                params[key] = _from_text(text, kind)
+                params[key] = cell_value(text, kind)
             except ValueError as exc:
                 self.findings.add(
                     entry.file, entry.line, f"{show(text)}: {exc}", where=entry.where, field=key
                 )
                 ok = False
         return ok
-
-
-def slug(value: Any) -> str:
-    """A variable's value as it may appear in an id: "16:9" -> "16-9", "a fox" -> "a-fox"."""
-    text = "true" if value is True else "false" if value is False else str(value)
-    found = _slugs.get(text)
-    if found is None:
-        found = _UNSAFE.sub("-", text).strip("-") or "-"
-        if len(_slugs) < 50_000:
-            _slugs[text] = found
-    return found
-
-
-_slugs: dict[str, str] = {}
-
-
-def _from_text(text: str, kind: Any) -> Any:
-    stripped = text.strip()
-    if "{" in stripped and kind != "string":
-        return text  # a template: converted after filling would be nicer, but keep it text
-    if kind == "integer":
-        try:
-            return int(stripped)
-        except ValueError:
-            raise ValueError("expected a whole number") from None
-    if kind == "number":
-        try:
-            number = float(stripped)
-        except ValueError:
-            raise ValueError("expected a number") from None
-        return int(number) if number.is_integer() and "." not in stripped else number
-    if kind == "boolean":
-        low = stripped.lower()
-        if low in _TRUE:
-            return True
-        if low in _FALSE:
-            return False
-        raise ValueError("expected true or false")
-    if kind == "array":
-        if stripped.startswith("["):
-            try:
-                items = json.loads(stripped)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"not a JSON list ({exc.msg})") from None
-            return items
-        return [part.strip() for part in stripped.split("|") if part.strip()]
-    return text
-
-
-def _seed(endpoint: str, params: Mapping[str, Any], copy: int, bounds: tuple[int, int]) -> int:
-    lo, hi = bounds
-    span = hi - lo + 1
-    base = params.get("seed")
-    if isinstance(base, int) and not isinstance(base, bool):
-        return lo + (base - lo + copy - 1) % span
-    digest = hashlib.sha256(f"{canonical_json([endpoint, params])}#{copy}".encode()).hexdigest()
-    return lo + int(digest[:15], 16) % span
 
 
 def _item_line(value: Any, index: int | None, line: int) -> int:

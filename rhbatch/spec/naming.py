@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rhbatch.spec import templates
-from rhbatch.spec.expand import slug
+from rhbatch.spec.ids import slug
 from rhbatch.store.files import path_problem
 
 BUILTINS = frozenset({"id", "n", "ext", "endpoint", "index"})

@@ -2,7 +2,7 @@
 
 Paths are relative to the spec file. Each row becomes an ``Entry`` that knows
 its file and line. A CSV cell is text: it is converted to the parameter's type
-when jobs are expanded; an empty cell means "not set". JSON Lines rows keep
+(``cell_value``) when jobs are expanded; an empty cell means "not set". JSON Lines rows keep
 their JSON types. Columns named like the reserved job keys (``id``,
 ``endpoint``, ``repeat``, ``vars``) play that role; ``matrix`` is not allowed
 in a row.
@@ -27,6 +27,10 @@ from rhbatch.readers import MAX_DEPTH, FileProblem, depth, read_text
 
 EndpointOf = Callable[[Any, str, int], "str | None"]
 MAX_REPEAT = 10_000  # as for `repeat` in a spec
+# A row's columns that are no parameters.
+ROW_KEYS = ("id", "endpoint", "vars", "repeat", "uses")
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off"}
 
 
 class TooManyRows(Exception):
@@ -160,8 +164,7 @@ def read_rows(
         params = {
             k: v
             for k, v in row.items()
-            if k not in ("id", "endpoint", "vars", "repeat", "uses")
-            and not k.startswith(("_", "x-", "uses."))
+            if k not in ROW_KEYS and not k.startswith(("_", "x-", "uses."))
         }
         entries.append(
             Entry(
@@ -182,6 +185,41 @@ def read_rows(
     if not raw_rows and not any(p.file == shown for p in problems):
         problems.append(Problem(spec_file, spec_line, f"{rel!r} has no rows", field="jobs_from"))
     return entries
+
+
+def cell_value(text: str, kind: Any) -> Any:
+    """A CSV cell's text as a value of the JSON Schema type ``kind`` (a list: JSON, or
+    items split at ``|``); raises ValueError saying what was expected."""
+    stripped = text.strip()
+    if "{" in stripped and kind != "string":
+        return text  # a template: converted after filling would be nicer, but keep it text
+    if kind == "integer":
+        try:
+            return int(stripped)
+        except ValueError:
+            raise ValueError("expected a whole number") from None
+    if kind == "number":
+        try:
+            number = float(stripped)
+        except ValueError:
+            raise ValueError("expected a number") from None
+        return int(number) if number.is_integer() and "." not in stripped else number
+    if kind == "boolean":
+        low = stripped.lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise ValueError("expected true or false")
+    if kind == "array":
+        if stripped.startswith("["):
+            try:
+                items = json.loads(stripped)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a JSON list ({exc.msg})") from None
+            return items
+        return [part.strip() for part in stripped.split("|") if part.strip()]
+    return text
 
 
 def _uses_of(row: dict[str, Any]) -> dict[str, str] | None:

@@ -210,6 +210,20 @@ def _unknown_defaults(
         findings.add(spec.file, line, message, field=f"defaults.{key}")
 
 
+# The placeholders of output.naming a job cannot name a file with: how each is found,
+# and what is wrong with it (the first rule a job breaks is reported).
+_PLACEHOLDER_RULES = (
+    (
+        unknown_names,
+        "is not {id}, {n}, {ext}, {endpoint}, {index} or a parameter of this job",
+    ),
+    (
+        list_names,
+        "is a list or mapping for this job; only text, numbers and true/false can name a file",
+    ),
+)
+
+
 class _Naming:
     """Checks each job's first result path: placeholders it can fill, a path inside the
     output directory, and no other job's path (letter case aside)."""
@@ -228,22 +242,11 @@ class _Naming:
         if self.broken is not None:
             return False
         naming, params = self.spec.naming, job.params
-        unknown = unknown_names(naming, params)
-        if unknown:
-            names = ", ".join(f"{{{n}}}" for n in sorted(unknown))
-            return self._add(
-                job,
-                f"{names} in output.naming is not {{id}}, {{n}}, {{ext}}, {{endpoint}}, {{index}} "
-                "or a parameter of this job",
-            )
-        listed = list_names(naming, params)
-        if listed:
-            names = ", ".join(f"{{{n}}}" for n in sorted(listed))
-            return self._add(
-                job,
-                f"{names} in output.naming is a list or mapping for this job; "
-                "only text, numbers and true/false can name a file",
-            )
+        for find, what in _PLACEHOLDER_RULES:
+            found = find(naming, params)
+            if found:
+                names = ", ".join(f"{{{n}}}" for n in sorted(found))
+                return self._add(job, f"{names} in output.naming {what}")
         output_type = self.registry.info(job.endpoint).output_type
         relative = output_name(
             naming,
