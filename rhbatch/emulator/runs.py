@@ -45,7 +45,7 @@ from rhbatch.models import OUTPUT_EXTENSIONS
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from rhbatch.emulator.server import Emulator
+    from rhbatch.emulator.context import Context
 
 VALIDATION = "433"  # VALIDATE_PROMPT_FAILED: the code of a task whose values do not fit
 # The output type that names a task's timing, the first present in this order.
@@ -130,7 +130,7 @@ async def start(
 
 
 def make_task(
-    emu: Emulator,
+    emu: Context,
     api: str,
     origin: str,
     target: str,
@@ -254,7 +254,7 @@ def validation_reason(node_errors: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def refuse_if_full(emu: Emulator, api: str, api_key: str, price: float) -> None:
+def refuse_if_full(emu: Context, api: str, api_key: str, price: float) -> None:
     """The balance must cover the price, and a full account's queue must have room."""
     state = emu.board.accounts[api_key]
     emu.board.advance(emu.now())
@@ -265,7 +265,7 @@ def refuse_if_full(emu: Emulator, api: str, api_key: str, price: float) -> None:
         raise Refusal("421" if api == "legacy" else emu.config.queue_full_code)
 
 
-def started(emu: Emulator, task: Task, api: str, tips: str) -> web.Response:
+def started(emu: Context, task: Task, api: str, tips: str) -> web.Response:
     """The answer to a start: the legacy envelope, or the v2 task object."""
     if api == "legacy":
         status = "FAILED" if task.fail_code == VALIDATION else task.status
