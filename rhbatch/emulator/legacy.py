@@ -171,10 +171,9 @@ async def lora_put(request: web.Request) -> web.StreamResponse:
 def workflow_json(call: Call) -> web.Response:
     """``POST /api/openapi/getJsonApiFormat {apiKey, workflowId}``."""
     assert isinstance(call.body, dict)
-    workflow = call.emu.catalog.workflows.get(str(call.body.get("workflowId", "")))
-    if workflow is None:
-        raise Refused("380")
-    if not workflow.ran:
-        raise Refused("810")
-    prompt = json.dumps(workflow.graph, ensure_ascii=False)
+    workflow_id = str(call.body.get("workflowId", ""))
+    refused = call.emu.catalog.refusal("workflow", workflow_id)
+    if refused is not None:
+        raise Refused(refused[0])
+    prompt = json.dumps(call.emu.catalog.workflows[workflow_id].graph, ensure_ascii=False)
     return replies.envelope(0, "SUCCESS", {"prompt": prompt})
