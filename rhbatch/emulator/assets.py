@@ -98,12 +98,19 @@ def query(emu: Context, api_key: str, body: dict[str, Any]) -> dict[str, Any]:
     return view(emu, _mine(emu, api_key, body))
 
 
+def _page(body: dict[str, Any], number: str, size: str, usual: int, most: int) -> tuple[int, int]:
+    """The page a list asks for: its number (from 1) and size (from 1 to ``most``), by the
+    names the call gives them (``usual``: the size when none is given)."""
+    at, count = body.get(number, 1), body.get(size, usual)
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in (at, count)):
+        raise Invalid(f"{number} and {size} must be integers")
+    if at < 1 or not 1 <= count <= most:
+        raise Invalid(f"{number} from 1, {size} from 1 to {most}")
+    return at, count
+
+
 def listing(emu: Context, api_key: str, body: dict[str, Any]) -> dict[str, Any]:
-    number, size = body.get("pageNumber", 1), body.get("pageSize", 20)
-    if not all(isinstance(n, int) and not isinstance(n, bool) for n in (number, size)):
-        raise Invalid("pageNumber and pageSize must be integers")
-    if number < 1 or not 1 <= size <= 100:
-        raise Invalid("pageNumber from 1, pageSize from 1 to 100")
+    number, size = _page(body, "pageNumber", "pageSize", 20, 100)
     wanted = {k: _text(body, k, required=False) for k in ("groupId", "status", "name")}
     items = [
         view(emu, a)
@@ -161,11 +168,7 @@ def resource_record(resource: Resource) -> dict[str, Any]:
 
 def resources(emu: Context, api_key: str, body: dict[str, Any]) -> dict[str, Any]:
     """A page of what the key uploaded, newest first, by resourceType and name if given."""
-    current, size = body.get("current", 1), body.get("size", 10)
-    if not all(isinstance(n, int) and not isinstance(n, bool) for n in (current, size)):
-        raise Invalid("current and size must be integers")
-    if current < 1 or not 1 <= size <= 50:
-        raise Invalid("current from 1, size from 1 to 50")
+    current, size = _page(body, "current", "size", 10, 50)
     kind = _text(body, "resourceType", required=False).upper()
     name = _text(body, "resourceName", required=False).lower()
     found = [

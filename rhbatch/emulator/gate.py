@@ -116,7 +116,8 @@ def account_of(emu: Context, key: str | None) -> str | None:
 
 # --- calls in the {code, msg, data} envelope -------------------------------------------
 
-# The key a call names, from its request and body (None: none; an account's or not).
+# The key a call names, from its request and body (None if none); the gate asks whether
+# it is an account's.
 Finder = Callable[[web.Request, Any], Any]
 # The fault key of a call, from its body (counting the call: see ``numbered``).
 Dice = Callable[[Context, Any], str]
