@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
 __all__ = [
     "EVENTS",
     "AuthError",
@@ -67,6 +65,7 @@ if TYPE_CHECKING:
     from rhbatch.library import open_run as open
     from rhbatch.runner.events import EVENTS, Event
     from rhbatch.runner.plan import Planned
+    from rhbatch.version import __version__
 
 _WHERE = {
     **dict.fromkeys(
@@ -90,6 +89,7 @@ _WHERE = {
     "Event": "rhbatch.runner.events",
     "EVENTS": "rhbatch.runner.events",
     "Planned": "rhbatch.runner.plan",
+    "__version__": "rhbatch.version",
 }
 
 

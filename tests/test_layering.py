@@ -41,12 +41,15 @@ ORDER: tuple[tuple[str, ...], ...] = (
     ("api", "endpoints"),
     ("models", "logfile", "readers"),
     ("errors", "redact"),
+    ("version",),
     ("__init__",),
 )
 RANK = {unit: depth for depth, row in enumerate(ORDER) for unit in row}
 
 # The emulator stands beside the stages: it may use these, and nothing else of rhbatch.
-EMULATOR_MAY_IMPORT = frozenset({"endpoints", "models", "errors", "redact", "__init__"})
+EMULATOR_MAY_IMPORT = frozenset(
+    {"endpoints", "models", "errors", "redact", "version", "__init__"}
+)
 # Outside the emulator, only these load it, and only inside a function (on demand).
 EMULATOR_LOADERS = frozenset({"rhbatch.commands.emulator", "rhbatch.commands.connection"})
 
@@ -106,11 +109,13 @@ def is_type_checking(test: ast.expr) -> bool:
 
 
 class Collector(ast.NodeVisitor):
-    """The imports of one module, skipping ``if TYPE_CHECKING:`` bodies."""
+    """The imports of one module, skipping ``if TYPE_CHECKING:`` bodies unless
+    ``type_checking`` (then it reads what the type checker reads)."""
 
-    def __init__(self, module: str, is_package: bool) -> None:
+    def __init__(self, module: str, is_package: bool, *, type_checking: bool = False) -> None:
         self.module = module
         self.package = module if is_package else module.rpartition(".")[0]
+        self.type_checking = type_checking
         self.depth = 0  # how many functions deep we are
         self.found: list[Import] = []
 
@@ -118,7 +123,7 @@ class Collector(ast.NodeVisitor):
         self.found.append(Import(self.module, target, node.lineno, self.depth > 0))
 
     def visit_If(self, node: ast.If) -> None:
-        if is_type_checking(node.test):
+        if is_type_checking(node.test) and not self.type_checking:
             for stmt in node.orelse:
                 self.visit(stmt)
         else:
@@ -161,11 +166,11 @@ def external_or_internal(name: str) -> str:
     return name if name.split(".")[0] == "rhbatch" else name.split(".")[0]
 
 
-def collect() -> list[Import]:
+def collect(*, type_checking: bool = False) -> list[Import]:
     found: list[Import] = []
     for module, path in MODULES.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        collector = Collector(module, path.name == "__init__.py")
+        collector = Collector(module, path.name == "__init__.py", type_checking=type_checking)
         collector.visit(tree)
         found.extend(collector.found)
     return found
@@ -174,8 +179,8 @@ def collect() -> list[Import]:
 IMPORTS = collect()
 
 
-def internal() -> Iterator[Import]:
-    return (i for i in IMPORTS if i.target.split(".")[0] == "rhbatch")
+def internal(imports: list[Import] = IMPORTS) -> Iterator[Import]:
+    return (i for i in imports if i.target.split(".")[0] == "rhbatch")
 
 
 def within(module: str, prefix: str) -> bool:
@@ -304,9 +309,9 @@ def test_the_package_root_imports_nothing() -> None:
     assert not bad, offenders("imports in rhbatch/__init__.py", bad)
 
 
-def graph() -> dict[str, set[str]]:
+def graph(imports: list[Import] = IMPORTS) -> dict[str, set[str]]:
     edges: dict[str, set[str]] = defaultdict(set)
-    for i in internal():
+    for i in internal(imports):
         if i.target in MODULES:
             edges[i.importer].add(i.target)
     return edges
@@ -376,16 +381,43 @@ def test_tangles_finds_cycles() -> None:
     assert cycles(both_ways, ["a", "b", "c"]) == [["a", "b", "a"], ["a", "c", "b", "a"]]
 
 
-def test_no_import_cycles() -> None:
-    """No module reaches itself through imports, at module level or inside functions."""
-    edges = graph()
+def cycle_lines(edges: dict[str, set[str]]) -> list[str]:
+    """Every import cycle of ``edges`` as a line ``a -> b -> a`` (at most 20 per tangle)."""
     found: list[str] = []
     for group in tangles(edges):
         some = cycles(edges, group, limit=20)
         found.extend(" -> ".join(cycle) for cycle in some)
         if len(some) == 20:
             found.append(f"... and maybe more among {', '.join(group)}")
+    return found
+
+
+def test_no_import_cycles() -> None:
+    """No module reaches itself through imports, at module level or inside functions."""
+    found = cycle_lines(graph())
     assert not found, offenders("import cycles", found)
+
+
+def test_no_import_cycles_even_for_the_type_checker() -> None:
+    """No cycle either when the imports under ``if TYPE_CHECKING:`` count: a module typed
+    against another depends on it as much as one that imports it to run."""
+    collector = Collector("rhbatch.x", is_package=False, type_checking=True)
+    collector.visit(ast.parse("if TYPE_CHECKING:\n    from rhbatch.emulator import server"))
+    assert [i.target for i in collector.found] == ["rhbatch.emulator.server"]
+    # opened by the runner/store reshaping: the package root names the public API for the
+    # type checker, from modules that themselves import the root (rhbatch.__version__).
+    known: set[tuple[str, str]] = set()
+    edges = graph(collect(type_checking=True))
+    groups = tangles(edges)
+    stale = [
+        f"{a} -> {b} closes no cycle now: take it off the known list"
+        for a, b in sorted(known)
+        if not any(a in group and b in group for group in groups)
+    ]
+    for a, b in known:
+        edges[a].discard(b)
+    found = cycle_lines(edges) + stale
+    assert not found, offenders("import cycles counting TYPE_CHECKING imports", found)
 
 
 # What importing a module may not load: the CLI loads no heavy library before a command

@@ -31,7 +31,6 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 
-from rhbatch import __version__
 from rhbatch.api.http import MAX_REPLY, Download, DownloadLimits, scrubbed, status_error
 from rhbatch.api.transport import Transport
 from rhbatch.api.wire import (
@@ -53,6 +52,7 @@ from rhbatch.api.wire import (
 from rhbatch.errors import OutcomeUnknown, ProtocolError, Rejected
 from rhbatch.models import QueueStatus, RemoteStatus, TaskState, pinned_kind
 from rhbatch.redact import clean, keep_secret, scrub_value
+from rhbatch.version import __version__
 
 
 class Client(AbstractAsyncContextManager["Client"]):

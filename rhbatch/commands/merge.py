@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rhbatch import __version__, readers
+from rhbatch import readers
 from rhbatch.commands.common import plural, print_first
 from rhbatch.endpoints.registry import registry
 from rhbatch.errors import EXIT_JOB_FAILURES, EXIT_OK, InvalidInput, Problem, UsageError
@@ -46,6 +46,7 @@ from rhbatch.store.dataset import write_metadata
 from rhbatch.store.files import hash_file, path_problem, write_lines
 from rhbatch.store.manifest import write_run
 from rhbatch.store.report import write_report
+from rhbatch.version import __version__
 
 SHOWN = 20  # missing jobs named one by one; the rest are counted
 _TERMINAL = {s.value for s in JOB_TERMINAL}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
-from rhbatch import __version__
 from rhbatch.commands.arguments import (
     connection_arguments,
     max_jobs_argument,
@@ -26,6 +25,7 @@ from rhbatch.commands.emulator import PROFILES
 from rhbatch.commands.run_arguments import DEFAULT_EMULATOR_SPEED, run_arguments
 from rhbatch.commands.usage import EXIT_CODES, epilog
 from rhbatch.models import OUTPUT_TYPES
+from rhbatch.version import __version__
 
 # Named here too, for those who import them from the argument tree's module.
 __all__ = ["DEFAULT_EMULATOR_SPEED", "EXIT_CODES", "Parser", "build_parser", "positive"]

@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from rhbatch import __version__
 from rhbatch.commands.common import plural, print_first
 from rhbatch.commands.plan_report import plan_against, print_plan
 from rhbatch.endpoints.registry import Registry
@@ -29,6 +28,7 @@ from rhbatch.spec.load import Spec
 from rhbatch.spec.spool import Staged
 from rhbatch.store.manifest import iso
 from rhbatch.store.state import Store
+from rhbatch.version import __version__
 
 # What each count of ``Store.recover`` means to the person resuming a run.
 _RECOVERED = {

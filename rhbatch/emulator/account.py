@@ -12,21 +12,19 @@ from __future__ import annotations
 from aiohttp import web
 
 from rhbatch.emulator import replies
-from rhbatch.emulator.context import STATE
-from rhbatch.emulator.gate import after, bearer, before, read_json
+from rhbatch.emulator.gate import Call, Refused, bearer_key, body_or_bearer, enveloped, per_task
+from rhbatch.emulator.tasks import AccountState
 
 
-async def queue_status(request: web.Request) -> web.StreamResponse:
-    emu = request.app[STATE]
-    key = f"queue#{emu.next_attempt('queue')}"
-    early = await before(emu, request, "other", key)
-    if early is not None:
-        return early
-    api_key = bearer(request)
-    if api_key is None or api_key not in emu.board.accounts:
-        return replies.envelope(802, "APIKEY_UNAUTHORIZED")
-    emu.board.advance(emu.now())
-    state = emu.board.accounts[api_key]
+def _account(call: Call) -> AccountState:
+    """The asking key's account, its slots and queue brought up to now."""
+    call.emu.board.advance(call.emu.now())
+    return call.emu.board.accounts[call.api_key]
+
+
+@enveloped("queue", who=bearer_key)
+def queue_status(call: Call) -> web.Response:
+    state = _account(call)
     data = {
         "apiKeyType": state.account.tier,
         "concurrentLimit": state.account.concurrency,
@@ -34,24 +32,16 @@ async def queue_status(request: web.Request) -> web.StreamResponse:
         "queuedCount": str(state.queued),
         "totalCurrentTasks": str(state.running + state.queued),
     }
-    return await after(emu, request, "other", key, replies.envelope(0, "success", data))
+    return replies.envelope(0, "success", data)
 
 
-async def api_keys(request: web.Request) -> web.StreamResponse:
+@enveloped("keys", who=bearer_key)
+def api_keys(call: Call) -> web.Response:
     """``GET /openapi/v2/api-key/list``: the account's keys (here: the one asking), masked."""
-    emu = request.app[STATE]
-    key = f"keys#{emu.next_attempt('keys')}"
-    early = await before(emu, request, "other", key)
-    if early is not None:
-        return early
-    api_key = bearer(request)
-    if api_key is None or api_key not in emu.board.accounts:
-        return replies.envelope(802, "APIKEY_UNAUTHORIZED")
-    emu.board.advance(emu.now())
-    state = emu.board.accounts[api_key]
+    state = _account(call)
     data = [
         {
-            "key": replies.mask_key(api_key),
+            "key": replies.mask_key(call.api_key),
             "apiKeyName": "rhbatch emulator",
             "status": 1,
             "quotaLimit": None,
@@ -59,25 +49,15 @@ async def api_keys(request: web.Request) -> web.StreamResponse:
             "visible": True,
             "expireAt": None,
             "expireInMinute": None,
-            "createdAt": emu.started_at,
+            "createdAt": call.emu.started_at,
         }
     ]
-    return await after(emu, request, "other", key, replies.envelope(0, "success", data))
+    return replies.envelope(0, "success", data)
 
 
-async def account_status(request: web.Request) -> web.StreamResponse:
-    emu = request.app[STATE]
-    key = f"account#{emu.next_attempt('account')}"
-    early = await before(emu, request, "other", key)
-    if early is not None:
-        return early
-    body = await read_json(request)
-    api_key = body.get("apikey") if isinstance(body, dict) else None
-    api_key = api_key or bearer(request)
-    if api_key not in emu.board.accounts:
-        return replies.envelope(802, "APIKEY_UNAUTHORIZED")
-    emu.board.advance(emu.now())
-    state = emu.board.accounts[api_key]
+@enveloped("account", who=body_or_bearer("apikey"))
+def account_status(call: Call) -> web.Response:
+    state = _account(call)
     data = {
         "remainCoins": "0",
         "currentTaskCounts": str(state.running + state.queued),
@@ -85,22 +65,13 @@ async def account_status(request: web.Request) -> web.StreamResponse:
         "currency": "CNY",
         "apiType": state.account.tier,
     }
-    return await after(emu, request, "other", key, replies.envelope(0, "success", data))
+    return replies.envelope(0, "success", data)
 
 
-async def cancel(request: web.Request) -> web.StreamResponse:
-    emu = request.app[STATE]
-    body = await read_json(request)
-    task_id = str(body.get("taskId", "")) if isinstance(body, dict) else ""
-    key = f"cancel:{task_id}#{emu.next_attempt('cancel:' + task_id)}"
-    early = await before(emu, request, "other", key)
-    if early is not None:
-        return early
-    api_key = (body.get("apiKey") if isinstance(body, dict) else None) or bearer(request)
-    if api_key not in emu.board.accounts:
-        return replies.envelope(802, "APIKEY_UNAUTHORIZED")
-    task = emu.board.tasks.get(task_id)
-    if task is None or task.api_key != api_key:
-        return replies.legacy_error("807")
-    emu.cancel(task)
-    return await after(emu, request, "other", key, replies.envelope(0, "success"))
+@enveloped(per_task("cancel"), who=body_or_bearer("apiKey"))
+def cancel(call: Call) -> web.Response:
+    task = call.emu.board.tasks.get(call.task_id)
+    if task is None or task.api_key != call.api_key:
+        raise Refused("807")
+    call.emu.cancel(task)
+    return replies.envelope(0, "success")

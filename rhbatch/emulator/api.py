@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from rhbatch.emulator import account, apps, assets, files, hooks, legacy, replies, runs
 from rhbatch.emulator.config import TEXTS
-from rhbatch.emulator.context import STATE
+from rhbatch.emulator.context import STATE, Context
 from rhbatch.emulator.gate import admit, after, read_json, rejected
 from rhbatch.emulator.outputs import make_text
 from rhbatch.emulator.refs import model_media_problem
@@ -35,13 +35,10 @@ from rhbatch.emulator.tasks import Output, Task, body_hash
 from rhbatch.endpoints.pricing import defaults_of
 from rhbatch.models import OUTPUT_EXTENSIONS
 
-if TYPE_CHECKING:
-    from rhbatch.emulator.server import Emulator
-
 IMAGE_COUNT_PARAMS = ("n", "numImages", "num_images", "maxImages", "imageCount")
 
 
-def build_app(emu: Emulator) -> web.Application:
+def build_app(emu: Context) -> web.Application:
     app = web.Application(client_max_size=1024**3, middlewares=[count_errors])
     app[STATE] = emu
     r = app.router
@@ -199,7 +196,7 @@ async def submit(request: web.Request, name: str) -> web.StreamResponse:
     return await after(emu, request, "submit", key, replies.json_response(reply))
 
 
-def invalid_body(emu: Emulator, endpoint: str, body: Any) -> web.Response | None:
+def invalid_body(emu: Context, endpoint: str, body: Any) -> web.Response | None:
     """The 1007 rejection of a body that is not an object valid for the endpoint, or None."""
     if not isinstance(body, dict):
         return rejected(emu, "1007", "the body must be a JSON object")
@@ -209,7 +206,7 @@ def invalid_body(emu: Emulator, endpoint: str, body: Any) -> web.Response | None
     return None
 
 
-def outputs_for(emu: Emulator, task: Task, digest: str) -> list[Output]:
+def outputs_for(emu: Context, task: Task, digest: str) -> list[Output]:
     kind = task.output_type
     ext = OUTPUT_EXTENSIONS.get(kind, "bin")
     if kind == "string":

@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from rhbatch.emulator import replies
 from rhbatch.emulator.app_inputs import served
 from rhbatch.emulator.catalog import App
-from rhbatch.emulator.context import STATE
-from rhbatch.emulator.gate import after, bearer, before, known, read_json
+from rhbatch.emulator.context import STATE, Context
+from rhbatch.emulator.gate import Call, Refused, bearer, enveloped
 from rhbatch.emulator.outputs import make_media
-
-if TYPE_CHECKING:
-    from rhbatch.emulator.server import Emulator
 
 SORTS = ("RECOMMEND", "HOTTEST", "NEWEST")
 MAX_PAGE = 50
@@ -35,14 +32,14 @@ def node_info(app: App) -> list[dict[str, Any]]:
     return [served(item) for item in app.nodes]
 
 
-def statistics(emu: Emulator, app: App) -> dict[str, str]:
+def statistics(emu: Context, app: App) -> dict[str, str]:
     base = {"likeCount": "0", "downloadCount": "0", "useCount": "0", "pv": "0", "collectCount": "0"}
     base.update({k: str(v) for k, v in app.statistics.items()})
     base["useCount"] = str(int(base["useCount"]) + emu.app_runs[app.id])
     return base
 
 
-def cover_url(emu: Emulator, app: App) -> str:
+def cover_url(emu: Context, app: App) -> str:
     return f"{emu.base_url}/covers/{app.id}.png"
 
 
@@ -57,22 +54,26 @@ def curl(url: str, auth: str, body: dict[str, Any]) -> str:
     )
 
 
-async def api_call_demo(request: web.Request) -> web.StreamResponse:
+def _query_key(request: web.Request, body: Any) -> str | None:
+    """apiCallDemo's key: ``apiKey`` in the query string, else Bearer."""
+    return request.query.get("apiKey") or bearer(request)
+
+
+def _header_key(request: web.Request, body: Any) -> str | None:
+    """The app list's key: the Authorization header, with or without ``Bearer``."""
+    return bearer(request) or request.headers.get("Authorization", "").strip()
+
+
+@enveloped("demo", who=_query_key)
+def api_call_demo(call: Call) -> web.Response:
     """``GET /api/webapp/apiCallDemo?apiKey=&webappId=``."""
-    emu = request.app[STATE]
-    key = f"demo#{emu.next_attempt('demo')}"
-    early = await before(emu, request, "other", key)
-    if early is not None:
-        return early
-    api_key = request.query.get("apiKey") or bearer(request)
-    if not known(emu, api_key):
-        return replies.legacy_error("802")
-    webapp_id = request.query.get("webappId", "")
+    emu = call.emu
+    webapp_id = call.request.query.get("webappId", "")
     if not webapp_id:
-        return replies.legacy_error("301")
+        raise Refused("301")
     app = emu.catalog.apps.get(webapp_id)
     if app is None:
-        return replies.legacy_error("901")
+        raise Refused("901")
     nodes = node_info(app) if app.ran else []
     example = {
         "webappId": int(app.id) if app.id.isdigit() else app.id,
@@ -101,22 +102,14 @@ async def api_call_demo(request: web.Request) -> web.StreamResponse:
             f"{emu.base_url}/task/openapi/ai-app/run", "Content-Type: application/json", example
         ),
     }
-    return await after(emu, request, "other", key, replies.envelope(0, "success", data))
+    return replies.envelope(0, "success", data)
 
 
-async def app_list(request: web.Request) -> web.StreamResponse:
+@enveloped("applist", who=_header_key)
+def app_list(call: Call) -> web.Response:
     """``POST /openapi/v2/aiapp/list {current, size, sort, days}``."""
-    emu = request.app[STATE]
-    key = f"applist#{emu.next_attempt('applist')}"
-    early = await before(emu, request, "other", key)
-    if early is not None:
-        return early
-    auth = request.headers.get("Authorization", "").strip()
-    api_key = bearer(request) or auth
-    if not known(emu, api_key):
-        return replies.legacy_error("802")
-    body = await read_json(request)
-    body = body if isinstance(body, dict) else {}
+    emu = call.emu
+    body = call.body if isinstance(call.body, dict) else {}
     current, size, sort = (
         body.get("current", 1),
         body.get("size", 10),
@@ -124,7 +117,7 @@ async def app_list(request: web.Request) -> web.StreamResponse:
     )
     valid = all(isinstance(n, int) and not isinstance(n, bool) for n in (current, size))
     if not valid or not 1 <= size <= MAX_PAGE or current < 1 or sort not in SORTS:
-        return replies.legacy_error("301")
+        raise Refused("301")
     apps = list(emu.catalog.apps.values())
     if sort == "HOTTEST":
         apps.sort(key=lambda a: -int(statistics(emu, a)["useCount"]))
@@ -158,7 +151,7 @@ async def app_list(request: web.Request) -> web.StreamResponse:
         "pages": pages,
         "hasNext": current < pages,
     }
-    return await after(emu, request, "other", key, replies.envelope(0, "success", data))
+    return replies.envelope(0, "success", data)
 
 
 async def cover(request: web.Request) -> web.Response:

@@ -17,30 +17,28 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from rhbatch.emulator import replies
-from rhbatch.emulator.context import STATE, Asset, Resource
-from rhbatch.emulator.gate import after, bearer, before, known, read_json
+from rhbatch.emulator.context import Asset, Context, Resource
+from rhbatch.emulator.gate import Call, Refused, bearer_key, enveloped
 from rhbatch.emulator.hooks import stamp
 from rhbatch.emulator.refs import dead_upload
 
-if TYPE_CHECKING:
-    from rhbatch.emulator.server import Emulator
-
 ASSET_TYPES = {"image": "Image", "video": "Video", "audio": "Audio"}
 
-Action = Callable[["Emulator", str, dict[str, Any]], dict[str, Any] | None]
+Action = Callable[[Context, str, dict[str, Any]], dict[str, Any] | None]
 
 
 class Invalid(Exception):
     """A request the asset calls refuse (code 1007, with what was wrong)."""
 
 
-def view(emu: Emulator, asset: Asset) -> dict[str, Any]:
+def view(emu: Context, asset: Asset) -> dict[str, Any]:
     status = asset.status(emu.now())
     return {
         "assetId": asset.id,
@@ -62,7 +60,7 @@ def _text(body: dict[str, Any], name: str, required: bool = True) -> str:
     return value.strip()
 
 
-def _mine(emu: Emulator, api_key: str, body: dict[str, Any]) -> Asset:
+def _mine(emu: Context, api_key: str, body: dict[str, Any]) -> Asset:
     asset_id = _text(body, "assetId")
     asset = emu.assets.get(asset_id)
     if asset is None or asset.api_key != api_key:
@@ -70,7 +68,7 @@ def _mine(emu: Emulator, api_key: str, body: dict[str, Any]) -> Asset:
     return asset
 
 
-def create(emu: Emulator, api_key: str, body: dict[str, Any]) -> dict[str, Any]:
+def create(emu: Context, api_key: str, body: dict[str, Any]) -> dict[str, Any]:
     url = _text(body, "url")
     if not url.startswith(("http://", "https://")):
         raise Invalid("url must be an http(s) URL")
@@ -96,16 +94,23 @@ def create(emu: Emulator, api_key: str, body: dict[str, Any]) -> dict[str, Any]:
     return {"assetId": asset_id, "status": emu.assets[asset_id].status(now)}
 
 
-def query(emu: Emulator, api_key: str, body: dict[str, Any]) -> dict[str, Any]:
+def query(emu: Context, api_key: str, body: dict[str, Any]) -> dict[str, Any]:
     return view(emu, _mine(emu, api_key, body))
 
 
-def listing(emu: Emulator, api_key: str, body: dict[str, Any]) -> dict[str, Any]:
-    number, size = body.get("pageNumber", 1), body.get("pageSize", 20)
-    if not all(isinstance(n, int) and not isinstance(n, bool) for n in (number, size)):
-        raise Invalid("pageNumber and pageSize must be integers")
-    if number < 1 or not 1 <= size <= 100:
-        raise Invalid("pageNumber from 1, pageSize from 1 to 100")
+def _page(body: dict[str, Any], number: str, size: str, usual: int, most: int) -> tuple[int, int]:
+    """The page a list asks for: its number (from 1) and size (from 1 to ``most``), by the
+    names the call gives them (``usual``: the size when none is given)."""
+    at, count = body.get(number, 1), body.get(size, usual)
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in (at, count)):
+        raise Invalid(f"{number} and {size} must be integers")
+    if at < 1 or not 1 <= count <= most:
+        raise Invalid(f"{number} from 1, {size} from 1 to {most}")
+    return at, count
+
+
+def listing(emu: Context, api_key: str, body: dict[str, Any]) -> dict[str, Any]:
+    number, size = _page(body, "pageNumber", "pageSize", 20, 100)
     wanted = {k: _text(body, k, required=False) for k in ("groupId", "status", "name")}
     items = [
         view(emu, a)
@@ -119,38 +124,30 @@ def listing(emu: Emulator, api_key: str, body: dict[str, Any]) -> dict[str, Any]
     return {"items": page, "totalCount": len(items), "pageNumber": number, "pageSize": size}
 
 
-def update(emu: Emulator, api_key: str, body: dict[str, Any]) -> dict[str, Any]:
+def update(emu: Context, api_key: str, body: dict[str, Any]) -> dict[str, Any]:
     asset = _mine(emu, api_key, body)
     asset.name, asset.updated_wall = _text(body, "name"), time.time()
     return {"assetId": asset.id, "name": asset.name, "status": asset.status(emu.now())}
 
 
-def delete(emu: Emulator, api_key: str, body: dict[str, Any]) -> None:
+def delete(emu: Context, api_key: str, body: dict[str, Any]) -> None:
     del emu.assets[_mine(emu, api_key, body).id]
 
 
-def handler(action: Action) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """The HTTP call of one asset action: faults, the Bearer key, the body, the envelope."""
+def handler(action: Action) -> Handler:
+    """The HTTP call of one asset action: the Bearer key, a JSON object, the envelope."""
 
-    async def call(request: web.Request) -> web.StreamResponse:
-        emu = request.app[STATE]
-        key = f"assets#{emu.next_attempt('assets')}"
-        early = await before(emu, request, "other", key)
-        if early is not None:
-            return early
-        api_key = bearer(request)
-        if api_key is None or not known(emu, api_key):
-            return replies.legacy_error("802")
-        body = await read_json(request)
+    @enveloped("assets", who=bearer_key)
+    def answer(call: Call) -> web.Response:
         try:
-            if not isinstance(body, dict):
+            if not isinstance(call.body, dict):
                 raise Invalid("the body must be a JSON object")
-            data = action(emu, api_key, body)
+            data = action(call.emu, call.api_key, call.body)
         except Invalid as bad:
-            return replies.envelope(1007, f"Invalid parameters: {bad}")
-        return await after(emu, request, "other", key, replies.envelope(0, "success", data))
+            raise Refused("1007", f"Invalid parameters: {bad}") from None
+        return replies.envelope(0, "success", data)
 
-    return call
+    return answer
 
 
 def resource_record(resource: Resource) -> dict[str, Any]:
@@ -169,13 +166,9 @@ def resource_record(resource: Resource) -> dict[str, Any]:
     }
 
 
-def resources(emu: Emulator, api_key: str, body: dict[str, Any]) -> dict[str, Any]:
+def resources(emu: Context, api_key: str, body: dict[str, Any]) -> dict[str, Any]:
     """A page of what the key uploaded, newest first, by resourceType and name if given."""
-    current, size = body.get("current", 1), body.get("size", 10)
-    if not all(isinstance(n, int) and not isinstance(n, bool) for n in (current, size)):
-        raise Invalid("current and size must be integers")
-    if current < 1 or not 1 <= size <= 50:
-        raise Invalid("current from 1, size from 1 to 50")
+    current, size = _page(body, "current", "size", 10, 50)
     kind = _text(body, "resourceType", required=False).upper()
     name = _text(body, "resourceName", required=False).lower()
     found = [

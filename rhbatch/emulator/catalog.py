@@ -1,4 +1,4 @@
-"""The workflows and AI apps the emulator knows, and a nodeInfoList checked against one.
+"""The workflows and AI apps the emulator knows: loaded, their fields, their outputs.
 
 Samples ship in ``samples/workflows.json`` and ``samples/apps.json``; the config's
 ``workflows`` and ``apps`` (the same shape) replace a sample of the same id or add
@@ -6,54 +6,34 @@ new ones. A workflow is an API-format ComfyUI graph (``class_type``, ``inputs``,
 ``_meta.title`` per node); its settable fields are the inputs holding a value
 (an input holding a link ``["4", 0]``, or an object or a list, a widget's own
 state, cannot be set). Each is typed by its node class's published definition
-(``nodes.py``: INT and FLOAT with their ranges, COMBO with its choices, the media
-of loaders), or, for a class not known, by the value its graph holds (a number
-takes any number). Its results come from its output nodes (the savers and
-previews of the definitions: images as many as the ``batch_size`` found upstream,
-a video, a sound), unless the entry lists ``outputs``. An app is its
-``nodeInfoList`` (what ``apiCallDemo`` shows) and the ``outputs`` it makes.
-``check`` reads a request's nodeInfoList: a node or field that does not exist
-refuses the start (803); a value that does not fit its field is a ComfyUI
-validation error (``node_errors``), which fails the task.
+(``rhbatch.endpoints.nodes``: INT and FLOAT with their ranges, COMBO with its
+choices, the media of loaders), or, for a class not known, by the value its graph
+holds (a number takes any number). Its results come from its output nodes (the
+savers and previews of the definitions: images as many as the ``batch_size``
+found upstream, a video, a sound), unless the entry lists ``outputs``. An app is
+its ``nodeInfoList`` (what ``apiCallDemo`` shows) and the ``outputs`` it makes.
+A start's nodeInfoList is checked against these fields in ``fields.py``.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import math
-import re
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
-from rhbatch.emulator import app_inputs, nodes
-from rhbatch.emulator.app_inputs import Rule
+from rhbatch.emulator import app_inputs
 from rhbatch.emulator.config import EmulatorConfig
+from rhbatch.emulator.fields import Field, check
+from rhbatch.endpoints.nodes import InputDef, node_defs
 from rhbatch.models import OUTPUT_EXTENSIONS
 
-FIELD_TYPES = ("STRING", "INT", "FLOAT", "BOOLEAN", "SWITCH", "LIST", "IMAGE", "VIDEO", "AUDIO")
-MEDIA_TYPES = ("IMAGE", "VIDEO", "AUDIO")
+# check (of fields.py) is named here too, for the callers outside the emulator that take it
+# from here.
+__all__ = ["App", "Catalog", "Field", "OutputSpec", "Workflow", "check"]
+
 MAX_IMAGES = 8
-_INT = re.compile(r"[+-]?\d+")
-
-
-@dataclass(frozen=True)
-class Field:
-    """One settable input: a node's field, its type, its saved value."""
-
-    node_id: str
-    node_name: str  # the node's class_type (workflow) or nodeName (app)
-    field_name: str
-    field_type: str  # one of FIELD_TYPES
-    default: Any
-    options: tuple[str, ...] = ()  # LIST
-    description: str = ""
-    description_en: str = ""
-    rule: Rule | None = None  # an app's field: what its fieldData says it takes (app_inputs.py)
-    minimum: float | None = None  # a workflow's INT or FLOAT input, by its definition
-    maximum: float | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +93,19 @@ class Catalog:
         workflows = {str(k): _workflow(str(k), v) for k, v in raw_workflows.items()}
         apps = {str(k): _app(str(k), v) for k, v in raw_apps.items()}
         return cls(workflows, apps)
+
+    def refusal(self, origin: str, target: str) -> tuple[str, str] | None:
+        """Why the workflow or app (``origin``) ``target`` cannot be started: its code and
+        what is wrong (none such: 380 / 901; never run on the web: 810 / 803), or None."""
+        workflow = origin == "workflow"
+        entry = (self.workflows if workflow else self.apps).get(target)
+        if entry is None:
+            return ("380", f"no workflow {target}") if workflow else ("901", f"no AI app {target}")
+        if not entry.ran:
+            if workflow:
+                return "810", f"workflow {target} was never run on the web"
+            return "803", f"AI app {target} was never run on the web: it has no nodes"
+        return None
 
 
 def _sample(name: str) -> dict[str, Any]:
@@ -220,8 +213,8 @@ def field_of(graph: dict[str, Any], node_id: str, name: str) -> Field | str:
         return f"node {node_id} input {name!r} holds a widget's own state, not a value to set"
     title = str((node.get("_meta") or {}).get("title", ""))
     field = Field(node_id, node["class_type"], name, "STRING", value, description=title)
-    known = nodes.widget(node["class_type"], name)
-    if known is not None:
+    known = node_defs().input(node["class_type"], name)
+    if known is not None and not known.link:  # a widget, with its published definition
         return _by_definition(field, known)
     if isinstance(value, bool):
         return replace(field, field_type="BOOLEAN")
@@ -230,7 +223,7 @@ def field_of(graph: dict[str, Any], node_id: str, name: str) -> Field | str:
     return field
 
 
-def _by_definition(field: Field, known: nodes.Widget) -> Field:
+def _by_definition(field: Field, known: InputDef) -> Field:
     """A workflow input as its node class's published definition gives it."""
     if known.media:
         return replace(field, field_type="IMAGE" if known.media == "mask" else known.media.upper())
@@ -252,9 +245,9 @@ def graph_outputs(graph: dict[str, Any]) -> tuple[OutputSpec, ...]:
     the published definitions: SaveImage an image, SaveAnimatedWEBP a video, ...)."""
     out = []
     for node_id in sorted(graph, key=_node_order):
-        kind = nodes.output_kind(graph[node_id]["class_type"])
-        if kind is not None:
-            out.append(OutputSpec(node_id, kind))
+        node = node_defs().get(graph[node_id]["class_type"])
+        if node is not None and node.output_node and node.output_kind:
+            out.append(OutputSpec(node_id, node.output_kind))
     return tuple(out)
 
 
@@ -271,148 +264,3 @@ def image_count(graph: dict[str, Any], node_id: str) -> int:
                 seen.add(str(value[0]))
                 todo.append(str(value[0]))
     return 1
-
-
-# --- a request's nodeInfoList ----------------------------------------------------------
-
-
-@dataclass
-class Checked:
-    """A nodeInfoList read against a workflow or app."""
-
-    refused: str | None = None  # why the start is refused (803), if it is
-    node_errors: dict[str, Any] = field(default_factory=dict)  # values that do not fit
-    values: list[tuple[Field, Any]] = field(default_factory=list)  # those that do, converted
-
-
-def check(
-    items: Any,
-    find: Callable[[str, str], Field | str],
-    media_ok: Callable[[str], bool],
-    outputs: list[str],
-) -> Checked:
-    """Each item of ``items`` found (else refused) and its value fitted to its field."""
-    out = Checked()
-    if items is None:
-        return out
-    if not isinstance(items, list):
-        out.refused = "nodeInfoList must be a list"
-        return out
-    for n, item in enumerate(items):
-        if not isinstance(item, dict) or "fieldValue" not in item:
-            out.refused = f"nodeInfoList[{n}] needs nodeId, fieldName and fieldValue"
-            return out
-        found = find(str(item.get("nodeId", "")), str(item.get("fieldName", "")))
-        if isinstance(found, str):
-            out.refused = found
-            return out
-        ok, value, why = fit(found, item["fieldValue"], media_ok)
-        if ok:
-            out.values.append((found, value))
-            continue
-        entry = out.node_errors.setdefault(
-            found.node_id,
-            {"errors": [], "dependent_outputs": outputs, "class_type": found.node_name},
-        )
-        entry["errors"].append(
-            {
-                "type": "value_not_valid",
-                "message": "Value not in list" if found.field_type == "LIST" else "Value not valid",
-                "details": f"{found.field_name}: {why}",
-                "extra_info": {
-                    "input_name": found.field_name,
-                    "received_value": item["fieldValue"],
-                },
-            }
-        )
-    return out
-
-
-def fit(f: Field, value: Any, media_ok: Callable[[str], bool]) -> tuple[bool, Any, str]:
-    """Whether ``value`` fits field ``f``: (fits, the value converted, why not)."""
-    if f.rule is not None:  # an app's field, read by its fieldData
-        return app_inputs.fit(f.field_type, f.rule, f.default, value, media_ok)
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    kind = f.field_type
-    if value == f.default and type(value) is type(f.default):
-        return True, value, ""
-    if kind == "INT":
-        if number and isinstance(value, int):
-            return _within(f, value)
-        if isinstance(value, str) and _INT.fullmatch(value.strip()):
-            return _within(f, int(value))
-        return False, None, f"{value!r} is not an integer"
-    if kind in ("FLOAT", "NUMBER"):
-        try:
-            converted = float(value) if number or isinstance(value, str) else math.nan
-        except ValueError:
-            converted = math.nan
-        if math.isfinite(converted):
-            return _within(f, converted)
-        return False, None, f"{value!r} is not a number"
-    if kind in ("BOOLEAN", "SWITCH"):
-        if isinstance(value, bool):
-            return True, value, ""
-        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-            return True, value.strip().lower() == "true", ""
-        return False, None, f"{value!r} is not true or false"
-    if kind == "LIST":
-        text = str(value) if number or isinstance(value, str) else None
-        if text is not None and text in f.options:
-            return True, text, ""
-        return False, None, f"{value!r} not in {list(f.options)}"
-    if kind in MEDIA_TYPES:
-        if isinstance(value, str) and (value == f.default or media_ok(value)):
-            return True, value, ""
-        return (
-            False,
-            None,
-            (
-                f"{value!r} is neither a file uploaded here (/task/openapi/upload) "
-                "nor a live http(s) URL"
-            ),
-        )
-    if isinstance(value, str) or number:
-        return True, str(value), ""
-    return False, None, f"{value!r} is not text"
-
-
-def _within(f: Field, value: float) -> tuple[bool, Any, str]:
-    """A number checked against its input's range, as ComfyUI words it."""
-    if f.minimum is not None and value < f.minimum:
-        return False, None, f"Value {value} smaller than min of {f.minimum}"
-    if f.maximum is not None and value > f.maximum:
-        return False, None, f"Value {value} bigger than max of {f.maximum}"
-    return True, value, ""
-
-
-def applied(graph: dict[str, Any], values: list[tuple[Field, Any]]) -> dict[str, Any]:
-    """A copy of ``graph`` with the checked values set."""
-    out = copy.deepcopy(graph)
-    for f, value in values:
-        out[f.node_id]["inputs"][f.field_name] = value
-    return out
-
-
-def prompt_tips(outputs: list[str], node_errors: dict[str, Any]) -> str:
-    """ComfyUI's answer to a prompt, as RunningHub passes it on in ``promptTips``."""
-    if not node_errors:
-        tips: dict[str, Any] = {
-            "result": True,
-            "error": None,
-            "outputs_to_execute": outputs,
-            "node_errors": {},
-        }
-    else:
-        tips = {
-            "result": False,
-            "error": {
-                "type": "prompt_outputs_failed_validation",
-                "message": "Prompt outputs failed validation",
-                "details": "",
-                "extra_info": {},
-            },
-            "outputs_to_execute": [],
-            "node_errors": node_errors,
-        }
-    return json.dumps(tips, ensure_ascii=False)

@@ -19,8 +19,8 @@ from aiohttp import BodyPartReader, web
 
 from rhbatch.emulator import replies
 from rhbatch.emulator.config import TEXTS
-from rhbatch.emulator.context import STATE, Upload
-from rhbatch.emulator.gate import bearer
+from rhbatch.emulator.context import STATE, Upload, Uploaded
+from rhbatch.emulator.gate import bearer, before
 from rhbatch.emulator.outputs import CONTENT_TYPES, make_media
 
 _SAFE_EXT = re.compile(r"^[a-z0-9]{1,8}$")
@@ -37,12 +37,10 @@ def _kind(content_type: str, ext: str) -> str:
 async def upload(request: web.Request) -> web.StreamResponse:
     emu = request.app[STATE]
     key = f"upload#{emu.next_attempt('upload')}"
-    emu.requests["upload"] += 1
-    for kind in ("http_429", "http_503", "http_500", "http_502"):
-        fault = emu.faults.hit(kind, "upload", key)
-        if fault is not None:
-            await request.read()
-            return replies.fault_status(kind, fault, emu.config)
+    early = await before(emu, request, "upload", key)
+    if early is not None:
+        await request.read()  # the upload read to its end, then the fault answered
+        return early
     api_key = bearer(request)
     if api_key is None or api_key not in emu.board.accounts:
         return replies.upload_envelope(401, "ApiKey verification failed")
@@ -77,7 +75,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
     served = Upload(emu.upload_dir / name, size, content_type, expires)
     kind = _kind(content_type, ext)
     resource_type = "FILE" if kind == "file" else kind.upper()
-    emu.note_upload(api_key, f"api/{name}", size, resource_type, filename, served)
+    emu.note_upload(Uploaded(api_key, f"api/{name}", size, resource_type, filename), served)
     data = {
         "type": kind,
         "download_url": f"{emu.base_url}/media/input/{name}?q-sign-time={emu.wall(expires)}",

@@ -17,41 +17,18 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from rhbatch.emulator import replies
-from rhbatch.emulator.config import TEXTS
-from rhbatch.emulator.context import STATE
-from rhbatch.emulator.gate import after, before, legacy_key, read_json
+from rhbatch.emulator.context import Context, Hook
+from rhbatch.emulator.gate import Call, Refused, enveloped, per_task
 from rhbatch.emulator.tasks import Task
 from rhbatch.redact import clip
 
-if TYPE_CHECKING:
-    from rhbatch.emulator.server import Emulator
-
 REPLY_BYTES = 4096  # of a receiver's answer kept as callbackResponse
-
-
-@dataclass
-class Hook:
-    """One task's webhook: what is sent, where, and how it went."""
-
-    id: str
-    api_key: str
-    task_id: str
-    url: str
-    event_data: str  # JSON text, as the detail shows it
-    payload: dict[str, Any]  # what is POSTed
-    created: float  # Unix time
-    updated: float
-    status: str = "PENDING"  # PENDING, RETRYING, SUCCESS, FAILED
-    response: str = ""
-    attempts: int = 0
-    sent_to: list[str] = field(default_factory=list)  # every attempt's URL, in order
 
 
 def stamp(wall: float) -> str:
@@ -59,7 +36,7 @@ def stamp(wall: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(wall))
 
 
-def task_ended(emu: Emulator, task: Task) -> None:
+def task_ended(emu: Context, task: Task) -> None:
     """Record the webhook of a task that has just ended and start delivering it."""
     assert task.webhook_url is not None
     if task.api == "legacy":
@@ -85,7 +62,7 @@ def task_ended(emu: Emulator, task: Task) -> None:
     emu.spawn(deliver(emu, hook))
 
 
-async def deliver(emu: Emulator, hook: Hook) -> None:
+async def deliver(emu: Context, hook: Hook) -> None:
     """POST the event until the receiver takes it, or the retries run out."""
     retries = emu.config.webhook_retries
     for attempt in range(retries + 1):
@@ -126,42 +103,26 @@ def detail(hook: Hook) -> dict[str, Any]:
     }
 
 
-async def get_detail(request: web.Request) -> web.StreamResponse:
+@enveloped(per_task("hook"))
+def get_detail(call: Call) -> web.Response:
     """``POST /task/openapi/getWebhookDetail {apiKey, taskId}``."""
-    emu = request.app[STATE]
-    body = await read_json(request)
-    task_id = str(body.get("taskId", "")) if isinstance(body, dict) else ""
-    key = f"hook:{task_id}#{emu.next_attempt('hook:' + task_id)}"
-    early = await before(emu, request, "other", key)
-    if early is not None:
-        return early
-    api_key = legacy_key(emu, request, body)
-    if api_key is None:
-        return replies.legacy_error("802")
-    task = emu.board.tasks.get(task_id)
-    if task is None or task.api_key != api_key:
-        return replies.legacy_error("807")
-    hook = emu.hooks.get(task_id)
+    task = call.emu.board.tasks.get(call.task_id)
+    if task is None or task.api_key != call.api_key:
+        raise Refused("807")
+    hook = call.emu.hooks.get(call.task_id)
     data = detail(hook) if hook is not None else None
-    return await after(emu, request, "other", key, replies.envelope(0, "success", data))
+    return replies.envelope(0, "success", data)
 
 
-async def retry(request: web.Request) -> web.StreamResponse:
+@enveloped("rehook")
+def retry(call: Call) -> web.Response:
     """``POST /task/openapi/retryWebhook {apiKey, webhookId, webhookUrl}``."""
-    emu = request.app[STATE]
-    body = await read_json(request)
-    key = f"rehook#{emu.next_attempt('rehook')}"
-    early = await before(emu, request, "other", key)
-    if early is not None:
-        return early
-    api_key = legacy_key(emu, request, body)
-    if api_key is None:
-        return replies.legacy_error("802")
+    emu, body = call.emu, call.body
     assert isinstance(body, dict)
     hook = emu.hooks_by_id.get(str(body.get("webhookId", "")))
     url = body.get("webhookUrl")
-    if hook is None or hook.api_key != api_key or not isinstance(url, str) or not url:
-        return replies.envelope(301, TEXTS["301"])
+    if hook is None or hook.api_key != call.api_key or not isinstance(url, str) or not url:
+        raise Refused("301")
     hook.url, hook.status = url, "PENDING"
     emu.spawn(deliver(emu, hook))
-    return await after(emu, request, "other", key, replies.envelope(0, ""))
+    return replies.envelope(0, "")

@@ -31,13 +31,13 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from rhbatch import __version__
-from rhbatch.emulator.context import Upload
+from rhbatch.emulator.context import Upload, Uploaded
 from rhbatch.emulator.tasks import Output, Task
 from rhbatch.errors import StateError
+from rhbatch.version import __version__
 
 if TYPE_CHECKING:
-    from rhbatch.emulator.server import Emulator
+    from rhbatch.emulator.context import Context
 
 FORMAT = 1  # the journal's format: a journal of another is refused
 KIND = "rhbatch-emulator-journal"
@@ -178,7 +178,7 @@ def task_of(fields: dict[str, Any], submitted: float) -> Task:
 # --- the replay ----------------------------------------------------------------------------
 
 
-def replay(emu: Emulator, journal: Journal, records: list[dict[str, Any]]) -> Counter[str]:
+def replay(emu: Context, journal: Journal, records: list[dict[str, Any]]) -> Counter[str]:
     """Put the journal's tasks, cancels and uploads on ``emu``, at their rebased times.
     Tasks that ended while the emulator was away send no webhook. What was restored
     (``tasks``, ``cancels``, ``uploads``) and ``skipped`` (a task of a key this emulator
@@ -209,7 +209,7 @@ def replay(emu: Emulator, journal: Journal, records: list[dict[str, Any]]) -> Co
     return counts
 
 
-def _task(emu: Emulator, record: dict[str, Any], at: float) -> str:
+def _task(emu: Context, record: dict[str, Any], at: float) -> str:
     task = task_of(record["task"], at)
     if task.api_key not in emu.board.accounts:
         return "skipped"
@@ -224,7 +224,7 @@ def _task(emu: Emulator, record: dict[str, Any], at: float) -> str:
     return "tasks"
 
 
-def _upload(emu: Emulator, record: dict[str, Any], offset: float) -> str:
+def _upload(emu: Context, record: dict[str, Any], offset: float) -> str:
     served = None
     stored = record.get("stored")
     if stored is not None:
@@ -233,13 +233,12 @@ def _upload(emu: Emulator, record: dict[str, Any], offset: float) -> str:
             return "skipped"
         expires = float(record["expires"]) + offset
         served = Upload(path, int(record["size"]), str(record["content_type"]), expires)
-    emu.take_upload(
+    item = Uploaded(
         str(record["api_key"]),
         str(record["file_name"]),
         int(record["size"]),
         str(record["resource_type"]),
         str(record["name"]),
-        served,
-        created=float(record["wall"]),
     )
+    emu.take_upload(item, served, created=float(record["wall"]))
     return "uploads"

@@ -22,8 +22,9 @@ import secrets
 from aiohttp import BodyPartReader, web
 
 from rhbatch.emulator import replies
-from rhbatch.emulator.context import STATE
-from rhbatch.emulator.gate import after, bearer, before, known, legacy_key, read_json
+from rhbatch.emulator.context import STATE, Uploaded
+from rhbatch.emulator.gate import Call, Refused, bearer, before, enveloped, known, per_task
+from rhbatch.emulator.tasks import Task
 
 # Formats /task/openapi/upload takes (D-UPL); anything else is refused as 301.
 LEGACY_FORMATS = {
@@ -44,48 +45,38 @@ FIELD_BYTES = 4096  # the most read of a text field of a multipart form
 _MD5 = re.compile(r"[0-9a-fA-F]{32}")
 
 
-async def status(request: web.Request) -> web.StreamResponse:
+@enveloped(per_task("query", bare=True), route="query")
+def status(call: Call) -> web.Response:
     """``POST /task/openapi/status``: the bare status string."""
-    return await _task_call(request, outputs=False)
+    task = _polled(call)
+    return replies.envelope(0, "success", replies.legacy_status(call.emu, task))
 
 
-async def outputs(request: web.Request) -> web.StreamResponse:
+@enveloped(per_task("query", bare=True), route="query")
+def outputs(call: Call) -> web.Response:
     """``POST /task/openapi/outputs``: results, or 804 / 813 / 805."""
-    return await _task_call(request, outputs=True)
+    task = _polled(call)
+    return replies.json_response(replies.legacy_outputs(call.emu, task))
 
 
-async def _task_call(request: web.Request, outputs: bool) -> web.StreamResponse:
-    emu = request.app[STATE]
-    body = await read_json(request)
-    task_id = str(body.get("taskId", "")) if isinstance(body, dict) else ""
-    key = f"{task_id}#{emu.next_attempt('query:' + task_id)}"
-    early = await before(emu, request, "query", key)
-    if early is not None:
-        return early
-    api_key = legacy_key(emu, request, body)
-    if api_key is None:
-        return replies.legacy_error("802")
-    task = emu.board.tasks.get(task_id)
-    if task is None or task.api_key != api_key or task.origin == "model":
-        return replies.legacy_error("807")
+def _polled(call: Call) -> Task:
+    """The workflow or app task a status or outputs call names, counted as polled."""
+    emu = call.emu
+    task = emu.board.tasks.get(call.task_id)
+    if task is None or task.api_key != call.api_key or task.origin == "model":
+        raise Refused("807")
     emu.board.advance(emu.now())
     task.polls += 1
-    if outputs:
-        reply = replies.json_response(replies.legacy_outputs(emu, task))
-    else:
-        reply = replies.envelope(0, "success", replies.legacy_status(emu, task))
-    return await after(emu, request, "query", key, reply)
+    return task
 
 
 async def upload(request: web.Request) -> web.StreamResponse:
     """``POST /task/openapi/upload`` (multipart ``apiKey``, ``file``, ``fileType``)."""
     emu = request.app[STATE]
     key = f"legacy-upload#{emu.next_attempt('legacy-upload')}"
-    emu.requests["upload"] += 1
-    for kind in ("http_429", "http_503", "http_500", "http_502"):
-        fault = emu.faults.hit(kind, "upload", key)
-        if fault is not None:
-            return replies.fault_status(kind, fault, emu.config)
+    early = await before(emu, request, "upload", key)
+    if early is not None:
+        return early
     if not request.content_type.startswith("multipart/"):
         return replies.legacy_error("301")
     fields: dict[str, str] = {}
@@ -118,7 +109,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
     # its name is kept.
     sha, ext, size, original = stored
     file_name = sha if ext == "zip" else f"api/{sha}.{ext}"
-    emu.note_upload(api_key, file_name, size, LEGACY_FORMATS[ext], original, None)
+    emu.note_upload(Uploaded(api_key, file_name, size, LEGACY_FORMATS[ext], original), None)
     data = {"fileName": file_name, "fileType": fields.get("fileType") or "input"}
     return replies.envelope(0, "success", data)
 
@@ -132,29 +123,21 @@ async def _text_field(part: BodyPartReader) -> str:
     return data.decode("utf-8", "replace").strip()
 
 
-async def lora_url(request: web.Request) -> web.StreamResponse:
+@enveloped("lora")
+def lora_url(call: Call) -> web.Response:
     """``POST /api/openapi/getLoraUploadUrl {apiKey, loraName, md5Hex}``."""
-    emu = request.app[STATE]
-    body = await read_json(request)
-    key = f"lora#{emu.next_attempt('lora')}"
-    early = await before(emu, request, "other", key)
-    if early is not None:
-        return early
-    api_key = legacy_key(emu, request, body)
-    if api_key is None:
-        return replies.legacy_error("802")
+    emu, body = call.emu, call.body
     assert isinstance(body, dict)
     name, md5 = body.get("loraName"), body.get("md5Hex")
     if not isinstance(name, str) or not name or not isinstance(md5, str) or not _MD5.fullmatch(md5):
-        return replies.legacy_error("301")
+        raise Refused("301")
     md5 = md5.lower()
     token = secrets.token_hex(16)
     expires = emu.now() + emu.config.scaled(emu.config.lora_url_ttl)
-    emu.lora_tickets[token] = (api_key, md5, name, expires)
+    emu.lora_tickets[token] = (call.api_key, md5, name, expires)
     file_name = f"api-lora-cn/{md5}.safetensors"
     url = f"{emu.base_url}/{file_name}?q-sign-time={emu.wall(expires)}&q-signature={token}"
-    reply = replies.envelope(0, "success", {"fileName": file_name, "url": url})
-    return await after(emu, request, "other", key, reply)
+    return replies.envelope(0, "success", {"fileName": file_name, "url": url})
 
 
 async def lora_put(request: web.Request) -> web.StreamResponse:
@@ -178,29 +161,19 @@ async def lora_put(request: web.Request) -> web.StreamResponse:
         digest.update(chunk)
     if digest.hexdigest() != md5:
         return web.Response(status=400, text="BadDigest")
-    emu.add_resource(api_key, "LORA", name, f"api-lora-cn/{md5}.safetensors", size)
+    emu.add_resource(Uploaded(api_key, f"api-lora-cn/{md5}.safetensors", size, "LORA", name))
     emu.transfer["uploads"] += 1
     emu.transfer["upload_bytes"] += size
     return web.Response(status=200, headers={"ETag": f'"{md5}"'})
 
 
-async def workflow_json(request: web.Request) -> web.StreamResponse:
+@enveloped("wfjson")
+def workflow_json(call: Call) -> web.Response:
     """``POST /api/openapi/getJsonApiFormat {apiKey, workflowId}``."""
-    emu = request.app[STATE]
-    body = await read_json(request)
-    key = f"wfjson#{emu.next_attempt('wfjson')}"
-    early = await before(emu, request, "other", key)
-    if early is not None:
-        return early
-    if legacy_key(emu, request, body) is None:
-        return replies.legacy_error("802")
-    assert isinstance(body, dict)
-    workflow = emu.catalog.workflows.get(str(body.get("workflowId", "")))
-    if workflow is None:
-        return replies.legacy_error("380")
-    if not workflow.ran:
-        return replies.legacy_error("810")
-    prompt = json.dumps(workflow.graph, ensure_ascii=False)
-    return await after(
-        emu, request, "other", key, replies.envelope(0, "SUCCESS", {"prompt": prompt})
-    )
+    assert isinstance(call.body, dict)
+    workflow_id = str(call.body.get("workflowId", ""))
+    refused = call.emu.catalog.refusal("workflow", workflow_id)
+    if refused is not None:
+        raise Refused(refused[0])
+    prompt = json.dumps(call.emu.catalog.workflows[workflow_id].graph, ensure_ascii=False)
+    return replies.envelope(0, "SUCCESS", {"prompt": prompt})

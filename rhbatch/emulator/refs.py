@@ -13,12 +13,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rhbatch.emulator.server import Emulator
+    from rhbatch.emulator.context import Context
 
 ASSET_SCHEME = "asset://"
 
 
-def dead_upload(emu: Emulator, url: str) -> bool:
+def dead_upload(emu: Context, url: str) -> bool:
     """Whether ``url`` is one of our upload URLs that names no live upload."""
     prefix = f"{emu.base_url}/media/input/"
     if not emu.config.check_media_urls or not url.startswith(prefix):
@@ -27,7 +27,7 @@ def dead_upload(emu: Emulator, url: str) -> bool:
     return upload is None or upload.expires < emu.now()
 
 
-def asset_problem(emu: Emulator, api_key: str, ref: str, kind: str) -> str | None:
+def asset_problem(emu: Context, api_key: str, ref: str, kind: str) -> str | None:
     """Why ``asset://<id>`` cannot be used for a ``kind`` field by this key, or None."""
     asset = emu.assets.get(ref[len(ASSET_SCHEME) :])
     if asset is None or asset.api_key != api_key:
@@ -41,7 +41,7 @@ def asset_problem(emu: Emulator, api_key: str, ref: str, kind: str) -> str | Non
 
 
 def model_media_problem(
-    emu: Emulator, api_key: str, media: dict[str, Any], body: dict[str, Any]
+    emu: Context, api_key: str, media: dict[str, Any], body: dict[str, Any]
 ) -> str | None:
     """The first media value of a model submit that points at nothing usable here."""
     for name, rule in media.items():
@@ -58,7 +58,7 @@ def model_media_problem(
     return None
 
 
-def node_media_ok(emu: Emulator, value: str) -> bool:
+def node_media_ok(emu: Context, value: str) -> bool:
     """Whether a workflow or app media field may take ``value``."""
     if value in emu.issued:
         return True

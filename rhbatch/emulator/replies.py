@@ -22,7 +22,7 @@ from rhbatch.emulator.config import HTTP_FOR_CODE, TEXTS, EmulatorConfig, Fault
 from rhbatch.emulator.tasks import Task
 
 if TYPE_CHECKING:
-    from rhbatch.emulator.server import Emulator
+    from rhbatch.emulator.context import Context
 
 PROMPT_TIPS = json.dumps(
     {"result": True, "error": None, "outputs_to_execute": ["4"], "node_errors": {}}
@@ -54,7 +54,7 @@ def task_object(task_id: str, status: str, **fields: Any) -> dict[str, Any]:
     return out
 
 
-def query_body(emu: Emulator, task: Task) -> dict[str, Any]:
+def query_body(emu: Context, task: Task) -> dict[str, Any]:
     """The v2 task object for a query (or a webhook) in the task's current state.
 
     Every documented field is there whatever the state (§4.1): ``usage`` with null
@@ -89,7 +89,7 @@ def query_body(emu: Emulator, task: Task) -> dict[str, Any]:
     return task_object(task.id, status, **fields)
 
 
-def visible_status(emu: Emulator, task: Task) -> str:
+def visible_status(emu: Context, task: Task) -> str:
     """The task's status as the v2 API shows it: CREATE while it is young."""
     young = emu.now() - task.submitted < emu.config.scaled(emu.config.create_seconds)
     if young and task.status in ("QUEUED", "RUNNING"):
@@ -97,7 +97,7 @@ def visible_status(emu: Emulator, task: Task) -> str:
     return task.status
 
 
-def results(emu: Emulator, task: Task) -> list[dict[str, Any]]:
+def results(emu: Context, task: Task) -> list[dict[str, Any]]:
     """A succeeded task's ``results``: URL, extension, text (and the node, for ComfyUI tasks)."""
     ttl_end = (task.ended or 0) + emu.config.scaled(emu.config.result_ttl)
     out: list[dict[str, Any]] = []
@@ -120,7 +120,7 @@ def results(emu: Emulator, task: Task) -> list[dict[str, Any]]:
 USAGE_KEYS = ("consumeMoney", "consumeCoins", "taskCostTime", "thirdPartyConsumeMoney")
 
 
-def usage(emu: Emulator, task: Task, money: float) -> dict[str, str | None]:
+def usage(emu: Context, task: Task, money: float) -> dict[str, str | None]:
     """What a task cost, as RunningHub reports it: all strings, the time in real seconds.
     A model task's price is a third party's fee; a workflow or app task pays for its
     run time from the wallet (``consumeMoney``)."""
@@ -139,13 +139,13 @@ def usage(emu: Emulator, task: Task, money: float) -> dict[str, str | None]:
     }
 
 
-def legacy_status(emu: Emulator, task: Task) -> str:
+def legacy_status(emu: Context, task: Task) -> str:
     """The task's status as ``/task/openapi/status`` shows it: the documented four only."""
     status = visible_status(emu, task)
     return {"CREATE": "QUEUED", "CANCEL": "FAILED"}.get(status, status)
 
 
-def legacy_outputs(emu: Emulator, task: Task) -> dict[str, Any]:
+def legacy_outputs(emu: Context, task: Task) -> dict[str, Any]:
     """The ``/task/openapi/outputs`` envelope for a task, which a legacy webhook also sends."""
     status = visible_status(emu, task)
     if status == "SUCCESS":

@@ -6,7 +6,7 @@ envelope and take the key in the body (``apiKey``) or the Bearer header;
 ``POST /openapi/v2/run/workflow/{id}`` and ``/openapi/v2/run/ai-app/{id}`` take the
 Bearer key and answer the v2 task object. Each start is checked in the same
 order: the key, the workflow or app (unknown: 380 / 901; never run: 810 / 803),
-the ``instanceType``, then the nodeInfoList (``catalog.check``): an unknown node
+the ``instanceType``, then the nodeInfoList (``fields.check``): an unknown node
 or field refuses the start (803); a value that does not fit makes a task that has
 already FAILED, its ComfyUI validation errors in ``promptTips``, never charged.
 Otherwise the task goes on the board like a model task: billed on its run time at
@@ -25,18 +25,15 @@ from aiohttp import web
 
 from rhbatch.emulator import replies
 from rhbatch.emulator.catalog import (
-    Field,
     OutputSpec,
-    applied,
-    check,
     field_of,
     graph_outputs,
     graph_problem,
     image_count,
-    prompt_tips,
 )
 from rhbatch.emulator.config import TEXTS
 from rhbatch.emulator.context import STATE
+from rhbatch.emulator.fields import Field, applied, check, prompt_tips
 from rhbatch.emulator.gate import after, bearer, before, known, read_json
 from rhbatch.emulator.refs import node_media_ok
 from rhbatch.emulator.tasks import Output, Task, body_hash
@@ -45,7 +42,7 @@ from rhbatch.models import OUTPUT_EXTENSIONS
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from rhbatch.emulator.server import Emulator
+    from rhbatch.emulator.context import Context
 
 VALIDATION = "433"  # VALIDATE_PROMPT_FAILED: the code of a task whose values do not fit
 # The output type that names a task's timing, the first present in this order.
@@ -130,7 +127,7 @@ async def start(
 
 
 def make_task(
-    emu: Emulator,
+    emu: Context,
     api: str,
     origin: str,
     target: str,
@@ -143,22 +140,17 @@ def make_task(
     graph: dict[str, Any] | None = None
     explicit: tuple[OutputSpec, ...] | None
     find: Callable[[str, str], Field | str]
+    refused = emu.catalog.refusal(origin, target)
+    if refused is not None:
+        raise Refusal(*refused)
     if origin == "workflow":
-        workflow = emu.catalog.workflows.get(target)
-        if workflow is None:
-            raise Refusal("380", f"no workflow {target}")
-        if not workflow.ran:
-            raise Refusal("810", f"workflow {target} was never run on the web")
+        workflow = emu.catalog.workflows[target]
         graph, explicit = workflow.graph, workflow.outputs
         if api == "legacy" and body.get("workflow") is not None:
             graph, explicit = override(body["workflow"]), None
         find = _finder(graph)
     else:
-        app = emu.catalog.apps.get(target)
-        if app is None:
-            raise Refusal("901", f"no AI app {target}")
-        if not app.ran:
-            raise Refusal("803", f"AI app {target} was never run on the web: it has no nodes")
+        app = emu.catalog.apps[target]
         find, explicit = app.find, app.outputs
     instance = body.get("instanceType") or "default"
     if not isinstance(instance, str) or instance not in emu.config.run_prices:
@@ -254,7 +246,7 @@ def validation_reason(node_errors: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def refuse_if_full(emu: Emulator, api: str, api_key: str, price: float) -> None:
+def refuse_if_full(emu: Context, api: str, api_key: str, price: float) -> None:
     """The balance must cover the price, and a full account's queue must have room."""
     state = emu.board.accounts[api_key]
     emu.board.advance(emu.now())
@@ -265,7 +257,7 @@ def refuse_if_full(emu: Emulator, api: str, api_key: str, price: float) -> None:
         raise Refusal("421" if api == "legacy" else emu.config.queue_full_code)
 
 
-def started(emu: Emulator, task: Task, api: str, tips: str) -> web.Response:
+def started(emu: Context, task: Task, api: str, tips: str) -> web.Response:
     """The answer to a start: the legacy envelope, or the v2 task object."""
     if api == "legacy":
         status = "FAILED" if task.fail_code == VALIDATION else task.status

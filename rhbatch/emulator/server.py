@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fnmatch
 import itertools
 import math
@@ -30,7 +31,7 @@ import statistics
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -42,7 +43,7 @@ from rhbatch.emulator import hooks
 from rhbatch.emulator.api import build_app
 from rhbatch.emulator.catalog import Catalog
 from rhbatch.emulator.config import Duration, EmulatorConfig
-from rhbatch.emulator.context import Asset, Resource, Upload
+from rhbatch.emulator.context import Asset, Hook, Resource, Upload, Uploaded
 from rhbatch.emulator.faults import Faults, unit_hash
 from rhbatch.emulator.journal import UPLOADS, Journal, replay, task_record
 from rhbatch.emulator.tasks import INF, Board, Task, body_hash
@@ -83,9 +84,9 @@ class Emulator:
         self.resources: dict[str, list[Resource]] = {}  # per key, oldest first
         self.assets: dict[str, Asset] = {}
         self.lora_tickets: dict[str, tuple[str, str, str, float]] = {}  # (key, md5, name, expiry)
-        self.hooks: dict[str, hooks.Hook] = {}  # by task id
-        self.hooks_by_id: dict[str, hooks.Hook] = {}
-        self.hook_ids = itertools.count(1950000000000000001)
+        self.hooks: dict[str, Hook] = {}  # by task id
+        self.hooks_by_id: dict[str, Hook] = {}
+        self.hook_ids: Iterator[int] = itertools.count(1950000000000000001)
         self._resource_ids = itertools.count(1960000000000000001)
         self.app_runs: Counter[str] = Counter()
         self.started_at = hooks.stamp(time.time())
@@ -190,67 +191,37 @@ class Emulator:
         self._deliveries.add(job)
         job.add_done_callback(self._deliveries.discard)
 
-    def add_resource(
-        self,
-        api_key: str,
-        resource_type: str,
-        name: str,
-        file_name: str,
-        size: int,
-        created: float | None = None,
-    ) -> None:
+    def add_resource(self, item: Uploaded, created: float | None = None) -> None:
         """Note something the key uploaded, for ``/openapi/v2/resource/list``."""
         when = time.time() if created is None else created
-        item = Resource(str(next(self._resource_ids)), resource_type, name, file_name, size, when)
-        self.resources.setdefault(api_key, []).append(item)
+        number = str(next(self._resource_ids))
+        entry = Resource(number, item.resource_type, item.name, item.file_name, item.size, when)
+        self.resources.setdefault(item.api_key, []).append(entry)
 
-    def note_upload(
-        self,
-        api_key: str,
-        file_name: str,
-        size: int,
-        resource_type: str,
-        name: str,
-        served: Upload | None,
-    ) -> None:
+    def note_upload(self, item: Uploaded, served: Upload | None) -> None:
         """An input file was uploaded (either call): kept in the state directory, then
         taken (``take_upload``)."""
         wall = time.time()
         self._note(
-            {
-                "event": "upload",
-                "wall": wall,
-                "api_key": api_key,
-                "file_name": file_name,
-                "size": size,
-                "resource_type": resource_type,
-                "name": name,
+            {"event": "upload", "wall": wall}
+            | dataclasses.asdict(item)
+            | {
                 "stored": None if served is None else served.path.name,
                 "content_type": None if served is None else served.content_type,
                 "expires": None if served is None else self.wall_exact(served.expires),
             }
         )
-        self.take_upload(api_key, file_name, size, resource_type, name, served, created=wall)
+        self.take_upload(item, served, created=wall)
 
-    def take_upload(
-        self,
-        api_key: str,
-        file_name: str,
-        size: int,
-        resource_type: str,
-        name: str,
-        served: Upload | None,
-        *,
-        created: float,
-    ) -> None:
+    def take_upload(self, item: Uploaded, served: Upload | None, *, created: float) -> None:
         """An upload's ``fileName`` issued, its file served until it expires (a v2 upload;
         ``served`` None for a legacy one, whose file is not kept) and listed as the key's."""
         if served is not None:
             self.uploads[served.path.name] = served
-        self.issued.add(file_name)
-        self.add_resource(api_key, resource_type, name, file_name, size, created)
+        self.issued.add(item.file_name)
+        self.add_resource(item, created)
         self.transfer["uploads"] += 1
-        self.transfer["upload_bytes"] += size
+        self.transfer["upload_bytes"] += item.size
 
     @property
     def upload_dir(self) -> Path:

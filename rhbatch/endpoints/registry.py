@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 # MB, EndpointSchema and MediaRule are schema.py's; spec/ and commands/ import them from here.
-from rhbatch.endpoints.schema import MB, EndpointSchema, MediaRule
+from rhbatch.endpoints.schema import MB, EndpointInfo, EndpointSchema, MediaRule
 from rhbatch.errors import UnknownEndpoint
 
 __all__ = [
@@ -48,21 +48,6 @@ def schemas_root() -> Traversable:
     if bundled.is_dir():
         return bundled
     return Path(__file__).resolve().parents[2] / "schemas"
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointInfo:
-    """An endpoint's entry in the index: its names and what it makes."""
-
-    endpoint: str
-    title: str
-    name_en: str
-    doc_title: str | None
-    aliases: tuple[str, ...]
-    task: str
-    output_type: str
-    category: str
-    file: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rhbatch.endpoints.app_inputs import coerce
 from rhbatch.endpoints.describe import (
@@ -31,9 +31,6 @@ from rhbatch.endpoints.describe import (
     field_path,
     not_finite,
 )
-
-if TYPE_CHECKING:
-    from rhbatch.endpoints.registry import EndpointInfo
 
 MB = 1024 * 1024
 # Top-level keywords an endpoint schema may use for the per-property fast path to be exact.
@@ -48,6 +45,21 @@ _DECOMPOSABLE = {
     "additionalProperties",
     "x-rhbatch",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointInfo:
+    """An endpoint's entry in the index: its names and what it makes."""
+
+    endpoint: str
+    title: str
+    name_en: str
+    doc_title: str | None
+    aliases: tuple[str, ...]
+    task: str
+    output_type: str
+    category: str
+    file: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,13 +47,14 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from rhbatch import __version__, readers
+from rhbatch import readers
 from rhbatch.errors import StateError
 from rhbatch.models import JobStatus, prompt_of
 from rhbatch.store.db import STATE_DIR
 from rhbatch.store.files import PartFile, safe_path
 from rhbatch.store.manifest import read_run
 from rhbatch.store.state import Store
+from rhbatch.version import __version__
 
 REPORT = "report.html"
 TEXT_PREVIEW = 2000  # characters of a text result shown on its card
