@@ -315,9 +315,7 @@ def test_a_failed_write_keeps_the_old_page(tmp_path: Path, monkeypatch: pytest.M
     out = write_run(tmp_path / "r", [job(i) for i in range(600)])
     old = write_report(out).read_bytes()
 
-    def broken(
-        job: dict[str, Any], out_dir: Path, totals: cards.Totals, *_: Any
-    ) -> dict[str, Any]:
+    def broken(job: dict[str, Any], out_dir: Path, totals: cards.Totals, *_: Any) -> dict[str, Any]:
         if job["index"] == 500:
             raise OSError("disk full")
         return {"id": job["id"]}
