@@ -47,9 +47,7 @@ ORDER: tuple[tuple[str, ...], ...] = (
 RANK = {unit: depth for depth, row in enumerate(ORDER) for unit in row}
 
 # The emulator stands beside the stages: it may use these, and nothing else of rhbatch.
-EMULATOR_MAY_IMPORT = frozenset(
-    {"endpoints", "models", "errors", "redact", "version", "__init__"}
-)
+EMULATOR_MAY_IMPORT = frozenset({"endpoints", "models", "errors", "redact", "version", "__init__"})
 # Outside the emulator, only these load it, and only inside a function (on demand).
 EMULATOR_LOADERS = frozenset({"rhbatch.commands.emulator", "rhbatch.commands.connection"})
 

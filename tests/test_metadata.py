@@ -193,3 +193,40 @@ def test_an_older_run_has_no_variable_columns(cli: Cli, tmp_path: Path) -> None:
     rows = rows_of(tmp_path / "t.jsonl")
     assert rows
     assert all(tuple(r) == COLUMNS for r in rows)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_an_export_that_fails_midway_leaves_the_old_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """A table is written whole or not at all, in every format: a fault at the second row
+    leaves the table written before, and no part file beside it."""
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow", reason="pyarrow is not installed")
+    from rhbatch.store import dataset
+
+    out = tmp_path / "out"
+    out.mkdir()
+    lines = []
+    for i in range(2):
+        (out / f"j{i}.png").write_bytes(b"x")
+        outputs = [{"n": 1, "path": f"j{i}.png", "bytes": 1, "sha256": "0" * 64, "type": "png"}]
+        lines.append(json.dumps({"id": f"j{i}", "endpoint": "e", "outputs": outputs}))
+    (out / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    dest = tmp_path / f"t.{fmt}"
+    assert write_table(out, dest, fmt).rows == 2
+    before = dest.read_bytes()
+    filled = dataset._Columns.fill
+    calls: list[int] = []
+
+    def broken(self: Any, *args: Any) -> dict[str, Any]:
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return filled(self, *args)
+
+    monkeypatch.setattr(dataset._Columns, "fill", broken)
+    with pytest.raises(OSError, match="disk full"):
+        write_table(out, dest, fmt)
+    assert dest.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", f"t.{fmt}"]

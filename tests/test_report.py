@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from rhbatch.models import prompt_of
-from rhbatch.store import report
+from rhbatch.store import cards, report
 from rhbatch.store.report import write_report
 from tests.browser import CARDS, DRAW_ALL, HEIGHT, Tab, choose, until, visit
 from tests.helpers import ROOT, Result
@@ -243,7 +243,7 @@ def test_every_kind_of_file(tmp_path: Path) -> None:
     )
     first, second = embedded(write_report(out).read_text(encoding="utf-8"))
     assert [f["k"] for f in first["f"]] == ["text", "video", "audio", "file", "text"]
-    assert first["f"][0]["x"] == "x" * report.TEXT_PREVIEW + " …"
+    assert first["f"][0]["x"] == "x" * cards.TEXT_PREVIEW + " …"
     assert first["f"][1]["n"] == "9"
     assert first["f"][4]["x"] == "said by the task"
     assert second["f"] == [
@@ -315,9 +315,7 @@ def test_a_failed_write_keeps_the_old_page(tmp_path: Path, monkeypatch: pytest.M
     out = write_run(tmp_path / "r", [job(i) for i in range(600)])
     old = write_report(out).read_bytes()
 
-    def broken(
-        job: dict[str, Any], out_dir: Path, totals: report.Totals, *_: Any
-    ) -> dict[str, Any]:
+    def broken(job: dict[str, Any], out_dir: Path, totals: cards.Totals, *_: Any) -> dict[str, Any]:
         if job["index"] == 500:
             raise OSError("disk full")
         return {"id": job["id"]}

@@ -34,6 +34,7 @@ from rhbatch.endpoints.pins import PinProblem, pin_path, read_pin, schema_of
 from rhbatch.endpoints.registry import EndpointSchema, registry
 from rhbatch.errors import EXIT_OK, UsageError
 from rhbatch.models import PINNED_KINDS
+from rhbatch.store.files import write_text
 
 _MEDIA_EXT = {"image": "png", "video": "mp4", "audio": "mp3"}
 _PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9_./-]*|[0-9]+[a-z]+")
@@ -246,15 +247,9 @@ def write(path: Path, text: str, force: bool) -> None:
     """Write the spec; an existing file is replaced only with --force."""
     if path.is_dir():
         raise UsageError(f"{path} is a directory; give the spec's file name")
+    if not force and os.path.lexists(path):
+        raise UsageError(f"{path} exists; --force replaces it")
     try:
-        if not force:
-            with path.open("x", encoding="utf-8") as f:
-                f.write(text)
-            return
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except FileExistsError:
-        raise UsageError(f"{path} exists; --force replaces it") from None
+        write_text(path, text, parents=False)  # whole or not at all
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None

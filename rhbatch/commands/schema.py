@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from rhbatch.commands.table import cut, render
 from rhbatch.endpoints.describe import show
 from rhbatch.endpoints.registry import registry
 from rhbatch.errors import EXIT_OK, UsageError
+from rhbatch.store.files import write_text
 
 SCHEMA_COMMENT = "# yaml-language-server: $schema="
 
@@ -68,12 +68,9 @@ def spec_schema(write: str | None) -> int:
         raise UsageError(
             f"{target} is a directory; give a file name, e.g. {target}/spec.schema.json"
         )
-    tmp = target.with_name(f".{target.name}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
+        write_text(target, text, parents=False)  # whole or not at all
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
     print(
         f"wrote {target}; a spec whose first line is `{SCHEMA_COMMENT}PATH`, PATH being "

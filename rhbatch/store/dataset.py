@@ -27,6 +27,9 @@ once the whole manifest is read, so it is read twice (memory stays flat). A
 column's values keep their type where they all share one (text, whole numbers,
 numbers, booleans; missing values are null); a column that mixes them, or holds
 lists or objects, holds text: JSON for what is not text.
+
+The rows themselves (and which files are there) are ``result_rows.py``; this module
+finds the extra columns and writes the table, whole or not at all.
 """
 
 from __future__ import annotations
@@ -34,51 +37,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rhbatch import readers
-from rhbatch.models import pinned_kind, prompt_of
-from rhbatch.store.files import write_lines
+from rhbatch.store.files import PartFile, write_lines
 from rhbatch.store.manifest import read_run
+from rhbatch.store.result_rows import COLUMNS, Entry, Present, Tally, history_rows, presence, rows
+from rhbatch.store.result_rows import on_disk as on_disk  # commands/run.py takes it from here
 
 METADATA = "metadata.jsonl"
-COLUMNS = (
-    "file_name",
-    "media",
-    "job_id",
-    "n",
-    "status",
-    "endpoint",
-    "kind",
-    "prompt",
-    "params",
-    "task_id",
-    "node_id",
-    "sha256",
-    "bytes",
-    "cost",
-    "made_from",
-    "version",
-    "current",
-    "spec_commit",
-)
 VAR_PREFIX = "var."  # a job's variable that is not a parameter: var.look
 PARAM_PREFIX = "param."  # one parameter as sent (export --spread-params): param.resolution
-MEDIA = {
-    "image": ("png", "jpg", "jpeg", "webp", "gif", "bmp"),
-    "video": ("mp4", "mov", "webm", "mkv", "avi"),
-    "audio": ("wav", "mp3", "flac", "ogg", "m4a"),
-    "text": ("txt",),
-}
-_MEDIA_OF = {ext: kind for kind, exts in MEDIA.items() for ext in exts}
-
-# Whether the file of an output entry is there: (output entry, the job's record).
-Present = Callable[[dict[str, Any], dict[str, Any]], bool]
-# A row of the fixed columns, with the job's parameters and variables.
-_Entry = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -89,141 +60,10 @@ class Written:
     left_out: int = 0
 
 
-@dataclass
-class _Tally:
-    left_out: int = 0
-
-
-def on_disk(out_dir: Path) -> Present:
-    """A file is there if the path its record names is a file under ``out_dir``."""
-
-    def present(out: dict[str, Any], job: dict[str, Any]) -> bool:
-        path = out.get("path")
-        return isinstance(path, str) and bool(path) and (out_dir / path).is_file()
-
-    return present
-
-
-def presence(out_dir: Path) -> Present:
-    """How to tell whether a recorded file is there: on disk; in the state directory of
-    a run put in object storage, whose files are in the bucket, by its job's status (a
-    job succeeds only once its files are put)."""
-    if _out_url(out_dir):
-        return lambda out, job: job.get("status") == "succeeded"
-    return on_disk(out_dir)
-
-
-def rows(
-    manifest: Path,
-    prompt_field: str | None = None,
-    present: Present | None = None,
-    tally: _Tally | None = None,
-) -> Iterator[_Entry]:
-    """One row per result file of the manifest that is there (``present``; all without
-    it), in job order, with its job's parameters and variables. ``prompt_field``: the
-    parameter the spec names as the prompt (``output.prompt``, in run.json)."""
-    for _, line in readers.lines(manifest):
-        if not line.strip():
-            continue
-        job = json.loads(line)
-        params = job.get("params") or {}
-        named = job.get("vars")
-        named = named if isinstance(named, dict) else {}
-        pinned = pinned_kind(str(job.get("endpoint") or ""))
-        made_from = sorted(set((job.get("uses") or {}).values()))
-        for out in job.get("outputs") or []:
-            if present is not None and not present(out, job):
-                if tally is not None:
-                    tally.left_out += 1
-                continue
-            ext = str(out.get("type") or "").lower()
-            row = {
-                "file_name": str(out["path"]).replace("\\", "/"),
-                "media": _MEDIA_OF.get(ext, "other"),
-                "job_id": job["id"],
-                "n": out.get("n"),
-                "status": job.get("status"),
-                "endpoint": job.get("endpoint"),
-                "kind": pinned[0] if pinned else "model",
-                "prompt": prompt_of(params, prompt_field) or None,
-                "params": json.dumps(params, ensure_ascii=False, sort_keys=True),
-                "task_id": job.get("taskId"),
-                "node_id": out.get("nodeId"),
-                "sha256": out.get("sha256"),
-                "bytes": out.get("bytes"),
-                "cost": job.get("cost"),
-                "made_from": made_from,
-                "version": job.get("version") or 1,
-                "current": True,
-                "spec_commit": (job.get("spec") or {}).get("commit"),
-            }
-            yield row, params if isinstance(params, dict) else {}, named
-
-
-def history_rows(
-    out_dir: Path, present: Present | None = None, tally: _Tally | None = None
-) -> Iterator[_Entry]:
-    """One row per file of the earlier versions the directory keeps (``history/``) that
-    is there, from its store; none without one."""
-    from rhbatch.store.state import STATE_DIR, Store  # only an export with history reads it
-
-    if not (out_dir / STATE_DIR / "state.db").exists():
-        return
-    with Store.open(out_dir, lock=False, create=False) as store:
-        specs = store.spec_versions()
-        versions = store.versions()
-    for v in versions:
-        params = json.loads(v.params) if v.params else {}
-        pinned = pinned_kind(v.endpoint)
-        origin = specs.get(v.spec or 0)
-        for out in v.outputs:
-            if present is not None and not present(
-                {"path": out.path, "bytes": out.bytes}, {"status": v.status}
-            ):
-                if tally is not None:
-                    tally.left_out += 1
-                continue
-            row = {
-                "file_name": out.path,
-                "media": _MEDIA_OF.get(out.type.lower(), "other"),
-                "job_id": v.job_id,
-                "n": out.n,
-                "status": v.status,
-                "endpoint": v.endpoint,
-                "kind": pinned[0] if pinned else "model",
-                "prompt": prompt_of(params) or None,
-                "params": json.dumps(params, ensure_ascii=False, sort_keys=True),
-                "task_id": v.task_id,
-                "node_id": None,
-                "sha256": out.sha256,
-                "bytes": out.bytes,
-                "cost": v.cost,
-                "made_from": [],
-                "version": v.v,
-                "current": False,
-                "spec_commit": origin.commit if origin is not None else None,
-            }
-            yield row, params if isinstance(params, dict) else {}, {}
-
-
 def write_metadata(out_dir: Path, present: Present | None = None) -> Written:
     """Write ``metadata.jsonl`` from the manifest (atomically): a row per file that is
     there (``present``; by default ``presence``)."""
     return write_table(out_dir, out_dir / METADATA, "jsonl", present=present)
-
-
-def export(
-    out_dir: Path,
-    dest: Path,
-    fmt: str,
-    *,
-    history: bool = False,
-    formulas: bool = False,
-    spread: bool = False,
-) -> int:
-    """The metadata table of a run directory at ``dest``; the number of rows
-    (``write_table`` says the files left out too)."""
-    return write_table(out_dir, dest, fmt, history=history, formulas=formulas, spread=spread).rows
 
 
 def write_table(
@@ -236,18 +76,18 @@ def write_table(
     spread: bool = False,
     present: Present | None = None,
 ) -> Written:
-    """The metadata table of a run directory as JSON Lines, CSV or Parquet at ``dest``:
-    a row per file that is there (``present``; by default ``presence``). ``history``:
-    with a row for each file of the earlier versions too; ``formulas``: CSV text cells as
-    they are, even those a spreadsheet would run as formulas; ``spread``: a
-    ``param.<name>`` column per parameter."""
+    """The metadata table of a run directory as JSON Lines, CSV or Parquet at ``dest``,
+    whole or not at all: a row per file that is there (``present``; by default
+    ``presence``). ``history``: with a row for each file of the earlier versions too;
+    ``formulas``: CSV text cells as they are, even those a spreadsheet would run as
+    formulas; ``spread``: a ``param.<name>`` column per parameter."""
     if fmt not in ("jsonl", "csv", "parquet"):
         raise ValueError(f"unknown format {fmt!r}")
     manifest = out_dir / "manifest.jsonl"
     prompt_field = _prompt_field(out_dir)
     is_there = present if present is not None else presence(out_dir)
 
-    def entries(present: Present, tally: _Tally) -> Iterator[_Entry]:
+    def entries(present: Present, tally: Tally) -> Iterator[Entry]:
         yield from rows(manifest, prompt_field, present, tally)
         if history:
             yield from history_rows(out_dir, present, tally)
@@ -263,43 +103,34 @@ def write_table(
         return found
 
     columns = _Columns()
-    for _, params, named in entries(first, _Tally()):
+    for _, params, named in entries(first, Tally()):
         columns.see(VAR_PREFIX, named)
         if spread:
             columns.see(PARAM_PREFIX, params)
-    tally = _Tally()
+    tally, count = Tally(), 0
 
     def second(out: dict[str, Any], job: dict[str, Any]) -> bool:
         return (job.get("id"), out.get("path")) not in missing
 
     def table() -> Iterator[dict[str, Any]]:
+        nonlocal count
         for row, params, named in entries(second, tally):
+            count += 1
             yield columns.fill(row, params if spread else {}, named)
 
-    names = COLUMNS + columns.names()
     if fmt == "jsonl":
-        count = 0
-
-        def lines() -> Iterable[str]:
-            nonlocal count
-            for row in table():
-                count += 1
-                yield json.dumps(row, ensure_ascii=False) + "\n"
-
-        write_lines(dest, lines())
+        write_lines(dest, (json.dumps(row, ensure_ascii=False) + "\n" for row in table()))
     elif fmt == "csv":
-        counted: list[int] = [0]
-
-        def each() -> Iterator[dict[str, Any]]:
-            for row in table():
-                counted[0] += 1
-                yield row
-
-        write_lines(dest, _csv_lines(each(), formulas, names))
-        count = counted[0]
+        write_lines(dest, _csv_lines(table(), formulas, COLUMNS + columns.names()))
     else:
-        count = _parquet(table(), dest, columns)
+        _parquet(table(), dest, columns)
     return Written(count, tally.left_out)
+
+
+def _prompt_field(out_dir: Path) -> str | None:
+    """The parameter the spec names as each job's prompt (run.json's ``promptField``)."""
+    field = read_run(out_dir).get("promptField")
+    return field if isinstance(field, str) and field else None
 
 
 @dataclass
@@ -359,26 +190,6 @@ def _as(value: Any, kind: str) -> Any:
     return value
 
 
-def _prompt_field(out_dir: Path) -> str | None:
-    """The parameter the spec names as each job's prompt (run.json's ``promptField``)."""
-    field = read_run(out_dir).get("promptField")
-    return field if isinstance(field, str) and field else None
-
-
-def _out_url(out_dir: Path) -> str:
-    """The bucket a run put its files in, when ``out_dir`` is its state directory."""
-    from rhbatch.errors import StateError
-    from rhbatch.store.state import STATE_DIR, Store
-
-    if not (out_dir / STATE_DIR / "state.db").exists():
-        return ""
-    try:
-        with Store.open(out_dir, lock=False, create=False) as store:
-            return store.get_meta("out_url") or ""
-    except StateError:
-        return ""
-
-
 # A cell a spreadsheet would run as a formula starts with one of these (OWASP's list).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -411,7 +222,7 @@ def _csv_lines(
     yield buffer.getvalue()
 
 
-def _parquet(found: Iterable[dict[str, Any]], dest: Path, columns: _Columns) -> int:
+def _parquet(found: Iterable[dict[str, Any]], dest: Path, columns: _Columns) -> None:
     import pyarrow as pa  # an optional dependency: rhbatch[dataset]
     import pyarrow.parquet as pq
 
@@ -439,16 +250,13 @@ def _parquet(found: Iterable[dict[str, Any]], dest: Path, columns: _Columns) -> 
             *((name, types.get(columns.kind(name), pa.string())) for name in columns.names()),
         ]
     )
-    tmp = dest.with_name(f".{dest.name}.part")
-    count = 0
-    with pq.ParquetWriter(tmp, schema) as writer:
-        batch: list[dict[str, Any]] = []
-        for row in found:
-            batch.append(row)
-            count += 1
-            if len(batch) >= 10_000:
-                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
-                batch = []
-        writer.write_table(pa.Table.from_pylist(batch, schema=schema))
-    tmp.replace(dest)
-    return count
+    with PartFile(dest, hashed=False) as out:  # whole or not at all
+        with pq.ParquetWriter(out, schema) as writer:
+            batch: list[dict[str, Any]] = []
+            for row in found:
+                batch.append(row)
+                if len(batch) >= 10_000:
+                    writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                    batch = []
+            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+        out.finish()

@@ -56,6 +56,15 @@ CREATE TABLE IF NOT EXISTS versions (
 )
 """
 
+# A result file's columns, the same in the outputs of current and of earlier versions.
+_FILE_COLUMNS = """\
+    url TEXT,
+    path TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    type TEXT NOT NULL,
+    mtime_ns INTEGER NOT NULL,"""
+
 _SCHEMA = (
     _VERSIONS_DDL
     + """;
@@ -105,12 +114,9 @@ CREATE TABLE IF NOT EXISTS version_outputs (
     job_id TEXT NOT NULL,
     v INTEGER NOT NULL,
     n INTEGER NOT NULL,
-    url TEXT,
-    path TEXT NOT NULL,
-    bytes INTEGER NOT NULL,
-    sha256 TEXT NOT NULL,
-    type TEXT NOT NULL,
-    mtime_ns INTEGER NOT NULL,
+"""
+    + _FILE_COLUMNS
+    + """
     was TEXT,
     PRIMARY KEY (job_id, v, n)
 );
@@ -130,12 +136,9 @@ CREATE INDEX IF NOT EXISTS attempts_by_hook ON attempts (hook) WHERE hook IS NOT
 CREATE TABLE IF NOT EXISTS outputs (
     job_id TEXT NOT NULL,
     n INTEGER NOT NULL,
-    url TEXT,
-    path TEXT NOT NULL,
-    bytes INTEGER NOT NULL,
-    sha256 TEXT NOT NULL,
-    type TEXT NOT NULL,
-    mtime_ns INTEGER NOT NULL,
+"""
+    + _FILE_COLUMNS
+    + """
     PRIMARY KEY (job_id, n)
 );
 CREATE TABLE IF NOT EXISTS uploads (

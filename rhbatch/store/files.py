@@ -113,10 +113,13 @@ def safe_path(root: Path, relative: str, *, history: bool = False) -> Path:
 class PartFile:
     """``dest`` being written: ``with PartFile(dest) as f: f.write(...); f.finish()``.
     Bytes go to the part file, hashed as they come (unless ``hashed`` is False);
-    ``finish`` makes them ``dest``, durably. Leaving unfinished removes the part file."""
+    ``finish`` makes them ``dest``, durably. Leaving unfinished removes the part file.
+    ``parents``: make the missing directories above ``dest`` (else a missing one is
+    the OSError of opening the part file). A writer that takes a file object (pyarrow's)
+    may be given the PartFile itself: it has ``write`` and ``closed``."""
 
-    def __init__(self, dest: Path, *, hashed: bool = True) -> None:
-        self.dest, self.part = dest, part_of(dest)
+    def __init__(self, dest: Path, *, hashed: bool = True, parents: bool = True) -> None:
+        self.dest, self.part, self.parents = dest, part_of(dest), parents
         self.bytes = 0
         self._digest = hashlib.sha256() if hashed else None
         self._fh: BinaryIO | None = None
@@ -124,9 +127,15 @@ class PartFile:
         self._done = False
 
     def __enter__(self) -> PartFile:
-        self.dest.parent.mkdir(parents=True, exist_ok=True)
+        if self.parents:
+            self.dest.parent.mkdir(parents=True, exist_ok=True)
         self._fh = self.part.open("wb")
         return self
+
+    @property
+    def closed(self) -> bool:
+        """Whether no more bytes can be written (as a file object says)."""
+        return self._fh is None or self._fh.closed
 
     def write(self, data: bytes) -> None:
         assert self._fh is not None, "use PartFile in a with statement"
@@ -161,9 +170,9 @@ class PartFile:
                 self.part.unlink(missing_ok=True)
 
 
-def write_text(dest: Path, text: str) -> Saved:
-    """Write ``text`` as UTF-8 to ``dest``, whole or not at all."""
-    with PartFile(dest) as out:
+def write_text(dest: Path, text: str, *, parents: bool = True) -> Saved:
+    """Write ``text`` as UTF-8 to ``dest``, whole or not at all (``parents``: as PartFile)."""
+    with PartFile(dest, parents=parents) as out:
         out.write(text.encode("utf-8"))
         return out.finish()
 
@@ -178,12 +187,20 @@ def write_lines(dest: Path, lines: Iterable[str]) -> None:
 
 def hash_file(path: Path) -> Saved:
     """The size and sha256 of an existing file, read in blocks."""
-    digest, count = hashlib.sha256(), 0
     with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-            count += len(block)
-    return Saved(path, count, digest.hexdigest())
+        count, digest = hash_stream(fh)
+    return Saved(path, count, digest)
+
+
+def hash_stream(fh: BinaryIO, algorithm: str = "sha256") -> tuple[int, str]:
+    """The number of bytes left in an open binary file (a local one, or an object in a
+    bucket), and their digest (hex), read in blocks."""
+    # md5 only compares a file with an S3 ETag: nothing rests on it for security.
+    digest, count = hashlib.new(algorithm, usedforsecurity=algorithm != "md5"), 0
+    while block := fh.read(1 << 20):
+        digest.update(block)
+        count += len(block)
+    return count, digest.hexdigest()
 
 
 def start_write_back(fh: BinaryIO, offset: int, length: int) -> None:

@@ -19,31 +19,29 @@ Where the back end has no conditional writes, both are read-then-write
 (``bucket.py``).
 
 Each segment says its number, kind (``changes`` or ``snapshot``), writer, spec
-and entries, and ends with the SHA-256 of what precedes: a segment edited or
-cut short by hand is refused, as is a ledger of another spec.
+and entries, and ends with the SHA-256 of what precedes (``segments.py``): a
+segment edited or cut short by hand is refused, as is a ledger of another spec.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from rhbatch.errors import StateError
 from rhbatch.redact import scrub
 from rhbatch.store.bucket import Bucket, Conflict
 from rhbatch.store.journal import Entry
+from rhbatch.store.segments import HELP, Segment, decode, encode, segment_name
 from rhbatch.store.state import Store
 
-FORMAT = "rhbatch-ledger/1"
 PREFIX = ".rhbatch/ledger"
 LEASE = ".rhbatch/lease.json"
 SHIP_EVERY = 0.25  # seconds: how soon a task id or an end reaches the bucket
@@ -68,83 +66,6 @@ def lease_seconds() -> float:
     if not 1 <= value <= 3600:
         raise StateError(f"RHBATCH_LEASE_SECONDS must be between 1 and 3600, not {text}")
     return value
-
-
-@dataclass
-class Segment:
-    n: int
-    kind: str
-    writer: str
-    spec: str
-    upto: int
-    entries: list[Entry] = field(default_factory=list)
-
-
-def segment_name(n: int) -> str:
-    return f"{n:012d}.jsonl"
-
-
-def encode(segment: Segment) -> bytes:
-    head = {
-        "format": FORMAT,
-        "n": segment.n,
-        "kind": segment.kind,
-        "writer": segment.writer,
-        "spec": segment.spec,
-        "upto": segment.upto,
-        "at": time.time(),
-    }
-    lines = [json.dumps(head, ensure_ascii=False)]
-    lines += [json.dumps(list(e), ensure_ascii=False, allow_nan=False) for e in segment.entries]
-    body = ("\n".join(lines) + "\n").encode()
-    end = {"end": segment.n, "entries": len(segment.entries)}
-    end["sha256"] = hashlib.sha256(body).hexdigest()  # type: ignore[assignment]
-    return body + (json.dumps(end) + "\n").encode()
-
-
-def decode(where: str, data: bytes) -> Segment:
-    """A segment read back; ``StateError`` naming ``where`` if it is not whole or not one."""
-    body, _, tail = data.rstrip(b"\n").rpartition(b"\n")
-    try:
-        end = json.loads(tail)
-        ok = isinstance(end, dict) and "sha256" in end
-    except ValueError:
-        ok = False
-    if not ok:
-        raise StateError(f"{where} is cut short (no end line): the ledger was damaged; {HELP}")
-    body += b"\n"
-    if hashlib.sha256(body).hexdigest() != end["sha256"]:
-        raise StateError(
-            f"{where} does not match its checksum: it was edited after rhbatch wrote it; {HELP}"
-        )
-    try:
-        lines = body.decode().splitlines()
-        head = json.loads(lines[0])
-        if not isinstance(head, dict) or head.get("format") != FORMAT:
-            raise StateError(f"{where} is not an rhbatch ledger segment ({FORMAT})")
-        entries: list[Entry] = []
-        for line in lines[1:]:
-            table, key, row = json.loads(line)
-            entries.append((str(table), list(key), row))
-        segment = Segment(
-            int(head["n"]),
-            str(head["kind"]),
-            str(head["writer"]),
-            str(head["spec"]),
-            int(head["upto"]),
-            entries,
-        )
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise StateError(f"{where} is not a readable ledger segment; {HELP}") from None
-    if len(entries) != end.get("entries") or end.get("end") != segment.n:
-        raise StateError(f"{where} does not hold what its end line says; {HELP}")
-    return segment
-
-
-HELP = (
-    "nothing was sent. Restore the object from the bucket's versions or backups, or start "
-    "the batch in a new --out location"
-)
 
 
 class Ledger:
@@ -206,11 +127,11 @@ class Ledger:
             # This store wrote them (a run killed before it noted the last): apply them
             # again, and keep what it has not shipped yet.
             if after:
-                self.store.restore([e for s in after for e in s.entries], fresh=False)
+                self._apply(after, fresh=False)
                 self.shipped = max(s.upto for s in after)
         else:
             segments = [self._read(n) for n in found if n >= start]
-            rows = self.store.restore([e for s in segments for e in s.entries], fresh=True)
+            rows = self._apply(segments, fresh=True)
             said = (
                 f"ledger: the state was rebuilt from {self.shown} "
                 f"({len(segments)} segments, {rows} rows)"
@@ -225,10 +146,15 @@ class Ledger:
         self._ship(self.store.journal_changes(self.shipped))
         return said
 
+    def _apply(self, segments: list[Segment], *, fresh: bool) -> int:
+        """Write the rows the segments hold into the store, in order (``fresh``: in place
+        of all it holds: a store rebuilt from the last snapshot on; else over it, keeping
+        the changes it has not shipped); how many rows."""
+        return self.store.restore([e for s in segments for e in s.entries], fresh=fresh)
+
     def _segments(self) -> list[int]:
         names = self.bucket.names(PREFIX)
-        numbers = sorted(int(n.split(".")[0]) for n in names if n.endswith(".jsonl"))
-        return numbers
+        return sorted(int(n.split(".")[0]) for n in names if n.endswith(".jsonl"))
 
     def _start(self, found: list[int]) -> int:
         """The number of the last snapshot (read back from the last segment); every

@@ -29,6 +29,7 @@ from rhbatch import readers
 from rhbatch.errors import InvalidInput, StateError, UsageError
 from rhbatch.redact import keep_secret, masked_url, scrub, userinfo
 from rhbatch.store.bucket import Bucket
+from rhbatch.store.files import hash_stream
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 META_FILES = ("manifest.jsonl", "metadata.jsonl", "run.json", "report.html")
@@ -197,17 +198,13 @@ class Remote:
 
     def hash(self, rel: str) -> tuple[int, str] | None:
         """The size and SHA-256 of the object at ``rel`` (read whole), or None if absent."""
-        digest, size = hashlib.sha256(), 0
         try:
             with self.fs.open(f"{self.root}/{rel}", "rb") as fh:
-                while chunk := fh.read(1 << 20):
-                    digest.update(chunk)
-                    size += len(chunk)
+                return hash_stream(fh)
         except FileNotFoundError:
             return None
         except Exception as exc:  # fsspec back ends raise their own kinds
             raise UsageError(f"{self.shown}/{rel} cannot be read: {scrub(str(exc))}") from None
-        return size, digest.hexdigest()
 
     def put_meta(self, out_dir: Path) -> list[str]:
         """Put the manifest, metadata, run.json and report; the problems met."""
@@ -221,11 +218,8 @@ class Remote:
 
 
 def _md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
     with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hash_stream(fh, "md5")[1]
 
 
 def _lines(fh: Any, chunk: int = 1 << 20) -> Iterator[bytes]:
