@@ -33,6 +33,7 @@ PACKAGE = ROOT / "rhbatch"
 # "__init__" is the package root (rhbatch/__init__.py), which anything may import.
 ORDER: tuple[tuple[str, ...], ...] = (
     ("__main__", "library"),
+    ("runs",),
     ("cli",),
     ("commands",),
     ("runner",),
