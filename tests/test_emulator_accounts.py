@@ -391,3 +391,27 @@ def test_api_call_demo_node_values_survive_a_run_unchanged() -> None:
     made = run(go)
     assert made["status"] == "RUNNING"
     assert json.loads(made["promptTips"])["node_errors"] == {}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/task/openapi/retryWebhook",
+        "/api/openapi/getLoraUploadUrl",
+        "/api/openapi/getJsonApiFormat",
+    ],
+)
+@pytest.mark.parametrize("body", [[1, 2], "text", 7])
+def test_a_body_that_is_not_a_json_object_is_a_parameter_error(path: str, body: Any) -> None:
+    """With a good Bearer key, a JSON list, string or number is refused as the call's
+    parameters (301), not answered with a 500 by a broken emulator."""
+
+    async def go() -> tuple[int, Any]:
+        async with Emulator(config(seconds=0)) as emu, aiohttp.ClientSession() as s:
+            headers = {"Authorization": f"Bearer {DEFAULT_KEY}"}
+            async with s.post(emu.base_url + path, json=body, headers=headers) as resp:
+                return resp.status, await resp.json()
+
+    status, reply = run(go)
+    assert status == 200
+    assert reply == {"code": 301, "msg": "PARAMS_INVALID", "data": None}

@@ -118,7 +118,8 @@ def get_detail(call: Call) -> web.Response:
 def retry(call: Call) -> web.Response:
     """``POST /task/openapi/retryWebhook {apiKey, webhookId, webhookUrl}``."""
     emu, body = call.emu, call.body
-    assert isinstance(body, dict)
+    if not isinstance(body, dict):  # a JSON list, string or number: not the call's form
+        raise Refused("301")
     hook = emu.hooks_by_id.get(str(body.get("webhookId", "")))
     url = body.get("webhookUrl")
     if hook is None or hook.api_key != call.api_key or not isinstance(url, str) or not url:

@@ -127,7 +127,8 @@ async def _text_field(part: BodyPartReader) -> str:
 def lora_url(call: Call) -> web.Response:
     """``POST /api/openapi/getLoraUploadUrl {apiKey, loraName, md5Hex}``."""
     emu, body = call.emu, call.body
-    assert isinstance(body, dict)
+    if not isinstance(body, dict):  # a JSON list, string or number: not the call's form
+        raise Refused("301")
     name, md5 = body.get("loraName"), body.get("md5Hex")
     if not isinstance(name, str) or not name or not isinstance(md5, str) or not _MD5.fullmatch(md5):
         raise Refused("301")
@@ -170,7 +171,8 @@ async def lora_put(request: web.Request) -> web.StreamResponse:
 @enveloped("wfjson")
 def workflow_json(call: Call) -> web.Response:
     """``POST /api/openapi/getJsonApiFormat {apiKey, workflowId}``."""
-    assert isinstance(call.body, dict)
+    if not isinstance(call.body, dict):  # not the call's form
+        raise Refused("301")
     workflow_id = str(call.body.get("workflowId", ""))
     refused = call.emu.catalog.refusal("workflow", workflow_id)
     if refused is not None:
