@@ -132,7 +132,7 @@ async def _track(
                 watcher.checked(task_id)
             if state.status is not last:
                 last = state.status
-                records.store.record_remote(row.id, state.status.value)
+                records.store.record_remote(row.id, state.status)
             continue
         calls.health.answered()
         if unreadable >= UNREADABLE_TRIES:
@@ -167,7 +167,9 @@ async def _overdue(
         state = await ask(calls, task_id)
         if isinstance(state, TaskState) and state.status is RemoteStatus.CANCEL:
             message = f"no final status after {timeout:g} s; the task was cancelled (confirmed)"
-            records.store.end_attempt(row.id, attempt, "CANCEL", "TIMEOUT", message, retry=False)
+            records.store.end_attempt(
+                row.id, attempt, RemoteStatus.CANCEL, "TIMEOUT", message, retry=False
+            )
             records.failed(row.id, "TIMEOUT", message)
             return None
         if isinstance(state, TaskState) and ended(state):

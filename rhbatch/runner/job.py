@@ -31,7 +31,15 @@ from rhbatch.errors import (
     SpendCapReached,
     Transient,
 )
-from rhbatch.models import JobRow, JobStatus, RemoteStatus, TaskState, pinned_kind, running_state
+from rhbatch.models import (
+    JobRow,
+    JobStatus,
+    Outcome,
+    RemoteStatus,
+    TaskState,
+    pinned_kind,
+    running_state,
+)
 from rhbatch.runner.budget import Admit, Budget
 from rhbatch.runner.clock import Clock
 from rhbatch.runner.crew import Calls, Crew, Records, Slots
@@ -188,7 +196,7 @@ class JobRun:
                 wait = backoff(tries, cap=calls.cap)  # it made no task: send it again
             else:
                 calls.health.answered()
-                store.record_task(row.id, attempt, state.task_id, state.status.value)
+                store.record_task(row.id, attempt, state.task_id, state.status)
                 slots.limiter.accepted()
                 records.emit("submitted", job=row.id, task=state.task_id)
                 return attempt, state, began
@@ -230,7 +238,7 @@ class JobRun:
             return None
         if verdict.made and verdict.state is not None:
             state = verdict.state
-            store.record_task(row.id, attempt, state.task_id, state.status.value)
+            store.record_task(row.id, attempt, state.task_id, state.status)
             records.emit("adopted", job=row.id, task=state.task_id)
             return attempt, state, began
         records.unknown(row.id, f"the submit's answer was lost ({exc}); {verdict.reason}")
@@ -256,12 +264,12 @@ async def earlier_task(calls: Calls, records: Records, row: JobRow) -> Submitted
             calls.client.follow_legacy(task_id)
         state = await ask(calls, task_id)
         if isinstance(state, Rejected):  # the server knows no such task now
-            store.settle(row.id, attempt, task_id, "NOTFOUND")
+            store.settle(row.id, attempt, task_id, Outcome.NOTFOUND)
             continue
         if state is not None and state.status in (RemoteStatus.FAILED, RemoteStatus.CANCEL):
-            store.settle(row.id, attempt, task_id, state.status.value)
+            store.settle(row.id, attempt, task_id, state.status)
             continue
-        status = state.status.value if state is not None else "RUNNING"
+        status = state.status if state is not None else RemoteStatus.RUNNING
         store.record_task(row.id, attempt, task_id, status)
         records.emit("followed", job=row.id, task=task_id, attempt=attempt)
         return attempt, state or running_state(task_id), since(calls.clock, started_at)

@@ -30,6 +30,7 @@ from typing import Any
 from rhbatch.errors import FatalError, StateError
 from rhbatch.models import JobRow, JobStatus, TaskState
 from rhbatch.runner.crew import Options
+from rhbatch.runner.inputs import Readiness
 from rhbatch.runner.job import JobRun, adopted
 from rhbatch.runner.outcomes import broken
 from rhbatch.runner.wiring import Wired, wire
@@ -143,14 +144,14 @@ class Runner:
     def _may_start(self, row: JobRow) -> bool:
         """Whether a job that uses others may start now; if not, it waits for them or is
         blocked by one that did not succeed."""
-        verdict, detail = self.crew.sending.inputs.verdict(row)
-        if verdict == "ready":
+        verdict = self.crew.sending.inputs.verdict(row)
+        if verdict.readiness is Readiness.READY:
             return True
-        if verdict == "blocked":
-            self._block(row.id, detail[0])
+        if verdict.readiness is Readiness.BLOCKED:
+            self._block(row.id, verdict.reason)
             return False
         self._held.add(row.id)
-        for job_id in detail:
+        for job_id in verdict.waits_for:
             self._waiting.setdefault(job_id, set()).add(row.id)
         return False
 
@@ -165,16 +166,16 @@ class Runner:
             if waiter not in self._held:
                 continue
             row = self.store.job(waiter)
-            verdict, detail = self.crew.sending.inputs.verdict(row)
-            if verdict == "wait":  # not done yet (its files are coming), or others are not
-                for other in detail:
+            verdict = self.crew.sending.inputs.verdict(row)
+            if verdict.readiness is Readiness.WAIT:  # not done yet (its files are coming)
+                for other in verdict.waits_for:
                     self._waiting.setdefault(other, set()).add(waiter)
                 continue
             self._held.discard(waiter)
-            if verdict == "ready":
+            if verdict.readiness is Readiness.READY:
                 self._ready.put_nowait(row)
             else:
-                self._block(waiter, detail[0])
+                self._block(waiter, verdict.reason)
         if not self._held:
             self._ready.put_nowait(None)  # none waits any more: the producer may finish
 
@@ -240,12 +241,12 @@ class Runner:
         ):
             # A task made by a lost submit (maybe of an earlier run) announced itself: the
             # job follows it from now on (the next run, if this one is ending).
-            self.store.record_task(job_id, attempt, state.task_id, state.status.value)
+            self.store.record_task(job_id, attempt, state.task_id, state.status)
             self.report.emit("adopted", job=job_id, task=state.task_id)
             if not self.stops.stopping.is_set():
                 self._spawn(self._adopted(job_id, attempt, state))
         elif known is None:
-            self.store.settle(job_id, attempt, state.task_id, state.status.value)
+            self.store.settle(job_id, attempt, state.task_id, state.status)
         return True
 
     async def _adopted(self, job_id: str, attempt: int, state: TaskState) -> None:

@@ -46,7 +46,7 @@ def task_failed(
     if kind is Kind.AUTH:
         raise AuthError.refused(f"{code}: {message}")
     retry = kind is Kind.RETRY and attempt - row.first_attempt < retries
-    records.store.end_attempt(row.id, attempt, state.status.value, code, message, retry=retry)
+    records.store.end_attempt(row.id, attempt, state.status, code, message, retry=retry)
     budget.settle(row.id, 0.0)  # a task that did not succeed is not billed
     records.emit("task_failed", job=row.id, task=state.task_id, code=code)
     if retry:

@@ -37,7 +37,15 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from rhbatch.errors import StateError
-from rhbatch.models import JobRow, JobStatus, OutputRow, SyncReport, canonical_json
+from rhbatch.models import (
+    JobRow,
+    JobStatus,
+    Outcome,
+    OutputRow,
+    RemoteStatus,
+    SyncReport,
+    canonical_json,
+)
 from rhbatch.store.db import STATE_DIR
 from rhbatch.store.history import History
 from rhbatch.store.journal import Journal
@@ -48,7 +56,10 @@ __all__ = ["STATE_DIR", "StateError", "Store", "chunks"]
 T = TypeVar("T")
 
 # How a task ended, or what became of it, as an attempt's row says: nothing more to ask.
-_SETTLED = frozenset({"FAILED", "CANCEL", "SUCCESS", "SUPERSEDED", "NOTFOUND"})
+_SETTLED = frozenset(
+    {RemoteStatus.FAILED, RemoteStatus.CANCEL, RemoteStatus.SUCCESS}
+    | {Outcome.SUPERSEDED, Outcome.NOTFOUND}
+)
 
 
 class Store(Transitions, History, Journal):
@@ -269,7 +280,9 @@ class Store(Transitions, History, Journal):
             found.append((int(current[0]), str(current[1]), current[3]))
         return found
 
-    def settle(self, job_id: str, attempt: int, task_id: str, outcome: str) -> None:
+    def settle(
+        self, job_id: str, attempt: int, task_id: str, outcome: RemoteStatus | Outcome
+    ) -> None:
         """Record how an earlier attempt's task ended, as learned later."""
         self._write(
             "INSERT INTO attempts (job_id, n, task_id, started_at, outcome) VALUES (?,?,?,?,?) "
@@ -420,7 +433,7 @@ def _job(r: tuple[Any, ...]) -> JobRow:
         status=JobStatus(r[4]),
         attempts=r[5],
         task_id=r[6],
-        remote_status=r[7],
+        remote_status=RemoteStatus.stored(r[7]),
         error_code=r[8],
         error_message=r[9],
         results=json.loads(r[10]) if r[10] else [],
