@@ -24,10 +24,11 @@ from typing import Any
 from rhbatch.api.client import Client
 from rhbatch.api.http import DownloadLimits
 from rhbatch.errors import FatalError, NoConnection, Transient, Unreachable
+from rhbatch.models import RunSettings
 from rhbatch.runner.budget import Budget
 from rhbatch.runner.clock import Clock
 from rhbatch.runner.ends import Watcher
-from rhbatch.runner.inputs import URL_MAX_AGE, Inputs
+from rhbatch.runner.inputs import Inputs
 from rhbatch.runner.limiter import Limiter
 from rhbatch.runner.lost import LostReplies
 from rhbatch.runner.progress import Reporter
@@ -42,24 +43,37 @@ FAILING_TRIES = 30  # calls in a row that failed in any passing way ...
 FAILING_POLLS = 30.0  # ... over at least this many poll intervals: the API is down
 
 
+_RUN = RunSettings()  # the defaults of every run setting, said once (models.py)
+DEFAULT_CONCURRENCY = 10  # tasks in flight when neither the spec nor the account says
+
+
 @dataclass
 class Options:
-    """How a run goes, as the runner uses it (from ``RunSettings`` and the command line).
-    Times are RunningHub seconds, passed by the run's clock."""
+    """How a run goes, as the runner uses it (from ``RunSettings`` and the command line;
+    every default is ``RunSettings``'s). Times are RunningHub seconds, passed by the
+    run's clock."""
 
-    concurrency: int = 10
+    concurrency: int = DEFAULT_CONCURRENCY
     queue_ahead: int = 0  # tasks kept queued on the server beyond the running slots
-    poll_interval: float = 5.0  # the longest wait between two checks of one task
-    timeout: float = 1800.0  # seconds from submit to a final status
-    retries: int = 2
-    download_concurrency: int = 8
+    poll_interval: float = _RUN.poll_interval  # the longest wait between two checks of one task
+    timeout: float = _RUN.timeout  # seconds from submit to a final status
+    retries: int = _RUN.retries
+    download_concurrency: int = _RUN.download_concurrency
     naming: str = "{id}/{n}.{ext}"
-    download: bool = True  # False: record the result URLs, fetch nothing
-    signal_interval: float = 1.0  # seconds between looks at the account's counts; 0: never
+    download: bool = _RUN.download  # False: record the result URLs, fetch nothing
+    signal_interval: float = _RUN.signal_interval  # between looks at the account's counts; 0: never
     webhook_url: str | None = None  # the receiver's address; each attempt adds its own token
     manifest_every: float = 1.0
-    limits: DownloadLimits = field(default_factory=DownloadLimits)
-    url_max_age: float = URL_MAX_AGE  # a used job's result URL older than this is uploaded afresh
+    limits: DownloadLimits = field(default_factory=lambda: download_limits(_RUN))
+    url_max_age: float = (
+        _RUN.url_max_age
+    )  # a used job's result URL older than this is uploaded afresh
+
+
+def download_limits(run: RunSettings) -> DownloadLimits:
+    """The spec's limits on each result download (real seconds, not the run's clock)."""
+    size, rate = int(float(run.max_download_mb) * (1 << 20)), float(run.download_min_rate) * 1024
+    return DownloadLimits(max_bytes=size, deadline=float(run.download_timeout), min_rate=rate)
 
 
 class Health:

@@ -183,6 +183,9 @@ class Fetcher:
     async def _fetch(
         self, row: JobRow, n: int, result: Result, dest: Path
     ) -> files.Saved | NotFetched:
+        # Not ``retrying``: between tries this loop changes what it asks for (a fresh URL
+        # from the task), counts three kinds of trouble apart, waits on a 404 that is not
+        # passing trouble, and ends with a reason, not an error.
         url, slow, unreached, missing = result.url or "", 0, 0, 0
         asked = False  # whether the task was asked for a fresh URL
         last: ApiError | None = None

@@ -11,16 +11,22 @@ leaves its job ``unknown`` with its task id; the next run asks again.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from rhbatch.api.wire import NOT_FOUND_CODES
 from rhbatch.errors import ApiError, AuthError, ProtocolError, Rejected, Transient
 from rhbatch.models import JobRow, RemoteStatus, TaskState
 from rhbatch.runner.crew import Calls, Ends, Records
 from rhbatch.runner.ends import Wake, Watcher
-from rhbatch.runner.retry import Kind, backoff, classify, wait_for
+from rhbatch.runner.retry import Kind, backoff, classify, retrying
 
 UNREADABLE_TRIES = 5  # answers about a task that cannot be read, before its job is unknown
 CONFIRM_TRIES = 3  # queries after a cancel, to see it take effect
 ASK_TRIES = 3  # tries of a single question about a task, over passing trouble
+
+T = TypeVar("T")
 
 
 Submitted = tuple[int, TaskState, float]  # attempt, the task as last seen, clock time of submit
@@ -45,23 +51,24 @@ async def follow(
 async def ask(calls: Calls, task_id: str) -> TaskState | Rejected | None:
     """A task's state, asked a few times over passing trouble; the Rejected of a task the
     server does not know; None when no readable answer came (or the run stops)."""
-    for tries in range(ASK_TRIES):
-        try:
-            state = await calls.client.query(task_id)
-        except Rejected as exc:
-            if classify(exc.code) is Kind.AUTH:
-                raise AuthError.refused(exc) from None
-            return exc if exc.code in NOT_FOUND_CODES else None
-        except Transient as exc:
-            calls.health.failed(exc)
-            if await calls.pause(wait_for(exc.retry_after, tries, cap=calls.cap)):
-                return None
-            continue
-        except ProtocolError:
-            return None
-        calls.health.answered()
-        return state
-    return None
+    try:
+        state = await _retrying(calls, functools.partial(calls.client.query, task_id))
+    except Rejected as exc:
+        if classify(exc.code) is Kind.AUTH:
+            raise AuthError.refused(exc) from None
+        return exc if exc.code in NOT_FOUND_CODES else None
+    except (Transient, ProtocolError):
+        return None
+    calls.health.answered()
+    return state
+
+
+def _retrying(calls: Calls, call: Callable[[], Awaitable[T]]) -> Awaitable[T]:
+    """``call()`` tried ``ASK_TRIES`` times over passing trouble, each told to the API's
+    health, the waits cut short when the run stops."""
+    return retrying(
+        call, tries=ASK_TRIES, sleep=calls.pause, cap=calls.cap, failed=calls.health.failed
+    )
 
 
 _WAITING = frozenset({RemoteStatus.QUEUED, RemoteStatus.CREATE})  # not running yet
@@ -151,17 +158,14 @@ async def _overdue(
     if isinstance(state, TaskState) and ended(state):
         return state
     asked = False
-    for tries in range(ASK_TRIES):
-        try:
-            asked = await calls.client.cancel(task_id)
-            calls.health.answered()
-            break
-        except Transient as exc:
-            calls.health.failed(exc)
-            if await calls.pause(wait_for(exc.retry_after, tries, cap=calls.cap)):
-                return None
-        except (Rejected, ProtocolError):
-            break
+    try:
+        asked = await _retrying(calls, functools.partial(calls.client.cancel, task_id))
+        calls.health.answered()
+    except Transient:
+        if calls.stopping.is_set():
+            return None  # the run stops: the job stays as it is for the next run
+    except (Rejected, ProtocolError):
+        pass
     timeout = ends.timeout
     for tries in range(CONFIRM_TRIES):
         state = await ask(calls, task_id)

@@ -19,13 +19,13 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from rhbatch.models import JobRow, JobStatus, pinned_kind
+from rhbatch.models import JobRow, JobStatus, RunSettings, pinned_kind
 from rhbatch.runner.uploads import Uploader, UploadFailed
 from rhbatch.spec import templates
 from rhbatch.spec.pipes import refs_in
 from rhbatch.store.state import Store
 
-URL_MAX_AGE = 3600.0  # RunningHub seconds after which a result URL is uploaded afresh
+URL_MAX_AGE = RunSettings().url_max_age  # RunningHub seconds: older result URLs are uploaded afresh
 # A used job in these may still succeed in this run: the job that uses it waits.
 _WAITING = frozenset(
     {JobStatus.PENDING, JobStatus.SUBMITTING, JobStatus.RUNNING, JobStatus.DOWNLOADING}

@@ -141,6 +141,10 @@ class JobRun:
         if body is None:
             return None
         sent, sources = body
+        # Not ``retrying``: each try is a new attempt written down before it is sent, and
+        # the money rule holds here: a submit whose answer is lost is never sent again
+        # unless it is proven to have made no task (else its task is adopted, or the job
+        # left unknown). Refusals, back-pressure and passing trouble each wait their way.
         tries = 0
         while True:
             if closed.is_set() or not await within_budget(crew.budget, crew.stops.halt, slots, row):

@@ -53,14 +53,14 @@ def wire(
     base_dir: Path,
     options: Options,
     report: Reporter,
-    clock: Clock | None = None,
-    budget: Budget | None = None,
+    clock: Clock,
+    budget: Budget,
     mirror: Mirror | None = None,
     ledger: Ledger | None = None,
 ) -> Wired:
-    """Make the pieces of a run over ``store`` (``ledger``: --out URL, the store's changes
-    go to the bucket too; ``mirror``: each saved file is put there too)."""
-    clock = clock or Clock()
+    """Make the pieces of a run over ``store``, on ``clock``, within ``budget`` (``ledger``:
+    --out URL, the store's changes go to the bucket too; ``mirror``: each saved file is put
+    there too)."""
     stops = Stops(report)
     health = Health(client.base_url, options.poll_interval, clock, stops.halt)
     calls = Calls(client, clock, health, stops.stopping, options.poll_interval)
@@ -96,7 +96,7 @@ def wire(
         slots=Slots(limiter, stops.closed, clock),
         ends=Ends(watcher, schedule, options.timeout),
         sending=Sending(inputs, uploader, lost, commits.durable, options.webhook_url),
-        budget=budget or Budget(None),
+        budget=budget,
         stops=stops,
         retries=options.retries,
         download=options.download,
