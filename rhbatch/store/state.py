@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 
 from rhbatch.errors import StateError
 from rhbatch.models import (
+    REMOTE_TERMINAL,
     JobRow,
     JobStatus,
     Outcome,
@@ -56,10 +57,7 @@ __all__ = ["STATE_DIR", "StateError", "Store", "chunks"]
 T = TypeVar("T")
 
 # How a task ended, or what became of it, as an attempt's row says: nothing more to ask.
-_SETTLED = frozenset(
-    {RemoteStatus.FAILED, RemoteStatus.CANCEL, RemoteStatus.SUCCESS}
-    | {Outcome.SUPERSEDED, Outcome.NOTFOUND}
-)
+_SETTLED = REMOTE_TERMINAL | {Outcome.SUPERSEDED, Outcome.NOTFOUND}
 
 
 class Store(Transitions, History, Journal):
