@@ -6,7 +6,8 @@
   matrix points it came from, so that a problem can be traced back to its line
   without storing a line table per job.
 - Remote side: ``RemoteStatus`` (a task on RunningHub) and ``TaskState``, what a
-  submit, a query or a webhook said of a task; ``QueueStatus``, the account's slots.
+  submit, a query or a webhook said of a task; ``QueueStatus``, the account's slots;
+  ``Outcome``, what became of an attempt's task when no final status says it.
 - Local side: ``JobStatus`` (a job in the state store) and ``JobRow``/``OutputRow``,
   the store's records.
 - ``RunSettings``: the ``run:`` settings of a spec with their defaults, in one place.
@@ -203,8 +204,26 @@ class RemoteStatus(StrEnum):
         except ValueError:
             raise ProtocolError(f"unknown task status {clean(repr(value), 80)}") from None
 
+    @classmethod
+    def stored(cls, text: str | None) -> RemoteStatus | None:
+        """A status as the state store keeps it; None for none, and for a word of format 1
+        that names no status (TIMEOUT, LOST, PROTOCOL: the job was made unknown)."""
+        try:
+            return cls(text) if text else None
+        except ValueError:
+            return None
+
 
 REMOTE_TERMINAL = frozenset({RemoteStatus.SUCCESS, RemoteStatus.FAILED, RemoteStatus.CANCEL})
+
+
+class Outcome(StrEnum):
+    """An attempt's outcome (the attempts table) that is not its task's final status: what
+    rhbatch learned of the task otherwise. The table holds these or a ``RemoteStatus``."""
+
+    SUPERSEDED = "SUPERSEDED"  # the job's parameters changed while the task was in flight
+    NOTFOUND = "NOTFOUND"  # RunningHub no longer knows the task
+    LOST = "LOST"  # the submit's answer was lost: a task may exist
 
 
 @dataclass(frozen=True)
@@ -309,7 +328,7 @@ class JobRow:
     status: JobStatus
     attempts: int
     task_id: str | None
-    remote_status: str | None
+    remote_status: RemoteStatus | None  # as last seen (the store keeps its text)
     error_code: str | None
     error_message: str | None
     results: list[dict[str, Any]]

@@ -520,3 +520,20 @@ def test_run_without_an_interval_never_reads_the_counts() -> None:
         assert w.counters["samples"] == 0
 
     run(body)
+
+
+def test_what_the_watcher_knows_is_read_through_its_methods() -> None:
+    """The shortest life seen per endpoint, and our tasks still going (with those not seen
+    going since a moment), as the judge of lost replies reads them."""
+    w = watcher()
+    assert w.floor(EP) is None
+    hands(w).at = 10.0
+    w.add("a", EP, sent=0.0)
+    w.add("b", EP, sent=5.0)
+    hands(w).at = 20.0
+    w.checked("b")
+    assert w.unfinished(since=15.0) == (2, ["a"])
+    w.deliver(final("a"))  # its final state is in: no longer unfinished
+    assert w.unfinished(since=15.0) == (1, [])
+    w.done("a")
+    assert w.floor(EP) == 10.0

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import pytest
 
+from rhbatch.errors import Transient
 from rhbatch.runner import retry
-from rhbatch.runner.retry import RETRY_AFTER_CAP, Kind, backoff, classify, wait_for
+from rhbatch.runner.retry import RETRY_AFTER_CAP, Kind, backoff, classify, retrying, wait_for
 
 # Every code the policy knows, with the kind a batch must treat it as (RunningHub's *API Error
 # Code Reference*).
@@ -129,3 +131,33 @@ def test_wait_for_without_a_usable_retry_after_backs_off(retry_after: float | No
     for _ in range(100):
         assert 0.8 <= wait_for(retry_after, attempt=3, cap=60.0) <= 8.0
         assert 0.5 <= wait_for(retry_after, attempt=30, cap=5.0) <= 5.0
+
+
+def test_retrying_tells_each_trouble_and_stops_when_its_sleep_says_so() -> None:
+    """Each passing trouble is told to ``failed``; a sleep that returns True (the run
+    stops) ends the tries at once with that trouble; otherwise the call is made again."""
+    told: list[str] = []
+    calls = 0
+
+    async def flaky() -> str:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise Transient(f"trouble {calls}")
+        return "answer"
+
+    async def nap(seconds: float) -> bool:
+        return False
+
+    async def stopped(seconds: float) -> bool:
+        return True
+
+    def tell(exc: Transient) -> None:
+        told.append(str(exc))
+
+    assert asyncio.run(retrying(flaky, tries=5, sleep=nap, failed=tell)) == "answer"
+    assert (calls, told) == (3, ["trouble 1", "trouble 2"])
+    calls, told[:] = 0, []
+    with pytest.raises(Transient, match="trouble 1"):
+        asyncio.run(retrying(flaky, tries=5, sleep=stopped, failed=tell))
+    assert (calls, told) == (1, ["trouble 1"])

@@ -35,6 +35,7 @@ from rhbatch.errors import (
 from rhbatch.models import JobRow, JobStatus, RemoteStatus, TaskState
 from rhbatch.runner.fetch import Fetcher, result_records
 from rhbatch.runner.retry import Kind, classify, retrying
+from rhbatch.spec.naming import DEFAULT_NAMING
 from rhbatch.store.manifest import write_manifest
 from rhbatch.store.state import STATE_DIR, Store
 
@@ -139,7 +140,7 @@ async def _fetch(store: Store, client: Client, out_dir: Path, row: JobRow) -> in
         store=store,
         client=client,
         out_dir=out_dir,
-        naming=str(known.get("naming") or "{id}/{n}.{ext}"),
+        naming=str(known.get("naming") or DEFAULT_NAMING),
         limits=limits,
         concurrency=4,
         pause=pause,

@@ -21,7 +21,7 @@ from rhbatch.api.webhooks import Receiver
 from rhbatch.commands.common import plural
 from rhbatch.commands.connection import connect
 from rhbatch.commands.pin import check_pins
-from rhbatch.commands.run_prepare import Prepared, download_limits
+from rhbatch.commands.run_prepare import Prepared
 from rhbatch.commands.run_report import run_info, say_settled, summary
 from rhbatch.commands.run_request import resume_command
 from rhbatch.commands.signals import Interrupts
@@ -41,8 +41,8 @@ from rhbatch.errors import (
     Unreachable,
 )
 from rhbatch.models import JobStatus, TaskState, pinned_kind
-from rhbatch.runner.crew import Options
-from rhbatch.runner.loop import Runner
+from rhbatch.runner.crew import DEFAULT_CONCURRENCY, Options, download_limits
+from rhbatch.runner.loop import Runner, wire
 from rhbatch.runner.retry import Kind, classify, retrying
 from rhbatch.runner.settle import settle_earlier
 from rhbatch.store.dataset import on_disk, write_metadata
@@ -51,7 +51,6 @@ from rhbatch.store.manifest import write_manifest, write_run
 from rhbatch.store.report import write_report
 from rhbatch.store.state import STATE_DIR
 
-DEFAULT_CONCURRENCY = 10
 ACTIVE = (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.DOWNLOADING)
 DONE = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.UNFETCHED)
 
@@ -143,17 +142,19 @@ async def _send(run: Prepared, interrupts: Interrupts | None) -> tuple[int, str 
             stack.push_async_callback(receiver.stop)
             options.webhook_url = receiver.url
         runner = Runner(
-            store=store,
-            client=client,
-            registry=check.registry,
-            out_dir=out_dir,
-            base_dir=check.spec.path.resolve().parent,
-            options=options,
-            report=shown,
-            clock=clock,
-            budget=budget_for(store, check.spend),
-            mirror=check.remote,
-            ledger=run.ledger,
+            wire(
+                store=store,
+                client=client,
+                registry=check.registry,
+                out_dir=out_dir,
+                base_dir=check.spec.path.resolve().parent,
+                options=options,
+                report=shown,
+                clock=clock,
+                budget=budget_for(store, check.spend),
+                mirror=check.remote,
+                ledger=run.ledger,
+            )
         )
         in_run = asyncio.Event()  # while set, a second signal cancels the runner
         interrupted = _on_interrupt(runner, interrupts, in_run)

@@ -22,13 +22,13 @@ from pathlib import Path
 
 from rhbatch import logfile
 from rhbatch.api import credentials
-from rhbatch.api.http import DownloadLimits
 from rhbatch.commands.run_report import say_resume
 from rhbatch.commands.run_request import RunRequest, output_dir
 from rhbatch.commands.spend import Spend, quote_lines, refuse_unpriced
 from rhbatch.endpoints.registry import Registry, registry
 from rhbatch.errors import UsageError
 from rhbatch.models import OutputRow, RunSettings
+from rhbatch.runner.crew import download_limits
 from rhbatch.runner.fetch import intact
 from rhbatch.runner.progress import Reporter, reporter
 from rhbatch.spec.load import Spec
@@ -193,15 +193,6 @@ def _ledger(remote: Remote | None, store: Store, spec: Spec) -> Iterator[Ledger 
         yield ledger
     finally:
         ledger.close()
-
-
-def download_limits(run: RunSettings) -> DownloadLimits:
-    """The spec's limits on each result download (real seconds, not the run's clock)."""
-    return DownloadLimits(
-        max_bytes=int(float(run.max_download_mb) * (1 << 20)),
-        deadline=float(run.download_timeout),
-        min_rate=float(run.download_min_rate) * 1024,
-    )
 
 
 def check_files(store: Store, out_dir: Path, remote: Remote | None = None) -> int:

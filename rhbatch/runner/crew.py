@@ -1,35 +1,41 @@
-"""What the jobs of a run share, and how a job tells the run something.
+"""What the jobs of a run are handed, in small groups, and how a job tells the run something.
 
-The ``Runner`` (``loop.py``) makes one ``Crew`` and hands it to every job
-(``job.py``): the store, the client, the settings and the clock; the limiter,
-the watcher of task ends, the judge of lost replies, the uploader and the
-spending cap; the
-events that stop the run; and the calls a job makes to the run: ``halt`` (a
-systemic failure), ``spawn`` (start a coroutine in the run's task group),
-``fetch`` (fetch a succeeded job's files), ``durable`` (wait until every write
-is committed), ``emit`` (an event for the progress display) and ``health`` (how
-the API has been answering). Nothing here writes another object's fields.
+The ``Runner`` (``loop.py``, wired by ``wiring.py``) hands every job (``job.py``)
+a ``Crew``: a few groups, each with a plain purpose, and each function of a job
+takes only the groups it uses. ``Calls``: asking RunningHub (the client, the
+run's clock, the API's ``Health``, waits cut short when the run stops).
+``Records``: writing a job's way down (the store, the events for the display).
+``Slots``: the limit on tasks in flight and the end of submitting. ``Ends``:
+following tasks to their ends (the watcher, the durations learned, the
+timeout). ``Sending``: what a submit takes beyond the calls (inputs, uploads,
+the judge of lost replies, the wait for a durable intent, the webhook). A job
+tells the run of a systemic failure through ``Stops.halt`` (``stops.py``); a
+job whose files are to be fetched says so by what it returns. Nothing here
+writes another object's fields.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from rhbatch.api.client import Client
 from rhbatch.api.http import DownloadLimits
 from rhbatch.errors import FatalError, NoConnection, Transient, Unreachable
+from rhbatch.models import RunSettings
 from rhbatch.runner.budget import Budget
 from rhbatch.runner.clock import Clock
 from rhbatch.runner.ends import Watcher
-from rhbatch.runner.inputs import URL_MAX_AGE, Inputs
+from rhbatch.runner.inputs import Inputs
 from rhbatch.runner.limiter import Limiter
 from rhbatch.runner.lost import LostReplies
 from rhbatch.runner.progress import Reporter
 from rhbatch.runner.schedule import Schedule
+from rhbatch.runner.stops import Stops
 from rhbatch.runner.uploads import Uploader
+from rhbatch.spec.naming import DEFAULT_NAMING
 from rhbatch.store.state import Store
 
 OFFLINE_TRIES = 5  # calls in a row that could not connect ...
@@ -38,24 +44,37 @@ FAILING_TRIES = 30  # calls in a row that failed in any passing way ...
 FAILING_POLLS = 30.0  # ... over at least this many poll intervals: the API is down
 
 
+_RUN = RunSettings()  # the defaults of every run setting, said once (models.py)
+DEFAULT_CONCURRENCY = 10  # tasks in flight when neither the spec nor the account says
+
+
 @dataclass
 class Options:
-    """How a run goes, as the runner uses it (from ``RunSettings`` and the command line).
-    Times are RunningHub seconds, passed by the run's clock."""
+    """How a run goes, as the runner uses it (from ``RunSettings`` and the command line;
+    every default is ``RunSettings``'s). Times are RunningHub seconds, passed by the
+    run's clock."""
 
-    concurrency: int = 10
+    concurrency: int = DEFAULT_CONCURRENCY
     queue_ahead: int = 0  # tasks kept queued on the server beyond the running slots
-    poll_interval: float = 5.0  # the longest wait between two checks of one task
-    timeout: float = 1800.0  # seconds from submit to a final status
-    retries: int = 2
-    download_concurrency: int = 8
-    naming: str = "{id}/{n}.{ext}"
-    download: bool = True  # False: record the result URLs, fetch nothing
-    signal_interval: float = 1.0  # seconds between looks at the account's counts; 0: never
+    poll_interval: float = _RUN.poll_interval  # the longest wait between two checks of one task
+    timeout: float = _RUN.timeout  # seconds from submit to a final status
+    retries: int = _RUN.retries
+    download_concurrency: int = _RUN.download_concurrency
+    naming: str = DEFAULT_NAMING
+    download: bool = _RUN.download  # False: record the result URLs, fetch nothing
+    signal_interval: float = _RUN.signal_interval  # between looks at the account's counts; 0: never
     webhook_url: str | None = None  # the receiver's address; each attempt adds its own token
     manifest_every: float = 1.0
-    limits: DownloadLimits = field(default_factory=DownloadLimits)
-    url_max_age: float = URL_MAX_AGE  # a used job's result URL older than this is uploaded afresh
+    limits: DownloadLimits = field(default_factory=lambda: download_limits(_RUN))
+    url_max_age: float = (
+        _RUN.url_max_age
+    )  # a used job's result URL older than this is uploaded afresh
+
+
+def download_limits(run: RunSettings) -> DownloadLimits:
+    """The spec's limits on each result download (real seconds, not the run's clock)."""
+    size, rate = int(float(run.max_download_mb) * (1 << 20)), float(run.download_min_rate) * 1024
+    return DownloadLimits(max_bytes=size, deadline=float(run.download_timeout), min_rate=rate)
 
 
 class Health:
@@ -97,47 +116,69 @@ def _one_more(streak: tuple[int, float], now: float) -> tuple[int, float]:
     return count + 1, since if count else now
 
 
-@dataclass
-class Crew:
-    store: Store
-    client: Client
-    options: Options
-    clock: Clock
-    report: Reporter
-    limiter: Limiter
-    schedule: Schedule
-    watcher: Watcher
-    lost: LostReplies
-    uploader: Uploader
-    inputs: Inputs  # what a job takes from the jobs it uses (pipelines)
-    budget: Budget
-    health: Health
-    stopping: asyncio.Event  # set: everything winds down now (Ctrl-C, a rejected key)
-    closed: asyncio.Event  # set: no new submits; tasks in flight go on (no money lost)
-    halt: Callable[[FatalError], None]
-    spawn: Callable[[Coroutine[Any, Any, None]], None]
-    fetch: Callable[[str], None]  # fetch the files of this (succeeded) job
-    durable: Callable[[], Awaitable[None]]
+@dataclass(frozen=True)
+class Calls:
+    """Asking RunningHub: the client, the run's clock, how the API has been answering, and
+    the event that cuts every wait short (the run stops)."""
 
-    def emit(self, event: str, **fields: Any) -> None:
-        self.report.emit(event, **fields)
+    client: Client
+    clock: Clock
+    health: Health
+    stopping: asyncio.Event
+    poll_interval: float
 
     @property
     def cap(self) -> float:
         """The longest wait between two tries: a few polls, so it follows the time scale."""
-        return 4 * self.options.poll_interval
+        return 4 * self.poll_interval
 
     async def pause(
-        self, seconds: float, *, or_freed: bool = False, until: asyncio.Event | None = None
+        self,
+        seconds: float,
+        *,
+        until: asyncio.Event | None = None,
+        also: asyncio.Future[None] | None = None,
     ) -> bool:
-        """Wait ``seconds`` (or until one of our tasks ends, with ``or_freed``) unless the
-        run stops (``until``: stops submitting); True if it did."""
+        """Wait ``seconds`` (or until ``also`` is done) unless the run stops (``until``:
+        stops submitting); True if it did."""
         until = until or self.stopping
-        freed = self.limiter.freed() if or_freed and self.limiter.in_flight > 1 else None
-        await self.clock.first(until=until, also=freed, within=seconds)
+        await self.clock.first(until=until, also=also, within=seconds)
         return until.is_set()
 
-    async def take_slot(self) -> bool:
+
+@dataclass(frozen=True)
+class Records:
+    """Writing a job's way down: its transitions in the store, its events for the display."""
+
+    store: Store
+    report: Reporter
+
+    def emit(self, event: str, **fields: Any) -> None:
+        self.report.emit(event, **fields)
+
+    def unknown(self, job_id: str, message: str) -> None:
+        """The job's outcome cannot be known now (its task id, if any, is kept)."""
+        self.store.mark_unknown(job_id, message)
+        self.emit("unknown", job=job_id, reason=message)
+
+    def failed(self, job_id: str, code: str, message: str) -> None:
+        """Say that a job failed (the store already says so)."""
+        self.emit("failed", job=job_id, code=code, message=message)
+
+
+@dataclass(frozen=True)
+class Slots:
+    """The limit on tasks in flight, and the event that ends submitting."""
+
+    limiter: Limiter
+    closed: asyncio.Event  # set: no new submits; tasks in flight go on (no money lost)
+    clock: Clock
+
+    def freed(self) -> asyncio.Future[None] | None:
+        """Done when one of our tasks ends (None with one task in flight or none)."""
+        return self.limiter.freed() if self.limiter.in_flight > 1 else None
+
+    async def take(self) -> bool:
         """Take a slot of the limiter, unless submitting stops first: False (and no slot
         held) if it does. A slot granted just as the caller is cancelled is given back."""
         if self.closed.is_set():
@@ -156,11 +197,41 @@ class Crew:
             return False
         return got
 
-    def unknown(self, job_id: str, message: str) -> None:
-        """The job's outcome cannot be known now (its task id, if any, is kept)."""
-        self.store.mark_unknown(job_id, message)
-        self.emit("unknown", job=job_id, reason=message)
 
-    def failed(self, job_id: str, code: str, message: str) -> None:
-        """Say that a job failed (the store already says so)."""
-        self.emit("failed", job=job_id, code=code, message=message)
+@dataclass(frozen=True)
+class Ends:
+    """Following tasks to their ends: the watcher of task ends, the durations learned, and
+    the time a task may take from its start to a final status."""
+
+    watcher: Watcher
+    schedule: Schedule
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Sending:
+    """What a submit takes beyond the calls: the inputs from other jobs, the uploads of local
+    files, the judge of lost replies, the wait until the intent is durable, and the
+    receiver's webhook address (each attempt adds its own token)."""
+
+    inputs: Inputs
+    uploader: Uploader
+    lost: LostReplies
+    durable: Callable[[], Awaitable[None]]
+    webhook_url: str | None
+
+
+@dataclass(frozen=True)
+class Crew:
+    """What a job is handed: the groups above, the spending cap, how the run stops, and
+    the two rules of a job's end (retries of a failed task; fetch the files or not)."""
+
+    calls: Calls
+    records: Records
+    slots: Slots
+    ends: Ends
+    sending: Sending
+    budget: Budget
+    stops: Stops
+    retries: int
+    download: bool

@@ -24,7 +24,7 @@ import asyncio
 import bisect
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 from rhbatch.api.client import Client
@@ -57,38 +57,58 @@ class _Watch:
     state: TaskState | None = None  # delivered by a webhook before anyone waited
 
 
-def _set(event: asyncio.Event) -> asyncio.Event:
-    event.set()
-    return event
-
-
-@dataclass
 class Watcher:
-    client: Client
-    schedule: Schedule
-    interval: float  # seconds between two looks at the account's counts; 0: never
-    clock: Clock = field(default_factory=Clock)
-    webhooks: bool = False
-    watches: dict[str, _Watch] = field(default_factory=dict)
-    healthy: bool = False  # the last counts were read and account for every task of ours
-    submitting: int = 0  # submits on the wire: the server may count them already
-    # The shortest life seen per endpoint: from a task's submit to the last moment it was
-    # known unfinished, over every task that ended (what "a task cannot end sooner" rests on).
-    floors: dict[str, float] = field(default_factory=dict)
-    quiet: asyncio.Event = field(default_factory=lambda: _set(asyncio.Event()))  # no submit out
-    probing: set[str] = field(default_factory=set)  # woken to check, answer not back yet
-    counters: dict[str, int] = field(
-        default_factory=lambda: {"samples": 0, "unhealthy": 0, "probes": 0, "webhooks": 0}
-    )
-    # The queue is primed (tasks wait queued on the server beyond the running slots):
-    # ``cover(n)`` lets n more tasks in flight for the n ends the counts show unnoticed,
-    # so the queue stays primed without a query per end.
-    cover: Callable[[int], None] | None = None
-    counts: tuple[int, int] = (0, 0)  # the account's running and queued tasks, last read
-    tail: bool = False  # every job has been started: what is in flight is the batch's tail
-    _stopped: bool = False
-    _streak: int = 0  # samples in a row that found ends unnoticed
-    _owed: int = 0  # ends the last counts showed that no probe has found yet
+    """The watcher of a run's task ends. Jobs tell it what they submit and see (``add``,
+    ``checked``, ``done``); it wakes them; what it learns is read through its methods."""
+
+    def __init__(
+        self,
+        client: Client,
+        schedule: Schedule,
+        interval: float,
+        *,
+        clock: Clock | None = None,
+        webhooks: bool = False,
+        cover: Callable[[int], None] | None = None,
+    ) -> None:
+        self.client, self.schedule = client, schedule
+        self.interval = interval  # seconds between two looks at the account's counts; 0: never
+        self.clock = clock or Clock()
+        self.webhooks = webhooks
+        # The queue is primed (tasks wait queued on the server beyond the running slots):
+        # ``cover(n)`` lets n more tasks in flight for the n ends the counts show unnoticed,
+        # so the queue stays primed without a query per end.
+        self.cover = cover
+        self.watches: dict[str, _Watch] = {}
+        self.healthy = False  # the last counts were read and account for every task of ours
+        self.submitting = 0  # submits on the wire: the server may count them already
+        # The shortest life seen per endpoint: from a task's submit to the last moment it was
+        # known unfinished, over every task that ended (what "a task cannot end sooner" rests on).
+        self.floors: dict[str, float] = {}
+        self.quiet = asyncio.Event()  # set: no submit of ours is on the wire
+        self.quiet.set()
+        self.probing: set[str] = set()  # woken to check, answer not back yet
+        self.counters = {"samples": 0, "unhealthy": 0, "probes": 0, "webhooks": 0}
+        self.counts = (0, 0)  # the account's running and queued tasks, last read
+        self._stopped = False
+        self._streak = 0  # samples in a row that found ends unnoticed
+        self._owed = 0  # ends the last counts showed that no probe has found yet
+
+    # --- what it knows ----------------------------------------------------------------
+
+    def floor(self, endpoint: str) -> float | None:
+        """The shortest life of a task of ``endpoint`` seen so far (None: none ended yet)."""
+        return self.floors.get(endpoint)
+
+    def unfinished(self, since: float) -> tuple[int, dict[str, str]]:
+        """How many of our tasks have no final state yet, and those among them not seen
+        unfinished since clock time ``since`` (task id -> the endpoint it was started at)."""
+        ours = [w for w in self.watches.values() if w.state is None]
+        return len(ours), {w.task_id: w.endpoint for w in ours if w.checked < since}
+
+    async def no_submits(self) -> None:
+        """Until no submit of ours is on the wire."""
+        await self.quiet.wait()
 
     # --- jobs ------------------------------------------------------------------------
 
@@ -269,9 +289,8 @@ class Watcher:
             return  # its webhook is probably on its way: give it one more look
         self._owed = unnoticed - gone
         if self.cover is not None:
-            pass
-            # Otherwise tasks of ours wait queued on the server: the slot an end frees is
-            # filled at once, cover() keeps the queue primed, each task's checks find its end.
+            # Tasks of ours wait queued on the server: the slot an end frees is filled at
+            # once, cover() keeps the queue primed, each task's checks find its end.
             return
         # The longer an end stays unnoticed, the wider the net: the guesses were wrong.
         self._wake(self._owed * FANOUT * 2 ** min(self._streak - 1, 4) - len(self.probing), asked)

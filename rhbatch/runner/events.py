@@ -23,102 +23,74 @@ class Kind:
     fields: Mapping[str, str] = field(default_factory=dict)
 
 
-_JOB = "the job's id"
-_TASK = "RunningHub's task id"
-
-EVENTS: dict[str, Kind] = {
-    k.name: k
-    for k in (
-        Kind("message", "a line a person reads: the quote, a warning, a stop", {"text": "it"}),
-        Kind(
-            "uploaded",
-            "a local file was uploaded for the jobs that use it",
-            {"path": "the file, as the spec names it", "bytes": "its size"},
-        ),
-        Kind("submitted", "a job's task was made", {"job": _JOB, "task": _TASK}),
-        Kind(
-            "followed",
-            "a task of an earlier run is followed again",
-            {"job": _JOB, "task": _TASK, "attempt": "the job's attempt (1-based)"},
-        ),
-        Kind(
-            "adopted",
-            "a job whose submit lost its reply found its task",
-            {"job": _JOB, "task": _TASK},
-        ),
-        Kind(
-            "backpressure",
-            "RunningHub said its queue is full; the submit waits",
-            {"job": _JOB, "code": "its code (421, 1011, HTTP429)", "wait": "seconds"},
-        ),
-        Kind(
-            "lost_reply",
-            "a submit's answer was lost: a task may exist",
-            {"job": _JOB, "reason": "what happened"},
-        ),
-        Kind(
-            "resend",
-            "a lost submit is proven to have made no task: sent again",
-            {"job": _JOB, "reason": "the proof"},
-        ),
-        Kind(
-            "retry",
-            "a task failed with a retryable code: the job is sent again",
-            {"job": _JOB, "code": "the failure's code", "attempt": "the failed attempt"},
-        ),
-        Kind(
-            "task_succeeded",
-            "a task succeeded (paid); its files are fetched next",
-            {"job": _JOB, "task": _TASK, "cost": "what it was billed (CNY)"},
-        ),
-        Kind(
-            "task_failed",
-            "a task failed for good",
-            {"job": _JOB, "task": _TASK, "code": "the failure's code"},
-        ),
-        Kind(
-            "downloaded",
-            "a result file is saved and checksummed",
-            {"job": _JOB, "path": "its path in the output", "bytes": "its size"},
-        ),
-        Kind(
-            "succeeded",
-            "a job ended with every file in",
-            {"job": _JOB, "cost": "what it was billed (CNY)"},
-        ),
-        Kind(
-            "failed",
-            "a job ended failed (nothing sent, or its task failed)",
-            {"job": _JOB, "code": "why, as a code", "message": "why, in words"},
-        ),
-        Kind(
-            "unknown",
-            "a job ended unknown: a task may exist (see rhbatch attach)",
-            {"job": _JOB, "reason": "why"},
-        ),
-        Kind(
-            "unfetched",
-            "a job's task succeeded (paid) but its files could not be had",
-            {"job": _JOB, "message": "why"},
-        ),
-        Kind(
-            "blocked",
-            "a pipeline job waits on a job that did not succeed",
-            {"job": _JOB, "message": "which, and why"},
-        ),
-        Kind(
-            "watched",
-            "the run's last event: how it watched its tasks",
-            {
-                "samples": "account-count samples read",
-                "unhealthy": "checks that found the API unwell",
-                "probes": "health probes",
-                "webhooks": "task ends learned by webhook",
-                "...": "more counters of the watcher and of lost replies",
-            },
-        ),
-    )
+# Every event: its name and what it says; below it, its fields, "name: meaning" each, or a
+# name alone for a field of _SHARED, which means the same in every event that has it.
+_SHARED = {
+    "job": "the job's id",
+    "task": "RunningHub's task id",
+    "cost": "what it was billed (CNY)",
+    "bytes": "its size",
 }
+_TABLE = """
+message: a line a person reads: the quote, a warning, a stop
+    text: it
+uploaded: a local file was uploaded for the jobs that use it
+    path: the file, as the spec names it; bytes
+submitted: a job's task was made
+    job; task
+followed: a task of an earlier run is followed again
+    job; task; attempt: the job's attempt (1-based)
+adopted: a job whose submit lost its reply found its task
+    job; task
+backpressure: RunningHub said its queue is full; the submit waits
+    job; code: its code (421, 1011, HTTP429); wait: seconds
+lost_reply: a submit's answer was lost: a task may exist
+    job; reason: what happened
+resend: a lost submit is proven to have made no task: sent again
+    job; reason: the proof
+retry: a task failed with a retryable code: the job is sent again
+    job; code: the failure's code; attempt: the failed attempt
+task_succeeded: a task succeeded (paid); its files are fetched next
+    job; task; cost
+task_failed: a task failed for good
+    job; task; code: the failure's code
+downloaded: a result file is saved and checksummed
+    job; path: its path in the output; bytes
+succeeded: a job ended with every file in
+    job; cost
+failed: a job ended failed (nothing sent, or its task failed)
+    job; code: why, as a code; message: why, in words
+unknown: a job ended unknown: a task may exist (see rhbatch attach)
+    job; reason: why
+unfetched: a job's task succeeded (paid) but its files could not be had
+    job; message: why
+blocked: a pipeline job waits on a job that did not succeed
+    job; message: which, and why
+watched: the run's last event: how it watched its tasks
+    samples: account-count samples read; unhealthy: checks that found the API unwell;
+    probes: health probes; webhooks: task ends learned by webhook;
+    ...: more counters of the watcher and of lost replies
+"""
+
+
+def _kinds(table: str) -> dict[str, Kind]:
+    """The kinds of event a table like ``_TABLE`` says, by name."""
+    kinds: dict[str, Kind] = {}
+    name = ""
+    for line in table.strip().splitlines():
+        if not line.startswith(" "):
+            name, doc = line.split(": ", 1)
+            kinds[name] = Kind(name, doc, {})
+            continue
+        fields = dict(kinds[name].fields)
+        for item in filter(None, (part.strip() for part in line.split(";"))):
+            key, _, meaning = item.partition(": ")
+            fields[key] = meaning or _SHARED[key]
+        kinds[name] = Kind(name, kinds[name].doc, fields)
+    return kinds
+
+
+EVENTS: dict[str, Kind] = _kinds(_TABLE)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,7 +44,8 @@ from rhbatch.store.state import Store
 DOWNLOAD_TRIES = 8  # tries of one file against passing trouble
 UNREACHED_TRIES = 3  # connections refused in a row before the task is asked for a fresh URL
 MISSING_TRIES = 4  # 404s (storage can lag) before the task is asked for a fresh URL
-GONE = ("HTTP403", "HTTP404", "HTTP410")  # a URL refused: expired, or not (or no longer) there
+GONE = frozenset({403, 404, 410})  # HTTP statuses of a URL refused: expired, or not there
+LAGGING = 404  # a file not there yet: storage can lag
 CHUNK = 1 << 20  # most bytes per read; aiohttp hands over what it has, up to this
 SLOW_TRIES = 2  # tries of a file too slow for the limits
 
@@ -60,6 +62,13 @@ class Mirror(Protocol):
 
 class Stopped(Exception):
     """The run is stopping: leave the job as it is for the next run."""
+
+
+@dataclass(frozen=True)
+class NotFetched:
+    """Why a result file could not be had: the job is left ``unfetched`` with the reason."""
+
+    reason: str
 
 
 class Fetcher:
@@ -156,8 +165,8 @@ class Fetcher:
                 saved = files.write_text(dest, result.text)
             else:
                 outcome = await self._fetch(row, n, result, dest)
-                if isinstance(outcome, str):
-                    return outcome
+                if isinstance(outcome, NotFetched):
+                    return outcome.reason
                 saved = outcome
             mtime = dest.stat().st_mtime_ns
         except OSError as exc:
@@ -171,7 +180,12 @@ class Fetcher:
         self._emit("downloaded", job=row.id, path=rel, bytes=saved.bytes)
         return None
 
-    async def _fetch(self, row: JobRow, n: int, result: Result, dest: Path) -> files.Saved | str:
+    async def _fetch(
+        self, row: JobRow, n: int, result: Result, dest: Path
+    ) -> files.Saved | NotFetched:
+        # Not ``retrying``: between tries this loop changes what it asks for (a fresh URL
+        # from the task), counts three kinds of trouble apart, waits on a 404 that is not
+        # passing trouble, and ends with a reason, not an error.
         url, slow, unreached, missing = result.url or "", 0, 0, 0
         asked = False  # whether the task was asked for a fresh URL
         last: ApiError | None = None
@@ -181,7 +195,7 @@ class Fetcher:
             except TooSlow as exc:
                 slow += 1
                 if slow >= SLOW_TRIES:
-                    return f"result {n}: {exc}"
+                    return NotFetched(f"result {n}: {exc}")
                 last, wait = exc, backoff(attempt, cap=self._cap)
             except NoConnection as exc:
                 # The URL's host is gone (a CDN host, an emulator's old port): after a few
@@ -199,15 +213,15 @@ class Fetcher:
                 last, wait = exc, wait_for(exc.retry_after, attempt, cap=self._cap)
             except Rejected as exc:
                 unreached = 0
-                if exc.code not in GONE:
-                    return f"result {n}: {exc}"
+                if exc.http_status not in GONE:
+                    return NotFetched(f"result {n}: {exc}")
                 # 403 and 410: the URL expired; ask for a fresh one at once. 404: storage can
                 # lag, so wait, and ask only after a few.
-                lagging = exc.code == "HTTP404"
+                lagging = exc.http_status == LAGGING
                 missing += lagging
                 if asked:
                     if not lagging or attempt == DOWNLOAD_TRIES - 1:
-                        return gone(n, exc)
+                        return gone(n, exc.http_status)
                 elif row.task_id and (not lagging or missing >= MISSING_TRIES):
                     asked = True
                     fresh = await self._fresh_url(row.task_id, n, row.endpoint)
@@ -215,16 +229,16 @@ class Fetcher:
                         url = fresh
                         continue
                     if not lagging:
-                        return gone(n, exc, fresh=fresh is not None)
+                        return gone(n, exc.http_status, fresh=fresh is not None)
                 elif not lagging or attempt == DOWNLOAD_TRIES - 1:
-                    return f"result {n}: {exc}"
+                    return NotFetched(f"result {n}: {exc}")
                 last, wait = exc, backoff(attempt, cap=self._cap)
             except ProtocolError as exc:
-                return f"result {n}: {exc}"
+                return NotFetched(f"result {n}: {exc}")
             if await self._pause(wait):
                 raise Stopped
         tail = f"; the last: {last}" if last is not None else ""
-        return f"result {n} could not be downloaded in {DOWNLOAD_TRIES} tries{tail}"
+        return NotFetched(f"result {n} could not be downloaded in {DOWNLOAD_TRIES} tries{tail}")
 
     async def _fresh_url(self, task_id: str, n: int, endpoint: str) -> str | None:
         with contextlib.suppress(ApiError):
@@ -234,12 +248,12 @@ class Fetcher:
         return None
 
 
-def gone(n: int, exc: Rejected, *, fresh: bool = True) -> str:
-    """Why a result is not fetched: its URL refused after a fresh one was asked for (and
-    refused too, or ``fresh`` False: the task gave none)."""
-    status = f"HTTP {exc.http_status or exc.code.removeprefix('HTTP')}"
+def gone(n: int, http_status: int | None, *, fresh: bool = True) -> NotFetched:
+    """Why a result is not fetched: its URL refused (``http_status``) after a fresh one was
+    asked for (and refused too, or ``fresh`` False: the task gave none)."""
+    status = f"HTTP {http_status}"
     how = f"{status} on a fresh URL too" if fresh else f"{status}; the task gave no fresh URL"
-    return f"result {n}: RunningHub no longer serves it ({how}); result URLs expire"
+    return NotFetched(f"result {n}: RunningHub no longer serves it ({how}); result URLs expire")
 
 
 async def download(client: Client, url: str, dest: Path, limits: DownloadLimits) -> files.Saved:

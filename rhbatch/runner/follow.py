@@ -11,52 +11,64 @@ leaves its job ``unknown`` with its task id; the next run asks again.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from rhbatch.api.wire import NOT_FOUND_CODES
 from rhbatch.errors import ApiError, AuthError, ProtocolError, Rejected, Transient
 from rhbatch.models import JobRow, RemoteStatus, TaskState
-from rhbatch.runner.crew import Crew
-from rhbatch.runner.ends import Wake
-from rhbatch.runner.retry import Kind, backoff, classify, wait_for
+from rhbatch.runner.crew import Calls, Ends, Records
+from rhbatch.runner.ends import Wake, Watcher
+from rhbatch.runner.retry import Kind, backoff, classify, retrying
 
 UNREADABLE_TRIES = 5  # answers about a task that cannot be read, before its job is unknown
 CONFIRM_TRIES = 3  # queries after a cancel, to see it take effect
 ASK_TRIES = 3  # tries of a single question about a task, over passing trouble
 
+T = TypeVar("T")
+
+
+Submitted = tuple[int, TaskState, float]  # attempt, the task as last seen, clock time of submit
+
 
 async def follow(
-    crew: Crew, row: JobRow, attempt: int, state: TaskState, started: float, *, resumed: bool
+    calls: Calls, records: Records, ends: Ends, row: JobRow, task: Submitted, *, resumed: bool
 ) -> TaskState | None:
-    """Wait for the task (submitted at clock time ``started``) to end: its final state, or
-    None when the job ended otherwise (unknown, failed at its timeout) or the run stops."""
-    crew.watcher.add(state.task_id, row.endpoint, sent=started, resumed=resumed)
+    """Wait for the job's task (its attempt, its state as last seen, and the clock time of
+    its submit) to end: its final state, or None when the job ended otherwise (unknown,
+    failed at its timeout) or the run stops."""
+    _, state, started = task
+    ends.watcher.add(state.task_id, row.endpoint, sent=started, resumed=resumed)
     final: TaskState | None = None
     try:
-        final = await _track(crew, row, attempt, state, started)
+        final = await _track(calls, records, ends, row, task)
         return final
     finally:
-        crew.watcher.done(state.task_id, ended=final is not None)
+        ends.watcher.done(state.task_id, ended=final is not None)
 
 
-async def ask(crew: Crew, task_id: str, endpoint: str) -> TaskState | Rejected | None:
+async def ask(calls: Calls, task_id: str, endpoint: str) -> TaskState | Rejected | None:
     """A task's state, asked a few times over passing trouble; the Rejected of a task the
     server does not know; None when no readable answer came (or the run stops)."""
-    for tries in range(ASK_TRIES):
-        try:
-            state = await crew.client.query(task_id, endpoint)
-        except Rejected as exc:
-            if classify(exc.code) is Kind.AUTH:
-                raise AuthError.refused(exc) from None
-            return exc if exc.code in NOT_FOUND_CODES else None
-        except Transient as exc:
-            crew.health.failed(exc)
-            if await crew.pause(wait_for(exc.retry_after, tries, cap=crew.cap)):
-                return None
-            continue
-        except ProtocolError:
-            return None
-        crew.health.answered()
-        return state
-    return None
+    try:
+        state = await _retrying(calls, functools.partial(calls.client.query, task_id, endpoint))
+    except Rejected as exc:
+        if classify(exc.code) is Kind.AUTH:
+            raise AuthError.refused(exc) from None
+        return exc if exc.code in NOT_FOUND_CODES else None
+    except (Transient, ProtocolError):
+        return None
+    calls.health.answered()
+    return state
+
+
+def _retrying(calls: Calls, call: Callable[[], Awaitable[T]]) -> Awaitable[T]:
+    """``call()`` tried ``ASK_TRIES`` times over passing trouble, each told to the API's
+    health, the waits cut short when the run stops."""
+    return retrying(
+        call, tries=ASK_TRIES, sleep=calls.pause, cap=calls.cap, failed=calls.health.failed
+    )
 
 
 _WAITING = frozenset({RemoteStatus.QUEUED, RemoteStatus.CREATE})  # not running yet
@@ -70,9 +82,10 @@ def ended(state: TaskState) -> bool:
 
 
 async def _track(
-    crew: Crew, row: JobRow, attempt: int, state: TaskState, started: float
+    calls: Calls, records: Records, ends: Ends, row: JobRow, task: Submitted
 ) -> TaskState | None:
-    options, clock = crew.options, crew.clock
+    attempt, state, started = task
+    clock, watcher, timeout = calls.clock, ends.watcher, ends.timeout
     polls = failures = unreadable = 0
     task_id, last = state.task_id, state.status
     waiting = False
@@ -83,91 +96,92 @@ async def _track(
         # started at some moment since the look before, and counting from the earlier end
         # of that gap (polls can be minutes apart) would cancel a healthy, paid task.
         if state.status in _WAITING:
-            started, waiting = clock.now() + crew.watcher.queue_wait(row.endpoint), True
+            started, waiting = clock.now() + watcher.queue_wait(row.endpoint), True
         elif waiting:
             started, waiting = clock.now(), False
         elapsed = clock.now() - started
-        left = options.timeout - elapsed
+        left = timeout - elapsed
         if left <= 0:
-            return await _overdue(crew, row, attempt, task_id)
-        delay = crew.watcher.fallback(row.endpoint, elapsed, polls, 60 * options.poll_interval)
+            return await _overdue(calls, records, ends, row, attempt, task_id)
+        delay = watcher.fallback(row.endpoint, elapsed, polls, 60 * calls.poll_interval)
         if failures:
-            delay = max(delay, backoff(min(failures, 6), cap=crew.cap))
+            delay = max(delay, backoff(min(failures, 6), cap=calls.cap))
         if unreadable:  # ask again soon: the next answer may be readable
-            delay = min(delay, backoff(unreadable, cap=crew.cap))
-        woke = await _wait(crew, task_id, min(delay, left))
+            delay = min(delay, backoff(unreadable, cap=calls.cap))
+        woke = await _wait(calls, watcher, task_id, min(delay, left))
         if woke is Wake.STOPPED:
             return None
         if isinstance(woke, TaskState):  # a webhook brought the final state
             state = woke
             continue
-        if clock.now() - started >= options.timeout:
+        if clock.now() - started >= timeout:
             continue
         try:
-            state = await crew.client.query(task_id, row.endpoint)
+            state = await calls.client.query(task_id, row.endpoint)
         except Transient as exc:
             failures += 1
-            crew.health.failed(exc)
+            calls.health.failed(exc)
             continue
         except Rejected as exc:
             if classify(exc.code) is Kind.AUTH:
                 raise AuthError.refused(exc) from None
             if exc.code in NOT_FOUND_CODES:
-                crew.unknown(row.id, f"RunningHub no longer knows task {task_id} ({exc})")
+                records.unknown(row.id, f"RunningHub no longer knows task {task_id} ({exc})")
                 return None
             unreadable, problem = unreadable + 1, exc
         except ProtocolError as exc:
             unreadable, problem = unreadable + 1, exc
         else:
-            crew.health.answered()
+            calls.health.answered()
             failures = unreadable = 0
             polls += 1
             if not state.status.terminal:
-                crew.watcher.checked(task_id)
+                watcher.checked(task_id)
             if state.status is not last:
                 last = state.status
-                crew.store.record_remote(row.id, state.status.value)
+                records.store.record_remote(row.id, state.status)
             continue
-        crew.health.answered()
+        calls.health.answered()
         if unreadable >= UNREADABLE_TRIES:
-            crew.unknown(row.id, f"the answers about task {task_id} cannot be read: {problem}")
+            records.unknown(row.id, f"the answers about task {task_id} cannot be read: {problem}")
             return None
-    crew.schedule.observe(row.endpoint, clock.now() - started)
+    ends.schedule.observe(row.endpoint, clock.now() - started)
     return state
 
 
-async def _overdue(crew: Crew, row: JobRow, attempt: int, task_id: str) -> TaskState | None:
+async def _overdue(
+    calls: Calls, records: Records, ends: Ends, row: JobRow, attempt: int, task_id: str
+) -> TaskState | None:
     """A task past the job's timeout: ask once more (it may have ended), else cancel it
     and confirm the cancel. The job fails only if the task is seen cancelled."""
-    state = await ask(crew, task_id, row.endpoint)
+    state = await ask(calls, task_id, row.endpoint)
     if isinstance(state, TaskState) and ended(state):
         return state
     asked = False
-    for tries in range(ASK_TRIES):
-        try:
-            asked = await crew.client.cancel(task_id)
-            crew.health.answered()
-            break
-        except Transient as exc:
-            crew.health.failed(exc)
-            if await crew.pause(wait_for(exc.retry_after, tries, cap=crew.cap)):
-                return None
-        except (Rejected, ProtocolError):
-            break
-    timeout = crew.options.timeout
+    try:
+        asked = await _retrying(calls, functools.partial(calls.client.cancel, task_id))
+        calls.health.answered()
+    except Transient:
+        if calls.stopping.is_set():
+            return None  # the run stops: the job stays as it is for the next run
+    except (Rejected, ProtocolError):
+        pass
+    timeout = ends.timeout
     for tries in range(CONFIRM_TRIES):
-        state = await ask(crew, task_id, row.endpoint)
+        state = await ask(calls, task_id, row.endpoint)
         if isinstance(state, TaskState) and state.status is RemoteStatus.CANCEL:
             message = f"no final status after {timeout:g} s; the task was cancelled (confirmed)"
-            crew.store.end_attempt(row.id, attempt, "CANCEL", "TIMEOUT", message, retry=False)
-            crew.failed(row.id, "TIMEOUT", message)
+            records.store.end_attempt(
+                row.id, attempt, RemoteStatus.CANCEL, "TIMEOUT", message, retry=False
+            )
+            records.failed(row.id, "TIMEOUT", message)
             return None
         if isinstance(state, TaskState) and ended(state):
             return state  # it ended meanwhile: take it as it is
-        if await crew.pause(crew.options.poll_interval * (tries + 1) / 2):
+        if await calls.pause(calls.poll_interval * (tries + 1) / 2):
             return None
     how = "its cancel was not confirmed" if asked else "it could not be cancelled"
-    crew.unknown(
+    records.unknown(
         row.id,
         f"task {task_id} had no final status after {timeout:g} s and {how}; "
         "the next run asks again (`rhbatch cancel` asks to stop it)",
@@ -175,9 +189,11 @@ async def _overdue(crew: Crew, row: JobRow, attempt: int, task_id: str) -> TaskS
     return None
 
 
-async def _wait(crew: Crew, task_id: str, seconds: float) -> TaskState | Wake | None:
+async def _wait(
+    calls: Calls, watcher: Watcher, task_id: str, seconds: float
+) -> TaskState | Wake | None:
     """The watcher's word on a task (its final state, ``Wake.CHECK``, or None after
     ``seconds``), or ``Wake.STOPPED`` if the run stops first."""
-    if crew.stopping.is_set():
+    if calls.stopping.is_set():
         return Wake.STOPPED
-    return await crew.watcher.wait(task_id, seconds, until=crew.stopping)
+    return await watcher.wait(task_id, seconds, until=calls.stopping)

@@ -14,20 +14,43 @@ never sent a dead URL while the file is on disk.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from rhbatch.models import JobRow, JobStatus, pinned_kind
+from rhbatch.models import JobRow, JobStatus, RunSettings, pinned_kind
 from rhbatch.runner.uploads import Uploader, UploadFailed
 from rhbatch.spec import templates
 from rhbatch.spec.pipes import refs_in
 from rhbatch.store.state import Store
 
-URL_MAX_AGE = 3600.0  # RunningHub seconds after which a result URL is uploaded afresh
+URL_MAX_AGE = RunSettings().url_max_age  # RunningHub seconds: older result URLs are uploaded afresh
 # A used job in these may still succeed in this run: the job that uses it waits.
 _WAITING = frozenset(
     {JobStatus.PENDING, JobStatus.SUBMITTING, JobStatus.RUNNING, JobStatus.DOWNLOADING}
 )
+
+
+class Readiness(Enum):
+    """Whether a job that uses others may start."""
+
+    READY = "ready"  # every job it uses succeeded
+    WAIT = "wait"  # some it uses may still succeed in this run
+    BLOCKED = "blocked"  # one it uses did not succeed (or is not in the store)
+
+
+@dataclass(frozen=True)
+class StartVerdict:
+    """A job's ``readiness``; with WAIT, the ids of the used jobs it ``waits_for``; with
+    BLOCKED, the ``reason`` (which job, and why)."""
+
+    readiness: Readiness
+    waits_for: tuple[str, ...] = ()
+    reason: str = ""
+
+
+READY = StartVerdict(Readiness.READY)
 
 
 class Inputs:
@@ -43,22 +66,25 @@ class Inputs:
         self.store, self.uploader, self.out_dir = store, uploader, out_dir
         self.speed, self.url_max_age = speed, url_max_age
 
-    def verdict(self, row: JobRow) -> tuple[str, list[str]]:
-        """("ready", []), ("wait", ids of the used jobs not done yet) or ("blocked", [why])."""
-        waiting = []
+    def verdict(self, row: JobRow) -> StartVerdict:
+        """Whether the job may start: ready, waiting for the used jobs not done yet, or
+        blocked by one that did not succeed."""
+        waiting: list[str] = []
         for name, job_id in row.uses.items():
             try:
                 used = self.store.job(job_id)
             except KeyError:
-                return "blocked", [f"uses.{name}: job {job_id} is not in the store"]
+                why = f"uses.{name}: job {job_id} is not in the store"
+                return StartVerdict(Readiness.BLOCKED, reason=why)
             if used.status is JobStatus.SUCCEEDED:
                 continue
             if used.status in _WAITING:
                 waiting.append(job_id)
                 continue
             why = f": {used.error_message}" if used.error_message else ""
-            return "blocked", [f"job {job_id} (uses.{name}) is {used.status.value}{why}"]
-        return ("wait", waiting) if waiting else ("ready", [])
+            why = f"job {job_id} (uses.{name}) is {used.status.value}{why}"
+            return StartVerdict(Readiness.BLOCKED, reason=why)
+        return StartVerdict(Readiness.WAIT, tuple(waiting)) if waiting else READY
 
     async def resolve(self, row: JobRow) -> tuple[dict[str, Any], dict[str, Any]]:
         """The job's parameters with the used jobs' results filled in, and where each came

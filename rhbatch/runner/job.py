@@ -10,16 +10,17 @@ when the account's counts prove no task was made, else left ``unknown``.
 Back-pressure waits and lowers the number in flight; a retryable task failure
 is submitted again up to ``retries`` times; what cannot be retried fails the
 job. A fault of rhbatch itself in a job is that job's alone: logged, and the
-job left in the state that is true about its money.
+job left in the state that is true about its money (``outcomes.py``). A job
+tells the run that its files are to be fetched by what ``run`` returns.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
-from rhbatch import logfile
 from rhbatch.errors import (
     AuthError,
     FatalError,
@@ -30,19 +31,24 @@ from rhbatch.errors import (
     SpendCapReached,
     Transient,
 )
-from rhbatch.models import JobRow, JobStatus, RemoteStatus, TaskState, running_state
-from rhbatch.redact import clean
-from rhbatch.runner.budget import Admit
-from rhbatch.runner.crew import Crew
-from rhbatch.runner.fetch import result_records
-from rhbatch.runner.follow import ask, follow
+from rhbatch.models import (
+    JobRow,
+    JobStatus,
+    Outcome,
+    RemoteStatus,
+    TaskState,
+    running_state,
+)
+from rhbatch.runner.budget import Admit, Budget
+from rhbatch.runner.clock import Clock
+from rhbatch.runner.crew import Calls, Crew, Records, Slots
+from rhbatch.runner.follow import Submitted, ask, follow
+from rhbatch.runner.outcomes import broken, fail, succeeded, task_failed
 from rhbatch.runner.retry import Kind, backoff, classify, wait_for
 from rhbatch.runner.uploads import UploadFailed
 from rhbatch.store.ledger import LedgerRefused
 
 SUBMIT_TRIES = 12  # refusals with a server-error code before a job is given up (nothing paid)
-
-Submitted = tuple[int, TaskState, float]  # attempt, the task as last seen, clock time of submit
 
 
 class JobRun:
@@ -50,106 +56,74 @@ class JobRun:
         self.crew, self.row = crew, row
         self._sent: tuple[dict[str, Any], dict[str, Any]] | None = None  # body, local sources
 
-    async def run(self, *, resume: bool = False) -> None:
+    async def run(self, *, resume: bool = False) -> bool:
         """The job, holding a slot: follow its task (``resume``), or verify its earlier
-        tasks and submit; then retry as its failures allow, and fetch its results."""
+        tasks and submit; then retry as its failures allow. True when its task succeeded
+        and its files are to be fetched (the run fetches them)."""
         crew = self.crew
+        calls, records, limiter = crew.calls, crew.records, crew.slots.limiter
+        closed = crew.slots.closed
         slot = True
         try:
             row = self.row
             current: Submitted | None = None
             if resume and row.task_id:
-                current = (row.attempts, running_state(row.task_id), self.since(row.submitted_at))
-            while not crew.closed.is_set() or current is not None:
+                started = since(calls.clock, row.submitted_at)
+                current = (row.attempts, running_state(row.task_id), started)
+            while not closed.is_set() or current is not None:
                 if current is None and row.attempts:
-                    current = await self._earlier_task()
+                    current = await earlier_task(calls, records, row)
                 if current is None:
                     current = await self._submit()
                     if current is None:
-                        return
-                attempt, state, started = current
-                current = None
-                final = await follow(crew, row, attempt, state, started, resumed=resume)
-                resume = False
+                        return False
+                attempt = current[0]
+                final = await follow(calls, records, crew.ends, row, current, resumed=resume)
+                current, resume = None, False
                 if final is None:
-                    return
+                    return False
                 if final.status is RemoteStatus.SUCCESS:
-                    crew.limiter.release()
+                    limiter.release()
                     slot = False
-                    self.succeeded(attempt, final)
-                    return
-                if not self.task_failed(attempt, final):
-                    return
-                row = self.row = crew.store.job(row.id)
-                wait = backoff(attempt - row.first_attempt, cap=crew.cap)
-                if await crew.pause(wait, until=crew.closed):
-                    return
+                    return succeeded(
+                        records, crew.budget, row.id, attempt, final, download=crew.download
+                    )
+                if not task_failed(records, crew.budget, row, attempt, final, retries=crew.retries):
+                    return False
+                row = self.row = records.store.job(row.id)
+                wait = backoff(attempt - row.first_attempt, cap=calls.cap)
+                if await calls.pause(wait, until=closed):
+                    return False
         except FatalError as exc:
-            crew.halt(exc)
+            crew.stops.halt(exc)
         except Exception as exc:  # a fault of rhbatch: this job's alone
-            self.broken(exc)
+            broken(records, self.row.id, exc)
         finally:
             if slot:
-                crew.limiter.release()
-            self._budget_done()
-
-    def _budget_done(self) -> None:
-        """What the job's task holds against the spending cap, once the job stops here: kept
-        if the task may still be billed (its outcome unknown, or still running), else let go."""
-        budget = self.crew.budget
-        if not budget.holding(self.row.id):
-            return
-        status = self.crew.store.job(self.row.id).status
-        if status in (JobStatus.UNKNOWN, JobStatus.RUNNING, JobStatus.SUBMITTING):
-            budget.keep(self.row.id)
-        else:
-            budget.release(self.row.id)
-
-    def since(self, submitted_at: float | None) -> float:
-        """The clock time of a submit made at Unix time ``submitted_at`` (maybe by an earlier
-        run), so that its timeout counts from then."""
-        now = self.crew.clock.now()
-        if submitted_at is None:
-            return now
-        return now - max(0.0, time.time() - submitted_at) * self.crew.clock.speed
+                limiter.release()
+            budget_done(records, crew.budget, self.row.id)
+        return False
 
     # --- before a submit -----------------------------------------------------------------
-
-    async def _earlier_task(self) -> Submitted | None:
-        """An earlier task of the job that may still succeed (or has): it is followed
-        instead of a new submit. Tasks found failed meanwhile are settled."""
-        crew, row = self.crew, self.row
-        for attempt, task_id, started_at in crew.store.unsettled(row.id):
-            state = await ask(crew, task_id, row.endpoint)
-            if isinstance(state, Rejected):  # the server knows no such task now
-                crew.store.settle(row.id, attempt, task_id, "NOTFOUND")
-                continue
-            if state is not None and state.status in (RemoteStatus.FAILED, RemoteStatus.CANCEL):
-                crew.store.settle(row.id, attempt, task_id, state.status.value)
-                continue
-            status = state.status.value if state is not None else "RUNNING"
-            crew.store.record_task(row.id, attempt, task_id, status)
-            crew.emit("followed", job=row.id, task=task_id, attempt=attempt)
-            return attempt, state or running_state(task_id), self.since(started_at)
-        return None
 
     async def _body(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """The body to send (local files uploaded) and its sources; None when the job
         cannot be sent (it failed) or the run stops."""
-        crew, tries = self.crew, 0
+        calls, sending, tries = self.crew.calls, self.crew.sending, 0
         while self._sent is None:
             try:
                 params, taken = self.row.params, dict[str, Any]()
                 if self.row.uses:  # the results of the jobs it uses, filled in now
-                    params, taken = await crew.inputs.resolve(self.row)
-                sent, sources = await crew.uploader.resolve(self.row.endpoint, params)
+                    params, taken = await sending.inputs.resolve(self.row)
+                sent, sources = await sending.uploader.resolve(self.row.endpoint, params)
                 self._sent = sent, {**sources, **taken}
             except UploadFailed as exc:
-                self.fail(exc.code, str(exc))
+                fail(self.crew.records, self.row.id, exc.code, str(exc))
                 return None
             except NoConnection as exc:
-                crew.health.failed(exc)
-                if await crew.pause(backoff(tries, cap=crew.cap), until=crew.closed):
+                calls.health.failed(exc)
+                wait = backoff(tries, cap=calls.cap)
+                if await calls.pause(wait, until=self.crew.slots.closed):
                     return None
                 tries += 1
         return self._sent
@@ -160,111 +134,96 @@ class JobRun:
         """Submit until a task exists. None when the job ended (failed, unknown) or the run
         is stopping; the store then says which."""
         crew, row = self.crew, self.row
+        calls, records, sending, slots = crew.calls, crew.records, crew.sending, crew.slots
+        store, closed, lost = records.store, slots.closed, sending.lost
         body = await self._body()
         if body is None:
             return None
         sent, sources = body
+        # Not ``retrying``: each try is a new attempt written down before it is sent, and
+        # the money rule holds here: a submit whose answer is lost is never sent again
+        # unless it is proven to have made no task (else its task is adopted, or the job
+        # left unknown). Refusals, back-pressure and passing trouble each wait their way.
         tries = 0
         while True:
-            if crew.closed.is_set() or not await self._within_budget():
+            if closed.is_set() or not await within_budget(crew.budget, crew.stops.halt, slots, row):
                 return None  # the job stays pending for the next run
-            hook = crew.options.webhook_url
+            hook = sending.webhook_url
             token = secrets.token_urlsafe(12) if hook else None
-            attempt = crew.store.begin_attempt(row.id, sent, sources, hook=token)
+            attempt = store.begin_attempt(row.id, sent, sources, hook=token)
             try:  # the intent is on disk (and in the bucket's ledger) before the request
-                await crew.durable()
+                await sending.durable()
             except LedgerRefused:  # the run stops (told by the loop); nothing was sent
-                crew.store.not_submitted(row.id, attempt, "STOPPED", "the run stopped")
+                store.not_submitted(row.id, attempt, "STOPPED", "the run stopped")
                 return None
-            if not crew.lost.open:  # the account's counts are being read: hold the submit
-                await crew.clock.first(crew.lost.gate(), until=crew.closed)
-                if crew.closed.is_set():
-                    crew.store.not_submitted(row.id, attempt, "STOPPED", "the run stopped")
+            if not lost.open:  # the account's counts are being read: hold the submit
+                await calls.clock.first(lost.gate(), until=closed)
+                if closed.is_set():
+                    store.not_submitted(row.id, attempt, "STOPPED", "the run stopped")
                     return None
             mine = hook and "webhookUrl" not in sent  # a job's own webhookUrl is left alone
             request = {**sent, "webhookUrl": f"{hook}{token}"} if mine else sent  # never stored
-            began = crew.clock.now()
+            began = calls.clock.now()
             try:
-                with crew.watcher.sending():
-                    state = await crew.client.submit(row.endpoint, request)
+                with crew.ends.watcher.sending():
+                    state = await calls.client.submit(row.endpoint, request)
             except Rejected as exc:
-                crew.health.answered()
-                crew.store.not_submitted(row.id, attempt, exc.code, exc.text)
+                calls.health.answered()
+                store.not_submitted(row.id, attempt, exc.code, exc.text)
                 wait = self._refused(exc, tries)
                 if wait is None:
                     return None
                 if classify(exc.code) is Kind.BACKPRESSURE:
-                    if await crew.pause(wait, or_freed=True, until=crew.closed):
+                    if await calls.pause(wait, until=closed, also=slots.freed()):
                         return None
                     tries = min(tries + 1, 8)
                     continue
             except Transient as exc:  # nothing was made: the job waits, and is never failed
-                crew.store.not_submitted(row.id, attempt, "NETWORK", str(exc))
+                store.not_submitted(row.id, attempt, "NETWORK", str(exc))
                 if exc.retry_after is not None:  # a 429 or 503: the server is pushing back
-                    crew.health.answered()
-                    crew.limiter.backpressure()
+                    calls.health.answered()
+                    slots.limiter.backpressure()
                 else:
-                    crew.health.failed(exc)
-                wait = wait_for(exc.retry_after, min(tries, 8), cap=crew.cap)
+                    calls.health.failed(exc)
+                wait = wait_for(exc.retry_after, min(tries, 8), cap=calls.cap)
             except OutcomeUnknown as exc:
                 found = await self._judge_lost(attempt, exc, began)
                 if found is not None:
                     return found
-                if crew.store.job(row.id).status is not JobStatus.PENDING:
+                if store.job(row.id).status is not JobStatus.PENDING:
                     return None  # left unknown
                 if tries >= SUBMIT_TRIES:  # every answer lost, and no task made each time
-                    self.fail("LOST", f"{SUBMIT_TRIES} submits lost their answer: {exc}")
+                    message = f"{SUBMIT_TRIES} submits lost their answer: {exc}"
+                    fail(records, row.id, "LOST", message)
                     return None
-                wait = backoff(tries, cap=crew.cap)  # it made no task: send it again
+                wait = backoff(tries, cap=calls.cap)  # it made no task: send it again
             else:
-                crew.health.answered()
-                crew.store.record_task(row.id, attempt, state.task_id, state.status.value)
-                crew.limiter.accepted()
-                crew.emit("submitted", job=row.id, task=state.task_id)
+                calls.health.answered()
+                store.record_task(row.id, attempt, state.task_id, state.status)
+                slots.limiter.accepted()
+                records.emit("submitted", job=row.id, task=state.task_id)
                 return attempt, state, began
             tries += 1
-            if await crew.pause(wait, until=crew.closed):
+            if await calls.pause(wait, until=closed):
                 return None
-
-    async def _within_budget(self) -> bool:
-        """Hold the job's price against the spending cap: False (and the run stops
-        submitting) when it would cross it."""
-        crew, row = self.crew, self.row
-        while True:
-            verdict = crew.budget.admit(row.id, row.endpoint, row.quoted)
-            if verdict is Admit.GO:
-                return True
-            if verdict is Admit.FULL:
-                crew.halt(SpendCapReached(self._at_cap()))
-                return False
-            await crew.clock.first(crew.budget.changed.wait(), until=crew.closed)
-            if crew.closed.is_set():
-                return False
-
-    def _at_cap(self) -> str:
-        budget = self.crew.budget
-        return (
-            f"the next job ({self.row.id}, quoted {self.row.quoted or 0:,.2f} CNY) would take "
-            f"the batch past its spending cap of {budget.cap or 0:,.2f} CNY "
-            f"({budget.billed:,.2f} billed, {budget.held:,.2f} held by tasks in flight)"
-        )
 
     def _refused(self, exc: Rejected, tries: int) -> float | None:
         """What a refused submit means: how long to wait before the next try, or None when
         the job failed (or the run must stop: raised)."""
         crew, kind = self.crew, classify(exc.code)
+        cap = crew.calls.cap
         if kind is Kind.AUTH:
             raise AuthError.refused(exc)
         if kind is Kind.FUNDS:
             raise FundsError(f"the account cannot pay for more tasks ({exc})")
         if kind is Kind.BACKPRESSURE:
-            crew.limiter.backpressure()
-            wait = wait_for(exc.retry_after, tries, cap=crew.cap)
-            crew.emit("backpressure", job=self.row.id, code=exc.code, wait=round(wait, 3))
+            crew.slots.limiter.backpressure()
+            wait = wait_for(exc.retry_after, tries, cap=cap)
+            crew.records.emit("backpressure", job=self.row.id, code=exc.code, wait=round(wait, 3))
             return wait
         if kind is Kind.RETRY and tries < SUBMIT_TRIES:
-            return backoff(tries, cap=crew.cap)
-        self.fail(exc.code, exc.text or str(exc))
+            return backoff(tries, cap=cap)
+        fail(crew.records, self.row.id, exc.code, exc.text or str(exc))
         return None
 
     async def _judge_lost(
@@ -272,90 +231,101 @@ class JobRun:
     ) -> Submitted | None:
         """A submit whose answer was lost: adopt its task, send again, or leave it unknown."""
         crew, row = self.crew, self.row
-        crew.emit("lost_reply", job=row.id, reason=str(exc))
-        left = crew.options.timeout - (crew.clock.now() - began)
-        verdict = await crew.lost.judge(row.id, attempt, row.endpoint, exc, began, left)
+        records, store = crew.records, crew.records.store
+        records.emit("lost_reply", job=row.id, reason=str(exc))
+        left = crew.ends.timeout - (crew.calls.clock.now() - began)
+        verdict = await crew.sending.lost.judge(row.id, attempt, row.endpoint, exc, began, left)
         if verdict.made is False:
-            crew.store.not_submitted(row.id, attempt, "LOST", f"{exc}; {verdict.reason}")
-            crew.emit("resend", job=row.id, reason=verdict.reason)
+            store.not_submitted(row.id, attempt, "LOST", f"{exc}; {verdict.reason}")
+            records.emit("resend", job=row.id, reason=verdict.reason)
             return None
         if verdict.made and verdict.state is not None:
             state = verdict.state
-            crew.store.record_task(row.id, attempt, state.task_id, state.status.value)
-            crew.emit("adopted", job=row.id, task=state.task_id)
+            store.record_task(row.id, attempt, state.task_id, state.status)
+            records.emit("adopted", job=row.id, task=state.task_id)
             return attempt, state, began
-        crew.unknown(row.id, f"the submit's answer was lost ({exc}); {verdict.reason}")
+        records.unknown(row.id, f"the submit's answer was lost ({exc}); {verdict.reason}")
         return None
 
-    # --- outcomes ------------------------------------------------------------------------------
 
-    def succeeded(self, attempt: int, state: TaskState) -> None:
-        """The task succeeded (paid): record it, then fetch the results now (URLs expire)."""
-        crew = self.crew
-        done = not crew.options.download
-        results = result_records(state.results)
-        crew.store.record_success(
-            self.row.id, attempt, results, dict(state.usage), state.cost, done=done
-        )
-        crew.budget.settle(self.row.id, state.cost)
-        crew.emit("task_succeeded", job=self.row.id, task=state.task_id, cost=state.cost)
-        if done:
-            crew.emit("succeeded", job=self.row.id, cost=state.cost)
-        else:
-            crew.fetch(self.row.id)
-
-    def task_failed(self, attempt: int, state: TaskState) -> bool:
-        """Record a task that ended without success; True if the job is to be resubmitted."""
-        crew, row = self.crew, self.row
-        code = state.error_code or state.status.value
-        message = state.error_message or f"the task ended {state.status.value}"
-        kind = classify(code)
-        if kind is Kind.AUTH:
-            raise AuthError.refused(f"{code}: {message}")
-        retry = kind is Kind.RETRY and attempt - row.first_attempt < crew.options.retries
-        crew.store.end_attempt(row.id, attempt, state.status.value, code, message, retry=retry)
-        crew.budget.settle(row.id, 0.0)  # a task that did not succeed is not billed
-        crew.emit("task_failed", job=row.id, task=state.task_id, code=code)
-        if retry:
-            crew.emit("retry", job=row.id, code=code, attempt=attempt)
-        else:
-            crew.failed(row.id, code, message)
-        return retry
-
-    def fail(self, code: str, message: str) -> None:
-        """Fail the job: nothing was sent (or nothing of it was made)."""
-        self.crew.store.fail(self.row.id, code, message)
-        self.crew.failed(self.row.id, code, message)
-
-    def broken(self, exc: Exception) -> None:
-        """A fault of rhbatch in this job: log it, and leave the job in the state that tells
-        the truth about its money; the run goes on."""
-        crew, job_id = self.crew, self.row.id
-        where = logfile.record(f"job {job_id}", exc)
-        text = clean(f"internal error: {type(exc).__name__}: {exc}", 300)
-        if where is not None:
-            text += f" (details in {where})"
-        status = crew.store.job(job_id).status
-        if status in (JobStatus.RUNNING, JobStatus.SUBMITTING):
-            crew.unknown(job_id, text)
-        elif status is JobStatus.DOWNLOADING:
-            crew.store.unfetched(job_id, text)
-            crew.emit("unfetched", job=job_id, message=text)
-        elif status is JobStatus.PENDING:
-            self.fail("INTERNAL", text)
-        else:
-            crew.store.note(job_id, "INTERNAL", text)
+def since(clock: Clock, submitted_at: float | None) -> float:
+    """The clock time of a submit made at Unix time ``submitted_at`` (maybe by an earlier
+    run), so that its timeout counts from then."""
+    now = clock.now()
+    if submitted_at is None:
+        return now
+    return now - max(0.0, time.time() - submitted_at) * clock.speed
 
 
-async def adopted(crew: Crew, job_id: str, attempt: int, state: TaskState) -> None:
-    """A task made by a lost submit announced its end by webhook: take it as the job's."""
-    job = JobRun(crew, crew.store.job(job_id))
+async def earlier_task(calls: Calls, records: Records, row: JobRow) -> Submitted | None:
+    """An earlier task of the job that may still succeed (or has): it is followed
+    instead of a new submit. Tasks found failed meanwhile are settled."""
+    store = records.store
+    for attempt, task_id, started_at in store.unsettled(row.id):
+        state = await ask(calls, task_id, row.endpoint)
+        if isinstance(state, Rejected):  # the server knows no such task now
+            store.settle(row.id, attempt, task_id, Outcome.NOTFOUND)
+            continue
+        if state is not None and state.status in (RemoteStatus.FAILED, RemoteStatus.CANCEL):
+            store.settle(row.id, attempt, task_id, state.status)
+            continue
+        status = state.status if state is not None else RemoteStatus.RUNNING
+        store.record_task(row.id, attempt, task_id, status)
+        records.emit("followed", job=row.id, task=task_id, attempt=attempt)
+        return attempt, state or running_state(task_id), since(calls.clock, started_at)
+    return None
+
+
+async def within_budget(
+    budget: Budget, halt: Callable[[FatalError], None], slots: Slots, row: JobRow
+) -> bool:
+    """Hold the job's price against the spending cap: False (and the run stops
+    submitting) when it would cross it."""
+    while True:
+        verdict = budget.admit(row.id, row.endpoint, row.quoted)
+        if verdict is Admit.GO:
+            return True
+        if verdict is Admit.FULL:
+            halt(SpendCapReached(at_cap(budget, row)))
+            return False
+        await slots.clock.first(budget.changed.wait(), until=slots.closed)
+        if slots.closed.is_set():
+            return False
+
+
+def at_cap(budget: Budget, row: JobRow) -> str:
+    return (
+        f"the next job ({row.id}, quoted {row.quoted or 0:,.2f} CNY) would take "
+        f"the batch past its spending cap of {budget.cap or 0:,.2f} CNY "
+        f"({budget.billed:,.2f} billed, {budget.held:,.2f} held by tasks in flight)"
+    )
+
+
+def budget_done(records: Records, budget: Budget, job_id: str) -> None:
+    """What the job's task holds against the spending cap, once the job stops here: kept
+    if the task may still be billed (its outcome unknown, or still running), else let go."""
+    if not budget.holding(job_id):
+        return
+    status = records.store.job(job_id).status
+    if status in (JobStatus.UNKNOWN, JobStatus.RUNNING, JobStatus.SUBMITTING):
+        budget.keep(job_id)
+    else:
+        budget.release(job_id)
+
+
+async def adopted(crew: Crew, job_id: str, attempt: int, state: TaskState) -> bool:
+    """A task made by a lost submit announced its end by webhook: take it as the job's.
+    True when its files are to be fetched."""
+    records, store = crew.records, crew.records.store
+    row = store.job(job_id)
     try:
         if state.status is RemoteStatus.SUCCESS:
-            job.succeeded(attempt, state)
-        elif job.task_failed(attempt, state) and await crew.take_slot():
-            await JobRun(crew, crew.store.job(job_id)).run()
+            return succeeded(records, crew.budget, job_id, attempt, state, download=crew.download)
+        again = task_failed(records, crew.budget, row, attempt, state, retries=crew.retries)
+        if again and await crew.slots.take():
+            return await JobRun(crew, store.job(job_id)).run()
     except FatalError as exc:
-        crew.halt(exc)
+        crew.stops.halt(exc)
     except Exception as exc:  # a fault of rhbatch: this job's alone
-        job.broken(exc)
+        broken(records, job_id, exc)
+    return False

@@ -131,7 +131,7 @@ class LostReplies:
         async with self._counting:
             self._open.clear()  # no submit of ours may be counted or not, unbeknown to us
             try:
-                await self.watcher.quiet.wait()
+                await self.watcher.no_submits()
                 return await self._count(endpoint, sent)
             except ApiError:
                 return self._unproven("count_failed")
@@ -139,7 +139,7 @@ class LostReplies:
                 self._open.set()
 
     async def _count(self, endpoint: str, sent: float) -> bool:
-        floor = self.watcher.floors.get(endpoint)
+        floor = self.watcher.floor(endpoint)
         if floor is None:  # no task of this endpoint has ended yet: how fast they end is unknown
             return self._unproven("no_lifetime")
         status = await self.client.queue_status()
@@ -147,13 +147,12 @@ class LostReplies:
         if read - sent >= floor:  # a task made by the submit might have ended already
             return self._unproven("too_late")
         counted = status.running + status.queued
-        ours = [w for w in self.watcher.watches.values() if w.state is None]
-        if counted > len(ours):  # more than ours: maybe the lost task, maybe another client's
+        ours, stale = self.watcher.unfinished(since=read)
+        if counted > ours:  # more than ours: maybe the lost task, maybe another client's
             return self._unproven("more_counted")
         # Which of ours were alive when the count was read? Those seen unfinished since;
         # the others are asked now. One found ended may or may not have been counted, so
         # the count proves nothing unless it equals the tasks of ours alive after it.
-        stale = {w.task_id: w.endpoint for w in ours if w.checked < read}
         limit = asyncio.Semaphore(CHECKS_AT_ONCE)
         ended: list[TaskState] = []
 
@@ -176,8 +175,8 @@ class LostReplies:
             self.watcher.deliver(state)
         if failed:
             return self._unproven("check_failed")
-        if counted != len(ours) - len(ended):
-            return self._unproven("more_counted" if counted > len(ours) - len(ended) else "fewer")
+        if counted != ours - len(ended):
+            return self._unproven("more_counted" if counted > ours - len(ended) else "fewer")
         return True
 
     def _unproven(self, why: str) -> bool:

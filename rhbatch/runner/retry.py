@@ -88,20 +88,26 @@ async def retrying(
     call: Callable[[], Awaitable[T]],
     *,
     tries: int,
-    sleep: Callable[[float], Awaitable[None]],
+    sleep: Callable[[float], Awaitable[bool | None]],
     cap: float = 60.0,
     unless: tuple[type[Transient], ...] = (),
+    failed: Callable[[Transient], None] | None = None,
 ) -> T:
     """``call()``, made again after passing trouble (``Transient``, except the ``unless``
     kinds, which are raised at once), waiting as ``wait_for`` says; after ``tries`` the
-    last trouble is raised. The one retry loop of rhbatch's single calls."""
+    last trouble is raised. ``failed`` hears of each trouble (the API's health); a
+    ``sleep`` that returns True (the run stops) ends the tries: the trouble is raised.
+    The one retry loop of rhbatch's single calls."""
     for attempt in range(tries):
         try:
             return await call()
         except unless:
             raise
         except Transient as exc:
+            if failed is not None:
+                failed(exc)
             if attempt == tries - 1:
                 raise
-            await sleep(wait_for(exc.retry_after, attempt, cap=cap))
+            if await sleep(wait_for(exc.retry_after, attempt, cap=cap)):
+                raise
     raise ValueError("tries must be at least 1")

@@ -34,9 +34,9 @@ from rhbatch.models import PINNED_KINDS, Entry, Matrix, RunSettings, pinned_kind
 from rhbatch.spec import rows, yaml_source
 from rhbatch.spec.cap import Cap, count
 from rhbatch.spec.matrix import RESERVED, is_note, read_matrix
+from rhbatch.spec.naming import DEFAULT_NAMING
 from rhbatch.spec.suggest import close, did_you_mean
 
-DEFAULT_NAMING = "{id}/{n}.{ext}"
 SPEC_ENTRY = "the spec"  # the entry of a spec without jobs, and its endpoint in Spec.unresolved
 
 

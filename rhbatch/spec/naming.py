@@ -22,6 +22,7 @@ from rhbatch.spec import templates
 from rhbatch.spec.ids import slug
 from rhbatch.store.files import path_problem
 
+DEFAULT_NAMING = "{id}/{n}.{ext}"  # a job's results in a folder of its own, numbered
 BUILTINS = frozenset({"id", "n", "ext", "endpoint", "index"})
 
 

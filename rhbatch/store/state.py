@@ -37,7 +37,14 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from rhbatch.errors import StateError
-from rhbatch.models import JobRow, JobStatus, OutputRow
+from rhbatch.models import (
+    REMOTE_TERMINAL,
+    JobRow,
+    JobStatus,
+    Outcome,
+    OutputRow,
+    RemoteStatus,
+)
 from rhbatch.store.db import STATE_DIR
 from rhbatch.store.history import History
 from rhbatch.store.journal import Journal
@@ -47,7 +54,7 @@ from rhbatch.store.transitions import Transitions
 __all__ = ["STATE_DIR", "StateError", "Store", "chunks"]
 
 # How a task ended, or what became of it, as an attempt's row says: nothing more to ask.
-_SETTLED = frozenset({"FAILED", "CANCEL", "SUCCESS", "SUPERSEDED", "NOTFOUND"})
+_SETTLED = REMOTE_TERMINAL | {Outcome.SUPERSEDED, Outcome.NOTFOUND}
 
 
 class Store(Sync, Transitions, History, Journal):
@@ -160,7 +167,9 @@ class Store(Sync, Transitions, History, Journal):
             found.append((int(current[0]), str(current[1]), current[3]))
         return found
 
-    def settle(self, job_id: str, attempt: int, task_id: str, outcome: str) -> None:
+    def settle(
+        self, job_id: str, attempt: int, task_id: str, outcome: RemoteStatus | Outcome
+    ) -> None:
         """Record how an earlier attempt's task ended, as learned later."""
         self._write(
             "INSERT INTO attempts (job_id, n, task_id, started_at, outcome) VALUES (?,?,?,?,?) "
@@ -296,7 +305,7 @@ def _job(r: tuple[Any, ...]) -> JobRow:
         status=JobStatus(r[4]),
         attempts=r[5],
         task_id=r[6],
-        remote_status=r[7],
+        remote_status=RemoteStatus.stored(r[7]),
         error_code=r[8],
         error_message=r[9],
         results=json.loads(r[10]) if r[10] else [],

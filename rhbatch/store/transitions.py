@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rhbatch.models import JobStatus, OutputRow, canonical_json
+from rhbatch.models import JobStatus, OutputRow, RemoteStatus, canonical_json
 from rhbatch.redact import scrub
 from rhbatch.store.db import Database
 
@@ -38,7 +38,9 @@ class Transitions(Database):
                 )
         return int(n)
 
-    def record_task(self, job_id: str, attempt: int, task_id: str, remote_status: str) -> None:
+    def record_task(
+        self, job_id: str, attempt: int, task_id: str, remote_status: RemoteStatus
+    ) -> None:
         """The task id, the moment the submit's answer arrives (or a webhook names it)."""
         with self._transaction() as db:
             db.execute(
@@ -52,7 +54,7 @@ class Transitions(Database):
                 (task_id, job_id, attempt),
             )
 
-    def record_remote(self, job_id: str, remote_status: str) -> None:
+    def record_remote(self, job_id: str, remote_status: RemoteStatus) -> None:
         self._write("UPDATE jobs SET remote_status=? WHERE id=?", (remote_status, job_id))
 
     def not_submitted(self, job_id: str, attempt: int, code: str, message: str) -> None:
