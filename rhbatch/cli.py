@@ -102,6 +102,9 @@ def internal_error(command: str, exc: BaseException) -> int:
 
 def main_exit() -> NoReturn:
     code = main()
-    # The command is over: a late Ctrl-C must not end it with a traceback after all.
+    # The command is over: a late Ctrl-C must not end it with a traceback, nor a late
+    # SIGTERM kill it, after all. Ignored, not handled: Python's exit puts back the
+    # default action of every signal it handles (a kill), but leaves an ignored one be.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sys.exit(code)

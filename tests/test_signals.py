@@ -71,3 +71,23 @@ def test_a_signal_after_the_command_has_ended_is_not_a_kill() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "alive\n"
+
+
+def test_the_exit_ignores_late_signals_so_none_kills_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the command has ended, ``main_exit`` ignores SIGINT and SIGTERM. A handled
+    signal will not do: Python's exit puts back the default action of each signal it
+    handles (for SIGTERM, a kill: a run that had said how to resume ended as -15 when a
+    second SIGTERM landed in that moment), but leaves an ignored one ignored."""
+    from rhbatch import cli
+
+    monkeypatch.setattr(cli, "main", lambda: 130)
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(SystemExit) as done:
+            cli.main_exit()
+        assert done.value.code == 130
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
