@@ -243,8 +243,11 @@ def test_a_second_worker_on_the_same_location_is_refused(tmp_path: Path, s3: Any
     lapse, sees it renewed, and stops without sending anything; the first finishes."""
     fresh_bucket(s3)
     spec(tmp_path / "s.yaml", 6)
-    slow = emulator_config(speed=100.0, durations={"image": {"kind": "fixed", "value": 500}})
-    env = {"RHBATCH_LEASE_SECONDS": "2"}
+    # Leases are real time. A lease of 5 s is renewed every 1.7 s, which a first worker on
+    # a loaded machine still manages (at 2 s, renewed every 0.7 s, a starved worker once
+    # let its lease lapse); its tasks outlast the second worker's wait (12 s > 5 s).
+    slow = emulator_config(speed=100.0, durations={"image": {"kind": "fixed", "value": 1200}})
+    env = {"RHBATCH_LEASE_SECONDS": "5"}
     with EmulatorThread(slow) as emu:
         first = start(tmp_path, emu, tmp_path / "first", env_extra=env)
         assert wait_for(lambda: emu.stats()["submissions"] >= 1)
