@@ -15,6 +15,7 @@ from rhbatch.cli import main
 from tests.browser import start_browser
 from tests.helpers import Result
 from tests.slurm_cluster import Slurm, start_slurm
+from tests.virtual_clock import VirtualClock
 
 # Fixtures shared by several files: a real S3-compatible server (tests/s3.py).
 pytest_plugins = ["tests.s3"]
@@ -82,9 +83,24 @@ def write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str
 
 
 @pytest.fixture
+def virtual_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[VirtualClock]:
+    """Every event loop this test makes (runs, emulators on threads) runs on virtual time,
+    which jumps to the next timer whenever all of them wait on the clock alone: a run's
+    polls, timeouts and backoffs take no real time, and their times are exact. Runs made
+    in this process are at speed 1 (a run second is a virtual second)."""
+    clock = VirtualClock()
+    monkeypatch.setattr("rhbatch.runner.clock.SPEED", 1.0)
+    monkeypatch.setattr("rhbatch.runner.clock.monotonic", clock.now)
+    with clock.installed():
+        yield clock
+
+
+@pytest.fixture
 def fast_clock(monkeypatch: pytest.MonkeyPatch) -> float:
     """Runs made in this process pass their run's times (polls, timeouts, backoffs) 20
-    times faster than real time: the same code, on a fast clock."""
+    times faster than real time: the same code, on a fast clock. For tests that need real
+    time (a thread waited on without a loop, a process of its own); others take
+    ``virtual_clock``."""
     speed = 20.0
     monkeypatch.setattr("rhbatch.runner.clock.SPEED", speed)
     return speed
