@@ -15,7 +15,7 @@ from rhbatch.cli import main
 from tests.browser import start_browser
 from tests.helpers import Result
 from tests.slurm_cluster import Slurm, start_slurm
-from tests.virtual_clock import VirtualClock
+from tests.virtual_clock import VirtualClock, virtual_time
 
 # Fixtures shared by several files: a real S3-compatible server (tests/s3.py).
 pytest_plugins = ["tests.s3"]
@@ -83,15 +83,12 @@ def write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str
 
 
 @pytest.fixture
-def virtual_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[VirtualClock]:
+def virtual_clock() -> Iterator[VirtualClock]:
     """Every event loop this test makes (runs, emulators on threads) runs on virtual time,
     which jumps to the next timer whenever all of them wait on the clock alone: a run's
     polls, timeouts and backoffs take no real time, and their times are exact. Runs made
     in this process are at speed 1 (a run second is a virtual second)."""
-    clock = VirtualClock()
-    monkeypatch.setattr("rhbatch.runner.clock.SPEED", 1.0)
-    monkeypatch.setattr("rhbatch.runner.clock.monotonic", clock.now)
-    with clock.installed():
+    with virtual_time() as clock:
         yield clock
 
 

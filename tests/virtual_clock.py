@@ -42,6 +42,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import pytest
+
 T = TypeVar("T")
 INF = math.inf
 LONG = 0.05  # real seconds a loop waits when only a poke can make it look again
@@ -320,3 +322,14 @@ class VirtualLoop(asyncio.SelectorEventLoop):
         wrapped = asyncio.wrap_future(done, loop=self)
         done.add_done_callback(self._vclock._let_go_on(self))  # after the result is on its way
         return wrapped
+
+
+@contextmanager
+def virtual_time() -> Iterator[VirtualClock]:
+    """Loops made inside run on a new virtual clock, and so do rhbatch's ``Clock``s, at
+    speed 1 unless given another (a run second is a virtual second)."""
+    clock = VirtualClock()
+    with pytest.MonkeyPatch.context() as mp, clock.installed():
+        mp.setattr("rhbatch.runner.clock.SPEED", 1.0)
+        mp.setattr("rhbatch.runner.clock.monotonic", clock.now)
+        yield clock
