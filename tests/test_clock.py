@@ -15,7 +15,7 @@ import pytest
 from rhbatch.runner.clock import Clock, Flag
 from tests.emu_helpers import V1_LITE, Api, doc_body
 from tests.run_helpers import emulator
-from tests.virtual_clock import VirtualClock
+from tests.virtual_clock import VirtualClock, virtual_time
 
 FAST = Clock(1000.0)  # a run second is a millisecond
 
@@ -253,3 +253,26 @@ def test_time_stands_still_while_the_test_runs_its_own_code(
         assert virtual_clock.now() == 9.5
         assert asyncio.run(status(task, 0.5)) == "SUCCESS"
         assert virtual_clock.now() == 10.0
+
+
+def test_a_loop_that_outlives_the_clock_goes_on_in_real_time() -> None:
+    """A loop made on virtual time that a library keeps on a thread of its own after the
+    test (fsspec's, say): once the clock is uninstalled, its timers pass in real time."""
+    with virtual_time() as clock:
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, daemon=True)
+        thread.start()
+
+        async def away() -> None:  # this thread waits in a loop: time may jump
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(asyncio.sleep(30), loop))
+
+        asyncio.run(away())
+        assert clock.now() == 30.0  # on virtual time, while the clock is installed
+    began = time.monotonic()
+    slept = asyncio.run_coroutine_threadsafe(asyncio.sleep(0.2), loop)
+    slept.result(5)
+    assert 0.15 < time.monotonic() - began < 2.0  # neither at once nor never
+    assert clock.jumps == 1
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()

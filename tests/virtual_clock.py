@@ -76,13 +76,22 @@ class VirtualClock:
         self._changed = time.monotonic()
         self._local = threading.local()  # .held: tokens this thread holds
         self._previous: asyncio.AbstractEventLoopPolicy | None = None
+        self._real_since: float | None = None  # uninstalled: time passes as real time
 
     def __repr__(self) -> str:
         return f"VirtualClock(now={self._now:g}, jumps={self.jumps})"
 
     def now(self) -> float:
         """Virtual seconds since the clock was made."""
+        if self._real_since is not None:
+            return self._now + (time.monotonic() - self._real_since)
         return self._now
+
+    @property
+    def detached(self) -> bool:
+        """Uninstalled: a loop that outlives the test (a library's own, on a thread of its
+        own) goes on in real time from the time it had, with no jumps."""
+        return self._real_since is not None
 
     def advance(self, seconds: float) -> None:
         """Move time on by hand (timers that fall due run when their loop next looks)."""
@@ -109,6 +118,10 @@ class VirtualClock:
             asyncio.set_event_loop_policy(self._previous)
             self._previous = None
             self._hold(-1)
+            with self._lock:
+                self._real_since = time.monotonic()
+                for state in self._loops:
+                    state.poke()  # each looks at its timers again, in real time
 
     @contextmanager
     def installed(self) -> Iterator[VirtualClock]:
@@ -173,7 +186,7 @@ class VirtualClock:
         to the next timer if every loop has done so since the last change and that was
         ``threshold`` ago. The real seconds the loop may wait before it looks again."""
         with self._lock:
-            if began != self._changes:
+            if began != self._changes or self._real_since is not None:
                 return 0.0
             state.clean = began
             loops = list(self._loops)
@@ -256,8 +269,8 @@ class _Selector:
         return events
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        if timeout is not None and timeout <= 0:
-            return self._look(0)
+        if (timeout is not None and timeout <= 0) or self._clock.detached:
+            return self._look(timeout)
         loop = self._loop()
         scheduled = loop._scheduled if loop is not None else []  # type: ignore[attr-defined]
         deadline = scheduled[0]._when if scheduled else INF  # the head is never cancelled here
@@ -268,7 +281,7 @@ class _Selector:
             while True:
                 began = clock._changes
                 events = self._look(wait)
-                if events:
+                if events or clock.detached:
                     return events
                 if clock.now() >= deadline:
                     return []
