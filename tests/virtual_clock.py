@@ -17,10 +17,11 @@ the clock alone: a ten-minute timeout passes in milliseconds and reads exactly 6
   is still under way: it holds the clock until its loop has taken the result;
 - the thread that installed the clock (the test's) is inside a loop: while the test's
   own code runs between two calls, time stands still;
-- and it has stayed so a while (``threshold`` real seconds), each loop having looked
-  at its sockets again after the last change. A request one loop wrote to another over
-  loopback is readable by the time the other looks, so a jump never happens with a
-  request in flight (as trio's real-time quiet threshold, but checked by every loop).
+- and each loop has looked at its sockets again since the last change anywhere. A
+  request one loop wrote to another over loopback is readable by the time the other
+  looks, so a jump never happens with a request in flight. (As trio's autojump with a
+  threshold of 0; ``threshold`` asks for that many real seconds of quiet besides, for
+  peers the clock cannot see.)
 
 A thread that waits on another without a loop (``thread.join`` in a coroutine) holds
 the clock for good: such tests keep real time (``fast_clock``).
@@ -65,7 +66,7 @@ class _LoopState:
 class VirtualClock:
     """Virtual seconds shared by every loop made while it is installed (``install``)."""
 
-    def __init__(self, threshold: float = 0.001) -> None:
+    def __init__(self, threshold: float = 0.0) -> None:
         self.threshold = threshold  # real seconds of quiet before a jump
         self.jumps = 0
         self._now = 0.0
