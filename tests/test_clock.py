@@ -160,6 +160,19 @@ def test_work_on_a_thread_holds_the_clock(virtual_clock: VirtualClock) -> None:
     assert asyncio.run(go()) == [("work", 0.0), ("timer", 1.0)]
 
 
+def test_a_loop_made_and_never_run_holds_nothing(virtual_clock: VirtualClock) -> None:
+    """A loop a library made (``get_event_loop``) and never ran has nothing to wait for."""
+    unused = asyncio.new_event_loop()
+    rescue = threading.Timer(10, virtual_clock.advance, (5,))  # were it to hold the clock
+    rescue.start()
+    try:
+        asyncio.run(asyncio.sleep(5))
+    finally:
+        rescue.cancel()
+        unused.close()
+    assert (virtual_clock.now(), virtual_clock.jumps) == (5.0, 1)
+
+
 @pytest.fixture
 def server(virtual_clock: VirtualClock) -> Iterator[str]:
     """A server on a loop of its own thread (as the emulator runs in tests): it answers a

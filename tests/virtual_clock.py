@@ -10,8 +10,8 @@ the clock alone: a ten-minute timeout passes in milliseconds and reads exactly 6
 
 "Everything waits" means, all at once:
 
-- every loop alive (made and not closed) is inside its selector with no timer due,
-  no callback ready and no I/O readable: a loop that runs callbacks, or that is
+- every loop alive (run once and not closed) is inside its selector with no timer
+  due, no callback ready and no I/O readable: a loop that runs callbacks, or that is
   between two runs (its thread doing plain code), holds the clock;
 - no job sent to a thread (``run_in_executor``, ``asyncio.to_thread``, the resolver)
   is still under way: it holds the clock until its loop has taken the result;
@@ -301,12 +301,14 @@ class VirtualLoop(asyncio.SelectorEventLoop):
         selector = _Selector(clock, self)
         self._vstate = selector.state
         super().__init__(selector)  # type: ignore[arg-type]
-        clock._add(self._vstate)
 
     def time(self) -> float:
         return self._vclock.now()
 
     def run_forever(self) -> None:
+        # A loop counts from its first run until it is closed: one made and never run (a
+        # library's get_event_loop) has nothing to wait for.
+        self._vclock._add(self._vstate)
         with self._vclock._running():
             super().run_forever()
 
