@@ -71,10 +71,16 @@ def saved(store: Store, out: Path, job_id: str, n: int, url: str) -> Path:
     return path
 
 
-# The one place these tests read the shape of a verdict: (ready | wait | blocked, its list).
+# The one place these tests read the shape of a verdict: (ready | wait | blocked, the ids
+# waited for or the reason). A (word, list) pair, or an object with its readiness (an enum
+# whose values are those words), the ids it waits for and the reason it is blocked.
 def verdict(inputs: Inputs, row: JobRow) -> tuple[str, list[str]]:
-    kind, detail = inputs.verdict(row)
-    return str(getattr(kind, "value", kind)).lower(), list(detail)
+    said: Any = inputs.verdict(row)
+    if isinstance(said, tuple):
+        kind, detail = said
+        return str(getattr(kind, "value", kind)), list(detail)
+    reason = [said.reason] if said.reason else []
+    return str(said.readiness.value), list(said.waits_for) or reason
 
 
 def offline(store: Store, out: Path) -> Inputs:
