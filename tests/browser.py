@@ -164,7 +164,9 @@ async def in_tab(browser: str, url: str, scenario: Callable[[Tab], Any]) -> Any:
 
 
 def visit(browser: str, page: Path, scenario: Callable[[Tab], Any]) -> Any:
-    return asyncio.run(in_tab(browser, page.as_uri(), scenario))
+    # A loop on real time even in a test on virtual time: the browser is a process of its own.
+    with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
+        return runner.run(in_tab(browser, page.as_uri(), scenario))
 
 
 # Scroll to the end until every card matching the filters is drawn; the number of cards.

@@ -31,7 +31,7 @@ from tests.browser import DRAW_ALL, Tab, visit
 from tests.helpers import ROOT, Result, tool
 from tests.run_helpers import emulator, emulator_config, manifest
 
-pytestmark = pytest.mark.usefixtures("fast_clock")
+pytestmark = pytest.mark.usefixtures("virtual_clock")
 
 Cli = Callable[..., Result]
 Write = Callable[[str, str], Path]

@@ -46,6 +46,7 @@ def test_import_is_light_and_names_its_api() -> None:
         assert getattr(rhbatch, name) is not None
 
 
+@pytest.mark.usefixtures("virtual_clock")
 def test_run_a_dict_spec_and_read_it_back(monkeypatch: pytest.MonkeyPatch, here: Path) -> None:
     seen: list[rhbatch.Event] = []
     with emulator(monkeypatch):
@@ -83,6 +84,7 @@ def test_run_a_dict_spec_and_read_it_back(monkeypatch: pytest.MonkeyPatch, here:
     assert dataset.num_rows == 2
 
 
+@pytest.mark.usefixtures("virtual_clock")
 def test_a_rerun_from_python_sends_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     with emulator(monkeypatch) as emu:
         rhbatch.run(SPEC, progress=False)
@@ -92,6 +94,9 @@ def test_a_rerun_from_python_sends_nothing(monkeypatch: pytest.MonkeyPatch) -> N
     assert again.counts == {"succeeded": 2}
 
 
+# Real time, 20 times faster: rhbatch.run inside a running loop blocks that loop in a
+# thread's join, which virtual time cannot see through.
+@pytest.mark.usefixtures("fast_clock")
 def test_run_async_inside_a_running_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     async def main() -> tuple[rhbatch.Run, rhbatch.Run, int]:
         ticks = 0
@@ -116,6 +121,7 @@ def test_run_async_inside_a_running_loop(monkeypatch: pytest.MonkeyPatch) -> Non
     assert ticks > 0  # the caller's loop went on while the batch ran
 
 
+@pytest.mark.usefixtures("virtual_clock")
 def test_an_api_key_given_in_python_is_used_and_never_written(
     monkeypatch: pytest.MonkeyPatch, here: Path
 ) -> None:
@@ -128,6 +134,7 @@ def test_an_api_key_given_in_python_is_used_and_never_written(
             assert emu.api_key.encode() not in path.read_bytes(), path
 
 
+@pytest.mark.usefixtures("virtual_clock")
 def test_invalid_spec_lists_every_problem_and_sends_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -147,6 +154,7 @@ def test_invalid_spec_lists_every_problem_and_sends_nothing(
         rhbatch.validate(bad)
 
 
+@pytest.mark.usefixtures("virtual_clock")
 def test_validate_and_plan_return_typed_results(monkeypatch: pytest.MonkeyPatch) -> None:
     checked = rhbatch.validate(SPEC)
     assert checked.jobs == 2
@@ -173,6 +181,7 @@ def test_unknown_options_and_dry_run_are_refused() -> None:
         rhbatch.open("nowhere")
 
 
+@pytest.mark.usefixtures("virtual_clock")
 def test_every_event_a_run_emits_is_documented(monkeypatch: pytest.MonkeyPatch, here: Path) -> None:
     """The events of a run with faults (retries, lost replies, failures) are all in
     EVENTS, and docs/events.md is the page EVENTS makes."""
@@ -195,6 +204,8 @@ def test_every_event_a_run_emits_is_documented(monkeypatch: pytest.MonkeyPatch, 
             "run",
             ".lib.rhbatch-spec.yaml",
             "--emulator",
+            "--emulator-speed",
+            "1000",
             "--out",
             "json",
             "--log-json",

@@ -16,6 +16,7 @@ import pytest
 from rhbatch.cli import main
 from tests.helpers import Result
 from tests.run_helpers import emulator, manifest
+from tests.virtual_clock import virtual_time
 
 Cli = Callable[..., Result]
 SPEC = """\
@@ -43,8 +44,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "s.yaml").write_text(SPEC)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        mp.setattr("rhbatch.runner.clock.SPEED", 20.0)
-        with emulator(mp):
+        with virtual_time(), emulator(mp):
             for i in range(2):
                 code = main(["run", "s.yaml", "--out", f"s{i}", "--shard", f"{i}/2", "-q"])
                 assert code == 0

@@ -19,7 +19,7 @@ from tests.run_helpers import emulator, manifest
 
 Cli = Callable[..., Result]
 Write = Callable[[str, str], Path]
-pytestmark = pytest.mark.usefixtures("fast_clock")
+pytestmark = pytest.mark.usefixtures("virtual_clock")
 
 SPEC = """\
 version: 1

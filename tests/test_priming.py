@@ -13,9 +13,10 @@ import pytest
 from rhbatch.runner.limiter import Limiter
 from tests.helpers import Result
 from tests.run_helpers import emulator, manifest
+from tests.virtual_clock import VirtualClock
 
 Cli = Callable[..., Result]
-SPEED = 200.0  # the emulator's and the runner's clocks alike
+SPEED = 1.0  # the emulator's and the runner's clocks alike: virtual seconds
 
 
 def test_covered_ends_let_as_many_more_start() -> None:
@@ -53,8 +54,9 @@ def tasks(emu: Any) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def same_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("rhbatch.runner.clock.SPEED", SPEED)
+def same_clock(virtual_clock: VirtualClock) -> VirtualClock:
+    """The runner and the emulator on one virtual clock: times in either are exact."""
+    return virtual_clock
 
 
 def account(slots: int) -> dict[str, Any]:
@@ -110,4 +112,4 @@ def test_the_timeout_counts_from_the_start_not_the_submit(
     assert result.code == 0, result.err
     assert {r["status"] for r in manifest(Path("out"))} == {"succeeded"}
     longest = max((t["ended"] - t["submitted"]) * SPEED for t in listed)
-    assert longest > 120  # some task took longer than the timeout from its submit
+    assert longest == 160.0  # queued behind two tasks of 80 s: 40 s past the timeout

@@ -20,6 +20,8 @@ from tests.helpers import ROOT, Result, media_bytes
 from tests.pin_helpers import write_pin
 from tests.run_helpers import emulator, manifest, verify_files
 
+pytestmark = pytest.mark.usefixtures("virtual_clock")  # runs wait no real time
+
 Cli = Callable[..., Result]
 Write = Callable[[str, str], Path]
 DATA = ROOT / "tests" / "data" / "apps"

@@ -19,7 +19,7 @@ import pytest
 from tests.helpers import ROOT, Result
 from tests.run_helpers import emulator, manifest, verify_files
 
-pytestmark = pytest.mark.usefixtures("fast_clock")
+pytestmark = pytest.mark.usefixtures("virtual_clock")
 
 Cli = Callable[..., Result]
 Write = Callable[[str, str], Path]

@@ -552,7 +552,7 @@ def test_a_screenshot_shows_the_gallery(browser: str, gallery: Path) -> None:
     assert bytes(TEAL) in seen
 
 
-@pytest.mark.usefixtures("fast_clock")
+@pytest.mark.usefixtures("virtual_clock")
 def test_the_quickstart_run_in_chromium(cli: Cli, browser: str, tmp_path: Path) -> None:
     """A real emulator run of the quickstart: its report shows 4 cards, each a video of
     the run's own file, not preloaded."""

@@ -15,7 +15,7 @@ from rhbatch.store.state import Store
 from tests.helpers import ROOT, Result
 from tests.run_helpers import emulator, manifest, occupy, spec_text, verify_files
 
-pytestmark = pytest.mark.usefixtures("fast_clock")
+pytestmark = pytest.mark.usefixtures("virtual_clock")
 
 Cli = Callable[..., Result]
 Write = Callable[[str, str], Path]

@@ -92,7 +92,7 @@ def test_new_specs_use_local_reference_media_of_the_repository() -> None:
     ]
 
 
-@pytest.mark.usefixtures("fast_clock")
+@pytest.mark.usefixtures("virtual_clock")
 @pytest.mark.parametrize("spec", SPECS, ids=[p.stem for p in SPECS])
 def test_every_spec_runs_against_the_emulator(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spec: Path

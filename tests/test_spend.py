@@ -17,7 +17,7 @@ from rhbatch.emulator.config import DEFAULT_KEY
 from tests.helpers import Result
 from tests.run_helpers import emulator, manifest, verify_files
 
-pytestmark = pytest.mark.usefixtures("fast_clock")
+pytestmark = pytest.mark.usefixtures("virtual_clock")
 
 Cli = Callable[..., Result]
 Write = Callable[[str, str], Path]

@@ -17,6 +17,8 @@ from tests.helpers import Result
 from tests.pin_helpers import GRAPH, WORKFLOW, write_pin
 from tests.run_helpers import emulator, manifest
 
+pytestmark = pytest.mark.usefixtures("virtual_clock")  # runs wait no real time
+
 Cli = Callable[..., Result]
 Write = Callable[[str, str], Path]
 

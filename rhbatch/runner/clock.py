@@ -4,7 +4,8 @@ A run's times (poll intervals, timeouts, backoffs) are RunningHub seconds.
 ``Clock(speed)`` passes them ``speed`` times faster than real time: a run
 against the built-in emulator at 60x runs on a clock at 60x, and the tests run
 the same code on a fast clock instead of real seconds. Network timeouts and
-download limits are real seconds and do not go through it.
+download limits are real seconds and do not go through it. A clock reads the time
+from ``monotonic``, which tests swap for a virtual clock (tests/virtual_clock.py).
 
 ``first`` is the one way rhbatch waits for something "unless the run stops
 first": it races a piece of work (or just time) against events, cancels what
@@ -16,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 SPEED = 1.0  # the speed of a ``Clock()`` made without one (tests raise it)
+monotonic: Callable[[], float] = time.monotonic  # where clocks read the time (tests swap it)
 
 
 class Flag(asyncio.Event):
@@ -52,14 +54,14 @@ class Clock:
         self.speed = float(speed if speed is not None else SPEED)
         if self.speed <= 0:
             raise ValueError(f"a clock's speed must be positive, not {self.speed}")
-        self._origin = time.monotonic()
+        self._origin = monotonic()
 
     def __repr__(self) -> str:
         return f"Clock(speed={self.speed:g})"
 
     def now(self) -> float:
         """Run seconds since the clock was made."""
-        return (time.monotonic() - self._origin) * self.speed
+        return (monotonic() - self._origin) * self.speed
 
     def real(self, seconds: float) -> float:
         """The real seconds that ``seconds`` of the run's time take."""

@@ -20,9 +20,10 @@ from rhbatch.emulator.config import Fault
 from rhbatch.emulator.thread import EmulatorThread
 from tests.helpers import Result
 from tests.run_helpers import emulator, emulator_config, manifest
+from tests.virtual_clock import VirtualClock
 
-pytestmark = pytest.mark.usefixtures("fast_clock")
-
+# Runs in this process are on virtual time (``virtual_clock``); those in processes of their
+# own, against an emulator on a thread of this one, are on real time (the emulator's speed).
 Cli = Callable[..., Result]
 Write = Callable[[str, str], Path]
 HEAD = (
@@ -35,6 +36,7 @@ def jobs(*ids: str) -> str:
     return HEAD + "jobs:\n" + "".join(f"  - {{id: {i}, prompt: 'a {i}'}}\n" for i in ids)
 
 
+@pytest.mark.usefixtures("virtual_clock")
 def test_the_cap_holds_a_lost_submit_sent_again(
     cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -121,6 +123,7 @@ LINE = json.dumps(
 )
 
 
+@pytest.mark.usefixtures("virtual_clock")
 def test_placeholders_are_filled_once_on_the_template(
     cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -303,7 +306,13 @@ def test_jsonl_and_parquet_keep_hostile_text_as_it_is(hostile_run: Path, fmt: st
 
 
 @pytest.fixture
-def shards(cli: Cli, write: Write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+def shards(
+    cli: Cli,
+    write: Write,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    virtual_clock: VirtualClock,
+) -> list[Path]:
     """A spec of six jobs run as two shards; and a second spec's shard beside them."""
     write("s.yaml", jobs("fox", "owl", "cat", "elk", "eel", "bee"))
     write("other.yaml", jobs("fox", "owl", "cat", "elk", "eel", "bee").replace("'a ", "'the "))
