@@ -532,7 +532,7 @@ def test_what_the_watcher_knows_is_read_through_its_methods() -> None:
     w.add("b", EP, sent=5.0)
     hands(w).at = 20.0
     w.checked("b")
-    assert w.unfinished(since=15.0) == (2, ["a"])
+    assert w.unfinished(since=15.0) == (2, {"a": "some/endpoint"})
     w.deliver(final("a"))  # its final state is in: no longer unfinished
     assert w.unfinished(since=15.0) == (1, [])
     w.done("a")
