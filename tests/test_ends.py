@@ -534,6 +534,6 @@ def test_what_the_watcher_knows_is_read_through_its_methods() -> None:
     w.checked("b")
     assert w.unfinished(since=15.0) == (2, {"a": "some/endpoint"})
     w.deliver(final("a"))  # its final state is in: no longer unfinished
-    assert w.unfinished(since=15.0) == (1, [])
+    assert w.unfinished(since=15.0) == (1, {})
     w.done("a")
     assert w.floor(EP) == 10.0
