@@ -6,9 +6,7 @@ the cancel is seen to have taken effect."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,18 +15,14 @@ import pytest
 
 from rhbatch.api.client import Client
 from rhbatch.emulator import Emulator
-from rhbatch.endpoints.registry import registry
 from rhbatch.errors import Rejected
 from rhbatch.models import JobRow, JobStatus, RemoteStatus, TaskState
-from rhbatch.runner.budget import Budget
-from rhbatch.runner.clock import Clock
 from rhbatch.runner.crew import Crew, Options
 from rhbatch.runner.events import Event
 from rhbatch.runner.follow import ask, follow
-from rhbatch.runner.progress import reporter
-from rhbatch.runner.wiring import wire
 from rhbatch.store.state import Store
 from tests.emu_helpers import V1_LITE, doc_body
+from tests.wired import run_wired
 
 T = TypeVar("T")
 TASK_SECONDS = 100.0  # every task the emulator runs here takes this long
@@ -78,36 +72,8 @@ def run(
 ) -> T:
     """``work`` with the pieces of a run (``wire``) over a real store and a client of an
     emulator whose tasks take TASK_SECONDS."""
-
-    @asynccontextmanager
-    async def rig() -> AsyncIterator[Rig]:
-        durations = {"seedance-v1-lite/*": {"kind": "fixed", "value": TASK_SECONDS}}
-        async with (
-            Emulator(speed=1.0, durations_by_endpoint=durations, **emulator) as emu,
-            Client(emu.base_url, emu.api_key) as client,
-        ):
-            with Store.open(tmp_path / "out") as store:
-                events: list[Event] = []
-                report = reporter(quiet=True, log_json=False, name="t", on_event=events.append)
-                options = Options(poll_interval=POLL, timeout=timeout, signal_interval=0)
-                wired = wire(
-                    store=store,
-                    client=client,
-                    registry=registry(),
-                    out_dir=tmp_path / "out",
-                    base_dir=tmp_path,
-                    options=options,
-                    report=report,
-                    clock=Clock(),
-                    budget=Budget(None),
-                )
-                yield Rig(emu, client, store, wired.crew, events)
-
-    async def go() -> T:
-        async with rig() as r:
-            return await work(r)
-
-    return asyncio.run(go())
+    options = Options(poll_interval=POLL, timeout=timeout, signal_interval=0)
+    return run_wired(tmp_path, Rig, work, options=options, task_seconds=TASK_SECONDS, **emulator)
 
 
 # --- asking about a task ----------------------------------------------------------------------

@@ -6,9 +6,7 @@ again; a submit refused for good fails the job with the server's code and no tas
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,17 +15,13 @@ import pytest
 
 from rhbatch.api.client import Client
 from rhbatch.emulator import Emulator
-from rhbatch.endpoints.registry import registry
 from rhbatch.models import JobRow, JobStatus, Outcome, RemoteStatus
-from rhbatch.runner.budget import Budget
-from rhbatch.runner.clock import Clock
 from rhbatch.runner.crew import Crew, Options
 from rhbatch.runner.events import Event
 from rhbatch.runner.job import JobRun, earlier_task
-from rhbatch.runner.progress import reporter
-from rhbatch.runner.wiring import wire
 from rhbatch.store.state import Store
 from tests.emu_helpers import V1_LITE, doc_body
+from tests.wired import run_wired
 
 T = TypeVar("T")
 TASK_SECONDS = 100.0  # every task the emulator runs here takes this long
@@ -75,36 +69,8 @@ class Rig:
 def run(tmp_path: Path, work: Callable[[Rig], Awaitable[T]]) -> T:
     """``work`` with the pieces of a run (``wire``, files not fetched) over a real store
     and a client of an emulator whose tasks take TASK_SECONDS."""
-
-    @asynccontextmanager
-    async def rig() -> AsyncIterator[Rig]:
-        durations = {"seedance-v1-lite/*": {"kind": "fixed", "value": TASK_SECONDS}}
-        async with (
-            Emulator(speed=1.0, durations_by_endpoint=durations) as emu,
-            Client(emu.base_url, emu.api_key) as client,
-        ):
-            with Store.open(tmp_path / "out") as store:
-                events: list[Event] = []
-                report = reporter(quiet=True, log_json=False, name="t", on_event=events.append)
-                options = Options(poll_interval=POLL, signal_interval=0, download=False)
-                wired = wire(
-                    store=store,
-                    client=client,
-                    registry=registry(),
-                    out_dir=tmp_path / "out",
-                    base_dir=tmp_path,
-                    options=options,
-                    report=report,
-                    clock=Clock(),
-                    budget=Budget(None),
-                )
-                yield Rig(emu, client, store, wired.crew, events)
-
-    async def go() -> T:
-        async with rig() as r:
-            return await work(r)
-
-    return asyncio.run(go())
+    options = Options(poll_interval=POLL, signal_interval=0, download=False)
+    return run_wired(tmp_path, Rig, work, options=options, task_seconds=TASK_SECONDS)
 
 
 def outcomes(store: Store, job_id: str) -> dict[int, str]:
