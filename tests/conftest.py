@@ -42,14 +42,15 @@ SLOW = frozenset(
 
 # Single tests, long by nature, of modules otherwise quick (their other tests keep each
 # area in the quick part): building a wheel (packaging, as test_packaging.py), a Jupyter
-# kernel of its own, the starter of every one of the 299 endpoints validated, an S3
-# server, an emulator process stopped and started again.
+# kernel of its own, the example script in a process of its own, the starter of every one
+# of the 299 endpoints validated, an S3 server, an emulator process stopped and started.
 SLOW_TESTS = frozenset(
     {
         "test_emulator_media.py::test_wheel_carries_the_clip",
         "test_emulator_media.py::test_video_from_zipped_wheel",
         "test_emulator_families.py::test_samples_ship_in_the_wheel",
         "test_notebook.py::test_the_example_notebook_runs_in_a_kernel",
+        "test_library.py::test_the_example_script_runs",
         "test_new.py::test_every_endpoints_starter_validates_once_filled",
         "test_storage.py::test_a_run_puts_verified_files_manifest_and_metadata_in_a_bucket",
         "test_storage.py::test_a_file_removed_from_the_bucket_is_fetched_and_put_again",
