@@ -62,6 +62,7 @@ def known_tasks(out: Path) -> set[str]:
 # --- 1. a task is failed only when it is known to have failed ------------------------------
 
 
+@pytest.mark.usefixtures("virtual_clock")  # 55 ms against 70 ms: exact on virtual time only
 def test_timeout_takes_a_task_that_ended_just_before(
     cli: Cli, write: Write, monkeypatch: pytest.MonkeyPatch
 ) -> None:
