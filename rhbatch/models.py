@@ -331,7 +331,7 @@ class JobRow:
     remote_status: RemoteStatus | None  # as last seen (the store keeps its text)
     error_code: str | None
     error_message: str | None
-    results: list[dict[str, Any]]
+    results: tuple[Result, ...]  # what its task made, as the store keeps it
     cost: float | None
     submitted_at: float | None = None  # Unix time of the current task's submit
     first_attempt: int = 1  # the attempt this round of tries began with (retries count from it)

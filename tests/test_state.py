@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from rhbatch.errors import StateError
-from rhbatch.models import JobStatus, OutputRow
+from rhbatch.models import JobStatus, OutputRow, Result
 from rhbatch.redact import keep_secret
 from rhbatch.store.db import SCHEMA_VERSION
 from rhbatch.store.state import Store
@@ -111,7 +111,7 @@ def test_sync_restarts_a_job_whose_parameters_changed(store: Store) -> None:
     report = store.sync(spec("a", "b", a="a different prompt"))
     assert (report.new, report.kept, report.changed) == (1, 0, 1)
     a = store.job("a")
-    assert (a.status, a.task_id, a.results, a.cost) == (JobStatus.PENDING, None, [], None)
+    assert (a.status, a.task_id, a.results, a.cost) == (JobStatus.PENDING, None, (), None)
     assert (a.attempts, a.first_attempt) == (1, 2)
     assert a.params == {"prompt": "a different prompt"}
     assert store.outputs("a") == []
@@ -202,7 +202,7 @@ def test_success_is_downloaded_then_finished(store: Store) -> None:
     store.record_success("a", 1, [{"url": "u", "outputType": "mp4"}], {"credits": "6"}, 6.0)
     job = store.job("a")
     assert (job.status, job.remote_status, job.cost) == (JobStatus.DOWNLOADING, "SUCCESS", 6.0)
-    assert job.results == [{"url": "u", "outputType": "mp4"}]
+    assert job.results == (Result("u", "mp4", None),)
     out = OutputRow(1, "u", "a.mp4", 10, "ab" * 32, "mp4", 7)
     store.record_output("a", out)
     assert record(store, "a")["finishedAt"] is None
@@ -269,7 +269,7 @@ def test_unfetched_keeps_the_paid_task(store: Store) -> None:
     store.unfetched("a", "the CDN answered 403")
     job = store.job("a")
     assert (job.status, job.task_id, job.error_code) == (JobStatus.UNFETCHED, "T1", "DOWNLOAD")
-    assert job.results == [{"url": "u"}]
+    assert job.results == (Result("u", "", None),)
 
 
 def test_no_registered_secret_reaches_the_file(store: Store, out: Path) -> None:

@@ -100,8 +100,7 @@ class Fetcher:
         async with self.slots:
             have = {o.n: o for o in self.store.outputs(row.id)}
             try:
-                for n, item in enumerate(row.results, start=1):
-                    result = Result.of(item)
+                for n, result in enumerate(row.results, start=1):
                     mirror = self.mirror
                     if n in have and mirror is not None and mirror.has(have[n].path, have[n].bytes):
                         problem = None  # in the bucket already (the local copy may be gone)
@@ -141,8 +140,7 @@ class Fetcher:
         """Remove part files a killed run left beside the results of these jobs."""
         removed = 0
         for row in rows:
-            for n, item in enumerate(row.results, start=1):
-                result = Result.of(item)
+            for n, result in enumerate(row.results, start=1):
                 rel, _ = self.destination(row, n, result)
                 try:
                     part = files.part_of(files.safe_path(self.out_dir, rel))

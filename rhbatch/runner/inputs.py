@@ -96,7 +96,7 @@ class Inputs:
         for name in {ref.name for ref in refs}:
             used = self.store.job(row.uses[name])
             files = await self._files(used, pinned)
-            texts = [r["text"] for r in used.results if r.get("text") is not None]
+            texts = [r.text for r in used.results if r.text is not None]
             variables[f"{name}.urls"] = [url for url, _ in files]
             variables[f"{name}.url"] = files[0][0] if files else None
             variables[f"{name}.text"] = texts[0] if texts else None
@@ -124,7 +124,7 @@ class Inputs:
         age = (time.time() - (used.finished_at or time.time())) * self.speed
         out = []
         for n, result in enumerate(used.results, start=1):
-            url = result.get("url")
+            url = result.url
             if not url:
                 continue
             shown = f"job {used.id} result {n}"

@@ -72,7 +72,7 @@ def job_row(record: dict[str, Any], status: JobStatus) -> JobRow:
         remote_status=None,
         error_code=text(record.get("errorCode")),
         error_message=text(record.get("errorMessage")),
-        results=[],
+        results=(),
         cost=billed(record),
         quoted=number(record.get("quoted")),
         uses={str(k): str(v) for k, v in uses.items()} if isinstance(uses, dict) else {},

@@ -44,6 +44,7 @@ from rhbatch.models import (
     Outcome,
     OutputRow,
     RemoteStatus,
+    Result,
 )
 from rhbatch.store.db import STATE_DIR
 from rhbatch.store.history import History
@@ -308,7 +309,7 @@ def _job(r: tuple[Any, ...]) -> JobRow:
         remote_status=RemoteStatus.stored(r[7]),
         error_code=r[8],
         error_message=r[9],
-        results=json.loads(r[10]) if r[10] else [],
+        results=tuple(Result.of(item) for item in json.loads(r[10])) if r[10] else (),
         cost=r[11],
         submitted_at=r[12],
         first_attempt=r[13],
