@@ -134,6 +134,7 @@ def prepared(check: Checked, sharder: Sharder | None) -> Iterator[Prepared]:
         version = store.spec_version(origin)
         kept = (job for job in check.jobs if sharder is None or sharder.keeps(job))
         synced = store.sync(_rows(kept), spec=version)
+        check.jobs.close()  # read for the last time: its memory (or file) is not held for the run
         store.set_meta("shard", request.shard or "")
         store.set_meta("out_url", remote.shown if remote is not None else "")
         store.set_meta("spec", str(spec.path))
