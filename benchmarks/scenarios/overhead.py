@@ -45,7 +45,10 @@ RUNNING = {
 }
 RHBATCH_POLL, RHBATCH_SIGNAL = 5.0, 1.0  # rhbatch's defaults, RunningHub seconds
 FLOOR_POLL = 1.0  # the floor's interval after its first query, RunningHub seconds
-GOAL_RATIO = 1.5
+GOAL_RATIO = 1.5  # rhbatch against the bare floor
+DURABLE_PRICE = 1.2  # above this durable/bare, rhbatch is judged against the durable floor
+DURABLE_RATIO = 1.25  # rhbatch against the durable floor
+CLIENTS = (("rhbatch", "rhbatch"), ("durable", "durable floor"), ("floor", "floor client"))
 
 
 def run(quick: bool, work: Path) -> Outcome:
@@ -120,23 +123,30 @@ def _running(outcome: Outcome, work: Path, jobs: int, rounds: int, judge: bool) 
         },
     )
     jobs_file = write_jobs(spec, work / "jobs.json")
-    every: dict[str, list[dict[str, Any]]] = {"rhbatch": [], "floor": []}
+    every: dict[str, list[dict[str, Any]]] = {"rhbatch": [], "durable": [], "floor": []}
     for round_ in range(rounds):
         for name, runs in every.items():
             runs.append(_one(name, spec, jobs_file, work / f"{name}-{round_}", jobs))
     best = {name: min(runs, key=lambda r: r["cpu"]) for name, runs in every.items()}
-    mine, floor = best["rhbatch"], best["floor"]
-    ratio = mine["cpu"] / floor["cpu"]
+    cpu = {name: run["cpu"] for name, run in best.items()}
+    bare, durable = cpu["rhbatch"] / cpu["floor"], cpu["rhbatch"] / cpu["durable"]
+    price = cpu["durable"] / cpu["floor"]  # what keeping the books costs at the least
     outcome.add("running tasks: jobs", jobs, "jobs")
-    for name, label in (("rhbatch", "rhbatch"), ("floor", "floor client")):
+    for name, label in CLIENTS:
         outcome.add(
             f"running tasks: {label} CPU per job",
             round(best[name]["cpu"] / jobs * 1000, 3),
             "ms",
         )
-    goal = (f"≤ {GOAL_RATIO}", ratio <= GOAL_RATIO) if judge else (None, None)
-    outcome.add("running tasks: CPU per job rhbatch/floor", round(ratio, 3), "x", *goal)
-    for name, label in (("rhbatch", "rhbatch"), ("floor", "floor client")):
+    # The goal: within 1.5x of the bare floor; or, where the books alone cost more than
+    # 1.2x the bare floor, within 1.25x of the durable floor.
+    judged = price > DURABLE_PRICE
+    goal = (f"≤ {GOAL_RATIO}", bare <= GOAL_RATIO) if judge and not judged else (None, None)
+    outcome.add("running tasks: CPU per job rhbatch/floor", round(bare, 3), "x", *goal)
+    goal = (f"≤ {DURABLE_RATIO}", durable <= DURABLE_RATIO) if judge and judged else (None, None)
+    outcome.add("running tasks: CPU per job rhbatch/durable floor", round(durable, 3), "x", *goal)
+    outcome.add("running tasks: CPU per job durable floor/floor", round(price, 3), "x")
+    for name, label in CLIENTS:
         outcome.add(
             f"running tasks: {label} queries per task",
             round(best[name]["queries"] / jobs, 3),
@@ -172,11 +182,13 @@ def _one(name: str, spec: Path, jobs_file: Path, out: Path, jobs: int) -> dict[s
                 "--poll",
                 str(FLOOR_POLL / SPEED),
             ]
+            if name == "durable":
+                argv += ["--durable", str(out)]
         result = measure(argv, env=emu.env(), cwd=ROOT)
         stats = emu.stats()
     assert result.code == 0, f"{name}: {result.stdout}{result.stderr[-2000:]}"
     assert stats["byStatus"] == {"SUCCESS": jobs}, (name, stats["byStatus"])
-    if name == "floor":
+    if name != "rhbatch":
         said = json.loads(result.stdout)
         assert said["succeeded"] == jobs, said
         assert said["queries"] == stats["polls"], (said, stats["polls"])
