@@ -62,9 +62,10 @@ def field_text(value: Any) -> Any:
     return value
 
 
-def canonical_json(value: Any) -> str:
-    """Compact JSON with sorted keys, text kept as text: equal values, equal strings."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+# Compact JSON, sorted keys, text kept as text: equal values, equal strings (one encoder).
+canonical_json = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+).encode
 
 
 # Inputs that hold a job's prompt, by their name (after the node id of a workflow's

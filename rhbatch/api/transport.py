@@ -40,6 +40,7 @@ from rhbatch.api.http import (
 from rhbatch.errors import OutcomeUnknown, ProtocolError, Rejected
 from rhbatch.redact import clean
 
+_encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(ensure_ascii=False), made once
 SUBMIT_KEEPALIVE = 4.0  # seconds an idle submit connection may be reused
 UPLOAD_MIN_RATE = 256 * 1024  # bytes/s an upload may not fall below (it widens the timeout)
 
@@ -64,7 +65,9 @@ class Transport:
         if parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
             raise ValueError("the base URL must be http:// or https:// with a host and no user")
         self.base_url = base
-        self._key = api_key
+        # A call's headers, made once (aiohttp copies them into each request).
+        self._auth = {"Authorization": f"Bearer {api_key}"}
+        self._json = {**self._auth, "Content-Type": "application/json"}
         self._timeout = timeout
         self._connect_timeout = connect_timeout
         self._timeouts = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
@@ -113,11 +116,9 @@ class Transport:
         submit's lost reply is OutcomeUnknown; any other call's is Transient."""
         pool, fresh_session = self._sessions()
         session = fresh_session if fresh else pool
-        headers = {"Authorization": f"Bearer {self._key}"}
-        data: Any = form
+        headers, data = self._auth, form  # type: dict[str, str], Any
         if body is not None:
-            data = json.dumps(body, ensure_ascii=False).encode()
-            headers["Content-Type"] = "application/json"
+            headers, data = self._json, _encode(body).encode()
         try:
             async with session.request(
                 method,

@@ -25,6 +25,7 @@ from rhbatch.redact import clean, scrub, scrub_value
 TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # a negative number is no id
 REASON_LIMIT = 4000  # characters of a failedReason kept (as JSON)
 NOT_FOUND_CODES = frozenset({"1004", "807", "423"})  # no such task
+_NO_NODE_ERRORS = re.compile(r'"node_errors"\s*:\s*\{\s*\}')
 WAIT_CODES = frozenset({"804", "813"})  # legacy outputs: the task is running, or queued
 
 
@@ -130,6 +131,8 @@ def node_errors(data: Mapping[str, Any]) -> str | None:
     (one line per node, at most 400 characters), or None when it says nothing."""
     tips: Any = data.get("promptTips")
     if isinstance(tips, str):
+        if _NO_NODE_ERRORS.search(tips) and tips.count('"node_errors"') == 1:
+            return None  # the usual answer, '... "node_errors": {}}': nothing to parse
         try:
             tips = json.loads(tips) if tips.strip() else None
         except json.JSONDecodeError:

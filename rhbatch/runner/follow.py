@@ -139,7 +139,8 @@ async def _track(
                 watcher.checked(task_id)
             if state.status is not last:
                 last = state.status
-                records.store.record_remote(row.id, state.status)
+                if not state.status.terminal:  # a final one is written with the job's end
+                    records.store.record_remote(row.id, state.status)
             continue
         calls.health.answered()
         if unreadable >= UNREADABLE_TRIES:

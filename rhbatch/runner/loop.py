@@ -30,6 +30,7 @@ from typing import Any
 from rhbatch.errors import FatalError, StateError
 from rhbatch.models import JobRow, JobStatus, TaskState
 from rhbatch.runner.crew import Options
+from rhbatch.runner.heap import run_heap
 from rhbatch.runner.inputs import Readiness
 from rhbatch.runner.job import JobRun, adopted
 from rhbatch.runner.outcomes import broken
@@ -63,23 +64,8 @@ class Runner:
         error that stopped the run, if one did."""
         self.commits.start()
         try:
-            async with asyncio.TaskGroup() as background:
-                chores = [
-                    background.create_task(self._keep_manifest()),
-                    background.create_task(self.watcher.run()),
-                ]
-                if self.commits.ledger is not None:
-                    chores.append(background.create_task(self.commits.keep_ledger()))
-                try:
-                    async with asyncio.TaskGroup() as tg:
-                        self._tg = tg
-                        self._resume_all()
-                        await self._produce()
-                finally:
-                    self._tg = None
-                    self.watcher.stop()
-                    for chore in chores:
-                        chore.cancel()
+            with run_heap():
+                await self._run()
         finally:
             try:
                 self.commits.end()  # may meet a full disk: the run's error then
@@ -88,6 +74,26 @@ class Runner:
         self.write_manifest()
         if self.stops.fatal is not None:
             raise self.stops.fatal
+
+    async def _run(self) -> None:
+        """The jobs in a task group, inside the chores' group."""
+        async with asyncio.TaskGroup() as background:
+            chores = [
+                background.create_task(self._keep_manifest()),
+                background.create_task(self.watcher.run()),
+            ]
+            if self.commits.ledger is not None:
+                chores.append(background.create_task(self.commits.keep_ledger()))
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    self._tg = tg
+                    self._resume_all()
+                    await self._produce()
+            finally:
+                self._tg = None
+                self.watcher.stop()
+                for chore in chores:
+                    chore.cancel()
 
     @property
     def fatal(self) -> FatalError | None:

@@ -39,15 +39,25 @@ class Transitions(Database):
         return int(n)
 
     def record_task(
-        self, job_id: str, attempt: int, task_id: str, remote_status: RemoteStatus
+        self,
+        job_id: str,
+        attempt: int,
+        task_id: str,
+        remote_status: RemoteStatus,
+        *,
+        own_row: bool = True,
     ) -> None:
-        """The task id, the moment the submit's answer arrives (or a webhook names it)."""
+        """The task id, the moment the submit's answer arrives (or a webhook names it).
+        ``own_row``: the attempt may have a row of its own (a webhook token, a lost
+        submit's); a plain submit's answer (False) has none to update."""
         with self._transaction() as db:
             db.execute(
                 "UPDATE jobs SET status='running', task_id=?, remote_status=?, error_code=NULL, "
                 "error_message=NULL WHERE id=?",
                 (task_id, remote_status, job_id),
             )
+            if not own_row:
+                return
             db.execute(  # a lost submit's task found: what it is billed is now known
                 "UPDATE attempts SET task_id=?, outcome=CASE WHEN outcome='LOST' THEN NULL "
                 "ELSE outcome END WHERE job_id=? AND n=? AND (hook IS NOT NULL OR outcome='LOST')",
