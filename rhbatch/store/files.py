@@ -177,11 +177,12 @@ def write_text(dest: Path, text: str, *, parents: bool = True) -> Saved:
         return out.finish()
 
 
-def write_lines(dest: Path, lines: Iterable[str]) -> None:
-    """Write ``lines`` (UTF-8) to ``dest``, whole or not at all (a manifest, run.json)."""
+def write_lines(dest: Path, lines: Iterable[str | bytes]) -> None:
+    """Write ``lines`` (text as UTF-8; bytes as they are) to ``dest``, whole or not at all
+    (a manifest, run.json)."""
     with PartFile(dest, hashed=False) as out:
         for line in lines:
-            out.write(line.encode("utf-8"))
+            out.write(line if isinstance(line, bytes) else line.encode("utf-8"))
         out.finish()
 
 
