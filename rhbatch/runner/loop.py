@@ -264,7 +264,8 @@ class Runner:
 
     async def _keep_manifest(self) -> None:
         """Rewrite the manifest within seconds of a change, spending at most ~5% of the time
-        on it; a manifest that cannot be written stops the run."""
+        on it; a manifest that cannot be written stops the run. Each rewrite renders the
+        lines of the jobs that changed since the last and copies the others."""
         every = self.manifest_every
         while True:
             await asyncio.sleep(every)  # real seconds: a person reads the manifest
@@ -272,8 +273,8 @@ class Runner:
             if self._dirty:
                 self._dirty = False
                 began = time.monotonic()
-                try:
-                    self.write_manifest()
+                try:  # only the changed jobs' lines rendered again; the run's last write is whole
+                    write_manifest(self.store, self.out_dir, changed_only=True)
                 except StateError as exc:
                     self.stops.halt(exc)
                     return

@@ -22,6 +22,7 @@ from typing import Any, Self, TextIO
 from rhbatch import readers
 from rhbatch.errors import NotARun, StateError
 from rhbatch.redact import scrub
+from rhbatch.store.changes import Changes
 
 SCHEMA_VERSION = 6
 STATE_DIR = ".rhbatch"
@@ -163,6 +164,7 @@ class Database:
         # so that the owner commits soon (``commit``); see ``grouped``.
         self._on_write: Callable[[], None] | None = None
         self._open = False
+        self.changed = Changes()  # the jobs the manifest shows differently since its last write
 
     @classmethod
     def open(cls, out_dir: Path, *, lock: bool = True, create: bool = True) -> Self:
@@ -247,6 +249,7 @@ class Database:
         the disk, so that the next write (once there is room) starts clean. SQLite may or
         may not have rolled it back itself (a full disk, an I/O error)."""
         self._open = False
+        self.changed.everything()  # writes the manifest may show are undone
         if self.conn.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")

@@ -177,14 +177,21 @@ def write_text(dest: Path, text: str, *, parents: bool = True) -> Saved:
         return out.finish()
 
 
-LINES_PER_WRITE = 1024  # lines joined into one write (a manifest line is about 1 KB)
+LINES_PER_WRITE = 1024  # text lines joined into one write (a manifest line is about 1 KB)
 
 
-def write_lines(dest: Path, lines: Iterable[str]) -> None:
-    """Write ``lines`` (UTF-8) to ``dest``, whole or not at all (a manifest, run.json)."""
+def write_lines(dest: Path, lines: Iterable[str | bytes]) -> None:
+    """Write ``lines`` (text as UTF-8; bytes as they are) to ``dest``, whole or not at all
+    (a manifest, run.json)."""
     with PartFile(dest, hashed=False) as out:
         batch: list[str] = []
         for line in lines:
+            if isinstance(line, bytes):
+                if batch:
+                    out.write("".join(batch).encode("utf-8"))
+                    batch.clear()
+                out.write(line)
+                continue
             batch.append(line)
             if len(batch) >= LINES_PER_WRITE:  # one write per batch, not per line
                 out.write("".join(batch).encode("utf-8"))

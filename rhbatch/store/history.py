@@ -186,6 +186,7 @@ class History(Database):
         ).fetchone()
         if row is not None:
             return int(row[0])
+        self.changed.everything()  # the spec versions the manifest's lines name
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT INTO specs (sha256, path, git_commit, git_dirty, git_branch, git_path, "

@@ -167,6 +167,7 @@ class Journal(Database):
         """Write a ledger's entries into this store; ``fresh``: empty it first (a store
         rebuilt from the bucket). The journal keeps none of it (it came from the bucket);
         without ``fresh``, what it held before is kept (not yet shipped)."""
+        self.changed.everything()  # any job's rows may come back otherwise
         with self._transaction() as db:
             before = 0 if fresh else self.journal_last()
             if fresh:

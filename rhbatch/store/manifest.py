@@ -16,20 +16,24 @@ and the variables it was made with that are not parameters of its endpoint
 manifests written before it was added have no such field).
 ``run.json`` sums the run up.
 Both are written to a temporary file, fsynced and renamed over the old one, so
-a reader never sees half a file. The API key is never part of either.
+a reader never sees half a file. The API key is never part of either. During a
+run the manifest is rewritten about every second: those rewrites render only the
+lines of the jobs that changed since the last (``changes.py``) and copy the rest
+from the file; the write at the end of the run renders every line.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rhbatch import readers
 from rhbatch.errors import StateError
+from rhbatch.store.changes import Written
 from rhbatch.store.files import write_lines
 from rhbatch.store.state import Store
 
@@ -117,11 +121,38 @@ def clean_temporaries(out_dir: Path) -> int:
     return removed
 
 
-def write_manifest(store: Store, out_dir: Path) -> int:
-    """Rewrite the manifest from the store; StateError (exit 3) if it cannot be written."""
-    count = 0
+def write_manifest(store: Store, out_dir: Path, *, changed_only: bool = False) -> int:
+    """Rewrite the manifest from the store; StateError (exit 3) if it cannot be written.
+    Returns its number of lines (the spec's jobs).
 
-    specs = spec_records(store)
+    ``changed_only`` (a run's periodic rewrite): when this process wrote the file last
+    and the store knows which jobs changed since (``changes.py``), only their lines are
+    rendered again, the others copied from the file as they are. Whenever anything
+    does not add up (the file gone or not as it was left, a spec version added,
+    everything marked), the write is a full one: the same bytes either way."""
+    changes = store.changed
+    marked = changes.take()
+    before, changes.written = changes.written, None  # no claim on the file until written
+    path = out_dir / "manifest.jsonl"
+    try:
+        specs = spec_records(store)
+        done = None
+        if changed_only and marked is not None and before is not None:
+            done = _patched(store, path, marked, specs, before)
+        if done is None:
+            done = _full(store, path, specs)
+    except BaseException as exc:
+        changes.everything()  # the marks taken are not on disk: the next write is full
+        if isinstance(exc, OSError):
+            reason = exc.strerror or exc
+            raise StateError(f"cannot write the manifest in {out_dir}: {reason}") from None
+        raise
+    changes.written = done
+    return done.lines
+
+
+def _full(store: Store, path: Path, specs: dict[int, str]) -> Written:
+    count = 0
 
     def lines() -> Iterable[str]:
         nonlocal count
@@ -129,11 +160,92 @@ def write_manifest(store: Store, out_dir: Path) -> int:
             count += 1
             yield record(job, specs) + "\n"
 
+    write_lines(path, lines())
+    return Written(path, count, count, specs, _stat(path))
+
+
+BLOCK = 1 << 20  # bytes of the old manifest read at a time by an incremental rewrite
+
+
+class _Mismatch(Exception):
+    """The manifest on disk is not what this process wrote last: it is written in full."""
+
+
+def _patched(
+    store: Store, path: Path, marked: set[str], specs: dict[int, str], before: Written
+) -> Written | None:
+    """The manifest rewritten with only the marked jobs' lines rendered again, or None
+    (nothing written) when the file is not as this process left it."""
+    if before.path != path or before.specs != specs or _stat(path) != before.stat:
+        return None
+    # Each marked job of the spec as (the start of its line, its new line), in spec order:
+    # the order of the file's lines.
+    fresh = (
+        (
+            f'{{"id": {_j(job["id"])}, "index": {job["index"]}, '.encode(),
+            (record(job, specs) + "\n").encode(),
+        )
+        for job in store.records(marked)
+    )
+    rendered = 0
+
+    def spliced() -> Iterator[bytes]:
+        """The old file's bytes, each fresh job's line in place of its old one. Read a
+        block at a time: the lines between are copied without being looked at (a line
+        holds no raw newline: JSON escapes it). _Mismatch when the lines do not add up,
+        raised before the new file takes the old one's place."""
+        nonlocal rendered
+        seen, last = 0, b"\n"
+        with path.open("rb") as old:  # closed before the rename (Windows refuses otherwise)
+            buf, pos = b"", 0  # buf[pos:] not yet copied; pos at the start of a line
+            for start, line in fresh:
+                while True:
+                    if buf.startswith(start, pos):
+                        at = pos
+                    else:
+                        hit = buf.find(b"\n" + start, pos)
+                        at = -1 if hit < 0 else hit + 1
+                    end = -1 if at < 0 else buf.find(b"\n", at)
+                    if end >= 0:
+                        break
+                    more = old.read(BLOCK)
+                    if not more:
+                        raise _Mismatch  # a job's line is not where the file should have it
+                    cut = max(pos, buf.rfind(b"\n", pos) + 1)  # whole lines go out now
+                    seen += buf.count(b"\n", pos, cut)
+                    yield buf[pos:cut]
+                    buf, pos = buf[cut:] + more, 0
+                seen += buf.count(b"\n", pos, at) + 1
+                rendered += 1
+                yield buf[pos:at]
+                yield line
+                pos = end + 1
+            rest = buf[pos:]  # then the lines after the last fresh one, as they are
+            while True:
+                if rest:
+                    seen += rest.count(b"\n")
+                    last = rest[-1:]
+                    yield rest
+                rest = old.read(BLOCK)
+                if not rest:
+                    break
+        if seen != before.lines or last != b"\n":
+            raise _Mismatch
+
     try:
-        write_lines(out_dir / "manifest.jsonl", lines())
-    except OSError as exc:
-        raise StateError(f"cannot write the manifest in {out_dir}: {exc.strerror or exc}") from None
-    return count
+        write_lines(path, spliced())
+    except _Mismatch:
+        return None
+    return Written(path, before.lines, rendered, specs, _stat(path))
+
+
+def _stat(path: Path) -> tuple[int, int, int]:
+    """The file's size, time and inode; none (matching no file) when it cannot be read."""
+    try:
+        found = path.stat()
+    except OSError:
+        return -1, -1, -1
+    return found.st_size, found.st_mtime_ns, found.st_ino
 
 
 def read_run(out_dir: Path) -> dict[str, Any]:

@@ -49,7 +49,7 @@ from rhbatch.models import (
 from rhbatch.store.db import STATE_DIR
 from rhbatch.store.history import History
 from rhbatch.store.journal import Journal
-from rhbatch.store.sync import Sync, chunks
+from rhbatch.store.sync import SYNC_CHUNK, Sync, chunks
 from rhbatch.store.transitions import Transitions
 
 __all__ = ["STATE_DIR", "StateError", "Store", "chunks"]
@@ -66,6 +66,7 @@ class Store(Sync, Transitions, History, Journal):
     def requote(self, quotes: Iterable[tuple[str, float | None, str]]) -> None:
         """Set jobs' quotes: ``(job id, amount, source)``, the source "list" (the public
         price list) or "preview" (RunningHub's price preview)."""
+        self.changed.everything()  # the whole batch's quotes, at its start
         with self._transaction() as db:
             db.executemany(
                 "UPDATE jobs SET quoted=?, quote_source=? WHERE id=?",
@@ -172,6 +173,7 @@ class Store(Sync, Transitions, History, Journal):
         self, job_id: str, attempt: int, task_id: str, outcome: RemoteStatus | Outcome
     ) -> None:
         """Record how an earlier attempt's task ended, as learned later."""
+        self.changed.job(job_id)  # its task ids
         self._write(
             "INSERT INTO attempts (job_id, n, task_id, started_at, outcome) VALUES (?,?,?,?,?) "
             "ON CONFLICT (job_id, n) DO UPDATE SET task_id=excluded.task_id, "
@@ -182,6 +184,7 @@ class Store(Sync, Transitions, History, Journal):
     def attach(self, job_id: str, task_id: str, remote_status: str) -> int:
         """Give a job a task found elsewhere: the lost attempt's, if the job is unknown
         without one, else a new attempt. Returns the attempt."""
+        self.changed.job(job_id)
         with self._transaction() as db:
             n = db.execute(
                 "UPDATE jobs SET attempts = CASE WHEN status='unknown' AND task_id IS NULL "
@@ -215,23 +218,44 @@ class Store(Sync, Transitions, History, Journal):
 
     # --- the manifest's view ------------------------------------------------------------
 
-    def records(self) -> Iterator[dict[str, Any]]:
-        """Every job of the current spec in spec order, with its task ids and outputs; the
-        structured fields (params, sources, usage, results) as their stored JSON text."""
+    def records(self, ids: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Every job of the current spec in spec order (``ids``: only these, those of them
+        in the spec), with its task ids and outputs; the structured fields (params,
+        sources, usage, results) as their stored JSON text."""
+        if ids is None:
+            yield from self._records("j.in_spec=1", [])
+            return
+        # Their positions first: read a chunk at a time, they still come in spec order.
+        # ("+in_spec": looked up by id, never by scanning the spec's jobs by status.)
+        found: list[tuple[int, str]] = []
+        for chunk in chunks(ids, SYNC_CHUNK):
+            marks = ",".join("?" * len(chunk))
+            found += self.conn.execute(
+                f"SELECT idx, id FROM jobs WHERE +in_spec=1 AND id IN ({marks})", chunk
+            ).fetchall()
+        found.sort()
+        for part in chunks(found, SYNC_CHUNK):
+            marks = ",".join("?" * len(part))
+            only = f"+j.in_spec=1 AND j.id IN ({marks})"
+            yield from self._records(only, [job_id for _, job_id in part])
+
+    def _records(self, where: str, args: list[str]) -> Iterator[dict[str, Any]]:
         # Three cursors in spec order, merged job by job: memory stays flat however many
         # jobs (a million jobs' task ids and outputs are never held at once).
         tasks = _Grouped(
             self.conn.execute(
                 "SELECT j.idx, a.task_id FROM attempts a JOIN jobs j ON j.id = a.job_id "
-                "WHERE j.in_spec=1 AND a.task_id IS NOT NULL ORDER BY j.idx, a.n"
+                f"WHERE {where} AND a.task_id IS NOT NULL ORDER BY j.idx, a.n",
+                args,
             ),
             lambda row: row[1],
         )
         outputs = _Grouped(
             self.conn.execute(
                 "SELECT j.idx, o.n, o.url, o.path, o.bytes, o.sha256, o.type, o.mtime_ns "
-                "FROM outputs o JOIN jobs j ON j.id = o.job_id WHERE j.in_spec=1 "
-                "ORDER BY j.idx, o.n"
+                f"FROM outputs o JOIN jobs j ON j.id = o.job_id WHERE {where} "
+                "ORDER BY j.idx, o.n",
+                args,
             ),
             lambda row: OutputRow(*row[1:]),
         )
@@ -239,7 +263,8 @@ class Store(Sync, Transitions, History, Journal):
             "SELECT id, idx, endpoint, params, status, attempts, task_id, sent, sources, "
             "error_code, error_message, usage, cost, submitted_at, finished_at, results, "
             "quoted, quote_source, uses, version, spec, vars "
-            "FROM jobs WHERE in_spec=1 ORDER BY idx"
+            f"FROM jobs j WHERE {where} ORDER BY idx",
+            args,
         )
         for r in cursor:
             yield {

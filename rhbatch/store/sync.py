@@ -33,6 +33,7 @@ class Sync(History):
         ``spec``: the spec version (``spec_version``) the parameters come from; ``vars``:
         {name: value} of the variables the job was made with that are not parameters
         (what the manifest and the dataset show of them; not part of its identity)."""
+        self.changed.everything()  # every job's position and membership of the spec
         self.settle_files()  # a move a killed run left half done
         new = kept = changed = kept_versions = 0
         moves: list[tuple[str, str]] = []

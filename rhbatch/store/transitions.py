@@ -2,7 +2,8 @@
 
 The intent to submit is committed before the request goes out (with the
 attempt's webhook token), the task id the moment it arrives, every outcome as
-it is known. ``state.py`` documents the job states these move between.
+it is known. ``state.py`` documents the job states these move between. Each marks
+the job it changes for the manifest's next rewrite (``changes.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class Transitions(Database):
     ) -> int:
         """Record the intent to submit, before the request goes out; ``hook``, the attempt's
         webhook token, names the attempt should its task announce itself."""
+        self.changed.job(job_id)
         with self._transaction() as db:
             n = db.execute(
                 "UPDATE jobs SET status='submitting', attempts=attempts+1, task_id=NULL, "
@@ -50,6 +52,7 @@ class Transitions(Database):
         """The task id, the moment the submit's answer arrives (or a webhook names it).
         ``own_row``: the attempt may have a row of its own (a webhook token, a lost
         submit's); a plain submit's answer (False) has none to update."""
+        self.changed.job(job_id)
         with self._transaction() as db:
             db.execute(
                 "UPDATE jobs SET status='running', task_id=?, remote_status=?, error_code=NULL, "
@@ -65,10 +68,12 @@ class Transitions(Database):
             )
 
     def record_remote(self, job_id: str, remote_status: RemoteStatus) -> None:
+        self.changed.job(job_id)
         self._write("UPDATE jobs SET remote_status=? WHERE id=?", (remote_status, job_id))
 
     def not_submitted(self, job_id: str, attempt: int, code: str, message: str) -> None:
         """The submit was refused (or is known to have made no task): back to pending."""
+        self.changed.job(job_id)
         with self._transaction() as db:
             db.execute(
                 "UPDATE jobs SET status='pending', attempts=attempts-1, error_code=?, "
@@ -90,6 +95,7 @@ class Transitions(Database):
         done: bool = False,
     ) -> None:
         """The task succeeded: its results are to be fetched (or, ``done``, only recorded)."""
+        self.changed.job(job_id)
         status = JobStatus.SUCCEEDED if done else JobStatus.DOWNLOADING
         self._write(
             "UPDATE jobs SET status=?, remote_status='SUCCESS', results=?, usage=?, cost=?, "
@@ -105,6 +111,7 @@ class Transitions(Database):
         )
 
     def record_output(self, job_id: str, out: OutputRow) -> None:
+        self.changed.job(job_id)
         self._write(
             "INSERT OR REPLACE INTO outputs VALUES (?,?,?,?,?,?,?,?)",
             (job_id, out.n, out.url, out.path, out.bytes, out.sha256, out.type, out.mtime_ns),
@@ -113,9 +120,11 @@ class Transitions(Database):
     def retime_output(self, job_id: str, n: int, mtime_ns: int) -> None:
         """A result file found with its recorded bytes but another time (copied, restored):
         the time it has now, so it is known intact without hashing it again."""
+        self.changed.job(job_id)
         self._write("UPDATE outputs SET mtime_ns=? WHERE job_id=? AND n=?", (mtime_ns, job_id, n))
 
     def finish(self, job_id: str) -> None:
+        self.changed.job(job_id)
         self._write(
             "UPDATE jobs SET status='succeeded', error_code=NULL, error_message=NULL, "
             "finished_at=? WHERE id=?",
@@ -127,6 +136,7 @@ class Transitions(Database):
     ) -> None:
         """A task ended without success: retry (back to pending) or fail the job. Its task
         id goes to the attempts table, where every task a job ever had is kept."""
+        self.changed.job(job_id)
         status = JobStatus.PENDING if retry else JobStatus.FAILED
         with self._transaction() as db:
             db.execute(
@@ -150,6 +160,7 @@ class Transitions(Database):
 
     def fail(self, job_id: str, code: str, message: str) -> None:
         """Fail a job that sent nothing (a file that cannot be uploaded, a refused submit)."""
+        self.changed.job(job_id)
         self._write(
             "UPDATE jobs SET status='failed', error_code=?, error_message=?, finished_at=? "
             "WHERE id=?",
@@ -159,6 +170,7 @@ class Transitions(Database):
     def mark_unknown(self, job_id: str, message: str) -> None:
         """The job's outcome cannot be known now: its submit's answer was lost (no task id),
         or its task's end could not be learned (the task id is kept, and followed again)."""
+        self.changed.job(job_id)
         self._write(
             "UPDATE jobs SET status='unknown', error_code='UNKNOWN', error_message=? WHERE id=?",
             (message, job_id),
@@ -166,6 +178,7 @@ class Transitions(Database):
 
     def unfetched(self, job_id: str, message: str) -> None:
         """The task succeeded, but its files could not be had: the next run tries again."""
+        self.changed.job(job_id)
         self._write(
             "UPDATE jobs SET status='unfetched', error_code='DOWNLOAD', error_message=?, "
             "finished_at=? WHERE id=?",
@@ -174,6 +187,7 @@ class Transitions(Database):
 
     def block(self, job_id: str, message: str) -> None:
         """A job it uses did not succeed: this one is not sent (a later run looks again)."""
+        self.changed.job(job_id)
         self._write(
             "UPDATE jobs SET status='blocked', error_code='BLOCKED', error_message=? WHERE id=?",
             (message, job_id),
@@ -181,6 +195,7 @@ class Transitions(Database):
 
     def note(self, job_id: str, code: str, message: str) -> None:
         """Say why a job is where it is, without moving it."""
+        self.changed.job(job_id)
         self._write(
             "UPDATE jobs SET error_code=?, error_message=? WHERE id=?", (code, message, job_id)
         )
@@ -188,6 +203,7 @@ class Transitions(Database):
     def recover(self, *, resubmit_unknown: bool, retry_failed: bool) -> dict[str, int]:
         """At the start of a run: interrupted submits become unknown; unknown jobs with a
         task are followed again and unfetched ones fetched again; opt-ins reset jobs."""
+        self.changed.everything()  # jobs by their status, many at once
         out = {}
         with self._transaction() as db:
             out["interrupted_submits"] = db.execute(
@@ -228,4 +244,5 @@ class Transitions(Database):
 
     def reopen(self, job_id: str) -> None:
         """A finished job whose files are gone: fetch its results again."""
+        self.changed.job(job_id)
         self._write("UPDATE jobs SET status='downloading' WHERE id=?", (job_id,))
