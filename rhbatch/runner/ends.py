@@ -260,8 +260,11 @@ class Watcher:
         tasks in flight (by the durations seen so far), between 1 and ``most``."""
         now = self.clock.now()
         tasks: list[tuple[list[float], float, int, int]] = []  # durations, age, gone, left
+        by_endpoint: dict[str, list[float]] = {}
         for watch in self.watches.values():
-            seen = self.schedule.durations(watch.endpoint)
+            seen = by_endpoint.get(watch.endpoint)
+            if seen is None:
+                seen = by_endpoint[watch.endpoint] = self.schedule.durations(watch.endpoint)
             if len(seen) < 8 or watch.state is not None:
                 return 1  # too little known to wait: look every interval
             age = now - watch.since
@@ -270,16 +273,20 @@ class Watcher:
                 return 1  # older than anything seen: it may end any moment
             tasks.append((seen, age, gone, len(seen) - gone))
 
-        # The ends expected grow with the wait: the first step where they reach ``likely``
-        # is found by halving (three sums of the tasks' chances instead of up to eight).
+        # The ends expected grow with the wait: the first step where they reach ``likely`` is
+        # found by doubling, then halving (a busy run, the usual case, stops at the first sum).
         def expected(step: int) -> float:
             later = step * self.interval
             return sum(
-                (bisect.bisect_right(seen, age + later) - gone) / left
-                for seen, age, gone, left in tasks
+                [
+                    (bisect.bisect_right(seen, age + later) - gone) / left
+                    for seen, age, gone, left in tasks
+                ]
             )
 
-        low, high = 1, most  # the answer lies in [low, high]
+        low, high = 1, 1  # the answer lies in [low, high] once expected(high) reaches likely
+        while high < most and expected(high) < likely:
+            low, high = high + 1, min(most, 2 * high)
         while low < high:
             middle = (low + high) // 2
             if expected(middle) >= likely:
