@@ -26,13 +26,7 @@ from rhbatch.errors import ProtocolError
 from rhbatch.redact import clean
 
 # What an endpoint makes, and the extension its results carry (RunningHub's outputType).
-OUTPUT_EXTENSIONS: dict[str, str] = {
-    "video": "mp4",
-    "image": "png",
-    "audio": "wav",
-    "3d": "glb",
-    "string": "txt",
-}
+OUTPUT_EXTENSIONS = {"video": "mp4", "image": "png", "audio": "wav", "3d": "glb", "string": "txt"}
 OUTPUT_TYPES = tuple(OUTPUT_EXTENSIONS)
 
 
@@ -182,6 +176,9 @@ class Job:
 # --- a task on RunningHub ----------------------------------------------------------------
 
 
+_SPELLINGS = {"CANCELLED": "CANCEL", "CANCELED": "CANCEL"}  # of a status, as servers write it
+
+
 class RemoteStatus(StrEnum):
     """A task's status on RunningHub; an unknown value is a ProtocolError."""
 
@@ -199,11 +196,10 @@ class RemoteStatus(StrEnum):
     @classmethod
     def parse(cls, value: object) -> RemoteStatus:
         text = value.strip().upper() if isinstance(value, str) else ""
-        text = {"CANCELLED": "CANCEL", "CANCELED": "CANCEL"}.get(text, text)
-        try:
-            return cls(text)
-        except ValueError:
-            raise ProtocolError(f"unknown task status {clean(repr(value), 80)}") from None
+        found = cls._value2member_map_.get(_SPELLINGS.get(text, text))  # (no Enum call)
+        if found is None:
+            raise ProtocolError(f"unknown task status {clean(repr(value), 80)}")
+        return found  # type: ignore[return-value]
 
     @classmethod
     def stored(cls, text: str | None) -> RemoteStatus | None:

@@ -201,12 +201,15 @@ def parse_json(text: str) -> Any:
     return value
 
 
+READ_BUFFER = 1 << 20  # bytes read at a time from a file read by lines (a manifest is MBs)
+
+
 def _lines(
     path: Path, limit: int = MAX_LINE_BYTES, *, errors: str = "strict"
 ) -> Iterator[tuple[int, str]]:
     _stat_regular(path)
     try:
-        with open(path, "rb") as fh:
+        with open(path, "rb", buffering=READ_BUFFER) as fh:
             number = 0
             while True:
                 raw = fh.readline(limit + 1)

@@ -155,10 +155,11 @@ class Reply:
 
     def expect_json(self, what: str) -> Any:
         """The JSON of a 2xx reply to a call that is safe to repeat."""
-        code, message = error_of(self.json()) if 400 <= self.status < 500 else ("", "")
-        failure = status_error(self, what, code=code, message=message)
-        if failure is not None:
-            raise failure
+        if not 200 <= self.status < 300:
+            code, message = error_of(self.json()) if 400 <= self.status < 500 else ("", "")
+            failure = status_error(self, what, code=code, message=message)
+            if failure is not None:
+                raise failure
         try:
             return json.loads(self.body)
         except RecursionError:

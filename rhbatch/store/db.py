@@ -27,6 +27,7 @@ from rhbatch.store.schema import SCHEMA as _SCHEMA
 from rhbatch.store.schema import VERSIONS_DDL as _VERSIONS_DDL
 
 SCHEMA_VERSION = 6
+CACHE_KIB = 8192  # SQLite's page cache per connection (the default is 2,000 KiB)
 STATE_DIR = ".rhbatch"
 
 
@@ -64,6 +65,9 @@ class Database:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process
             conn.execute("PRAGMA busy_timeout=5000")
+            # The pages a run touches stay in memory: with the default 2 MB, SQLite read about
+            # two pages per job back from the file (a job's row, the status index).
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             _migrate(conn)
             conn.executescript(_SCHEMA)
             found = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()

@@ -196,7 +196,9 @@ def _patched(
         raised before the new file takes the old one's place."""
         nonlocal rendered
         seen, last = 0, b"\n"
-        with path.open("rb") as old:  # closed before the rename (Windows refuses otherwise)
+        # Unbuffered: each read is one system call of BLOCK bytes (a buffered file reads
+        # 8 KiB at a time). Closed before the rename (Windows refuses otherwise).
+        with path.open("rb", buffering=0) as old:
             buf, pos = b"", 0  # buf[pos:] not yet copied; pos at the start of a line
             for start, line in fresh:
                 while True:
