@@ -33,6 +33,7 @@ SCENARIOS = (
     "alternatives",
     "ledger",
     "first_submit",
+    "profile",
 )
 
 

@@ -113,16 +113,7 @@ def _instant(outcome: Outcome, work: Path, jobs: int, judge: bool) -> None:
 
 
 def _running(outcome: Outcome, work: Path, jobs: int, rounds: int, judge: bool) -> None:
-    spec = write_spec(
-        work / "running.yaml",
-        jobs,
-        run={
-            "concurrency": SLOTS,
-            "poll_interval": RHBATCH_POLL / SPEED,
-            "signal_interval": RHBATCH_SIGNAL / SPEED,
-        },
-    )
-    jobs_file = write_jobs(spec, work / "jobs.json")
+    spec, jobs_file = running_spec(work, jobs)
     every: dict[str, list[dict[str, Any]]] = {"rhbatch": [], "durable": [], "floor": []}
     for round_ in range(rounds):
         for name, runs in every.items():
@@ -161,29 +152,48 @@ def _running(outcome: Outcome, work: Path, jobs: int, rounds: int, judge: bool) 
     outcome.details["running"] = every
 
 
+def client_argv(name: str, spec: Path, jobs_file: Path, out: Path, base_url: str) -> list[str]:
+    """The command line of one client of the running-tasks workload: ``rhbatch``, the
+    ``durable`` floor or the bare ``floor``, against the emulator at ``base_url``."""
+    if name == "rhbatch":
+        return rhbatch("run", str(spec), "--out", str(out), "--no-download", "-q")
+    argv = [
+        sys.executable,
+        "-m",
+        "benchmarks.alternatives.floor",
+        "--base-url",
+        base_url,
+        "--jobs",
+        str(jobs_file),
+        "--concurrency",
+        str(SLOTS),
+        "--first",
+        str(DURATION / SPEED),
+        "--poll",
+        str(FLOOR_POLL / SPEED),
+    ]
+    return [*argv, "--durable", str(out)] if name == "durable" else argv
+
+
+def running_spec(work: Path, jobs: int) -> tuple[Path, Path]:
+    """The running-tasks workload: rhbatch's spec (its default intervals on the emulator's
+    time scale) and the same jobs as the floors read them."""
+    spec = write_spec(
+        work / "running.yaml",
+        jobs,
+        run={
+            "concurrency": SLOTS,
+            "poll_interval": RHBATCH_POLL / SPEED,
+            "signal_interval": RHBATCH_SIGNAL / SPEED,
+        },
+    )
+    return spec, write_jobs(spec, work / "jobs.json")
+
+
 def _one(name: str, spec: Path, jobs_file: Path, out: Path, jobs: int) -> dict[str, Any]:
     """One client's run against a fresh emulator: its CPU, wall time and the ledger's counts."""
     with emulator(RUNNING) as emu:
-        if name == "rhbatch":
-            argv = rhbatch("run", str(spec), "--out", str(out), "--no-download", "-q")
-        else:
-            argv = [
-                sys.executable,
-                "-m",
-                "benchmarks.alternatives.floor",
-                "--base-url",
-                emu.base_url,
-                "--jobs",
-                str(jobs_file),
-                "--concurrency",
-                str(SLOTS),
-                "--first",
-                str(DURATION / SPEED),
-                "--poll",
-                str(FLOOR_POLL / SPEED),
-            ]
-            if name == "durable":
-                argv += ["--durable", str(out)]
+        argv = client_argv(name, spec, jobs_file, out, emu.base_url)
         result = measure(argv, env=emu.env(), cwd=ROOT)
         stats = emu.stats()
     assert result.code == 0, f"{name}: {result.stdout}{result.stderr[-2000:]}"
