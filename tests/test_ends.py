@@ -13,7 +13,7 @@ import pytest
 from rhbatch.api.client import Client
 from rhbatch.emulator import Emulator, EmulatorConfig
 from rhbatch.models import RemoteStatus, TaskState
-from rhbatch.runner.clock import Clock
+from rhbatch.runner.clock import Clock, Flag
 from rhbatch.runner.ends import FANOUT, Wake, Watcher
 from rhbatch.runner.schedule import Schedule
 from tests.emu_helpers import MULTIMODAL, doc_body, run
@@ -286,6 +286,89 @@ def test_a_wait_without_news_ends_after_its_seconds() -> None:
         assert await w.wait("never-added", 5.0) is None
 
     run(body)
+
+
+def test_a_wait_ends_stopped_when_the_run_stops_and_leaves_nothing_behind() -> None:
+    """A waiting job is woken with Wake.STOPPED the moment the run stops (a Flag, as the
+    run's is), or at once if it stopped before; its timer and callback are gone after."""
+
+    async def body() -> None:
+        w = watcher()
+        w.add("t1", EP)
+        stopping = Flag()
+        waiting = asyncio.create_task(w.wait("t1", 1e9, until=stopping))
+        await settle()
+        assert not waiting.done()
+        stopping.set()
+        assert await waiting is Wake.STOPPED
+        assert w.watches["t1"].wake is None  # nothing left to wake
+        assert not stopping.future()._callbacks  # type: ignore[attr-defined]
+        assert await w.wait("t1", 1e9, until=stopping) is Wake.STOPPED
+
+    run(body)
+
+
+def test_a_wait_on_a_plain_event_ends_stopped_when_it_is_set() -> None:
+    """An asyncio.Event (not a Flag) still cuts a wait short."""
+
+    async def body() -> None:
+        w = watcher()
+        w.add("t1", EP)
+        stopping = asyncio.Event()
+        waiting = asyncio.create_task(w.wait("t1", 1e9, until=stopping))
+        await settle()
+        stopping.set()
+        assert await waiting is Wake.STOPPED
+
+    run(body)
+
+
+def test_a_cancelled_wait_leaves_the_watch_free_to_wait_again() -> None:
+    """A job cancelled while it waits (the run's second Ctrl-C) leaves no wake behind."""
+
+    async def body() -> None:
+        w = watcher()
+        w.add("t1", EP)
+        waiting = asyncio.create_task(w.wait("t1", 1e9, until=Flag()))
+        await settle()
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert w.watches["t1"].wake is None
+        assert await w.wait("t1", 5.0) is None
+
+    run(body)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_quiet_steps_is_the_first_step_where_an_end_is_likely(seed: int) -> None:
+    """The steps found by doubling and halving are the first whose expected ends reach the
+    likely count, as counting step by step finds them, for tasks of every age."""
+    import bisect
+    import random
+
+    rng = random.Random(seed)
+    durations = sorted(rng.uniform(1, 30) for _ in range(rng.randint(8, 40)))
+    w = watcher(schedule(*durations))
+    for n in range(rng.randint(1, 30)):
+        w.add(f"t{n}", EP, sent=-rng.uniform(0, max(durations) * 0.9))
+    hands(w).at = 0.0
+    likely, most = rng.choice([0.5, 1.0, 3.0]), rng.randint(1, 12)
+    seen = w.schedule.durations(EP)
+    ages = [0.0 - x.since for x in w.watches.values()]
+    if any(bisect.bisect_right(seen, a) >= len(seen) for a in ages):
+        return  # a task older than every duration: 1 at once (its own test)
+    expected_first = most
+    for step in range(1, most + 1):
+        total = sum(
+            (bisect.bisect_right(seen, a + step * w.interval) - bisect.bisect_right(seen, a))
+            / (len(seen) - bisect.bisect_right(seen, a))
+            for a in ages
+        )
+        if total >= likely:
+            expected_first = step
+            break
+    assert w._quiet_steps(likely=likely, most=most) == expected_first
 
 
 # --- the account's counts, from the emulator ----------------------------------------------

@@ -16,6 +16,7 @@ import json
 import math
 import re
 from collections.abc import Iterator, Mapping
+from itertools import islice
 from typing import Any
 
 from rhbatch.errors import OutcomeUnknown, ProtocolError, Rejected
@@ -105,7 +106,7 @@ def parse_task(data: Mapping[str, Any], *, lenient: bool = False) -> TaskState:
         error_code=error_code,
         error_message=error_message,
         results=results,
-        usage={clean(str(k), 60): clean(_text(v), 60) for k, v in list(usage.items())[:20]},
+        usage={clean(str(k), 60): clean(_text(v), 60) for k, v in islice(usage.items(), 20)},
         cost=_money(usage.get("consumeMoney")) + _money(usage.get("thirdPartyConsumeMoney")),
         failed_reason=_reason(data.get("failedReason")),
     )
@@ -130,6 +131,8 @@ def node_errors(data: Mapping[str, Any]) -> str | None:
     """What a start reply's ``promptTips.node_errors`` says is wrong with the inputs
     (one line per node, at most 400 characters), or None when it says nothing."""
     tips: Any = data.get("promptTips")
+    if not tips:
+        return None
     if isinstance(tips, str):
         if _NO_NODE_ERRORS.search(tips) and tips.count('"node_errors"') == 1:
             return None  # the usual answer, '... "node_errors": {}}': nothing to parse
@@ -228,9 +231,11 @@ def _results(raw: Any) -> tuple[Result, ...]:
     out = []
     for item in raw:
         url = item.get("url") or item.get("outputUrl")
-        text = next(
-            (item[k] for k in ("text", "content", "output") if item.get(k) is not None), None
-        )
+        text = None
+        for key in ("text", "content", "output"):  # the first one given
+            text = item.get(key)
+            if text is not None:
+                break
         out.append(
             Result(
                 url=scrub(str(url)) if url else None,
