@@ -10,6 +10,7 @@ from benchmarks.harness import ROOT, Figure, Outcome
 
 DOC = ROOT / "docs" / "performance.md"
 IMG = ROOT / "docs" / "img"
+NOTES = ROOT / "benchmarks" / "notes"
 
 
 def write_docs(doc: dict[str, Any], outcomes: list[Outcome]) -> Path:
@@ -59,6 +60,10 @@ def write_docs(doc: dict[str, Any], outcomes: list[Outcome]) -> Path:
         for name in charts.get(o.name, []):
             lines.append(f"![{o.name}](img/{name})")
             lines.append("")
+    # Comparisons no single run makes (two checkouts side by side, say), written by hand:
+    # each file of benchmarks/notes/ is a section of its own, kept on every rewrite.
+    for note in sorted(NOTES.glob("*.md")):
+        lines += ["", note.read_text(encoding="utf-8").strip()]
     DOC.write_text("\n".join(lines).rstrip() + "\n")
     return DOC
 

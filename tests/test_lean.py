@@ -165,3 +165,22 @@ def test_the_profile_puts_each_sample_in_the_first_category_it_belongs_to() -> N
         "HTTP path": 2,
         "scheduling and waits": 1,
     }
+
+
+def test_metadata_skips_lines_without_files_unparsed_but_not_a_parameter_named_outputs(
+    tmp_path: Path,
+) -> None:
+    """A line whose record has no files gives no row; a parameter named "outputs" holding
+    an empty list does not hide the record's own files."""
+    from rhbatch.store.result_rows import rows
+
+    out = {"n": 1, "path": "b/1.png", "type": "png", "bytes": 3, "sha256": "ab", "url": None}
+    lines = [
+        {"id": "a", "endpoint": "e", "params": {"prompt": "x"}, "outputs": []},
+        {"id": "b", "endpoint": "e", "params": {"outputs": []}, "outputs": [out]},
+        {"id": "c", "endpoint": "e", "params": {"prompt": '"outputs": []'}, "outputs": [out]},
+    ]
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    found = [row["job_id"] for row, _, _ in rows(manifest)]
+    assert found == ["b", "c"]

@@ -90,7 +90,7 @@ def rows(
     it), in job order, with its job's parameters and variables. ``prompt_field``: the
     parameter the spec names as the prompt (``output.prompt``, in run.json)."""
     for _, line in readers.lines(manifest):
-        if not line.strip():
+        if not line.strip() or _without_files(line):
             continue
         job = json.loads(line)
         outputs = job.get("outputs") or []
@@ -126,6 +126,13 @@ def rows(
                 bytes=out.get("bytes"),
             )
             yield row, _dict(params), _dict(named)
+
+
+def _without_files(line: str) -> bool:
+    """Whether a manifest line is of a job without files, seen without parsing it: its one
+    ``"outputs"`` key (a quote inside a text is escaped, so this is the record's own key,
+    unless a parameter has that name too: then the line is parsed) holds an empty list."""
+    return '"outputs": []' in line and line.count('"outputs": ') == 1
 
 
 def history_rows(
