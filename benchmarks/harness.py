@@ -185,21 +185,26 @@ class Measured:
         return out
 
 
-def compiled() -> None:
+def compiled(root: Path = ROOT) -> None:
     """rhbatch's and the benchmarks' modules compiled to bytecode, as an install leaves
     them (pip compiles a wheel's modules; aiohttp's are compiled already): a checkout run
     with PYTHONDONTWRITEBYTECODE set would otherwise compile every module on every start."""
     for package in ("rhbatch", "benchmarks"):
-        compileall.compile_dir(ROOT / package, quiet=1)
+        compileall.compile_dir(root / package, quiet=1)
 
 
 def measure(
-    argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
+    argv: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    root: Path = ROOT,
 ) -> Measured:
     """Run a command to completion and measure it: its own CPU and peak memory (through
     ``benchmarks.spawn``, so the harness's size does not leak into the figure). The
-    modules are compiled first (``compiled``), as in an installed rhbatch."""
-    compiled()
+    modules are compiled first (``compiled``), as in an installed rhbatch. ``root``: the
+    checkout whose rhbatch runs (another one: an earlier rhbatch, side by side)."""
+    compiled(root)
     with (
         tempfile.TemporaryFile("w+") as out,
         tempfile.TemporaryFile("w+") as err,
@@ -207,7 +212,7 @@ def measure(
     ):
         launcher = [sys.executable, "-m", "benchmarks.spawn", usage.name, *argv]
         proc = subprocess.run(
-            launcher, stdout=out, stderr=err, env=_with_path(env), cwd=cwd, check=False
+            launcher, stdout=out, stderr=err, env=_with_path(env, root), cwd=cwd, check=False
         )
         if proc.returncode != 0:
             raise RuntimeError(f"benchmarks.spawn failed ({proc.returncode})")
@@ -225,10 +230,10 @@ def measure(
         )
 
 
-def _with_path(env: dict[str, str] | None) -> dict[str, str]:
+def _with_path(env: dict[str, str] | None, root: Path = ROOT) -> dict[str, str]:
     """The environment, with the repository importable (``benchmarks.spawn`` runs from cwd)."""
     base = dict(os.environ if env is None else env)
-    base["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), base.get("PYTHONPATH", "")) if p)
+    base["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), base.get("PYTHONPATH", "")) if p)
     return base
 
 

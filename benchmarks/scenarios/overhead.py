@@ -16,12 +16,15 @@ Two workloads, no downloads in either:
   money promise needs (an intent committed before each submit, the task id, the
   end, the results, a manifest line). Each is its own process; the ratios of their
   CPU per job are the figures. They run alternately, twice each, and the lower CPU
-  of each is kept (the machine is shared).
+  of each is kept (the machine is shared). ``RHBATCH_BENCH_BEFORE=DIR`` (a checkout
+  of an earlier rhbatch) runs that rhbatch too, in the same rounds, and reports
+  the ratio after/before.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -125,9 +128,13 @@ def _instant(outcome: Outcome, work: Path, jobs: int, judge: bool) -> None:
 def _running(outcome: Outcome, work: Path, jobs: int, rounds: int, judge: bool) -> None:
     spec, jobs_file = running_spec(work, jobs)
     every: dict[str, list[dict[str, Any]]] = {"rhbatch": [], "durable": [], "floor": []}
+    before = os.environ.get("RHBATCH_BENCH_BEFORE")  # an earlier checkout, side by side
+    if before:
+        every["before"] = []
     for round_ in range(rounds):
         for name, runs in every.items():
-            runs.append(_one(name, spec, jobs_file, work / f"{name}-{round_}", jobs))
+            root = Path(before) if name == "before" and before else ROOT
+            runs.append(_one(name, spec, jobs_file, work / f"{name}-{round_}", jobs, root))
     best = {name: min(runs, key=lambda r: r["cpu"]) for name, runs in every.items()}
     cpu = {name: run["cpu"] for name, run in best.items()}
     bare, durable = cpu["rhbatch"] / cpu["floor"], cpu["rhbatch"] / cpu["durable"]
@@ -159,6 +166,14 @@ def _running(outcome: Outcome, work: Path, jobs: int, rounds: int, judge: bool) 
             "requests",
         )
         outcome.add(f"running tasks: {label} wall time", round(best[name]["wall"], 2), "s")
+    if before:
+        was = best["before"]["cpu"] / jobs * 1000
+        outcome.add(f"running tasks: rhbatch of {before} CPU per job", round(was, 3), "ms")
+        outcome.add(
+            "running tasks: CPU per job rhbatch/rhbatch before",
+            round(cpu["rhbatch"] / best["before"]["cpu"], 3),
+            "x",
+        )
     outcome.details["running"] = every
 
 
@@ -200,15 +215,19 @@ def running_spec(work: Path, jobs: int) -> tuple[Path, Path]:
     return spec, write_jobs(spec, work / "jobs.json")
 
 
-def _one(name: str, spec: Path, jobs_file: Path, out: Path, jobs: int) -> dict[str, Any]:
-    """One client's run against a fresh emulator: its CPU, wall time and the ledger's counts."""
+def _one(
+    name: str, spec: Path, jobs_file: Path, out: Path, jobs: int, root: Path = ROOT
+) -> dict[str, Any]:
+    """One client's run against a fresh emulator: its CPU, wall time and the ledger's counts.
+    ``root``: the checkout whose rhbatch runs (``before``: an earlier one)."""
     with emulator(RUNNING) as emu:
-        argv = client_argv(name, spec, jobs_file, out, emu.base_url)
-        result = measure(argv, env=emu.env(), cwd=ROOT)
+        which = "rhbatch" if name == "before" else name
+        argv = client_argv(which, spec, jobs_file, out, emu.base_url)
+        result = measure(argv, env=emu.env(), cwd=root, root=root)
         stats = emu.stats()
     assert result.code == 0, f"{name}: {result.stdout}{result.stderr[-2000:]}"
     assert stats["byStatus"] == {"SUCCESS": jobs}, (name, stats["byStatus"])
-    if name != "rhbatch":
+    if name not in ("rhbatch", "before"):
         said = json.loads(result.stdout)
         assert said["succeeded"] == jobs, said
         assert said["queries"] == stats["polls"], (said, stats["polls"])
