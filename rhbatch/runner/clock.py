@@ -90,11 +90,11 @@ class Clock:
         job = asyncio.ensure_future(work) if work is not None else None
         shared = until.future() if isinstance(until, Flag) else None
         stop = None if until is None or shared is not None else asyncio.ensure_future(until.wait())
-        waits: set[asyncio.Future[Any]] = {f for f in (job, stop, shared, also) if f is not None}
+        waits = [f for f in (job, stop, shared, also) if f is not None]
         limit = None if within is None else self.real(within)
         try:
             if waits:
-                await asyncio.wait(waits, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+                await _first_done(waits, limit)
             elif limit is not None:
                 await asyncio.sleep(limit)
         finally:
@@ -108,3 +108,26 @@ class Clock:
             return False
         job.result()  # raises what ``work`` raised
         return True
+
+
+async def _first_done(waits: list[asyncio.Future[Any]], limit: float | None) -> None:
+    """Until one of ``waits`` is done or ``limit`` real seconds pass: one future woken by a
+    callback on each and a timer (what asyncio.wait does, without its sets, its waiter per
+    call and its copies: every job waits through here once per look at its task)."""
+    loop = asyncio.get_running_loop()
+    woken: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not woken.done():
+            woken.set_result(None)
+
+    for future in waits:
+        future.add_done_callback(wake)
+    timer = None if limit is None else loop.call_later(limit, wake)
+    try:
+        await woken
+    finally:
+        if timer is not None:
+            timer.cancel()
+        for future in waits:
+            future.remove_done_callback(wake)

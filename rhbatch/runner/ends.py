@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -31,7 +30,7 @@ from enum import Enum
 from rhbatch.api.client import Client
 from rhbatch.errors import ApiError
 from rhbatch.models import TaskState
-from rhbatch.runner.clock import Clock, Flag
+from rhbatch.runner.clock import Clock
 from rhbatch.runner.schedule import Schedule
 
 
@@ -54,17 +53,8 @@ class _Watch:
     endpoint: str
     since: float  # clock time of the submit
     checked: float  # clock time the task was last known to be unfinished
-    wake: asyncio.Future[TaskState | Wake | None] | None = None
+    wake: asyncio.Future[TaskState | Wake] | None = None
     state: TaskState | None = None  # delivered by a webhook before anyone waited
-
-
-def _resolve(wake: asyncio.Future[TaskState | Wake | None], value: Wake | None) -> None:
-    if not wake.done():
-        wake.set_result(value)
-
-
-def _stopped(wake: asyncio.Future[TaskState | Wake | None], _: object) -> None:
-    _resolve(wake, Wake.STOPPED)
 
 
 class Watcher:
@@ -183,30 +173,14 @@ class Watcher:
         if watch is None:
             passed = await self.clock.first(until=until, within=seconds)
             return None if passed or until is None or not until.is_set() else Wake.STOPPED
-        if until is not None and until.is_set():
-            return Wake.STOPPED
-        # One future per wait, resolved by whichever comes first: the watcher (a final
-        # state, a check), the timer (None), the run stopping (a Flag's shared future).
-        # No task and no asyncio.wait: a job waits like this once per look at its task.
-        loop = asyncio.get_running_loop()
-        wake: asyncio.Future[TaskState | Wake | None] = loop.create_future()
+        wake: asyncio.Future[TaskState | Wake] = asyncio.get_running_loop().create_future()
         watch.wake = wake
-        timer = loop.call_later(self.clock.real(seconds), _resolve, wake, None)
-        stop = until.future() if isinstance(until, Flag) else None
-        stopped = functools.partial(_stopped, wake)
-        if stop is not None:
-            stop.add_done_callback(stopped)
         try:
-            if until is None or stop is not None:
-                return await wake
-            if await self.clock.first(wake, until=until):  # a plain event: its own waiter
+            if await self.clock.first(wake, until=until, within=seconds):
                 return wake.result()
-            return Wake.STOPPED
+            return Wake.STOPPED if until is not None and until.is_set() else None
         finally:
             watch.wake = None
-            timer.cancel()
-            if stop is not None:
-                stop.remove_done_callback(stopped)
 
     def deliver(self, state: TaskState) -> bool:
         """A webhook's final state for a task; False if the task is not one of ours."""
@@ -260,11 +234,8 @@ class Watcher:
         tasks in flight (by the durations seen so far), between 1 and ``most``."""
         now = self.clock.now()
         tasks: list[tuple[list[float], float, int, int]] = []  # durations, age, gone, left
-        by_endpoint: dict[str, list[float]] = {}
         for watch in self.watches.values():
-            seen = by_endpoint.get(watch.endpoint)
-            if seen is None:
-                seen = by_endpoint[watch.endpoint] = self.schedule.durations(watch.endpoint)
+            seen = self.schedule.durations(watch.endpoint)
             if len(seen) < 8 or watch.state is not None:
                 return 1  # too little known to wait: look every interval
             age = now - watch.since
