@@ -86,7 +86,7 @@ def record(job: dict[str, Any], specs: dict[int, str] | None = None) -> str:
                 out["nodeId"] = made[n]["nodeId"]
     d = _j
     return (
-        f'{{"id": {d(job["id"])}, "index": {job["index"]}, "endpoint": {d(job["endpoint"])}, '
+        f'{line_start(job)}"endpoint": {d(job["endpoint"])}, '
         f'"status": {d(job["status"])}, "params": {job["params"]}, "sources": {job["sources"]}, '
         f'"taskId": {d(job["taskId"])}, "taskIds": {task_ids}, '
         f'"attempts": {job["attempts"]}, "errorCode": {d(job["errorCode"])}, '
@@ -100,6 +100,12 @@ def record(job: dict[str, Any], specs: dict[int, str] | None = None) -> str:
         f'"spec": {(specs or {}).get(job.get("spec") or 0, "null")}, '
         f'"vars": {job.get("vars") or "{}"}}}'
     )
+
+
+def line_start(job: dict[str, Any]) -> str:
+    """How a job's manifest line begins: its id and index (what never changes in a run,
+    so an incremental rewrite finds the line by it)."""
+    return f'{{"id": {_j(job["id"])}, "index": {job["index"]}, '
 
 
 def spec_records(store: Store) -> dict[int, str]:
@@ -182,7 +188,7 @@ def _patched(
     # the order of the file's lines.
     fresh = (
         (
-            f'{{"id": {_j(job["id"])}, "index": {job["index"]}, '.encode(),
+            line_start(job).encode(),
             (record(job, specs) + "\n").encode(),
         )
         for job in store.records(marked)
