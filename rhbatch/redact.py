@@ -80,8 +80,6 @@ def clip(text: str, limit: int = LIMIT) -> str:
 
 def clean(text: str, limit: int = LIMIT) -> str:
     """A server's text, fit to keep: secrets blanked out, then cut to ``limit``."""
-    if len(text) < _shortest and len(text) <= limit:  # most are: a status, a number, a type
-        return text
     return clip(scrub(text), limit)
 
 
