@@ -10,6 +10,7 @@ alternatives are driven the same way.
 from __future__ import annotations
 
 import compileall
+import functools
 import json
 import os
 import shlex
@@ -185,6 +186,7 @@ class Measured:
         return out
 
 
+@functools.cache  # once per checkout and benchmark run: the files do not change meanwhile
 def compiled(root: Path = ROOT) -> None:
     """rhbatch's and the benchmarks' modules compiled to bytecode, as an install leaves
     them (pip compiles a wheel's modules; aiohttp's are compiled already): a checkout run

@@ -7,22 +7,17 @@ the cancel is seen to have taken effect."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
-from rhbatch.api.client import Client
-from rhbatch.emulator import Emulator
 from rhbatch.errors import Rejected
 from rhbatch.models import JobRow, JobStatus, RemoteStatus, TaskState
-from rhbatch.runner.crew import Crew, Options
-from rhbatch.runner.events import Event
+from rhbatch.runner.crew import Options
 from rhbatch.runner.follow import ask, follow
-from rhbatch.store.state import Store
 from tests.emu_helpers import V1_LITE, doc_body
-from tests.wired import run_wired
+from tests.wired import Pieces, run_wired
 
 T = TypeVar("T")
 TASK_SECONDS = 100.0  # every task the emulator runs here takes this long
@@ -30,14 +25,7 @@ POLL = 5.0  # the run's poll interval: the longest wait between two checks of a 
 pytestmark = pytest.mark.usefixtures("virtual_clock")
 
 
-@dataclass
-class Rig:
-    emu: Emulator
-    client: Client
-    store: Store
-    crew: Crew
-    events: list[Event]
-
+class Rig(Pieces):
     async def sent(self, job_id: str = "a") -> tuple[JobRow, int, TaskState, float]:
         """The job ``job_id`` submitted to the emulator, as the store and the run have it:
         its row, the attempt, the task as the submit answered, the clock time of the submit."""
@@ -58,9 +46,6 @@ class Rig:
             crew.calls, crew.records, crew.ends, row, (attempt, state, began), resumed=False
         )
         return final, crew.calls.clock.now() - began
-
-    def named(self, name: str) -> list[Event]:
-        return [e for e in self.events if e.name == name]
 
 
 def run(

@@ -7,21 +7,17 @@ again; a submit refused for good fails the job with the server's code and no tas
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
-from rhbatch.api.client import Client
-from rhbatch.emulator import Emulator
 from rhbatch.models import JobRow, JobStatus, Outcome, RemoteStatus
-from rhbatch.runner.crew import Crew, Options
-from rhbatch.runner.events import Event
+from rhbatch.runner.crew import Options
 from rhbatch.runner.job import JobRun, earlier_task
 from rhbatch.store.state import Store
 from tests.emu_helpers import V1_LITE, doc_body
-from tests.wired import run_wired
+from tests.wired import Pieces, run_wired
 
 T = TypeVar("T")
 TASK_SECONDS = 100.0  # every task the emulator runs here takes this long
@@ -34,14 +30,7 @@ def body() -> dict[str, Any]:
     return doc_body("seedance-v1-lite-reference-to-video")
 
 
-@dataclass
-class Rig:
-    emu: Emulator
-    client: Client
-    store: Store
-    crew: Crew
-    events: list[Event]
-
+class Rig(Pieces):
     def job(self, params: dict[str, Any], job_id: str = "a") -> JobRow:
         """A pending job of the spec, in the store."""
         self.store.sync([(job_id, 0, V1_LITE, params)])
@@ -61,9 +50,6 @@ class Rig:
     def submissions(self) -> int:
         """Tasks the emulator made."""
         return int(self.emu.stats()["submissions"])
-
-    def named(self, name: str) -> list[Event]:
-        return [e for e in self.events if e.name == name]
 
 
 def run(tmp_path: Path, work: Callable[[Rig], Awaitable[T]]) -> T:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +24,21 @@ from rhbatch.store.state import Store
 R = TypeVar("R")
 T = TypeVar("T")
 Make = Callable[[Emulator, Client, Store, Crew, list[Event]], R]
+
+
+@dataclass
+class Pieces:
+    """What ``run_wired`` hands a rig: the emulator, the client, the store, the crew a job
+    is handed, and the events the run emitted."""
+
+    emu: Emulator
+    client: Client
+    store: Store
+    crew: Crew
+    events: list[Event]
+
+    def named(self, name: str) -> list[Event]:
+        return [e for e in self.events if e.name == name]
 
 
 def run_wired(
