@@ -186,7 +186,8 @@ async def _send(run: Prepared, interrupts: Interrupts | None) -> tuple[int, str 
             # The built-in emulator keeps its tasks in DIR/.rhbatch/emulator/: they go on,
             # in its time, as RunningHub's do, and the command below finds them again.
             where = "in the emulator's saved state" if request.emulator else "remotely"
-            tail = f"{plural(running, 'task')} keep running {where}; " if running else ""
+            verb = "keeps" if running == 1 else "keep"
+            tail = f"{plural(running, 'task')} {verb} running {where}; " if running else ""
             return (
                 EXIT_INTERRUPTED,
                 f"interrupted: {tail}resume with: {resume_command(args, out_dir)}",
