@@ -114,6 +114,8 @@ async def _first_done(waits: list[asyncio.Future[Any]], limit: float | None) -> 
     """Until one of ``waits`` is done or ``limit`` real seconds pass: one future woken by a
     callback on each and a timer (what asyncio.wait does, without its sets, its waiter per
     call and its copies: every job waits through here once per look at its task)."""
+    if any(future.done() for future in waits):
+        return  # as asyncio.wait: at once, without a turn of the loop
     loop = asyncio.get_running_loop()
     woken: asyncio.Future[None] = loop.create_future()
 
